@@ -1,0 +1,680 @@
+//! From the file as written to a [`Config`]: defaults applied, every mistake collected with its
+//! field path. Pure: no I/O, tested without files.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawHttp, RawOrigin, RawStatus};
+use super::{
+    parse_duration, Check, Config, FieldError, Global, HttpSpec, Origin, ProtocolPolicy,
+    StatusMatch,
+};
+use crate::cdn::{self, TlsVersion};
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CONCURRENCY: usize = 64;
+const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 21;
+
+/// Label names the exporter sets itself; an origin's `labels` may not take them.
+const RESERVED_LABELS: &[&str] = &[
+    "origin",
+    "cause",
+    "severity",
+    "check",
+    "result",
+    "address",
+    "port",
+    "zone",
+    "nameserver",
+    "version",
+    "cipher",
+    "position",
+    "subject_cn",
+    "issuer_cn",
+    "serial",
+    "name",
+    "job",
+    "instance",
+];
+
+/// Collects errors while a config is checked, each under the path being checked.
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(path, message));
+    }
+}
+
+pub fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
+    let mut errors = Errors(Vec::new());
+    let global = validate_global(raw, &mut errors);
+    let defaults = &raw.global;
+
+    if raw.origins.is_empty() {
+        errors.push("origins", "must list at least one origin");
+    }
+    let mut seen = HashSet::new();
+    let mut origins = Vec::with_capacity(raw.origins.len());
+    for (i, o) in raw.origins.iter().enumerate() {
+        let path = format!("origins[{i}]");
+        if let Some(name) = &o.name {
+            if !seen.insert(name.clone()) {
+                errors.push(
+                    format!("{path}.name"),
+                    format!("duplicate origin name {name:?}"),
+                );
+            }
+        }
+        if let Some(origin) = validate_origin(o, defaults, &global, &path, &mut errors) {
+            origins.push(Arc::new(origin));
+        }
+    }
+
+    if errors.0.is_empty() {
+        Ok(Config {
+            global: global.global,
+            origins,
+        })
+    } else {
+        Err(errors.0)
+    }
+}
+
+/// `global` validated, plus the durations origins inherit.
+struct GlobalDefaults {
+    global: Global,
+    interval: Duration,
+    timeout: Duration,
+    read_timeout: Duration,
+    expiry_warning_days: u32,
+}
+
+fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
+    let g = &raw.global;
+    let interval = duration(
+        g.interval.as_deref(),
+        "global.interval",
+        DEFAULT_INTERVAL,
+        errors,
+    );
+    let timeout = duration(
+        g.timeout.as_deref(),
+        "global.timeout",
+        DEFAULT_TIMEOUT,
+        errors,
+    );
+    let read_timeout = duration(
+        g.read_timeout.as_deref(),
+        "global.read_timeout",
+        DEFAULT_READ_TIMEOUT,
+        errors,
+    );
+    if timeout > interval {
+        errors.push(
+            "global.timeout",
+            format!("must not exceed interval ({})", show(interval)),
+        );
+    }
+    let concurrency = match g.concurrency {
+        None => DEFAULT_CONCURRENCY,
+        Some(n) if (1..=100_000).contains(&n) => n as usize,
+        Some(n) => {
+            errors.push("global.concurrency", format!("must be 1-100000, got {n}"));
+            DEFAULT_CONCURRENCY
+        }
+    };
+    let expiry_warning_days = days(g.expiry_warning_days, "global.expiry_warning_days", errors)
+        .unwrap_or(DEFAULT_EXPIRY_WARNING_DAYS);
+    let cdn = match g.cdn.as_deref() {
+        None => &cdn::CLOUDFRONT,
+        Some(name) => cdn::profile(name).unwrap_or_else(|| {
+            let known: Vec<_> = cdn::PROFILES.iter().map(|p| p.name).collect();
+            errors.push(
+                "global.cdn",
+                format!("unknown CDN profile {name:?}; known: {}", known.join(", ")),
+            );
+            &cdn::CLOUDFRONT
+        }),
+    };
+    let mut resolvers = Vec::new();
+    for (i, r) in g.resolvers.iter().flatten().enumerate() {
+        match parse_resolver(r) {
+            Some(addr) => resolvers.push(addr),
+            None => errors.push(
+                format!("global.resolvers[{i}]"),
+                format!("must be IP or IP:port, got {r:?}"),
+            ),
+        }
+    }
+    let dns_port = port(g.dns_port, "global.dns_port", 53, errors);
+    let ca_file = match g.ca_file.as_deref() {
+        None | Some("") => None,
+        Some(f) => Some(PathBuf::from(f)),
+    };
+    GlobalDefaults {
+        global: Global {
+            concurrency,
+            cdn,
+            resolvers,
+            dns_port,
+            ca_file,
+            allow_adhoc_targets: g.allow_adhoc_targets.unwrap_or(false),
+        },
+        interval,
+        timeout,
+        read_timeout,
+        expiry_warning_days,
+    }
+}
+
+fn validate_origin(
+    o: &RawOrigin,
+    defaults: &super::raw::RawGlobal,
+    global: &GlobalDefaults,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<Origin> {
+    let at = |field: &str| format!("{path}.{field}");
+    let before = errors.0.len();
+
+    let name = match o.name.as_deref() {
+        None => {
+            errors.push(at("name"), "is required");
+            String::new()
+        }
+        Some(n) if n.is_empty() || !n.chars().all(is_name_char) => {
+            errors.push(at("name"), format!("must match [A-Za-z0-9_.-]+, got {n:?}"));
+            String::new()
+        }
+        Some(n) => n.to_string(),
+    };
+    let domain = match o.domain.as_deref() {
+        None => {
+            errors.push(at("domain"), "is required");
+            String::new()
+        }
+        Some(d) => hostname(d, &at("domain"), errors),
+    };
+    let host_header = o
+        .host_header
+        .as_deref()
+        .or(defaults.host_header.as_deref())
+        .filter(|h| !h.is_empty())
+        .map(|h| hostname(h, &at("host_header"), errors));
+    let address = match o.address.as_deref().or(defaults.address.as_deref()) {
+        None | Some("") => None,
+        Some(a) => match a.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                errors.push(at("address"), format!("must be an IP address, got {a:?}"));
+                None
+            }
+        },
+    };
+    let protocol_policy = match o
+        .protocol_policy
+        .as_deref()
+        .or(defaults.protocol_policy.as_deref())
+    {
+        None => ProtocolPolicy::HttpsOnly,
+        Some(p) => ProtocolPolicy::from_name(p).unwrap_or_else(|| {
+            errors.push(
+                at("protocol_policy"),
+                format!(
+                    "must be one of {}, got {p:?}",
+                    ProtocolPolicy::NAMES.join(", ")
+                ),
+            );
+            ProtocolPolicy::HttpsOnly
+        }),
+    };
+    let http_port = port(
+        o.http_port.or(defaults.http_port),
+        &at("http_port"),
+        80,
+        errors,
+    );
+    let https_port = port(
+        o.https_port.or(defaults.https_port),
+        &at("https_port"),
+        443,
+        errors,
+    );
+    let ssl_protocols = ssl_protocols(
+        o.ssl_protocols.as_ref().or(defaults.ssl_protocols.as_ref()),
+        global.global.cdn,
+        &at("ssl_protocols"),
+        errors,
+    );
+    let http_raw = o.http.as_ref().or(defaults.http.as_ref());
+    let mut http = http_raw.map(|h| http_spec(h, &at("http"), errors));
+
+    let checks = match o.checks.as_ref().or(defaults.checks.as_ref()) {
+        None => {
+            let mut c = BTreeSet::from([Check::Dns, Check::Tcp]);
+            if protocol_policy != ProtocolPolicy::HttpOnly {
+                c.insert(Check::Tls);
+            }
+            if http.is_some() {
+                c.insert(Check::Http);
+            }
+            c
+        }
+        Some(list) => {
+            let mut c = BTreeSet::new();
+            for (i, name) in list.iter().enumerate() {
+                match Check::from_name(name) {
+                    Some(check) => {
+                        c.insert(check);
+                    }
+                    None => errors.push(
+                        format!("{}[{i}]", at("checks")),
+                        format!("unknown check {name:?}; known: dns, tcp, tls, http"),
+                    ),
+                }
+            }
+            if c.contains(&Check::Tls) && protocol_policy == ProtocolPolicy::HttpOnly {
+                errors.push(
+                    at("checks"),
+                    "tls needs an HTTPS port, but protocol_policy is http-only",
+                );
+            }
+            c
+        }
+    };
+    if checks.contains(&Check::Http) && http.is_none() {
+        // Listing the check without its section means the CDN's default request.
+        http = Some(HttpSpec::default());
+    }
+
+    let interval = match o.interval.as_deref() {
+        None => global.interval,
+        Some(s) => duration(Some(s), &at("interval"), global.interval, errors),
+    };
+    let timeout = match o.timeout.as_deref() {
+        None => global.timeout.min(interval),
+        Some(s) => duration(Some(s), &at("timeout"), global.timeout, errors),
+    };
+    if timeout > interval {
+        errors.push(
+            at("timeout"),
+            format!("must not exceed interval ({})", show(interval)),
+        );
+    }
+    let read_timeout = match o.read_timeout.as_deref() {
+        None => global.read_timeout,
+        Some(s) => duration(Some(s), &at("read_timeout"), global.read_timeout, errors),
+    };
+    let expiry_warning_days = days(o.expiry_warning_days, &at("expiry_warning_days"), errors)
+        .unwrap_or(global.expiry_warning_days);
+
+    let mut labels: BTreeMap<String, String> = defaults.labels.clone().unwrap_or_default();
+    labels.extend(o.labels.clone().unwrap_or_default());
+    for key in labels.keys() {
+        if let Err(why) = label_name(key) {
+            errors.push(format!("{}.{key}", at("labels")), why);
+        }
+    }
+
+    (errors.0.len() == before).then(|| Origin {
+        name,
+        domain,
+        host_header,
+        address,
+        protocol_policy,
+        http_port,
+        https_port,
+        ssl_protocols,
+        http,
+        checks,
+        interval,
+        timeout,
+        read_timeout,
+        expiry_warning_days,
+        labels: labels.into_iter().collect(),
+    })
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// A DNS name as the CDN would accept it for an origin: letters, digits, `-`, `_`, dots.
+fn hostname(name: &str, path: &str, errors: &mut Errors) -> String {
+    let name = name.trim_end_matches('.');
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if !valid {
+        errors.push(path, format!("must be a DNS name, got {name:?}"));
+    }
+    name.to_ascii_lowercase()
+}
+
+fn duration(value: Option<&str>, path: &str, default: Duration, errors: &mut Errors) -> Duration {
+    match value {
+        None => default,
+        Some(s) => match parse_duration(s) {
+            Ok(d) if d.is_zero() => {
+                errors.push(path, "must be greater than 0");
+                default
+            }
+            Ok(d) => d,
+            Err(why) => {
+                errors.push(path, why);
+                default
+            }
+        },
+    }
+}
+
+fn port(value: Option<i64>, path: &str, default: u16, errors: &mut Errors) -> u16 {
+    match value {
+        None => default,
+        Some(p) => match u16::try_from(p) {
+            Ok(p) if p != 0 => p,
+            _ => {
+                errors.push(path, format!("must be 1-65535, got {p}"));
+                default
+            }
+        },
+    }
+}
+
+fn days(value: Option<i64>, path: &str, errors: &mut Errors) -> Option<u32> {
+    let d = value?;
+    match u32::try_from(d) {
+        Ok(d) if d <= 3650 => Some(d),
+        _ => {
+            errors.push(path, format!("must be 0-3650, got {d}"));
+            None
+        }
+    }
+}
+
+fn ssl_protocols(
+    value: Option<&Vec<String>>,
+    cdn: &cdn::CdnProfile,
+    path: &str,
+    errors: &mut Errors,
+) -> Vec<TlsVersion> {
+    let Some(list) = value else {
+        return vec![TlsVersion::Tls1_2];
+    };
+    if list.is_empty() {
+        errors.push(path, "must list at least one protocol");
+    }
+    let allowed: Vec<_> = cdn.origin_protocols.iter().map(|v| v.name()).collect();
+    let mut out = Vec::new();
+    for (i, name) in list.iter().enumerate() {
+        match TlsVersion::from_name(name).filter(|v| cdn.origin_protocols.contains(v)) {
+            Some(v) if !out.contains(&v) => out.push(v),
+            Some(_) => {}
+            None => errors.push(
+                format!("{path}[{i}]"),
+                format!(
+                    "unknown protocol {name:?} for cdn {}; known: {}",
+                    cdn.name,
+                    allowed.join(", ")
+                ),
+            ),
+        }
+    }
+    out.sort();
+    out
+}
+
+fn http_spec(raw: &RawHttp, path: &str, errors: &mut Errors) -> HttpSpec {
+    let defaults = HttpSpec::default();
+    let path_value = raw.path.clone().unwrap_or(defaults.path);
+    if !path_value.starts_with('/') {
+        errors.push(
+            format!("{path}.path"),
+            format!("must start with /, got {path_value:?}"),
+        );
+    }
+    let method = raw.method.clone().unwrap_or(defaults.method);
+    const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+    if !METHODS.contains(&method.as_str()) {
+        errors.push(
+            format!("{path}.method"),
+            format!("must be one of {}, got {method:?}", METHODS.join(", ")),
+        );
+    }
+    let expect_status = match &raw.expect_status {
+        None => defaults.expect_status,
+        Some(list) => {
+            if list.is_empty() {
+                errors.push(format!("{path}.expect_status"), "must not be empty");
+            }
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let parsed = status_match(s);
+                    if parsed.is_none() {
+                        errors.push(
+                            format!("{path}.expect_status[{i}]"),
+                            format!("must be a status 100-599 or a class like 2xx, got {s:?}"),
+                        );
+                    }
+                    parsed
+                })
+                .collect()
+        }
+    };
+    HttpSpec {
+        path: path_value,
+        method,
+        expect_status,
+    }
+}
+
+fn status_match(raw: &RawStatus) -> Option<StatusMatch> {
+    let exact = |n: i64| {
+        (100..=599)
+            .contains(&n)
+            .then_some(StatusMatch::Exact(n as u16))
+    };
+    match raw {
+        RawStatus::Code(n) => exact(*n),
+        RawStatus::Text(t) => {
+            let t = t.trim().to_ascii_lowercase();
+            if let Some(class) = t.strip_suffix("xx") {
+                match class.parse::<u8>() {
+                    Ok(c) if (1..=5).contains(&c) => Some(StatusMatch::Class(c)),
+                    _ => None,
+                }
+            } else {
+                t.parse::<i64>().ok().and_then(exact)
+            }
+        }
+    }
+}
+
+fn label_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !valid_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "label name must match [a-zA-Z_][a-zA-Z0-9_]*, got {name:?}"
+        ));
+    }
+    if name.starts_with("__") {
+        return Err("label names starting with __ are reserved by Prometheus".into());
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Err(format!("label {name:?} is set by the exporter itself"));
+    }
+    Ok(())
+}
+
+/// `IP` or `IP:port`; IPv6 with a port as `[::1]:53`.
+fn parse_resolver(s: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+}
+
+fn show(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, Vec<FieldError>> {
+        let raw: RawConfig = serde_norway::from_str(yaml).expect("test YAML parses");
+        validate(&raw)
+    }
+
+    fn messages(yaml: &str) -> Vec<String> {
+        parse(yaml)
+            .expect_err("config should be rejected")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn minimal_origin_gets_the_defaults() {
+        let cfg = parse("origins: [{name: a, domain: origin.example.com}]").unwrap();
+        let o = &cfg.origins[0];
+        assert_eq!(o.https_port, 443);
+        assert_eq!(o.http_port, 80);
+        assert_eq!(o.protocol_policy, ProtocolPolicy::HttpsOnly);
+        assert_eq!(o.ssl_protocols, vec![TlsVersion::Tls1_2]);
+        assert_eq!(o.interval, Duration::from_secs(60));
+        assert_eq!(o.timeout, Duration::from_secs(10));
+        assert_eq!(o.read_timeout, Duration::from_secs(30));
+        assert_eq!(
+            o.checks,
+            BTreeSet::from([Check::Dns, Check::Tcp, Check::Tls])
+        );
+        assert_eq!(o.sni(), "origin.example.com");
+        assert_eq!(cfg.global.concurrency, 64);
+    }
+
+    #[test]
+    fn global_keys_are_defaults_for_origins() {
+        let cfg = parse(
+            "global: {https_port: 8443, labels: {team: web, env: prod}, ssl_protocols: [TLSv1, TLSv1.2]}
+origins:
+  - {name: a, domain: a.example.com}
+  - {name: b, domain: b.example.com, https_port: 9443, labels: {team: pay}}",
+        )
+        .unwrap();
+        assert_eq!(cfg.origins[0].https_port, 8443);
+        assert_eq!(cfg.origins[1].https_port, 9443);
+        assert_eq!(
+            cfg.origins[1].labels,
+            vec![("env".into(), "prod".into()), ("team".into(), "pay".into())]
+        );
+        assert_eq!(
+            cfg.origins[0].ssl_protocols,
+            vec![TlsVersion::Tls1_0, TlsVersion::Tls1_2]
+        );
+    }
+
+    #[test]
+    fn http_section_enables_the_http_check() {
+        let cfg = parse(
+            "origins: [{name: a, domain: a.example.com, protocol_policy: http-only,
+              http: {path: /health, expect_status: [200, 3xx]}}]",
+        )
+        .unwrap();
+        let o = &cfg.origins[0];
+        assert_eq!(
+            o.checks,
+            BTreeSet::from([Check::Dns, Check::Tcp, Check::Http])
+        );
+        let http = o.http.as_ref().unwrap();
+        assert!(http.accepts(200) && http.accepts(302) && !http.accepts(201));
+        assert_eq!(o.ports(), vec![(super::super::Scheme::Http, 80)]);
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_path() {
+        let errs = messages(
+            "global: {interval: 10x, concurrency: 0, resolvers: [nope], cdn: akamai}
+origins:
+  - {name: a, domain: a.example.com, https_port: 0}
+  - {name: a, domain: 'bad domain', address: not-an-ip, ssl_protocols: [TLSv1.3, TLSv9]}
+  - {name: 'sp ace', protocol_policy: sometimes, checks: [tcp, ping], labels: {origin: x}}
+  - {name: d, domain: d.example.com, interval: 5s, timeout: 10s, http: {path: nope, expect_status: [600, 9xx]}}",
+        );
+        let expected = [
+            "global.interval: invalid duration \"10x\": unknown unit \"x\"",
+            "global.concurrency: must be 1-100000, got 0",
+            "global.cdn: unknown CDN profile \"akamai\"; known: cloudfront",
+            "global.resolvers[0]: must be IP or IP:port, got \"nope\"",
+            "origins[0].https_port: must be 1-65535, got 0",
+            "origins[1].name: duplicate origin name \"a\"",
+            "origins[1].domain: must be a DNS name, got \"bad domain\"",
+            "origins[1].address: must be an IP address, got \"not-an-ip\"",
+            "origins[1].ssl_protocols[0]: unknown protocol \"TLSv1.3\" for cdn cloudfront; known: SSLv3, TLSv1, TLSv1.1, TLSv1.2",
+            "origins[1].ssl_protocols[1]: unknown protocol \"TLSv9\"",
+            "origins[2].name: must match [A-Za-z0-9_.-]+, got \"sp ace\"",
+            "origins[2].domain: is required",
+            "origins[2].protocol_policy: must be one of https-only, http-only, match-viewer, got \"sometimes\"",
+            "origins[2].checks[1]: unknown check \"ping\"",
+            "origins[2].labels.origin: label \"origin\" is set by the exporter itself",
+            "origins[3].http.path: must start with /, got \"nope\"",
+            "origins[3].http.expect_status[0]: must be a status 100-599",
+            "origins[3].http.expect_status[1]: must be a status 100-599",
+            "origins[3].timeout: must not exceed interval (5s)",
+        ];
+        for e in expected {
+            assert!(
+                errs.iter().any(|m| m.starts_with(e)),
+                "missing {e:?} in {errs:#?}"
+            );
+        }
+        assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn no_origins_is_an_error() {
+        assert_eq!(
+            messages("global: {}"),
+            vec!["origins: must list at least one origin"]
+        );
+    }
+
+    #[test]
+    fn tls_check_needs_an_https_port() {
+        let errs = messages(
+            "origins: [{name: a, domain: a.example.com, protocol_policy: http-only, checks: [tls]}]",
+        );
+        assert_eq!(
+            errs,
+            vec!["origins[0].checks: tls needs an HTTPS port, but protocol_policy is http-only"]
+        );
+    }
+
+    #[test]
+    fn resolvers_take_an_optional_port() {
+        let cfg = parse(
+            "global: {resolvers: ['127.0.0.1', '127.0.0.2:5353', '[::1]:53']}
+origins: [{name: a, domain: a.example.com}]",
+        )
+        .unwrap();
+        let r: Vec<String> = cfg.global.resolvers.iter().map(|a| a.to_string()).collect();
+        assert_eq!(r, ["127.0.0.1:53", "127.0.0.2:5353", "[::1]:53"]);
+    }
+}

@@ -1,0 +1,196 @@
+//! The running exporter: loads the config, starts the scheduler and the HTTP server, and applies
+//! reloads. A config that fails to load keeps the running one and says so in a metric and a log.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::config::{self, Config, LoadError};
+use crate::metrics::{self, ExporterMetrics};
+use crate::probe::{unix_seconds, ContextError, ProbeContext};
+use crate::scheduler::Scheduler;
+use crate::server::{self, AppState, ReloadRequest};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_file: PathBuf,
+    /// `host:port`, or `:port` for every interface.
+    pub listen_address: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] LoadError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started exporter. Dropping it does not stop it; call [`Daemon::shutdown`].
+pub struct Daemon {
+    local_addr: SocketAddr,
+    reload: mpsc::Sender<ReloadRequest>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Daemon {
+    pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
+        let config = config::load(&options.config_file)?;
+        let ctx = Arc::new(ProbeContext::new(&config.global)?);
+        let listener = listen(&options.listen_address).await?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                address: options.listen_address.clone(),
+                source,
+            })?;
+
+        let store = Arc::new(Store::default());
+        let own = Arc::new(ExporterMetrics::default());
+        let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
+        let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&own));
+        apply(&mut scheduler, &own, &config, ctx);
+        info!(file = %options.config_file.display(), origins = config.origins.len(), "config loaded");
+
+        let (reload_tx, reload_rx) = mpsc::channel(8);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let app = server::router(AppState {
+            registry,
+            store,
+            reload: reload_tx.clone(),
+        });
+        info!(address = %local_addr, "listening");
+        let task = tokio::spawn(async move {
+            let (server_stop_tx, server_stop_rx) = oneshot::channel::<()>();
+            let server = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = server_stop_rx.await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    error!(error = %e, "HTTP server failed");
+                }
+            });
+            reload_loop(options.config_file, scheduler, own, reload_rx, stop_rx).await;
+            let _ = server_stop_tx.send(());
+            let _ = server.await;
+        });
+        Ok(Daemon {
+            local_addr,
+            reload: reload_tx,
+            stop: stop_tx,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Reloads the config file now (what SIGHUP and `POST /-/reload` do).
+    pub async fn reload(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.reload
+            .send(tx)
+            .await
+            .map_err(|_| "exporter stopped".to_string())?;
+        rx.await.map_err(|_| "exporter stopped".to_string())?
+    }
+
+    /// Stops probing, finishes in-flight HTTP requests, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn reload_loop(
+    file: PathBuf,
+    mut scheduler: Scheduler,
+    own: Arc<ExporterMetrics>,
+    mut requests: mpsc::Receiver<ReloadRequest>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(reply) = requests.recv() => {
+                let outcome = reload(&file, &mut scheduler, &own);
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+    scheduler.stop();
+}
+
+fn reload(
+    file: &std::path::Path,
+    scheduler: &mut Scheduler,
+    own: &ExporterMetrics,
+) -> Result<(), String> {
+    let loaded = config::load(file).map_err(|e| e.to_string()).and_then(|c| {
+        let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
+        Ok((c, ctx))
+    });
+    match loaded {
+        Ok((config, ctx)) => {
+            apply(scheduler, own, &config, Arc::new(ctx));
+            info!(file = %file.display(), origins = config.origins.len(), "config reloaded");
+            Ok(())
+        }
+        Err(e) => {
+            own.config_reload_successful.set(0);
+            error!(file = %file.display(), error = %e, "config reload failed; the running config stays in force");
+            Err(e)
+        }
+    }
+}
+
+fn apply(
+    scheduler: &mut Scheduler,
+    own: &ExporterMetrics,
+    config: &Config,
+    ctx: Arc<ProbeContext>,
+) {
+    scheduler.apply(config, ctx);
+    own.config_reload_successful.set(1);
+    own.config_reload_timestamp
+        .set(unix_seconds(SystemTime::now()));
+}
+
+/// Binds `host:port`; `:port` means every interface (IPv6 and IPv4 where the host allows).
+async fn listen(address: &str) -> Result<TcpListener, DaemonError> {
+    let err = |source| DaemonError::Listen {
+        address: address.to_string(),
+        source,
+    };
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "port must be a number",
+            ))
+        })?;
+        return match TcpListener::bind(("::", port)).await {
+            Ok(l) => Ok(l),
+            Err(_) => TcpListener::bind(("0.0.0.0", port)).await.map_err(err),
+        };
+    }
+    TcpListener::bind(address).await.map_err(err)
+}

@@ -1,0 +1,221 @@
+//! The causes of a CDN 502 that the exporter can tell apart, with fixed severities (SPEC.md).
+
+use crate::config::{Check, Origin};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Critical,
+    Warning,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// Every cause of SPEC.md, in its table's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    DnsResolutionFailed,
+    DnsAllNameserversDown,
+    DnsNameserverDown,
+    DnsLameDelegation,
+    DnsSoaSerialMismatch,
+    DnsDelegationMismatch,
+    PortUnreachable,
+    TlsHandshakeFailed,
+    TlsProtocolMismatch,
+    TlsCipherMismatch,
+    CertHostnameMismatch,
+    CertExpired,
+    CertNotYetValid,
+    CertSelfSigned,
+    CertChainIncomplete,
+    CertUntrusted,
+    CertChainOrder,
+    CertExpiringSoon,
+    HttpErrorStatus,
+    HttpTimeout,
+}
+
+use Cause::*;
+
+impl Cause {
+    pub const ALL: [Cause; 20] = [
+        DnsResolutionFailed,
+        DnsAllNameserversDown,
+        DnsNameserverDown,
+        DnsLameDelegation,
+        DnsSoaSerialMismatch,
+        DnsDelegationMismatch,
+        PortUnreachable,
+        TlsHandshakeFailed,
+        TlsProtocolMismatch,
+        TlsCipherMismatch,
+        CertHostnameMismatch,
+        CertExpired,
+        CertNotYetValid,
+        CertSelfSigned,
+        CertChainIncomplete,
+        CertUntrusted,
+        CertChainOrder,
+        CertExpiringSoon,
+        HttpErrorStatus,
+        HttpTimeout,
+    ];
+
+    /// The `cause` label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsResolutionFailed => "dns_resolution_failed",
+            DnsAllNameserversDown => "dns_all_nameservers_down",
+            DnsNameserverDown => "dns_nameserver_down",
+            DnsLameDelegation => "dns_lame_delegation",
+            DnsSoaSerialMismatch => "dns_soa_serial_mismatch",
+            DnsDelegationMismatch => "dns_delegation_mismatch",
+            PortUnreachable => "port_unreachable",
+            TlsHandshakeFailed => "tls_handshake_failed",
+            TlsProtocolMismatch => "tls_protocol_mismatch",
+            TlsCipherMismatch => "tls_cipher_mismatch",
+            CertHostnameMismatch => "cert_hostname_mismatch",
+            CertExpired => "cert_expired",
+            CertNotYetValid => "cert_not_yet_valid",
+            CertSelfSigned => "cert_self_signed",
+            CertChainIncomplete => "cert_chain_incomplete",
+            CertUntrusted => "cert_untrusted",
+            CertChainOrder => "cert_chain_order",
+            CertExpiringSoon => "cert_expiring_soon",
+            HttpErrorStatus => "http_error_status",
+            HttpTimeout => "http_timeout",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            DnsNameserverDown
+            | DnsLameDelegation
+            | DnsSoaSerialMismatch
+            | DnsDelegationMismatch
+            | CertExpiringSoon => Severity::Warning,
+            _ => Severity::Critical,
+        }
+    }
+
+    /// The check that detects this cause.
+    pub fn check(self) -> Check {
+        match self {
+            DnsResolutionFailed
+            | DnsAllNameserversDown
+            | DnsNameserverDown
+            | DnsLameDelegation
+            | DnsSoaSerialMismatch
+            | DnsDelegationMismatch => Check::Dns,
+            PortUnreachable => Check::Tcp,
+            TlsHandshakeFailed | TlsProtocolMismatch | TlsCipherMismatch | CertHostnameMismatch
+            | CertExpired | CertNotYetValid | CertSelfSigned | CertChainIncomplete
+            | CertUntrusted | CertChainOrder | CertExpiringSoon => Check::Tls,
+            HttpErrorStatus | HttpTimeout => Check::Http,
+        }
+    }
+
+    /// Whether this origin's configuration can detect the cause at all.
+    pub fn applies_to(self, origin: &Origin) -> bool {
+        match self {
+            // The CDN resolves the domain unless the exporter was told where to connect.
+            DnsResolutionFailed => origin.address.is_none(),
+            _ => origin.has_check(self.check()),
+        }
+    }
+
+    /// What it means, in one sentence.
+    pub fn summary(self) -> &'static str {
+        match self {
+            DnsResolutionFailed => "The origin domain does not resolve, so the CDN cannot find the origin (CloudFront: NonS3OriginDnsError).",
+            DnsAllNameserversDown => "No authoritative nameserver of the origin's zone answers with authority.",
+            DnsNameserverDown => "An authoritative nameserver of the zone sends no answer at all.",
+            DnsLameDelegation => "A nameserver listed for the zone answers without authority (no AA flag, or REFUSED).",
+            DnsSoaSerialMismatch => "The zone's nameservers serve different versions of the zone (SOA serials differ).",
+            DnsDelegationMismatch => "The parent zone delegates to a different set of nameservers than the zone lists itself.",
+            PortUnreachable => "A port the CDN connects to refuses connections or does not answer.",
+            TlsHandshakeFailed => "The TLS handshake with the CDN's ClientHello fails (no TLS on the port, reset, timeout or alert).",
+            TlsProtocolMismatch => "The origin accepts none of the TLS versions the CDN is allowed to use.",
+            TlsCipherMismatch => "The origin accepts a TLS version the CDN offers but none of the CDN's cipher suites.",
+            CertHostnameMismatch => "The certificate covers neither the origin domain nor the forwarded Host header.",
+            CertExpired => "A certificate the origin serves has expired.",
+            CertNotYetValid => "A certificate the origin serves is not valid yet.",
+            CertSelfSigned => "The origin serves a self-signed certificate.",
+            CertChainIncomplete => "The origin does not send the intermediate certificate(s) its certificate needs.",
+            CertUntrusted => "The certificate chain does not lead to a CA the CDN trusts.",
+            CertChainOrder => "The origin sends its certificates in the wrong order.",
+            CertExpiringSoon => "A certificate the origin serves expires soon.",
+            HttpErrorStatus => "The origin answers the CDN's request with an unexpected status.",
+            HttpTimeout => "The origin sends no response headers within the CDN's read timeout.",
+        }
+    }
+
+    /// What to do about it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            DnsResolutionFailed => "Check that the name exists and that its zone's nameservers answer: dig +short DOMAIN A; dig DOMAIN NS.",
+            DnsAllNameserversDown => "Bring the zone's nameservers back, or fix the NS records at the registrar/parent zone.",
+            DnsNameserverDown => "Fix or remove the silent nameserver from the zone's NS set (and the parent delegation).",
+            DnsLameDelegation => "Configure the zone on that nameserver, or remove it from the NS set.",
+            DnsSoaSerialMismatch => "Check zone transfers (NOTIFY/AXFR/IXFR) from the primary to the lagging secondaries.",
+            DnsDelegationMismatch => "Make the NS records in the parent zone equal to the zone's own NS records.",
+            PortUnreachable => "Open the port in the firewall/security group for the CDN's address ranges and check the server listens on it.",
+            TlsHandshakeFailed => "Make sure the port speaks TLS, and check the server's TLS configuration and logs.",
+            TlsProtocolMismatch => "Enable a protocol the CDN offers (TLS 1.2) on the origin, or allow the origin's protocol in the distribution's origin settings.",
+            TlsCipherMismatch => "Enable an ECDHE-RSA/ECDSA AES-GCM or AES-CBC suite the CDN offers on the origin.",
+            CertHostnameMismatch => "Install a certificate whose SAN covers the origin domain (or the forwarded Host header).",
+            CertExpired => "Renew the certificate and reload the server.",
+            CertNotYetValid => "Check the certificate's notBefore and the server's clock; serve a certificate that is valid now.",
+            CertSelfSigned => "Install a certificate issued by a publicly trusted CA.",
+            CertChainIncomplete => "Configure the server to send the full chain (leaf, then intermediates), e.g. fullchain.pem.",
+            CertUntrusted => "Use a certificate from a CA in Mozilla's trust store.",
+            CertChainOrder => "Serve the leaf first, then each issuer in order (fullchain.pem order).",
+            CertExpiringSoon => "Renew the certificate before it expires.",
+            HttpErrorStatus => "Look at the origin's (or its load balancer's) logs for the failing request.",
+            HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_follow_the_spec_order() {
+        for (i, c) in Cause::ALL.into_iter().enumerate() {
+            assert_eq!(Cause::from_name(c.name()), Some(c));
+            assert_eq!(c as usize, i);
+        }
+    }
+
+    #[test]
+    fn warnings_are_exactly_the_spec_warnings() {
+        let warnings: Vec<_> = Cause::ALL
+            .into_iter()
+            .filter(|c| c.severity() == Severity::Warning)
+            .map(Cause::name)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "dns_nameserver_down",
+                "dns_lame_delegation",
+                "dns_soa_serial_mismatch",
+                "dns_delegation_mismatch",
+                "cert_expiring_soon"
+            ]
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! origin_exporter: probes CDN origins the way the CDN connects to them and exposes, through
+//! Prometheus, which known cause of a `502 Bad Gateway` is active.
+//!
+//! Data flows one way: [`config`] → [`scheduler`] → [`probe`] → [`diagnose`] → [`store`] →
+//! [`metrics`] and [`server`].
+
+pub mod cdn;
+pub mod config;
+pub mod daemon;
+pub mod diagnose;
+pub mod logging;
+pub mod metrics;
+pub mod probe;
+pub mod scheduler;
+pub mod server;
+pub mod store;

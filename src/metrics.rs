@@ -1,0 +1,358 @@
+//! Results to series. Per-origin series are encoded at scrape time from the latest snapshots by a
+//! [`prometheus_client::collector::Collector`], so an origin removed from the config vanishes
+//! with its slot; the exporter's own metrics are ordinary registered metrics.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabel, EncodeLabelSet, LabelSetEncoder,
+    MetricEncoder,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::config::{Check, Origin};
+use crate::probe::{unix_seconds, PortState};
+use crate::store::{Slot, Snapshot, Store};
+
+/// The exporter's own metrics, updated by the scheduler and the reloader.
+#[derive(Debug, Default)]
+pub struct ExporterMetrics {
+    pub config_reload_successful: Gauge,
+    pub config_reload_timestamp: Gauge<f64, AtomicU64>,
+    pub origins: Gauge,
+    probes: Family<[(&'static str, &'static str); 2], Counter>,
+    build_info: Family<[(&'static str, &'static str); 2], Gauge>,
+}
+
+/// How one check run ended, for `origin_exporter_probes_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    Success,
+    Failure,
+    Timeout,
+}
+
+impl ExporterMetrics {
+    pub fn count_probe(&self, check: Check, result: ProbeResult) {
+        let result = match result {
+            ProbeResult::Success => "success",
+            ProbeResult::Failure => "failure",
+            ProbeResult::Timeout => "timeout",
+        };
+        self.probes
+            .get_or_create(&[("check", check.name()), ("result", result)])
+            .inc();
+    }
+}
+
+/// Builds the registry served on `/metrics`: the exporter's metrics and the origins' collector.
+pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
+    let mut registry = Registry::default();
+    own.build_info
+        .get_or_create(&[
+            ("version", env!("CARGO_PKG_VERSION")),
+            (
+                "revision",
+                option_env!("ORIGIN_EXPORTER_REVISION").unwrap_or("unknown"),
+            ),
+        ])
+        .set(1);
+    registry.register(
+        "origin_exporter_build_info",
+        "Version and revision of the running exporter; value 1.",
+        own.build_info.clone(),
+    );
+    registry.register(
+        "origin_exporter_config_last_reload_successful",
+        "1 if the last config (re)load succeeded, 0 if it failed and the previous config is still in force.",
+        own.config_reload_successful.clone(),
+    );
+    registry.register(
+        "origin_exporter_config_last_reload_success_timestamp_seconds",
+        "When the config was last loaded successfully.",
+        own.config_reload_timestamp.clone(),
+    );
+    registry.register(
+        "origin_exporter_origins",
+        "Origins in the running config.",
+        own.origins.clone(),
+    );
+    // Registered without `_total`: the encoder adds it to counters.
+    registry.register(
+        "origin_exporter_probes",
+        "Checks run, by check and result (success, failure, timeout).",
+        own.probes.clone(),
+    );
+    registry.register_collector(Box::new(OriginCollector { store }));
+    registry
+}
+
+/// Which exposition format a scrape asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    PrometheusText,
+}
+
+impl Format {
+    /// OpenMetrics when the `Accept` header asks for it, Prometheus text otherwise.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::PrometheusText,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+pub fn encode(registry: &Registry, format: Format) -> Result<String, fmt::Error> {
+    let mut out = String::with_capacity(64 * 1024);
+    match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
+        Format::PrometheusText => {
+            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
+        }
+    }
+    Ok(out)
+}
+
+/// Encodes the latest snapshot of every origin (or of the given slots only, for `/probe`).
+#[derive(Debug)]
+pub struct OriginCollector {
+    store: Arc<Store>,
+}
+
+/// Encodes one origin's series without the exporter's own metrics, for `/probe`.
+pub fn encode_origin(slot: Arc<Slot>, format: Format) -> Result<String, fmt::Error> {
+    let store = Arc::new(Store::default());
+    store.replace(vec![slot]);
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(OriginCollector { store }));
+    encode(&registry, format)
+}
+
+impl Collector for OriginCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let slots = self.store.slots();
+        let snaps: Vec<(&Origin, Arc<Snapshot>)> = slots
+            .iter()
+            .filter_map(|s| s.latest().map(|snap| (&*s.origin, snap)))
+            .collect();
+        encode_verdict(&mut enc, &snaps)?;
+        encode_dns(&mut enc, &snaps)?;
+        encode_tcp(&mut enc, &snaps)?;
+        Ok(())
+    }
+}
+
+type Snaps<'a> = [(&'a Origin, Arc<Snapshot>)];
+
+fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    family(
+        enc,
+        "origin_cdn_ready",
+        "1 when no critical cause is active: the CDN can fetch from this origin now.",
+        snaps,
+        |o, s, e| e.gauge(o, &[], u8::from(s.diagnosis.cdn_ready) as i64),
+    )?;
+    family(enc, "origin_problem", "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.", snaps, |o, s, e| {
+        for &cause in &s.diagnosis.applicable {
+            let active = s.diagnosis.is_active(cause);
+            e.gauge(o, &[("cause", cause.name()), ("severity", cause.severity().name())], i64::from(active))?;
+        }
+        Ok(())
+    })?;
+    family(
+        enc,
+        "origin_probe_success",
+        "1 when the check ran and found nothing critical.",
+        snaps,
+        |o, s, e| {
+            for &(check, ok) in &s.diagnosis.check_success {
+                e.gauge(o, &[("check", check.name())], i64::from(ok))?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "origin_probe_duration_seconds",
+        "How long the check took.",
+        snaps,
+        |o, s, e| {
+            for &(check, _) in &s.diagnosis.check_success {
+                if let Some(d) = s.results.duration(check) {
+                    e.gauge(o, &[("check", check.name())], d.as_secs_f64())?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "origin_last_probe_timestamp_seconds",
+        "When the last full probe cycle of the origin ended.",
+        snaps,
+        |o, s, e| e.gauge(o, &[], unix_seconds(s.finished_at)),
+    )?;
+    family(
+        enc,
+        "origin_probe_interval_seconds",
+        "How often the origin is probed (its configured interval).",
+        snaps,
+        |o, _, e| e.gauge(o, &[], o.interval.as_secs_f64()),
+    )
+}
+
+fn encode_dns(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    family(
+        enc,
+        "origin_dns_resolve_success",
+        "1 when the domain resolves to at least one address through the recursive resolvers.",
+        snaps,
+        |o, s, e| match s.results.resolution.as_ref() {
+            Some(run) => e.gauge(
+                o,
+                &[],
+                i64::from(run.completed().is_some_and(|r| r.succeeded())),
+            ),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_dns_resolve_duration_seconds",
+        "How long resolving the domain took.",
+        snaps,
+        |o, s, e| match s.results.resolution.as_ref() {
+            Some(run) => e.gauge(o, &[], run.duration.as_secs_f64()),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_dns_addresses",
+        "Number of A and AAAA addresses the domain resolved to.",
+        snaps,
+        |o, s, e| match s.results.resolution.as_ref() {
+            Some(run) => e.gauge(
+                o,
+                &[],
+                run.completed().map_or(0, |r| r.addresses.len() as i64),
+            ),
+            None => Ok(()),
+        },
+    )
+}
+
+fn encode_tcp(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    fn ports(s: &Snapshot) -> &[crate::probe::PortResult] {
+        s.results
+            .tcp
+            .as_ref()
+            .and_then(|r| r.completed())
+            .map_or(&[], |r| r.ports.as_slice())
+    }
+    family(
+        enc,
+        "origin_tcp_port_up",
+        "1 when a connection to the address and port was accepted.",
+        snaps,
+        |o, s, e| {
+            for p in ports(s) {
+                let (addr, port) = (p.address.to_string(), p.port.to_string());
+                e.gauge(
+                    o,
+                    &[("address", &addr), ("port", &port)],
+                    i64::from(p.state == PortState::Open),
+                )?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "origin_tcp_connect_duration_seconds",
+        "How long the TCP connection took to be accepted, refused or time out.",
+        snaps,
+        |o, s, e| {
+            for p in ports(s) {
+                let (addr, port) = (p.address.to_string(), p.port.to_string());
+                e.gauge(
+                    o,
+                    &[("address", &addr), ("port", &port)],
+                    p.duration.as_secs_f64(),
+                )?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Writes one gauge family: its descriptor, then every origin's series through `each`.
+fn family<F>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    snaps: &Snaps,
+    each: F,
+) -> fmt::Result
+where
+    F: Fn(&Origin, &Snapshot, &mut Series) -> fmt::Result,
+{
+    let metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    let mut series = Series { metric };
+    for (origin, snap) in snaps {
+        each(origin, snap, &mut series)?;
+    }
+    Ok(())
+}
+
+/// Emits series of one family.
+pub struct Series<'a> {
+    metric: MetricEncoder<'a>,
+}
+
+impl Series<'_> {
+    pub fn gauge(
+        &mut self,
+        origin: &Origin,
+        extra: &[(&str, &str)],
+        value: impl EncodeGaugeValue,
+    ) -> fmt::Result {
+        let labels = OriginLabels { origin, extra };
+        self.metric.encode_family(&labels)?.encode_gauge(&value)
+    }
+}
+
+/// `origin`, the series' own labels, then the origin's configured `labels`.
+struct OriginLabels<'a> {
+    origin: &'a Origin,
+    extra: &'a [(&'a str, &'a str)],
+}
+
+impl EncodeLabelSet for OriginLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
+        ("origin", self.origin.name.as_str()).encode(encoder.encode_label())?;
+        for (k, v) in self.extra {
+            (*k, *v).encode(encoder.encode_label())?;
+        }
+        for (k, v) in &self.origin.labels {
+            (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! The checks, one file each. Every check is a plain async function from an origin (and what the
+//! earlier checks found) to a typed report; [`probe_origin`] runs them in order for one origin.
+//! A check that cannot run because an earlier one failed says so ([`Outcome::NotRun`]) instead
+//! of failing on its own, so that diagnose names the root cause and not its echoes.
+
+pub mod resolve;
+pub mod tcp;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::cdn::CdnProfile;
+use crate::config::{Check, Global, Origin, Scheme};
+
+pub use resolve::Resolution;
+pub use tcp::{PortResult, PortState, TcpReport};
+
+/// What the probes share across origins and cycles: built once per config, never per probe.
+#[derive(Debug)]
+pub struct ProbeContext {
+    pub cdn: &'static CdnProfile,
+    pub global: Global,
+}
+
+impl ProbeContext {
+    pub fn new(global: &Global) -> Result<Self, ContextError> {
+        Ok(ProbeContext {
+            cdn: global.cdn,
+            global: global.clone(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("{file}: {reason}")]
+    CaFile { file: String, reason: String },
+}
+
+/// Why a check did not run: an earlier check already explains the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRun {
+    /// The domain did not resolve, so there is no address to connect to.
+    NoAddress,
+    /// The port the check needs refused or timed out in the TCP check.
+    PortClosed,
+    /// No TLS connection could be made, so no request can be sent over it.
+    NoTls,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    Completed(T),
+    /// The check did not finish within the origin's `timeout`.
+    TimedOut,
+    NotRun(NotRun),
+}
+
+/// One check's outcome and how long it took.
+#[derive(Debug, Clone)]
+pub struct CheckRun<T> {
+    pub duration: Duration,
+    pub outcome: Outcome<T>,
+}
+
+impl<T> CheckRun<T> {
+    pub fn not_run(why: NotRun) -> Self {
+        CheckRun {
+            duration: Duration::ZERO,
+            outcome: Outcome::NotRun(why),
+        }
+    }
+
+    pub fn completed(&self) -> Option<&T> {
+        match &self.outcome {
+            Outcome::Completed(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn timed_out(&self) -> bool {
+        matches!(self.outcome, Outcome::TimedOut)
+    }
+}
+
+/// Runs one check under the origin's timeout and measures it.
+pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckRun<T> {
+    let start = Instant::now();
+    let outcome = match tokio::time::timeout(limit, check).await {
+        Ok(t) => Outcome::Completed(t),
+        Err(_) => Outcome::TimedOut,
+    };
+    CheckRun {
+        duration: start.elapsed(),
+        outcome,
+    }
+}
+
+/// Everything one cycle found out about one origin.
+#[derive(Debug, Clone, Default)]
+pub struct OriginResults {
+    /// Resolution of `domain`; `None` when the origin pins an `address`.
+    pub resolution: Option<CheckRun<Resolution>>,
+    pub tcp: Option<CheckRun<TcpReport>>,
+}
+
+impl OriginResults {
+    /// How long the given check took, when it ran.
+    pub fn duration(&self, check: Check) -> Option<Duration> {
+        match check {
+            Check::Dns => self.resolution.as_ref().map(|r| r.duration),
+            Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
+            Check::Tls | Check::Http => None,
+        }
+    }
+}
+
+/// Most addresses of one origin probed in a cycle: bounds the work a hostile zone can cause.
+pub const MAX_ADDRESSES: usize = 16;
+
+/// The addresses the CDN would connect to: the pinned `address`, else what `domain` resolves to.
+pub fn addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
+    if let Some(ip) = origin.address {
+        return vec![ip];
+    }
+    results
+        .resolution
+        .as_ref()
+        .and_then(|r| r.completed())
+        .map(|r| r.addresses.clone())
+        .unwrap_or_default()
+}
+
+/// The first address whose port for `scheme` accepted a connection; without a TCP check, the
+/// first address. `None` means a later check on that scheme cannot run.
+pub fn reachable_address(
+    origin: &Origin,
+    results: &OriginResults,
+    scheme: Scheme,
+) -> Result<(IpAddr, u16), NotRun> {
+    let port = match scheme {
+        Scheme::Http => origin.http_port,
+        Scheme::Https => origin.https_port,
+    };
+    let addrs = addresses(origin, results);
+    let first = *addrs.first().ok_or(NotRun::NoAddress)?;
+    match results.tcp.as_ref().map(|t| t.completed()) {
+        None => Ok((first, port)),
+        Some(Some(report)) => report
+            .ports
+            .iter()
+            .find(|p| p.port == port && p.state == PortState::Open)
+            .map(|p| (p.address, port))
+            .ok_or(NotRun::PortClosed),
+        Some(None) => Err(NotRun::PortClosed),
+    }
+}
+
+/// Runs every enabled check of one origin, in order, each under the origin's timeout.
+pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults {
+    let mut results = OriginResults::default();
+    if origin.address.is_none() {
+        results.resolution =
+            Some(timed(origin.timeout, resolve::resolve(&origin.domain, ctx)).await);
+    }
+    if origin.has_check(Check::Tcp) {
+        let addrs = addresses(origin, &results);
+        results.tcp = Some(if addrs.is_empty() {
+            CheckRun::not_run(NotRun::NoAddress)
+        } else {
+            // Each connection is bounded by the timeout itself; the check as a whole too.
+            timed(
+                origin.timeout + Duration::from_millis(100),
+                tcp::probe(&addrs, &origin.ports(), origin.timeout),
+            )
+            .await
+        });
+    }
+    results
+}
+
+/// Wall-clock seconds since the epoch, for `_timestamp_seconds` metrics.
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
