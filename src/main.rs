@@ -73,7 +73,7 @@ fn config_check(file: &std::path::Path) -> ExitCode {
         .and_then(|c| {
             ProbeContext::new(&c.global)
                 .map(|_| c)
-                .map_err(|e| vec![config::FieldError::new("global.ca_file", e.to_string())])
+                .map_err(|e| vec![config::FieldError::new(e.field(), e.to_string())])
         });
     match result {
         Ok(c) => {

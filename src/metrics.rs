@@ -18,7 +18,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::config::{Check, Origin};
-use crate::probe::{unix_seconds, PortState};
+use crate::probe::dns::ServerReport;
+use crate::probe::{unix_seconds, DnsReport, PortState};
 use crate::store::{Slot, Snapshot, Store};
 
 /// The exporter's own metrics, updated by the scheduler and the reloader.
@@ -252,6 +253,78 @@ fn encode_dns(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
                 o,
                 &[],
                 run.completed().map_or(0, |r| r.addresses.len() as i64),
+            ),
+            None => Ok(()),
+        },
+    )?;
+    encode_nameservers(enc, snaps)
+}
+
+/// Per nameserver address of the origin's zone. Addresses this host has no route to (an IPv6
+/// server from an IPv4-only host) have no series: nothing was learnt about them.
+fn encode_nameservers(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    fn report(s: &Snapshot) -> Option<&DnsReport> {
+        s.results.dns.as_ref().and_then(|r| r.completed())
+    }
+    /// Counts and flags print as integers, times as floats.
+    enum Num {
+        I(i64),
+        F(f64),
+    }
+    type Value = fn(&ServerReport) -> Option<Num>;
+    let families: [(&str, &str, Value); 4] = [
+        (
+            "origin_dns_nameserver_up",
+            "1 when a response from that nameserver address arrived within the timeout (any rcode).",
+            |s| Some(Num::I(i64::from(s.up()))),
+        ),
+        (
+            "origin_dns_nameserver_authoritative",
+            "1 when that nameserver's answers had the AA flag (and were not REFUSED).",
+            |s| Some(Num::I(i64::from(s.authoritative()))),
+        ),
+        (
+            "origin_dns_nameserver_response_seconds",
+            "Time to that nameserver's answer to the SOA query (to the A query if the SOA got none); absent when it did not answer.",
+            |s| s.response_time().map(|d| Num::F(d.as_secs_f64())),
+        ),
+        (
+            "origin_dns_soa_serial",
+            "SOA serial that nameserver reports with authority.",
+            |s| s.soa_serial().map(|n| Num::I(i64::from(n))),
+        ),
+    ];
+    for (name, help, value) in families {
+        family(enc, name, help, snaps, |o, snap, e| {
+            let Some(r) = report(snap) else { return Ok(()) };
+            let zone = r.zone.as_deref().unwrap_or_default();
+            for s in r.servers.iter().filter(|s| !s.untestable()) {
+                if let Some(v) = value(s) {
+                    let addr = s.address.to_string();
+                    let labels = [
+                        ("zone", zone),
+                        ("nameserver", s.nameserver.as_str()),
+                        ("address", addr.as_str()),
+                    ];
+                    match v {
+                        Num::I(i) => e.gauge(o, &labels, i)?,
+                        Num::F(f) => e.gauge(o, &labels, f)?,
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    family(
+        enc,
+        "origin_dns_delegation_match",
+        "1 when the parent zone's NS set for the origin's zone equals the zone's own NS set; absent when no parent server gave a referral.",
+        snaps,
+        |o, snap, e| match report(snap).and_then(|r| Some((r.zone.as_deref()?, r.delegation.as_ref()?))) {
+            Some((zone, d)) => e.gauge(
+                o,
+                &[("zone", zone), ("parent_zone", d.parent_zone.as_str())],
+                i64::from(d.matches()),
             ),
             None => Ok(()),
         },

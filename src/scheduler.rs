@@ -136,7 +136,13 @@ pub async fn probe_once(
 
 fn probe_result(check: Check, ok: bool, results: &OriginResults) -> Option<ProbeResult> {
     let timed_out = match check {
-        Check::Dns => results.resolution.as_ref().map(|r| r.timed_out()),
+        Check::Dns => match (&results.resolution, &results.dns) {
+            (None, None) => None,
+            (r, d) => Some(
+                r.as_ref().is_some_and(|r| r.timed_out())
+                    || d.as_ref().is_some_and(|d| d.timed_out()),
+            ),
+        },
         Check::Tcp => results
             .tcp
             .as_ref()

@@ -1,6 +1,12 @@
-//! DNS causes.
+//! DNS causes: resolution through the recursive resolvers, and the health of the zone's
+//! authoritative nameservers as [`crate::probe::dns`] found it.
+
+use std::collections::BTreeMap;
+
+use hickory_proto::op::ResponseCode;
 
 use super::{Cause, Finding};
+use crate::probe::dns::{DnsReport, Reply, ServerReport};
 use crate::probe::{OriginResults, Outcome};
 
 pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
@@ -18,5 +24,426 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
             _ => {}
         }
     }
+    if let Some(report) = results.dns.as_ref().and_then(|r| r.completed()) {
+        out.extend(nameserver_findings(report));
+    }
     out
+}
+
+/// The causes the authoritative answers show. Servers this host has no route to are left out:
+/// they say nothing about the zone.
+fn nameserver_findings(report: &DnsReport) -> Vec<Finding> {
+    let Some(zone) = report.zone.as_deref() else {
+        return Vec::new();
+    };
+    let servers: Vec<&ServerReport> = report.servers.iter().filter(|s| !s.untestable()).collect();
+    let mut out = Vec::new();
+
+    let listed = servers.len() + report.unresolved.len();
+    if listed > 0 && !servers.iter().any(|s| s.authoritative()) {
+        out.push(Finding::new(
+            Cause::DnsAllNameserversDown,
+            format!(
+                "none of the {listed} nameserver address(es) of zone {zone} answers with authority"
+            ),
+        ));
+    }
+
+    let mut down: Vec<String> = servers
+        .iter()
+        .filter(|s| !s.up())
+        .map(|s| format!("{} ({}): {}", s.nameserver, s.address, silence(s)))
+        .collect();
+    down.extend(
+        report
+            .unresolved
+            .iter()
+            .map(|ns| format!("{ns}: no address")),
+    );
+    if !down.is_empty() {
+        out.push(Finding::new(
+            Cause::DnsNameserverDown,
+            format!("zone {zone}: {}", down.join("; ")),
+        ));
+    }
+
+    let lame: Vec<String> = servers
+        .iter()
+        .filter(|s| s.lame())
+        .map(|s| format!("{} ({}): {}", s.nameserver, s.address, lameness(s)))
+        .collect();
+    if !lame.is_empty() {
+        out.push(Finding::new(
+            Cause::DnsLameDelegation,
+            format!("zone {zone}: {}", lame.join("; ")),
+        ));
+    }
+
+    let mut serials: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for s in &servers {
+        if let Some(serial) = s.soa_serial() {
+            serials
+                .entry(serial)
+                .or_default()
+                .push(format!("{} ({})", s.nameserver, s.address));
+        }
+    }
+    if serials.len() > 1 {
+        let by_serial: Vec<String> = serials
+            .iter()
+            .map(|(serial, who)| format!("{serial} from {}", who.join(", ")))
+            .collect();
+        out.push(Finding::new(
+            Cause::DnsSoaSerialMismatch,
+            format!("zone {zone} SOA serials differ: {}", by_serial.join("; ")),
+        ));
+    }
+
+    if let Some(d) = report.delegation.as_ref().filter(|d| !d.matches()) {
+        out.push(Finding::new(
+            Cause::DnsDelegationMismatch,
+            format!(
+                "parent zone {} ({}) delegates {zone} to [{}]; the zone lists [{}]",
+                d.parent_zone,
+                d.parent_server,
+                d.parent_ns.join(", "),
+                d.child_ns.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+fn silence(s: &ServerReport) -> String {
+    match (&s.soa_query, &s.origin_query) {
+        (Reply::NoResponse(why), _) | (_, Reply::NoResponse(why)) => why.clone(),
+        _ => "no response".into(),
+    }
+}
+
+fn lameness(s: &ServerReport) -> String {
+    let codes = s.rcodes();
+    if codes.contains(&ResponseCode::Refused) {
+        "REFUSED".into()
+    } else {
+        let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+        format!("answered {} without the AA flag", codes.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::probe::dns::{Answer, DelegationReport};
+    use crate::probe::{CheckRun, Resolution};
+
+    const MS: Duration = Duration::from_millis(3);
+
+    fn aa(serial: u32) -> Reply {
+        Reply::Answered(Answer {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            elapsed: MS,
+            soa_serial: Some(serial),
+        })
+    }
+    fn ok_a() -> Reply {
+        Reply::Answered(Answer {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            elapsed: MS,
+            soa_serial: None,
+        })
+    }
+    fn no_aa(rcode: ResponseCode) -> Reply {
+        Reply::Answered(Answer {
+            rcode,
+            authoritative: false,
+            elapsed: MS,
+            soa_serial: None,
+        })
+    }
+    fn silent() -> Reply {
+        Reply::NoResponse("timed out".into())
+    }
+    fn no_route() -> Reply {
+        Reply::NoRoute("network unreachable".into())
+    }
+
+    fn server(n: u8, origin_query: Reply, soa_query: Reply) -> ServerReport {
+        ServerReport {
+            nameserver: format!("ns{n}.example.com"),
+            address: IpAddr::from([192, 0, 2, n]),
+            origin_query,
+            soa_query,
+        }
+    }
+
+    fn report(servers: Vec<ServerReport>) -> DnsReport {
+        DnsReport {
+            zone: Some("example.com".into()),
+            error: None,
+            servers,
+            unresolved: Vec::new(),
+            delegation: None,
+        }
+    }
+
+    fn delegation(parent: &[&str], child: &[&str]) -> Option<DelegationReport> {
+        Some(DelegationReport {
+            parent_zone: "com".into(),
+            parent_server: "a.gtld-servers.net".into(),
+            parent_ns: parent.iter().map(|s| s.to_string()).collect(),
+            child_ns: child.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    fn causes(report: DnsReport) -> Vec<Cause> {
+        let results = OriginResults {
+            dns: Some(CheckRun {
+                duration: MS,
+                outcome: Outcome::Completed(report),
+            }),
+            ..OriginResults::default()
+        };
+        let mut c: Vec<Cause> = findings(&results).into_iter().map(|f| f.cause).collect();
+        c.sort();
+        c
+    }
+
+    use Cause::*;
+
+    #[test]
+    fn nameserver_causes_table() {
+        let unresolved = DnsReport {
+            unresolved: vec!["ns3.example.net".into()],
+            ..report(vec![server(1, ok_a(), aa(7))])
+        };
+        let no_zone = DnsReport {
+            zone: None,
+            error: Some("looking up example.com SOA: SERVFAIL".into()),
+            ..DnsReport::default()
+        };
+        let cases: Vec<(&str, DnsReport, Vec<Cause>)> = vec![
+            (
+                "two healthy servers",
+                report(vec![server(1, ok_a(), aa(7)), server(2, ok_a(), aa(7))]),
+                vec![],
+            ),
+            (
+                "one silent",
+                report(vec![
+                    server(1, ok_a(), aa(7)),
+                    server(2, silent(), silent()),
+                ]),
+                vec![DnsNameserverDown],
+            ),
+            (
+                "all silent",
+                report(vec![
+                    server(1, silent(), silent()),
+                    server(2, silent(), silent()),
+                ]),
+                vec![DnsAllNameserversDown, DnsNameserverDown],
+            ),
+            (
+                "one REFUSED",
+                report(vec![
+                    server(1, ok_a(), aa(7)),
+                    server(
+                        2,
+                        no_aa(ResponseCode::Refused),
+                        no_aa(ResponseCode::Refused),
+                    ),
+                ]),
+                vec![DnsLameDelegation],
+            ),
+            (
+                "one without AA",
+                report(vec![
+                    server(1, ok_a(), aa(7)),
+                    server(
+                        2,
+                        no_aa(ResponseCode::NoError),
+                        no_aa(ResponseCode::NoError),
+                    ),
+                ]),
+                vec![DnsLameDelegation],
+            ),
+            (
+                "all lame",
+                report(vec![server(
+                    1,
+                    no_aa(ResponseCode::Refused),
+                    no_aa(ResponseCode::Refused),
+                )]),
+                vec![DnsAllNameserversDown, DnsLameDelegation],
+            ),
+            (
+                "answers one query only: up, not down",
+                report(vec![server(1, ok_a(), aa(7)), server(2, silent(), aa(7))]),
+                vec![],
+            ),
+            (
+                "serials differ",
+                report(vec![server(1, ok_a(), aa(7)), server(2, ok_a(), aa(8))]),
+                vec![DnsSoaSerialMismatch],
+            ),
+            (
+                "lame server's serial does not count",
+                report(vec![
+                    server(1, ok_a(), aa(7)),
+                    server(
+                        2,
+                        no_aa(ResponseCode::NoError),
+                        Reply::Answered(Answer {
+                            rcode: ResponseCode::NoError,
+                            authoritative: false,
+                            elapsed: MS,
+                            soa_serial: Some(9),
+                        }),
+                    ),
+                ]),
+                vec![DnsLameDelegation],
+            ),
+            (
+                "NXDOMAIN with AA is authoritative",
+                report(vec![server(
+                    1,
+                    Reply::Answered(Answer {
+                        rcode: ResponseCode::NXDomain,
+                        authoritative: true,
+                        elapsed: MS,
+                        soa_serial: None,
+                    }),
+                    aa(7),
+                )]),
+                vec![],
+            ),
+            (
+                "unroutable address ignored",
+                report(vec![
+                    server(1, ok_a(), aa(7)),
+                    server(2, no_route(), no_route()),
+                ]),
+                vec![],
+            ),
+            (
+                "only unroutable addresses",
+                report(vec![server(2, no_route(), no_route())]),
+                vec![],
+            ),
+            (
+                "nameserver without address",
+                unresolved,
+                vec![DnsNameserverDown],
+            ),
+            ("discovery failed: nothing to judge", no_zone, vec![]),
+            (
+                "delegation matches",
+                DnsReport {
+                    delegation: delegation(
+                        &["ns1.example.com", "ns2.example.com"],
+                        &["ns1.example.com", "ns2.example.com"],
+                    ),
+                    ..report(vec![server(1, ok_a(), aa(7))])
+                },
+                vec![],
+            ),
+            (
+                "delegation differs",
+                DnsReport {
+                    delegation: delegation(
+                        &["ns1.example.com", "ns9.example.com"],
+                        &["ns1.example.com", "ns2.example.com"],
+                    ),
+                    ..report(vec![server(1, ok_a(), aa(7))])
+                },
+                vec![DnsDelegationMismatch],
+            ),
+        ];
+        for (name, report, want) in cases {
+            assert_eq!(causes(report), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn evidence_names_the_server() {
+        let r = report(vec![
+            server(1, ok_a(), aa(7)),
+            server(2, silent(), silent()),
+        ]);
+        let results = OriginResults {
+            dns: Some(CheckRun {
+                duration: MS,
+                outcome: Outcome::Completed(r),
+            }),
+            ..OriginResults::default()
+        };
+        let f = findings(&results);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].detail,
+            "zone example.com: ns2.example.com (192.0.2.2): timed out"
+        );
+    }
+
+    #[test]
+    fn resolution_table() {
+        let cases: Vec<(&str, Outcome<Resolution>, bool)> = vec![
+            (
+                "addresses",
+                Outcome::Completed(Resolution {
+                    addresses: vec![IpAddr::from([192, 0, 2, 1])],
+                    error: None,
+                }),
+                false,
+            ),
+            (
+                "NXDOMAIN",
+                Outcome::Completed(Resolution {
+                    addresses: vec![],
+                    error: Some("NXDOMAIN".into()),
+                }),
+                true,
+            ),
+            (
+                "no address",
+                Outcome::Completed(Resolution {
+                    addresses: vec![],
+                    error: None,
+                }),
+                true,
+            ),
+            ("timeout", Outcome::TimedOut, true),
+        ];
+        for (name, outcome, failed) in cases {
+            let results = OriginResults {
+                resolution: Some(CheckRun {
+                    duration: MS,
+                    outcome,
+                }),
+                ..OriginResults::default()
+            };
+            let got = findings(&results)
+                .iter()
+                .any(|f| f.cause == DnsResolutionFailed);
+            assert_eq!(got, failed, "{name}");
+        }
+    }
+
+    #[test]
+    fn timed_out_nameserver_check_adds_no_cause() {
+        let results = OriginResults {
+            dns: Some(CheckRun {
+                duration: MS,
+                outcome: Outcome::TimedOut,
+            }),
+            ..OriginResults::default()
+        };
+        assert!(findings(&results).is_empty());
+    }
 }

@@ -87,11 +87,14 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
 /// The check ran to completion (not timed out, not skipped).
 fn check_ran(check: Check, results: &OriginResults) -> bool {
     match check {
-        // Without a resolution (a pinned address) the DNS check has nothing of its own yet.
-        Check::Dns => results
-            .resolution
-            .as_ref()
-            .is_none_or(|r| r.completed().is_some()),
+        // Resolution (absent with a pinned address) and the nameserver queries both finished.
+        Check::Dns => {
+            results
+                .resolution
+                .as_ref()
+                .is_none_or(|r| r.completed().is_some())
+                && results.dns.as_ref().is_none_or(|r| r.completed().is_some())
+        }
         Check::Tcp => results
             .tcp
             .as_ref()

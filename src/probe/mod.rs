@@ -3,6 +3,7 @@
 //! A check that cannot run because an earlier one failed says so ([`Outcome::NotRun`]) instead
 //! of failing on its own, so that diagnose names the root cause and not its echoes.
 
+pub mod dns;
 pub mod resolve;
 pub mod tcp;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cdn::CdnProfile;
 use crate::config::{Check, Global, Origin, Scheme};
 
+pub use dns::{DnsContext, DnsReport};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
 
@@ -21,6 +23,8 @@ pub use tcp::{PortResult, PortState, TcpReport};
 pub struct ProbeContext {
     pub cdn: &'static CdnProfile,
     pub global: Global,
+    /// The recursive resolver and the zone-discovery cache.
+    pub dns: DnsContext,
 }
 
 impl ProbeContext {
@@ -28,6 +32,7 @@ impl ProbeContext {
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
+            dns: DnsContext::new(global)?,
         })
     }
 }
@@ -36,6 +41,18 @@ impl ProbeContext {
 pub enum ContextError {
     #[error("{file}: {reason}")]
     CaFile { file: String, reason: String },
+    #[error("cannot set up the DNS resolver: {0}")]
+    Resolver(String),
+}
+
+impl ContextError {
+    /// The config field the error is about, for `config check`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ContextError::CaFile { .. } => "global.ca_file",
+            ContextError::Resolver(_) => "global.resolvers",
+        }
+    }
 }
 
 /// Why a check did not run: an earlier check already explains the failure.
@@ -103,6 +120,8 @@ pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckR
 pub struct OriginResults {
     /// Resolution of `domain`; `None` when the origin pins an `address`.
     pub resolution: Option<CheckRun<Resolution>>,
+    /// The authoritative nameservers of the domain's zone; `None` without the `dns` check.
+    pub dns: Option<CheckRun<DnsReport>>,
     pub tcp: Option<CheckRun<TcpReport>>,
 }
 
@@ -110,7 +129,15 @@ impl OriginResults {
     /// How long the given check took, when it ran.
     pub fn duration(&self, check: Check) -> Option<Duration> {
         match check {
-            Check::Dns => self.resolution.as_ref().map(|r| r.duration),
+            // Resolution and the nameserver queries run side by side.
+            Check::Dns => [
+                &self.resolution.as_ref().map(|r| r.duration),
+                &self.dns.as_ref().map(|r| r.duration),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .copied(),
             Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
             Check::Tls | Check::Http => None,
         }
@@ -161,10 +188,20 @@ pub fn reachable_address(
 /// Runs every enabled check of one origin, in order, each under the origin's timeout.
 pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults {
     let mut results = OriginResults::default();
-    if origin.address.is_none() {
-        results.resolution =
-            Some(timed(origin.timeout, resolve::resolve(&origin.domain, ctx)).await);
-    }
+    // The nameserver check does not feed the later checks, so it runs beside resolution.
+    let resolution = async {
+        match origin.address {
+            None => Some(timed(origin.timeout, resolve::resolve(&origin.domain, ctx)).await),
+            Some(_) => None,
+        }
+    };
+    let nameservers = async {
+        match origin.has_check(Check::Dns) {
+            true => Some(timed(origin.timeout, dns::check(origin, &ctx.dns)).await),
+            false => None,
+        }
+    };
+    (results.resolution, results.dns) = tokio::join!(resolution, nameservers);
     if origin.has_check(Check::Tcp) {
         let addrs = addresses(origin, &results);
         results.tcp = Some(if addrs.is_empty() {

@@ -1,7 +1,9 @@
-//! Resolving the origin domain to the addresses the CDN would connect to.
+//! Resolving the origin domain to the addresses the CDN would connect to, through the recursive
+//! resolvers (`global.resolvers`, or the system's).
 
 use std::net::IpAddr;
 
+use super::dns::{fqdn, reason};
 use super::{ProbeContext, MAX_ADDRESSES};
 
 /// The addresses `domain` resolved to, or why it did not.
@@ -16,13 +18,25 @@ impl Resolution {
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && !self.addresses.is_empty()
     }
+
+    fn failed(error: String) -> Self {
+        Resolution {
+            addresses: Vec::new(),
+            error: Some(error),
+        }
+    }
 }
 
-/// Resolves `domain` to its A and AAAA addresses through the system resolver.
-pub async fn resolve(domain: &str, _ctx: &ProbeContext) -> Resolution {
-    match tokio::net::lookup_host((domain, 0)).await {
-        Ok(addrs) => {
-            let mut addresses: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+/// Resolves `domain` to all its A and AAAA addresses (up to [`MAX_ADDRESSES`]), every one of
+/// which the later checks probe.
+pub async fn resolve(domain: &str, ctx: &ProbeContext) -> Resolution {
+    let name = match fqdn(domain) {
+        Ok(n) => n,
+        Err(e) => return Resolution::failed(e.to_string()),
+    };
+    match ctx.dns.resolver.lookup_ip(name).await {
+        Ok(lookup) => {
+            let mut addresses: Vec<IpAddr> = lookup.iter().collect();
             addresses.sort();
             addresses.dedup();
             addresses.truncate(MAX_ADDRESSES);
@@ -31,9 +45,6 @@ pub async fn resolve(domain: &str, _ctx: &ProbeContext) -> Resolution {
                 .then(|| "no A or AAAA records".to_string());
             Resolution { addresses, error }
         }
-        Err(e) => Resolution {
-            addresses: Vec::new(),
-            error: Some(e.to_string()),
-        },
+        Err(e) => Resolution::failed(reason(&e)),
     }
 }

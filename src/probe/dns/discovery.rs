@@ -1,0 +1,343 @@
+//! Zone discovery through the recursive resolver: which zone holds the origin's name, its
+//! nameservers and their addresses, and what the parent zone delegates. It changes rarely, so it
+//! is cached between cycles (bounded, re-discovered every [`DISCOVERY_TTL`]); a cycle then only
+//! costs the two authoritative queries per nameserver address.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use hickory_net::{DnsError, NetError};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_resolver::TokioResolver;
+use tracing::{debug, warn};
+
+use super::query::{ns_names, ServerClient};
+use super::{DelegationReport, MAX_NAMESERVERS, MAX_NS_ADDRESSES, MAX_NS_NAMES};
+
+/// How long a discovery is used before it is done again.
+pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+/// How long a discovery may still be used when re-discovering fails: the zone's servers going
+/// silent must show as `dns_all_nameservers_down`, not as an unknown zone.
+pub const DISCOVERY_MAX_STALE: Duration = Duration::from_secs(3600);
+/// Most domains and zones remembered; beyond it the oldest entries go.
+pub const DISCOVERY_CACHE_SIZE: usize = 20_000;
+/// Parent servers asked for the referral before giving up on the delegation check.
+const MAX_PARENT_TRIES: usize = 3;
+
+/// The zone that holds a name, as found through the recursive resolver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    pub name: Name,
+    /// Every nameserver of the NS set (sorted, at most [`MAX_NS_NAMES`]).
+    pub ns_names: Vec<Name>,
+    /// The first [`MAX_NAMESERVERS`] of them with their addresses (empty when unresolvable).
+    pub nameservers: Vec<(Name, Vec<IpAddr>)>,
+    /// The parent's view of the delegation; `None` for the root or when no parent server said.
+    pub delegation: Option<DelegationReport>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("{0:?} is not a valid domain name")]
+    BadName(String),
+    #[error("no zone found above {0}")]
+    NoZone(String),
+    #[error("looking up {name} {rtype}: {reason}")]
+    Lookup {
+        name: String,
+        rtype: RecordType,
+        reason: String,
+    },
+    #[error("zone {0} has no NS records")]
+    NoNameservers(String),
+}
+
+/// Discovered zones by name, and the zone of each domain asked about.
+#[derive(Debug, Default)]
+pub struct Cache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    zone_of: HashMap<Name, (Name, Instant)>,
+    zones: HashMap<Name, (Arc<Zone>, Instant)>,
+}
+
+impl Cache {
+    fn fresh_zone_of(&self, domain: &Name) -> Option<Arc<Zone>> {
+        let inner = self.inner.lock().ok()?;
+        let (zone, at) = inner.zone_of.get(domain)?;
+        let (z, zat) = inner.zones.get(zone)?;
+        (at.elapsed() < DISCOVERY_TTL && zat.elapsed() < DISCOVERY_TTL).then(|| Arc::clone(z))
+    }
+
+    fn stale_zone_of(&self, domain: &Name) -> Option<Arc<Zone>> {
+        let inner = self.inner.lock().ok()?;
+        let (zone, _) = inner.zone_of.get(domain)?;
+        let (z, at) = inner.zones.get(zone)?;
+        (at.elapsed() < DISCOVERY_MAX_STALE).then(|| Arc::clone(z))
+    }
+
+    fn fresh_zone(&self, zone: &Name) -> Option<Arc<Zone>> {
+        let inner = self.inner.lock().ok()?;
+        let (z, at) = inner.zones.get(zone)?;
+        (at.elapsed() < DISCOVERY_TTL).then(|| Arc::clone(z))
+    }
+
+    fn store(&self, domain: &Name, zone: Arc<Zone>) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        bound(&mut inner.zone_of);
+        bound(&mut inner.zones);
+        inner
+            .zone_of
+            .insert(domain.clone(), (zone.name.clone(), now));
+        inner.zones.insert(zone.name.clone(), (zone, now));
+    }
+
+    fn link(&self, domain: &Name, zone: &Name) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        bound(&mut inner.zone_of);
+        inner
+            .zone_of
+            .insert(domain.clone(), (zone.clone(), Instant::now()));
+    }
+
+    pub(super) fn zones(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.zones.len())
+    }
+}
+
+/// Makes room for one more entry: first what is too old to be used even stale, then the oldest.
+fn bound<V>(map: &mut HashMap<Name, (V, Instant)>) {
+    if map.len() < DISCOVERY_CACHE_SIZE {
+        return;
+    }
+    map.retain(|_, (_, at)| at.elapsed() < DISCOVERY_MAX_STALE);
+    while map.len() >= DISCOVERY_CACHE_SIZE {
+        let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        map.remove(&oldest);
+    }
+}
+
+/// What discovery needs: the resolver, the port of authoritative servers, the query timeout.
+pub struct Discoverer<'a> {
+    pub resolver: &'a TokioResolver,
+    pub cache: &'a Cache,
+    pub dns_port: u16,
+    pub query_timeout: Duration,
+}
+
+impl Discoverer<'_> {
+    /// The zone of `domain`, from the cache when fresh; a stale one when re-discovery fails.
+    pub async fn zone_of(&self, domain: &str) -> Result<Arc<Zone>, DiscoveryError> {
+        let name = fqdn(domain)?;
+        if let Some(z) = self.cache.fresh_zone_of(&name) {
+            return Ok(z);
+        }
+        match self.discover(&name).await {
+            Ok(zone) => Ok(zone),
+            Err(e) => match self.cache.stale_zone_of(&name) {
+                Some(stale) => {
+                    warn!(domain, error = %e, "zone discovery failed; using the last one found");
+                    Ok(stale)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn discover(&self, domain: &Name) -> Result<Arc<Zone>, DiscoveryError> {
+        let zone = find_zone(self.resolver, domain).await?;
+        if let Some(z) = self.cache.fresh_zone(&zone) {
+            // Another domain of the same zone was discovered moments ago.
+            self.cache.link(domain, &zone);
+            return Ok(z);
+        }
+        let ns = nameservers(self.resolver, &zone).await?;
+        let nameservers = self.addresses(&ns).await;
+        let delegation = self.delegation(&zone, &ns).await;
+        debug!(zone = %zone, nameservers = ns.len(), "zone discovered");
+        let zone = Arc::new(Zone {
+            name: zone,
+            ns_names: ns,
+            nameservers,
+            delegation,
+        });
+        self.cache.store(domain, Arc::clone(&zone));
+        Ok(zone)
+    }
+
+    async fn addresses(&self, ns: &[Name]) -> Vec<(Name, Vec<IpAddr>)> {
+        let lookups = ns.iter().take(MAX_NAMESERVERS).map(|n| async move {
+            let mut addrs: Vec<IpAddr> = match self.resolver.lookup_ip(n.clone()).await {
+                Ok(l) => l.iter().collect(),
+                Err(e) => {
+                    debug!(nameserver = %n, error = %e, "nameserver has no address");
+                    Vec::new()
+                }
+            };
+            addrs.sort();
+            addrs.dedup();
+            addrs.truncate(MAX_NS_ADDRESSES);
+            (n.clone(), addrs)
+        });
+        join_all(lookups).await
+    }
+
+    /// Asks the parent zone's servers which nameservers they delegate `zone` to.
+    async fn delegation(&self, zone: &Name, child_ns: &[Name]) -> Option<DelegationReport> {
+        if zone.is_root() {
+            return None;
+        }
+        let parent = match find_zone(self.resolver, &zone.base_name()).await {
+            Ok(p) => p,
+            Err(e) => {
+                debug!(zone = %zone, error = %e, "parent zone not found");
+                return None;
+            }
+        };
+        let parent_ns = nameservers(self.resolver, &parent).await.ok()?;
+        for (server, addrs) in self
+            .addresses(&parent_ns)
+            .await
+            .into_iter()
+            .take(MAX_PARENT_TRIES)
+        {
+            let Some(&addr) = addrs.first() else { continue };
+            let client =
+                ServerClient::new(SocketAddr::new(addr, self.dns_port), self.query_timeout);
+            match ns_names(&client, zone).await {
+                Ok(names) if !names.is_empty() => {
+                    return Some(DelegationReport {
+                        parent_zone: display(&parent),
+                        parent_server: display(&server),
+                        parent_ns: names.iter().map(display).collect(),
+                        child_ns: child_ns.iter().map(display).collect(),
+                    })
+                }
+                Ok(_) => {
+                    debug!(zone = %zone, server = %server, "parent server gave no NS for the zone")
+                }
+                Err(e) => {
+                    debug!(zone = %zone, server = %server, error = %e, "parent server did not answer")
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The zone holding `name`: the closest enclosing name with an SOA. One query usually suffices,
+/// since a negative answer carries the zone's SOA; without one, walk up a label at a time.
+async fn find_zone(resolver: &TokioResolver, name: &Name) -> Result<Name, DiscoveryError> {
+    let mut candidate = name.clone();
+    // Bounded by the labels of the name (at most 127 by the wire format).
+    loop {
+        match resolver.lookup(candidate.clone(), RecordType::SOA).await {
+            Ok(lookup) => {
+                if lookup
+                    .answers()
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::SOA && r.name == candidate)
+                {
+                    return Ok(candidate.to_lowercase());
+                }
+                // A CNAME at the name: the SOA that came back belongs to the alias's target.
+            }
+            Err(NetError::Dns(DnsError::NoRecordsFound(nr))) => {
+                if let Some(soa) = nr.soa.as_ref().filter(|s| s.name.zone_of(&candidate)) {
+                    return Ok(soa.name.to_lowercase());
+                }
+            }
+            Err(e) => {
+                // SERVFAIL or timeout: walking further up would find an enclosing zone that
+                // does not hold the name, and blame its servers for what they do not serve.
+                return Err(DiscoveryError::Lookup {
+                    name: display(&candidate),
+                    rtype: RecordType::SOA,
+                    reason: reason(&e),
+                });
+            }
+        }
+        if candidate.is_root() {
+            return Err(DiscoveryError::NoZone(display(name)));
+        }
+        candidate = candidate.base_name();
+    }
+}
+
+/// The zone's NS set through the resolver (the child's view), sorted and bounded.
+async fn nameservers(resolver: &TokioResolver, zone: &Name) -> Result<Vec<Name>, DiscoveryError> {
+    let lookup = resolver
+        .lookup(zone.clone(), RecordType::NS)
+        .await
+        .map_err(|e| DiscoveryError::Lookup {
+            name: display(zone),
+            rtype: RecordType::NS,
+            reason: reason(&e),
+        })?;
+    let mut names: Vec<Name> = lookup
+        .answers()
+        .iter()
+        .filter(|r| r.name == *zone)
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names.truncate(MAX_NS_NAMES);
+    if names.is_empty() {
+        return Err(DiscoveryError::NoNameservers(display(zone)));
+    }
+    Ok(names)
+}
+
+/// A resolver error in a few words: the rcode when there is one.
+pub fn reason(e: &NetError) -> String {
+    match e {
+        NetError::Dns(DnsError::NoRecordsFound(nr))
+            if nr.response_code == ResponseCode::NXDomain =>
+        {
+            "NXDOMAIN".into()
+        }
+        NetError::Dns(DnsError::NoRecordsFound(_)) => "no records".into(),
+        NetError::Dns(DnsError::ResponseCode(code)) => code.to_string(),
+        NetError::Timeout => "timed out".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `domain` as an absolute name, so no search domain is ever appended.
+pub fn fqdn(domain: &str) -> Result<Name, DiscoveryError> {
+    let mut name =
+        Name::from_ascii(domain).map_err(|_| DiscoveryError::BadName(domain.to_string()))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// A name as people write it in configs and labels: lower case, no trailing dot.
+pub fn display(name: &Name) -> String {
+    if name.is_root() {
+        return ".".into();
+    }
+    let s = name.to_lowercase().to_ascii();
+    s.strip_suffix('.').map(str::to_string).unwrap_or(s)
+}

@@ -1,0 +1,133 @@
+//! One question to one authoritative server, with hickory's raw client: recursion-desired off,
+//! no cache, nothing hidden. The recursive resolver would turn REFUSED into an error and drop
+//! the AA flag, which are exactly what this check reads.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hickory_net::client::Client;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::DnsHandle;
+use hickory_net::NetError;
+use hickory_proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use super::{Answer, Reply};
+
+/// A client for one server address. Every request uses a fresh random source port (hickory's
+/// UDP stream does that), and a response is only accepted from that address with the query's id
+/// and question, so a stray or forged datagram cannot answer for the server.
+pub(super) struct ServerClient {
+    client: Client<TokioRuntimeProvider>,
+    limit: Duration,
+}
+
+impl ServerClient {
+    pub(super) fn new(server: SocketAddr, limit: Duration) -> Self {
+        let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
+            .with_timeout(Some(limit))
+            // One datagram per question: a retransmit would double the load on every server
+            // and the per-query timeout already decides "no response".
+            .with_max_retries(1)
+            .build();
+        let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
+        // Ends by itself once `client` (every handle to the exchange) is dropped.
+        tokio::spawn(background);
+        ServerClient { client, limit }
+    }
+
+    /// Asks `name`/`rtype` without recursion and reads what the server said.
+    pub(super) async fn ask(&self, name: &Name, rtype: RecordType) -> Reply {
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = false;
+        options.use_edns = true;
+        let start = Instant::now();
+        let mut responses = self
+            .client
+            .lookup(Query::query(name.clone(), rtype), options);
+        let first = tokio::time::timeout(self.limit, responses.next()).await;
+        let elapsed = start.elapsed();
+        match first {
+            Err(_) => Reply::NoResponse(format!(
+                "no response within {:.1}s",
+                self.limit.as_secs_f64()
+            )),
+            Ok(None) => Reply::NoResponse("no response".into()),
+            Ok(Some(Err(e))) => no_response(&e),
+            Ok(Some(Ok(response))) => {
+                let soa_serial = response
+                    .answers
+                    .iter()
+                    .chain(response.authorities.iter())
+                    .find_map(|r| match &r.data {
+                        // Only the zone's own SOA counts, not one from a referral elsewhere.
+                        RData::SOA(soa) if rtype == RecordType::SOA && r.name == *name => {
+                            Some(soa.serial)
+                        }
+                        _ => None,
+                    });
+                Reply::Answered(Answer {
+                    rcode: response.response_code,
+                    authoritative: response.authoritative
+                        && response.response_code != ResponseCode::Refused,
+                    elapsed,
+                    soa_serial,
+                })
+            }
+        }
+    }
+}
+
+/// Names of the nameservers in an NS answer or referral for `zone`, from either section.
+pub(super) async fn ns_names(client: &ServerClient, zone: &Name) -> Result<Vec<Name>, String> {
+    let mut options = DnsRequestOptions::default();
+    options.recursion_desired = false;
+    let mut responses = client
+        .client
+        .lookup(Query::query(zone.clone(), RecordType::NS), options);
+    let response = match tokio::time::timeout(client.limit, responses.next()).await {
+        Ok(Some(Ok(r))) => r,
+        Ok(Some(Err(e))) => return Err(e.to_string()),
+        Ok(None) | Err(_) => return Err("no response".into()),
+    };
+    if response.response_code != ResponseCode::NoError {
+        return Err(format!("{}", response.response_code));
+    }
+    let mut names: Vec<Name> = response
+        .answers
+        .iter()
+        .chain(response.authorities.iter())
+        .filter(|r| r.name == *zone)
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some(ns.0.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names.truncate(super::MAX_NS_NAMES);
+    Ok(names)
+}
+
+/// A failure to get any response: timeout, connection refused (ICMP port unreachable), or an
+/// address this host has no route to, which says nothing about the server.
+fn no_response(e: &NetError) -> Reply {
+    if let NetError::Io(io) = e {
+        if matches!(
+            io.kind(),
+            io::ErrorKind::NetworkUnreachable | io::ErrorKind::AddrNotAvailable
+        ) {
+            return Reply::NoRoute(io.to_string());
+        }
+    }
+    match e {
+        NetError::Timeout => Reply::NoResponse("timed out".into()),
+        NetError::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
+            Reply::NoResponse("connection refused".into())
+        }
+        other => Reply::NoResponse(other.to_string()),
+    }
+}
