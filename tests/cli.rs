@@ -198,3 +198,108 @@ async fn sighup_reloads_and_sigterm_stops() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `check` runs the probes once and explains; the lab origins are served from a runtime thread.
+#[test]
+fn check_explains_healthy_and_broken_origins() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let web = runtime.block_on(lab::http::HttpOrigin::plain(200, Duration::ZERO));
+    let closed = lab::tcp::closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "c.yaml",
+        &format!(
+            "global: {{timeout: 2s}}
+origins:
+  - {{name: web, domain: web.lab.test, address: 127.0.0.1, protocol_policy: http-only, http_port: {}, checks: [tcp, http], http: {{path: /ok}}}}
+  - {{name: down, domain: down.lab.test, address: 127.0.0.1, https_port: {closed}, checks: [tcp]}}
+",
+            web.port()
+        ),
+    );
+    let f = file.to_str().unwrap();
+
+    let (code, out) = run(&["check", "--config.file", f, "web"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("web (web.lab.test): CDN READY"), "{out}");
+    assert!(out.contains("answered 200"), "{out}");
+    assert!(
+        !out.contains("\x1b["),
+        "colour codes when not on a terminal:\n{out}"
+    );
+
+    let (code, out) = run(&["check", "--config.file", f], &[]);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        "down (down.lab.test): NOT READY",
+        "✘ port_unreachable [critical]",
+        &format!("evidence: 127.0.0.1:{closed} connection refused"),
+        &format!("confirm:  nc -vz -w 5 127.0.0.1 {closed}"),
+        "2 origin(s) checked, 1 not ready",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+
+    let (code, out) = run(&["check", "--config.file", f, "--format", "json"], &[]);
+    assert_eq!(code, 1, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    assert_eq!(json["ready"], false);
+    let down = &json["origins"][1];
+    assert_eq!(down["origin"], "down");
+    assert_eq!(down["causes"][0]["cause"], "port_unreachable");
+    assert_eq!(down["causes"][0]["severity"], "critical");
+    assert_eq!(down["checks"]["tcp"]["success"], false);
+    assert_eq!(json["origins"][0]["cdn_ready"], true);
+
+    // One origin from flags, without a config file.
+    let port = web.port().to_string();
+    let (code, out) = run(
+        &[
+            "check",
+            "--domain",
+            "web.lab.test",
+            "--address",
+            "127.0.0.1",
+            "--http-port",
+            &port,
+            "--checks",
+            "tcp,http",
+            "--http-path",
+            "/x",
+            "--protocol-policy",
+            "http-only",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("GET /x (Host: web.lab.test)"), "{out}");
+    // The same port over HTTPS: it speaks plain HTTP, and no TLS check is there to own that.
+    let (code, out) = run(
+        &[
+            "check",
+            "--domain",
+            "web.lab.test",
+            "--address",
+            "127.0.0.1",
+            "--https-port",
+            &port,
+            "--checks",
+            "tcp,http",
+            "--http-path",
+            "/x",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✘ http_error_status [critical]"), "{out}");
+
+    // Usage and config errors exit 2.
+    assert_eq!(run(&["check", "--config.file", f, "nope"], &[]).0, 2);
+    assert_eq!(run(&["check", "--host-header", "x"], &[]).0, 2);
+    assert_eq!(
+        run(&["check", "--config.file", "/nonexistent.yaml"], &[]).0,
+        2
+    );
+    drop(web);
+}

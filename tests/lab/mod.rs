@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the lab
 
+pub mod http;
 pub mod tcp;
 
 use std::collections::BTreeMap;
@@ -59,13 +60,18 @@ impl Exporter {
     }
 
     pub async fn post(&self, path: &str) -> (u16, String) {
-        let (status, _, body) = http_request(self.addr, "POST", path, None).await;
+        let (status, _, body) = http_request(self.addr, "POST", path, &[]).await;
         (status, body)
     }
 
     /// GET with an `Accept` header; returns status, content type and body.
     pub async fn get_accept(&self, path: &str, accept: &str) -> (u16, String, String) {
-        http_request(self.addr, "GET", path, Some(accept)).await
+        http_request(self.addr, "GET", path, &[("accept", accept)]).await
+    }
+
+    /// GET with extra request headers; returns status, content type and body.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+        http_request(self.addr, "GET", path, headers).await
     }
 
     pub async fn scrape(&self) -> Scrape {
@@ -119,7 +125,7 @@ pub fn now_seconds() -> f64 {
 }
 
 pub async fn http_get(addr: SocketAddr, path_and_query: &str) -> (u16, String) {
-    let (status, _, body) = http_request(addr, "GET", path_and_query, None).await;
+    let (status, _, body) = http_request(addr, "GET", path_and_query, &[]).await;
     (status, body)
 }
 
@@ -127,14 +133,14 @@ async fn http_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
-    accept: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> (u16, String, String) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let mut req = Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"));
-    if let Some(accept) = accept {
-        req = req.header("accept", accept);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
     }
     let req = req.body(Empty::new()).expect("request");
     let resp = tokio::time::timeout(WAIT, client.request(req))
