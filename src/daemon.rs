@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -15,7 +16,7 @@ use crate::config::{self, Config, LoadError};
 use crate::metrics::{self, ExporterMetrics};
 use crate::probe::{unix_seconds, ContextError, ProbeContext};
 use crate::scheduler::Scheduler;
-use crate::server::{self, AppState, ReloadRequest};
+use crate::server::{self, AppState, Current, ReloadRequest};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -63,14 +64,21 @@ impl Daemon {
         let own = Arc::new(ExporterMetrics::default());
         let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
         let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&own));
-        apply(&mut scheduler, &own, &config, ctx);
-        info!(file = %options.config_file.display(), origins = config.origins.len(), "config loaded");
+        let current = Arc::new(ArcSwap::from_pointee(apply(
+            &mut scheduler,
+            &own,
+            config,
+            ctx,
+        )));
+        info!(file = %options.config_file.display(), origins = current.load().config.origins.len(), "config loaded");
 
         let (reload_tx, reload_rx) = mpsc::channel(8);
         let (stop_tx, stop_rx) = oneshot::channel();
         let app = server::router(AppState {
             registry,
             store,
+            own: Arc::clone(&own),
+            current: Arc::clone(&current),
             reload: reload_tx.clone(),
         });
         info!(address = %local_addr, "listening");
@@ -87,7 +95,13 @@ impl Daemon {
                     error!(error = %e, "HTTP server failed");
                 }
             });
-            reload_loop(options.config_file, scheduler, own, reload_rx, stop_rx).await;
+            let reloader = Reloader {
+                file: options.config_file,
+                scheduler,
+                own,
+                current,
+            };
+            reloader.run(reload_rx, stop_rx).await;
             let _ = server_stop_tx.send(());
             let _ = server.await;
         });
@@ -120,44 +134,52 @@ impl Daemon {
     }
 }
 
-async fn reload_loop(
+/// Owns the scheduler; applies reload requests one at a time.
+struct Reloader {
     file: PathBuf,
-    mut scheduler: Scheduler,
+    scheduler: Scheduler,
     own: Arc<ExporterMetrics>,
-    mut requests: mpsc::Receiver<ReloadRequest>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            Some(reply) = requests.recv() => {
-                let outcome = reload(&file, &mut scheduler, &own);
-                let _ = reply.send(outcome);
-            }
-        }
-    }
-    scheduler.stop();
+    current: Arc<ArcSwap<Current>>,
 }
 
-fn reload(
-    file: &std::path::Path,
-    scheduler: &mut Scheduler,
-    own: &ExporterMetrics,
-) -> Result<(), String> {
-    let loaded = config::load(file).map_err(|e| e.to_string()).and_then(|c| {
-        let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
-        Ok((c, ctx))
-    });
-    match loaded {
-        Ok((config, ctx)) => {
-            apply(scheduler, own, &config, Arc::new(ctx));
-            info!(file = %file.display(), origins = config.origins.len(), "config reloaded");
-            Ok(())
+impl Reloader {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<ReloadRequest>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(reply) = requests.recv() => {
+                    let _ = reply.send(self.reload());
+                }
+            }
         }
-        Err(e) => {
-            own.config_reload_successful.set(0);
-            error!(file = %file.display(), error = %e, "config reload failed; the running config stays in force");
-            Err(e)
+        self.scheduler.stop();
+    }
+
+    fn reload(&mut self) -> Result<(), String> {
+        let file = self.file.display();
+        let loaded = config::load(&self.file)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
+                Ok((c, ctx))
+            });
+        match loaded {
+            Ok((config, ctx)) => {
+                let origins = config.origins.len();
+                let current = apply(&mut self.scheduler, &self.own, config, Arc::new(ctx));
+                self.current.store(Arc::new(current));
+                info!(file = %file, origins, "config reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.own.config_reload_successful.set(0);
+                error!(file = %file, error = %e, "config reload failed; the running config stays in force");
+                Err(e)
+            }
         }
     }
 }
@@ -165,13 +187,17 @@ fn reload(
 fn apply(
     scheduler: &mut Scheduler,
     own: &ExporterMetrics,
-    config: &Config,
+    config: Config,
     ctx: Arc<ProbeContext>,
-) {
-    scheduler.apply(config, ctx);
+) -> Current {
+    let ctx = scheduler.apply(&config, ctx);
     own.config_reload_successful.set(1);
     own.config_reload_timestamp
         .set(unix_seconds(SystemTime::now()));
+    Current {
+        config: Arc::new(config),
+        ctx,
+    }
 }
 
 /// Binds `host:port`; `:port` means every interface (IPv6 and IPv4 where the host allows).

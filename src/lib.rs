@@ -5,6 +5,7 @@
 //! [`metrics`] and [`server`].
 
 pub mod cdn;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod diagnose;

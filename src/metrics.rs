@@ -155,6 +155,7 @@ impl Collector for OriginCollector {
         encode_verdict(&mut enc, &snaps)?;
         encode_dns(&mut enc, &snaps)?;
         encode_tcp(&mut enc, &snaps)?;
+        encode_http(&mut enc, &snaps)?;
         Ok(())
     }
 }
@@ -371,6 +372,37 @@ fn encode_tcp(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
                 )?;
             }
             Ok(())
+        },
+    )
+}
+
+fn encode_http(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    use crate::probe::{HttpOutcome, HttpReport};
+    fn answered(s: &Snapshot) -> Option<(&HttpReport, u16)> {
+        let report = s.results.http.as_ref()?.completed()?;
+        match report.outcome {
+            HttpOutcome::Status(code) => Some((report, code)),
+            _ => None,
+        }
+    }
+    family(
+        enc,
+        "origin_http_status_code",
+        "Status of the request the CDN would send.",
+        snaps,
+        |o, s, e| match answered(s) {
+            Some((_, code)) => e.gauge(o, &[], i64::from(code)),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_http_duration_seconds",
+        "Time from sending the request to the response headers.",
+        snaps,
+        |o, s, e| match answered(s) {
+            Some((r, _)) => e.gauge(o, &[], r.duration.as_secs_f64()),
+            None => Ok(()),
         },
     )
 }

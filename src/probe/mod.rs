@@ -4,17 +4,20 @@
 //! of failing on its own, so that diagnose names the root cause and not its echoes.
 
 pub mod dns;
+pub mod http;
 pub mod resolve;
 pub mod tcp;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cdn::CdnProfile;
 use crate::config::{Check, Global, Origin, Scheme};
 
 pub use dns::{DnsContext, DnsReport};
+pub use http::{HttpOutcome, HttpReport};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
 
@@ -23,6 +26,8 @@ pub use tcp::{PortResult, PortState, TcpReport};
 pub struct ProbeContext {
     pub cdn: &'static CdnProfile,
     pub global: Global,
+    /// TLS client of the HTTP check (any certificate; the TLS check judges certificates).
+    pub http_tls: Arc<rustls::ClientConfig>,
     /// The recursive resolver and the zone-discovery cache.
     pub dns: DnsContext,
 }
@@ -32,6 +37,7 @@ impl ProbeContext {
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
+            http_tls: http::tls_client().map_err(ContextError::Tls)?,
             dns: DnsContext::new(global)?,
         })
     }
@@ -41,6 +47,8 @@ impl ProbeContext {
 pub enum ContextError {
     #[error("{file}: {reason}")]
     CaFile { file: String, reason: String },
+    #[error("cannot set up the TLS client: {0}")]
+    Tls(#[source] rustls::Error),
     #[error("cannot set up the DNS resolver: {0}")]
     Resolver(String),
 }
@@ -50,6 +58,7 @@ impl ContextError {
     pub fn field(&self) -> &'static str {
         match self {
             ContextError::CaFile { .. } => "global.ca_file",
+            ContextError::Tls(_) => "global",
             ContextError::Resolver(_) => "global.resolvers",
         }
     }
@@ -123,6 +132,7 @@ pub struct OriginResults {
     /// The authoritative nameservers of the domain's zone; `None` without the `dns` check.
     pub dns: Option<CheckRun<DnsReport>>,
     pub tcp: Option<CheckRun<TcpReport>>,
+    pub http: Option<CheckRun<HttpReport>>,
 }
 
 impl OriginResults {
@@ -139,7 +149,8 @@ impl OriginResults {
             .max()
             .copied(),
             Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
-            Check::Tls | Check::Http => None,
+            Check::Http => self.http.as_ref().map(|r| r.duration),
+            Check::Tls => None,
         }
     }
 }
@@ -213,6 +224,22 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
                 tcp::probe(&addrs, &origin.ports(), origin.timeout),
             )
             .await
+        });
+    }
+    if origin.has_check(Check::Http) {
+        let scheme = if origin.uses_https() {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        results.http = Some(match reachable_address(origin, &results, scheme) {
+            Err(why) => CheckRun::not_run(why),
+            // Connect and TLS within the timeout, then the CDN's read timeout for headers.
+            Ok((ip, port)) => {
+                let address = SocketAddr::new(ip, port);
+                let limit = origin.timeout * 2 + origin.read_timeout;
+                timed(limit, http::probe(origin, address, scheme, &ctx.http_tls)).await
+            }
         });
     }
     results
