@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the lab
 
+pub mod dns;
 pub mod http;
 pub mod tcp;
 
