@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use crate::config::{Check, Origin, Scheme};
-use crate::diagnose::{Cause, Finding, Severity};
+use crate::diagnose::{dns_confirm_command, nameserver_lines, Finding, Severity};
 use crate::metrics::ExporterMetrics;
 use crate::probe::{self, HttpOutcome, Outcome, ProbeContext};
 use crate::scheduler::probe_once;
@@ -182,6 +182,13 @@ fn evidence(r: &Report) -> Vec<String> {
             _ => format!("dns:  no answer for {} in time", o.domain),
         });
     }
+    if let Some(report) = res.dns.as_ref().and_then(|d| d.completed()) {
+        lines.extend(
+            nameserver_lines(report)
+                .into_iter()
+                .map(|l| format!("dns:  {l}")),
+        );
+    }
     if let Some(report) = res.tcp.as_ref().and_then(|t| t.completed()) {
         let ports: Vec<String> = report
             .ports
@@ -216,15 +223,11 @@ fn confirm_command(f: &Finding, o: &Origin, r: &Report) -> String {
         .unwrap_or_else(|_| format!("{}:{}", o.domain, o.https_port));
     let sni = o.sni();
     match f.cause.check() {
-        Check::Dns => match f.cause {
-            Cause::DnsResolutionFailed => {
-                format!("dig +short {} A; dig +short {} AAAA", o.domain, o.domain)
-            }
-            _ => format!(
-                "dig {} NS +short; then for each: dig {} @NAMESERVER +norecurse",
-                o.domain, o.domain
-            ),
-        },
+        Check::Dns => dns_confirm_command(
+            f.cause,
+            &o.domain,
+            r.snapshot.results.dns.as_ref().and_then(|d| d.completed()),
+        ),
         Check::Tcp => {
             let closed: Vec<String> = r
                 .snapshot

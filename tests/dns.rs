@@ -325,3 +325,41 @@ async fn a_cycle_costs_two_queries_per_nameserver() {
     }
     ex.stop().await;
 }
+
+/// `check` explains a DNS cause with the evidence and the `dig` command aimed at the server.
+#[tokio::test]
+async fn check_command_names_the_silent_nameserver() {
+    let lab = DnsLab::start(vec![healthy_zone()], &[(NS2, Behaviour::Silent)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "global: {{timeout: 2s{}}}\norigins:\n  - {{name: o, domain: origin.healthy.test, checks: [dns]}}\n",
+            lab.global_yaml()
+        ),
+    )
+    .expect("write config");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
+            .args(["check", "--config.file"])
+            .arg(&file)
+            .output()
+            .expect("run binary")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // A warning only: the origin is still ready.
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let port = lab.port;
+    for line in [
+        "dns_nameserver_down [warning]".to_string(),
+        "zone healthy.test: ns2.healthy.test (127.0.0.12): no response within 0.5s".to_string(),
+        format!("dig origin.healthy.test A @127.0.0.12 -p {port} +norecurse +time=2 +tries=1"),
+        "dns:  zone healthy.test: ns1.healthy.test (127.0.0.11) authoritative, serial 7"
+            .to_string(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+    }
+}

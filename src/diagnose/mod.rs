@@ -13,6 +13,7 @@ use crate::config::{Check, Origin};
 use crate::probe::OriginResults;
 
 pub use cause::{Cause, Severity};
+pub use dns::{confirm_command as dns_confirm_command, nameserver_lines};
 
 /// One active cause and the evidence for it, in words a person can act on.
 #[derive(Debug, Clone, PartialEq)]

@@ -108,6 +108,8 @@ pub struct DnsReport {
     /// The zone holding the origin's domain, without the trailing dot; `None` when discovery
     /// failed (see `error`).
     pub zone: Option<String>,
+    /// The port the nameservers were asked on (`global.dns_port`).
+    pub port: u16,
     pub error: Option<String>,
     /// One entry per nameserver address.
     pub servers: Vec<ServerReport>,
@@ -245,6 +247,7 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
         Ok(z) => z,
         Err(e) => {
             return DnsReport {
+                port: ctx.dns_port,
                 error: Some(e.to_string()),
                 ..DnsReport::default()
             }
@@ -253,6 +256,7 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
     let Ok(domain) = fqdn(&origin.domain) else {
         // zone_of already parsed it; unreachable in practice, but no panic on it.
         return DnsReport {
+            port: ctx.dns_port,
             error: Some(format!("{:?} is not a valid domain name", origin.domain)),
             ..DnsReport::default()
         };
@@ -280,6 +284,7 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
     .await;
     DnsReport {
         zone: Some(display(&zone.name)),
+        port: ctx.dns_port,
         error: None,
         servers,
         unresolved: zone

@@ -50,12 +50,17 @@ impl ServerClient {
             .lookup(Query::query(name.clone(), rtype), options);
         let first = tokio::time::timeout(self.limit, responses.next()).await;
         let elapsed = start.elapsed();
-        match first {
-            Err(_) => Reply::NoResponse(format!(
+        let silent = || {
+            Reply::NoResponse(format!(
                 "no response within {:.1}s",
                 self.limit.as_secs_f64()
-            )),
-            Ok(None) => Reply::NoResponse("no response".into()),
+            ))
+        };
+        match first {
+            // The exchange ends its stream, or says Timeout, when its own timer (the same
+            // limit) fires first.
+            Err(_) | Ok(None) | Ok(Some(Err(NetError::Timeout))) => silent(),
+            Ok(Some(Err(NetError::Io(e)))) if e.kind() == io::ErrorKind::TimedOut => silent(),
             Ok(Some(Err(e))) => no_response(&e),
             Ok(Some(Ok(response))) => {
                 let soa_serial = response
@@ -124,7 +129,6 @@ fn no_response(e: &NetError) -> Reply {
         }
     }
     match e {
-        NetError::Timeout => Reply::NoResponse("timed out".into()),
         NetError::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
             Reply::NoResponse("connection refused".into())
         }
