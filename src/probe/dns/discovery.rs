@@ -341,3 +341,63 @@ pub fn display(name: &Name) -> String {
     let s = name.to_lowercase().to_ascii();
     s.strip_suffix('.').map(str::to_string).unwrap_or(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(name: &Name) -> Arc<Zone> {
+        Arc::new(Zone {
+            name: name.clone(),
+            ns_names: Vec::new(),
+            nameservers: Vec::new(),
+            delegation: None,
+        })
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = Cache::default();
+        for i in 0..DISCOVERY_CACHE_SIZE + 50 {
+            let z = fqdn(&format!("z{i}.example")).expect("valid");
+            cache.store(&fqdn(&format!("o.z{i}.example")).expect("valid"), zone(&z));
+        }
+        assert!(cache.zones() <= DISCOVERY_CACHE_SIZE);
+        let inner = cache.inner.lock().expect("lock");
+        assert!(inner.zone_of.len() <= DISCOVERY_CACHE_SIZE);
+        // The newest entry survived; the oldest went.
+        let newest = fqdn(&format!("z{}.example", DISCOVERY_CACHE_SIZE + 49)).expect("valid");
+        assert!(inner.zones.contains_key(&newest));
+        assert!(!inner
+            .zones
+            .contains_key(&fqdn("z0.example").expect("valid")));
+    }
+
+    #[test]
+    fn domains_of_one_zone_share_its_discovery() {
+        let cache = Cache::default();
+        let z = fqdn("example.com").expect("valid");
+        let a = fqdn("a.example.com").expect("valid");
+        let b = fqdn("b.example.com").expect("valid");
+        cache.store(&a, zone(&z));
+        assert!(cache.fresh_zone_of(&b).is_none());
+        assert!(cache.fresh_zone(&z).is_some());
+        cache.link(&b, &z);
+        assert_eq!(cache.fresh_zone_of(&b).map(|z| z.name.clone()), Some(z));
+        assert_eq!(cache.zones(), 1);
+    }
+
+    #[test]
+    fn names_for_labels() {
+        assert_eq!(
+            display(&fqdn("Origin.Example.COM").expect("valid")),
+            "origin.example.com"
+        );
+        assert_eq!(
+            display(&fqdn("example.com.").expect("valid")),
+            "example.com"
+        );
+        assert_eq!(display(&Name::root()), ".");
+        assert!(fqdn("bad..name").is_err());
+    }
+}
