@@ -16,6 +16,8 @@ use crate::config::{self, Config, LoadError};
 use crate::metrics::{self, ExporterMetrics};
 use crate::probe::{unix_seconds, ContextError, ProbeContext};
 use crate::scheduler::Scheduler;
+use crate::server::web::{Web, WebListener};
+use crate::server::web_config::WebConfigError;
 use crate::server::{self, AppState, Current, ReloadRequest};
 use crate::store::Store;
 
@@ -24,7 +26,12 @@ pub struct Options {
     pub config_file: PathBuf,
     /// `host:port`, or `:port` for every interface.
     pub listen_address: String,
+    /// `--web.config.file`: TLS and basic auth for every endpoint.
+    pub web_config_file: Option<PathBuf>,
 }
+
+/// How often the web config file is checked for changes.
+const WEB_CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -32,6 +39,8 @@ pub enum DaemonError {
     Config(#[from] LoadError),
     #[error(transparent)]
     Context(#[from] ContextError),
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -52,16 +61,18 @@ impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
         let config = config::load(&options.config_file)?;
         let ctx = Arc::new(ProbeContext::new(&config.global)?);
+        let web = Web::load(options.web_config_file.clone())?;
+        let listen_error = |source| DaemonError::Listen {
+            address: options.listen_address.clone(),
+            source,
+        };
         let listener = listen(&options.listen_address).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                address: options.listen_address.clone(),
-                source,
-            })?;
+        let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
+        let local_addr = axum::serve::Listener::local_addr(&listener).map_err(listen_error)?;
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
+        own.web_config_reload_successful.set(1);
         let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
         let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&own));
         let current = Arc::new(ArcSwap::from_pointee(apply(
@@ -80,6 +91,7 @@ impl Daemon {
             own: Arc::clone(&own),
             current: Arc::clone(&current),
             reload: reload_tx.clone(),
+            web: Arc::clone(&web),
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {
@@ -100,6 +112,7 @@ impl Daemon {
                 scheduler,
                 own,
                 current,
+                web,
             };
             reloader.run(reload_rx, stop_rx).await;
             let _ = server_stop_tx.send(());
@@ -140,6 +153,7 @@ struct Reloader {
     scheduler: Scheduler,
     own: Arc<ExporterMetrics>,
     current: Arc<ArcSwap<Current>>,
+    web: Arc<Web>,
 }
 
 impl Reloader {
@@ -148,18 +162,45 @@ impl Reloader {
         mut requests: mpsc::Receiver<ReloadRequest>,
         mut stop: oneshot::Receiver<()>,
     ) {
+        let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
                 Some(reply) = requests.recv() => {
                     let _ = reply.send(self.reload());
                 }
+                _ = poll.tick() => {
+                    let outcome = self.web.reload_if_changed().map(|_| ());
+                    let _ = self.web_outcome(outcome);
+                }
             }
         }
         self.scheduler.stop();
     }
 
+    /// Records a web config (re)load; a failed one keeps the running web config.
+    fn web_outcome(&self, outcome: Result<(), WebConfigError>) -> Result<(), String> {
+        match outcome {
+            Ok(()) => {
+                self.own.web_config_reload_successful.set(1);
+                Ok(())
+            }
+            Err(e) => {
+                self.own.web_config_reload_successful.set(0);
+                error!(error = %e, "web config reload failed; the running web config stays in force");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Reloads the web config and the config; reports the first failure.
     fn reload(&mut self) -> Result<(), String> {
+        let web = self.web_outcome(self.web.reload());
+        let config = self.reload_config();
+        web.and(config)
+    }
+
+    fn reload_config(&mut self) -> Result<(), String> {
         let file = self.file.display();
         let loaded = config::load(&self.file)
             .map_err(|e| e.to_string())

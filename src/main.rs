@@ -23,6 +23,9 @@ struct Cli {
     /// Address to serve metrics on: host:port, or :port for every interface.
     #[arg(long = "web.listen-address", default_value = ":19502")]
     listen_address: String,
+    /// Web config (exporter-toolkit format): TLS, client certificates, basic auth.
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long = "log.level", default_value = "info", global = true)]
     log_level: String,
@@ -240,6 +243,7 @@ fn run_daemon(cli: Cli) -> ExitCode {
         let options = Options {
             config_file: cli.config_file,
             listen_address: cli.listen_address,
+            web_config_file: cli.web_config_file,
         };
         let daemon = match Daemon::start(options).await {
             Ok(d) => d,
