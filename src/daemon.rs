@@ -16,7 +16,10 @@ use crate::config::{self, Config, LoadError};
 use crate::metrics::{self, ExporterMetrics};
 use crate::probe::{unix_seconds, ContextError, ProbeContext};
 use crate::scheduler::Scheduler;
+use crate::server::web::{Web, WebListener};
+use crate::server::web_config::WebConfigError;
 use crate::server::{self, AppState, Current, ReloadRequest};
+use crate::shard::Shard;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -24,7 +27,14 @@ pub struct Options {
     pub config_file: PathBuf,
     /// `host:port`, or `:port` for every interface.
     pub listen_address: String,
+    /// `--web.config.file`: TLS and basic auth for every endpoint.
+    pub web_config_file: Option<PathBuf>,
+    /// The share of the origins this replica probes.
+    pub shard: Shard,
 }
+
+/// How often the web config file is checked for changes.
+const WEB_CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -32,6 +42,8 @@ pub enum DaemonError {
     Config(#[from] LoadError),
     #[error(transparent)]
     Context(#[from] ContextError),
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -50,18 +62,20 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
-        let config = config::load(&options.config_file)?;
+        let config = load_shard(&options.config_file, options.shard)?;
         let ctx = Arc::new(ProbeContext::new(&config.global)?);
+        let web = Web::load(options.web_config_file.clone())?;
+        let listen_error = |source| DaemonError::Listen {
+            address: options.listen_address.clone(),
+            source,
+        };
         let listener = listen(&options.listen_address).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                address: options.listen_address.clone(),
-                source,
-            })?;
+        let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
+        let local_addr = axum::serve::Listener::local_addr(&listener).map_err(listen_error)?;
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
+        own.web_config_reload_successful.set(1);
         let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
         let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&own));
         let current = Arc::new(ArcSwap::from_pointee(apply(
@@ -80,6 +94,7 @@ impl Daemon {
             own: Arc::clone(&own),
             current: Arc::clone(&current),
             reload: reload_tx.clone(),
+            web: Arc::clone(&web),
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {
@@ -100,6 +115,8 @@ impl Daemon {
                 scheduler,
                 own,
                 current,
+                web,
+                shard: options.shard,
             };
             reloader.run(reload_rx, stop_rx).await;
             let _ = server_stop_tx.send(());
@@ -140,6 +157,8 @@ struct Reloader {
     scheduler: Scheduler,
     own: Arc<ExporterMetrics>,
     current: Arc<ArcSwap<Current>>,
+    web: Arc<Web>,
+    shard: Shard,
 }
 
 impl Reloader {
@@ -148,20 +167,47 @@ impl Reloader {
         mut requests: mpsc::Receiver<ReloadRequest>,
         mut stop: oneshot::Receiver<()>,
     ) {
+        let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
                 Some(reply) = requests.recv() => {
                     let _ = reply.send(self.reload());
                 }
+                _ = poll.tick() => {
+                    let outcome = self.web.reload_if_changed().map(|_| ());
+                    let _ = self.web_outcome(outcome);
+                }
             }
         }
         self.scheduler.stop();
     }
 
+    /// Records a web config (re)load; a failed one keeps the running web config.
+    fn web_outcome(&self, outcome: Result<(), WebConfigError>) -> Result<(), String> {
+        match outcome {
+            Ok(()) => {
+                self.own.web_config_reload_successful.set(1);
+                Ok(())
+            }
+            Err(e) => {
+                self.own.web_config_reload_successful.set(0);
+                error!(error = %e, "web config reload failed; the running web config stays in force");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Reloads the web config and the config; reports the first failure.
     fn reload(&mut self) -> Result<(), String> {
+        let web = self.web_outcome(self.web.reload());
+        let config = self.reload_config();
+        web.and(config)
+    }
+
+    fn reload_config(&mut self) -> Result<(), String> {
         let file = self.file.display();
-        let loaded = config::load(&self.file)
+        let loaded = load_shard(&self.file, self.shard)
             .map_err(|e| e.to_string())
             .and_then(|c| {
                 let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
@@ -182,6 +228,17 @@ impl Reloader {
             }
         }
     }
+}
+
+/// Loads the config and keeps the origins this replica's shard owns.
+fn load_shard(file: &std::path::Path, shard: Shard) -> Result<Config, LoadError> {
+    let mut config = config::load(file)?;
+    if shard != Shard::ALL {
+        let all = config.origins.len();
+        config.origins.retain(|o| shard.owns(&o.name));
+        info!(%shard, owned = config.origins.len(), of = all, "sharding origins");
+    }
+    Ok(config)
 }
 
 fn apply(

@@ -27,6 +27,7 @@ use crate::store::{Slot, Snapshot, Store};
 pub struct ExporterMetrics {
     pub config_reload_successful: Gauge,
     pub config_reload_timestamp: Gauge<f64, AtomicU64>,
+    pub web_config_reload_successful: Gauge,
     pub origins: Gauge,
     probes: Family<[(&'static str, &'static str); 2], Counter>,
     build_info: Family<[(&'static str, &'static str); 2], Gauge>,
@@ -79,6 +80,11 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
         "origin_exporter_config_last_reload_success_timestamp_seconds",
         "When the config was last loaded successfully.",
         own.config_reload_timestamp.clone(),
+    );
+    registry.register(
+        "origin_exporter_web_config_last_reload_successful",
+        "1 if the last load of --web.config.file succeeded (or none is set), 0 if it failed and the previous one is in force.",
+        own.web_config_reload_successful.clone(),
     );
     registry.register(
         "origin_exporter_origins",

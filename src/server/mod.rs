@@ -2,6 +2,8 @@
 
 mod landing;
 mod probe;
+pub mod web;
+pub mod web_config;
 
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ pub struct AppState {
     pub own: Arc<ExporterMetrics>,
     pub current: Arc<ArcSwap<Current>>,
     pub reload: mpsc::Sender<ReloadRequest>,
+    pub web: Arc<web::Web>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -46,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.web),
+            web::guard,
+        ))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod http;
 pub mod tcp;
+pub mod webpki;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,21 +35,53 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter on `config_yaml`; panics if it does not start.
     pub async fn start(config_yaml: &str) -> Exporter {
+        Self::start_with_web(config_yaml, None)
+            .await
+            .expect("exporter starts")
+    }
+
+    /// Starts the exporter with `--web.config.file` (a file path; its relative paths resolve
+    /// against its folder).
+    pub async fn start_with_web(
+        config_yaml: &str,
+        web_config_file: Option<PathBuf>,
+    ) -> Result<Exporter, origin_exporter::daemon::DaemonError> {
+        Self::launch(
+            config_yaml,
+            web_config_file,
+            origin_exporter::shard::Shard::ALL,
+        )
+        .await
+    }
+
+    /// Starts one replica of a sharded deployment.
+    pub async fn start_shard(config_yaml: &str, shard: origin_exporter::shard::Shard) -> Exporter {
+        Self::launch(config_yaml, None, shard)
+            .await
+            .expect("exporter starts")
+    }
+
+    async fn launch(
+        config_yaml: &str,
+        web_config_file: Option<PathBuf>,
+        shard: origin_exporter::shard::Shard,
+    ) -> Result<Exporter, origin_exporter::daemon::DaemonError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config_yaml).expect("write config");
         let daemon = Daemon::start(Options {
             config_file: config_path.clone(),
             listen_address: "127.0.0.1:0".into(),
+            web_config_file,
+            shard,
         })
-        .await
-        .expect("exporter starts");
-        Exporter {
+        .await?;
+        Ok(Exporter {
             addr: daemon.local_addr(),
             daemon: Some(daemon),
             config_path,
             _dir: dir,
-        }
+        })
     }
 
     /// Replaces the config file (the next reload reads it).
