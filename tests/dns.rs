@@ -363,3 +363,41 @@ async fn check_command_names_the_silent_nameserver() {
         assert!(text.contains(&line), "missing {line:?} in:\n{text}");
     }
 }
+
+/// A server that answers with a forged id, garbage, or a 56 KB message gives no usable response:
+/// reported as down within the timeout, and the other server's results are unharmed.
+#[tokio::test]
+async fn hostile_answers_count_as_no_response() {
+    for behaviour in [Behaviour::WrongId, Behaviour::Garbage, Behaviour::Oversized] {
+        let lab = DnsLab::start(vec![healthy_zone()], &[(NS2, behaviour)]).await;
+        let ex = exporter(&lab, "origin.healthy.test", "").await;
+        let s = ex.wait_cycle(&["o"]).await;
+
+        assert_dns_causes(&s, &["dns_nameserver_down"]);
+        let (good, bad) = (
+            server("healthy.test", "ns1.healthy.test", NS1),
+            server("healthy.test", "ns2.healthy.test", NS2),
+        );
+        assert_eq!(
+            value(&s, "origin_dns_nameserver_up", &bad),
+            Some(0.0),
+            "{behaviour:?}"
+        );
+        assert_eq!(
+            value(&s, "origin_dns_soa_serial", &good),
+            Some(7.0),
+            "{behaviour:?}"
+        );
+        let took = s
+            .value(
+                "origin_probe_duration_seconds",
+                &[("origin", "o"), ("check", "dns")],
+            )
+            .expect("duration");
+        assert!(
+            took < 2.0,
+            "{behaviour:?}: the check took {took}s, beyond the timeout"
+        );
+        ex.stop().await;
+    }
+}

@@ -76,6 +76,12 @@ pub enum Behaviour {
     NoAa,
     /// Serves this SOA serial instead of the zone's.
     Serial(u32),
+    /// Answers with another message id, as a forged or stray datagram would.
+    WrongId,
+    /// Answers with the query's id followed by bytes that are no DNS message.
+    Garbage,
+    /// Answers with a 56 KB message (3,500 A records), far beyond any EDNS size.
+    Oversized,
 }
 
 /// A running lab: every server stops when it is dropped.
@@ -202,10 +208,33 @@ async fn serve(socket: UdpSocket, world: Arc<World>, role: Role, counts: Counts)
         let Ok(query) = Message::from_vec(&buf[..len]) else {
             continue;
         };
-        if let Some(reply) = world.respond(&query, role) {
-            if let Ok(bytes) = reply.to_vec() {
-                let _ = socket.send_to(&bytes, peer).await;
+        let behaviour = match role {
+            Role::Authoritative(_, b) => b,
+            Role::Resolver => Behaviour::Normal,
+        };
+        let bytes = match behaviour {
+            Behaviour::Garbage => {
+                let mut b = query.metadata.id.to_be_bytes().to_vec();
+                b.extend(std::iter::repeat_n(0xff, 300));
+                Some(b)
             }
+            _ => world.respond(&query, role).and_then(|mut reply| {
+                match behaviour {
+                    Behaviour::WrongId => reply.metadata.id = query.metadata.id.wrapping_add(1),
+                    Behaviour::Oversized => {
+                        let q = query.queries.first()?.name().clone();
+                        for i in 0..3500u32 {
+                            let ip = Ipv4Addr::from(0x0a00_0000 + i);
+                            reply.add_answer(Record::from_rdata(q.clone(), TTL, RData::A(A(ip))));
+                        }
+                    }
+                    _ => {}
+                }
+                reply.to_vec().ok()
+            }),
+        };
+        if let Some(bytes) = bytes {
+            let _ = socket.send_to(&bytes, peer).await;
         }
     }
 }
