@@ -150,6 +150,8 @@ async fn one_nameserver_not_answering() {
     ex.stop().await;
 }
 
+/// Every server silent: the resolver answers SERVFAIL, so the zone is found from the parent's
+/// referral, and its servers are blamed.
 #[tokio::test]
 async fn every_nameserver_silent() {
     let lab = DnsLab::start(
@@ -160,8 +162,41 @@ async fn every_nameserver_silent() {
     let ex = exporter(&lab, "origin.healthy.test", "").await;
     let s = ex.wait_cycle(&["o"]).await;
 
-    assert_dns_causes(&s, &["dns_all_nameservers_down", "dns_nameserver_down"]);
+    assert_dns_causes(
+        &s,
+        &[
+            "dns_all_nameservers_down",
+            "dns_nameserver_down",
+            "dns_resolution_failed",
+        ],
+    );
     s.assert_value("origin_cdn_ready", &[("origin", "o")], 0.0);
+    for (ns, ip) in [("ns1.healthy.test", NS1), ("ns2.healthy.test", NS2)] {
+        let l = server("healthy.test", ns, ip);
+        assert_eq!(value(&s, "origin_dns_nameserver_up", &l), Some(0.0), "{ns}");
+    }
+    ex.stop().await;
+}
+
+/// Every server lame (one REFUSED, one without AA): nothing answers with authority.
+#[tokio::test]
+async fn every_nameserver_lame() {
+    let lab = DnsLab::start(
+        vec![healthy_zone()],
+        &[(NS1, Behaviour::Refused), (NS2, Behaviour::NoAa)],
+    )
+    .await;
+    let ex = exporter(&lab, "origin.healthy.test", "").await;
+    let s = ex.wait_cycle(&["o"]).await;
+
+    assert_dns_causes(
+        &s,
+        &[
+            "dns_all_nameservers_down",
+            "dns_lame_delegation",
+            "dns_resolution_failed",
+        ],
+    );
     ex.stop().await;
 }
 

@@ -106,7 +106,7 @@ impl DnsLab {
     /// Starts the resolver, the `test` zone's server and every nameserver of `zones`, all on one
     /// free port; `behaviours` changes how some addresses answer.
     pub async fn start(zones: Vec<Zone>, behaviours: &[(Ipv4Addr, Behaviour)]) -> DnsLab {
-        let world = Arc::new(World::new(zones));
+        let world = Arc::new(World::new(zones, behaviours));
         let mut addresses: Vec<Ipv4Addr> = world.server_addresses();
         addresses.push(RESOLVER);
         addresses.sort();
@@ -243,15 +243,32 @@ async fn serve(socket: UdpSocket, world: Arc<World>, role: Role, counts: Counts)
 struct World {
     /// Deepest first, so the first enclosing zone is the closest one.
     zones: Vec<Zone>,
+    behaviours: Vec<(Ipv4Addr, Behaviour)>,
 }
 
 impl World {
-    fn new(mut zones: Vec<Zone>) -> World {
+    fn new(mut zones: Vec<Zone>, behaviours: &[(Ipv4Addr, Behaviour)]) -> World {
         if !zones.iter().any(|z| z.name == "test") {
             zones.push(Zone::new("test", 1, &[TLD_SERVER]));
         }
         zones.sort_by_key(|z| std::cmp::Reverse(z.name.split('.').count()));
-        World { zones }
+        World {
+            zones,
+            behaviours: behaviours.to_vec(),
+        }
+    }
+
+    /// A real resolver gets no usable answer for a zone none of whose servers answers with
+    /// authority, and says SERVFAIL.
+    fn unresolvable(&self, zone: &Zone) -> bool {
+        zone.nameservers.iter().all(|(_, a)| {
+            let b = self
+                .behaviours
+                .iter()
+                .find(|(x, _)| x == a)
+                .map_or(Behaviour::Normal, |(_, b)| *b);
+            !matches!(b, Behaviour::Normal | Behaviour::Serial(_))
+        })
     }
 
     fn server_addresses(&self) -> Vec<Ipv4Addr> {
@@ -272,6 +289,9 @@ impl World {
             Role::Resolver => {
                 reply.metadata.recursion_available = true;
                 match self.zones.iter().find(|z| within(&qname, &z.name)) {
+                    Some(zone) if self.unresolvable(zone) => {
+                        reply.metadata.response_code = ResponseCode::ServFail
+                    }
                     Some(zone) => self.answer(&mut reply, zone, &qname, q.query_type(), None),
                     None => reply.metadata.response_code = ResponseCode::Refused,
                 }

@@ -15,7 +15,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 use tracing::{debug, warn};
 
-use super::query::{ns_names, ServerClient};
+use super::query::{referral, Referral, ServerClient};
 use super::{DelegationReport, MAX_NAMESERVERS, MAX_NS_ADDRESSES, MAX_NS_NAMES};
 
 /// How long a discovery is used before it is done again.
@@ -163,7 +163,16 @@ impl Discoverer<'_> {
     }
 
     async fn discover(&self, domain: &Name) -> Result<Arc<Zone>, DiscoveryError> {
-        let zone = find_zone(self.resolver, domain).await?;
+        let zone = match find_zone(self.resolver, domain).await {
+            Ok(z) => z,
+            Err(e @ DiscoveryError::Lookup { .. }) => {
+                let zone = self.discover_from_parent(domain).await.ok_or(e)?;
+                let zone = Arc::new(zone);
+                self.cache.store(domain, Arc::clone(&zone));
+                return Ok(zone);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(z) = self.cache.fresh_zone(&zone) {
             // Another domain of the same zone was discovered moments ago.
             self.cache.link(domain, &zone);
@@ -212,31 +221,96 @@ impl Discoverer<'_> {
                 return None;
             }
         };
-        let parent_ns = nameservers(self.resolver, &parent).await.ok()?;
-        for (server, addrs) in self
-            .addresses(&parent_ns)
-            .await
-            .into_iter()
-            .take(MAX_PARENT_TRIES)
-        {
+        let (server, referral) = self.ask_parent(&parent, zone).await?;
+        if referral.zone != *zone {
+            debug!(zone = %zone, server = %server, got = %referral.zone, "parent server gave no NS for the zone");
+            return None;
+        }
+        Some(DelegationReport {
+            parent_zone: display(&parent),
+            parent_server: display(&server),
+            parent_ns: referral.ns.iter().map(display).collect(),
+            child_ns: child_ns.iter().map(display).collect(),
+        })
+    }
+
+    /// When the resolver cannot say which zone holds `domain` (SERVFAIL: typically every
+    /// server of that zone is down), find the closest enclosing zone that still answers and
+    /// read the delegation from its servers' referral, with the glue: then the broken zone's
+    /// servers can be queried and blamed.
+    async fn discover_from_parent(&self, domain: &Name) -> Option<Zone> {
+        let mut candidate = domain.clone();
+        let parent = loop {
+            if candidate.is_root() {
+                return None;
+            }
+            candidate = candidate.base_name();
+            match find_zone(self.resolver, &candidate).await {
+                Ok(p) => break p,
+                Err(DiscoveryError::Lookup { .. }) => continue,
+                Err(_) => return None,
+            }
+        };
+        let (server, referral) = self.ask_parent(&parent, domain).await?;
+        // Only a referral below the parent names the broken zone.
+        if referral.zone == parent || !parent.zone_of(&referral.zone) {
+            return None;
+        }
+        debug!(domain = %domain, zone = %referral.zone, parent = %parent, server = %server, "zone found from the parent's referral");
+        let mut nameservers = Vec::new();
+        for ns in referral.ns.iter().take(MAX_NAMESERVERS) {
+            let mut addrs: Vec<IpAddr> = referral
+                .glue
+                .iter()
+                .filter(|(n, _)| n == ns)
+                .map(|(_, a)| *a)
+                .collect();
+            if addrs.is_empty() {
+                addrs = self
+                    .addresses(std::slice::from_ref(ns))
+                    .await
+                    .pop()
+                    .map(|(_, a)| a)
+                    .unwrap_or_default();
+            }
+            addrs.sort();
+            addrs.dedup();
+            addrs.truncate(MAX_NS_ADDRESSES);
+            nameservers.push((ns.clone(), addrs));
+        }
+        Some(Zone {
+            name: referral.zone,
+            ns_names: referral.ns,
+            nameservers,
+            // The zone's own NS set is unknown while its servers are silent.
+            delegation: None,
+        })
+    }
+
+    /// The first of `parent`'s servers (up to [`MAX_PARENT_TRIES`]) to answer with NS records
+    /// for `name`, and what it said.
+    async fn ask_parent(&self, parent: &Name, name: &Name) -> Option<(Name, Referral)> {
+        let parent_ns = nameservers(self.resolver, parent).await.ok()?;
+        let mut tries = 0;
+        for server in &parent_ns {
+            let Some((_, addrs)) = self.addresses(std::slice::from_ref(server)).await.pop() else {
+                continue;
+            };
             let Some(&addr) = addrs.first() else { continue };
+            tries += 1;
             let client =
                 ServerClient::new(SocketAddr::new(addr, self.dns_port), self.query_timeout);
-            match ns_names(&client, zone).await {
-                Ok(names) if !names.is_empty() => {
-                    return Some(DelegationReport {
-                        parent_zone: display(&parent),
-                        parent_server: display(&server),
-                        parent_ns: names.iter().map(display).collect(),
-                        child_ns: child_ns.iter().map(display).collect(),
-                    })
-                }
-                Ok(_) => {
-                    debug!(zone = %zone, server = %server, "parent server gave no NS for the zone")
+            match referral(&client, name).await {
+                Ok(Some(r)) => return Some((server.clone(), r)),
+                Ok(None) => {
+                    debug!(name = %name, server = %server, "parent server named no nameservers")
                 }
                 Err(e) => {
-                    debug!(zone = %zone, server = %server, error = %e, "parent server did not answer")
+                    debug!(name = %name, server = %server, error = %e, "parent server did not answer")
                 }
+            }
+            if tries >= MAX_PARENT_TRIES {
+                break;
             }
         }
         None

@@ -3,7 +3,7 @@
 //! the AA flag, which are exactly what this check reads.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -86,35 +86,71 @@ impl ServerClient {
     }
 }
 
-/// Names of the nameservers in an NS answer or referral for `zone`, from either section.
-pub(super) async fn ns_names(client: &ServerClient, zone: &Name) -> Result<Vec<Name>, String> {
+/// What a server said about who serves a name: the deepest zone at or above it for which it
+/// gave NS records (a referral's authority section, or an answer), and the glue.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Referral {
+    pub zone: Name,
+    pub ns: Vec<Name>,
+    pub glue: Vec<(Name, IpAddr)>,
+}
+
+/// Asks `name`'s NS without recursion and reads the NS set of the closest enclosing zone from
+/// the answer or the referral. `Ok(None)` when the response names no nameservers.
+pub(super) async fn referral(
+    client: &ServerClient,
+    name: &Name,
+) -> Result<Option<Referral>, String> {
     let mut options = DnsRequestOptions::default();
     options.recursion_desired = false;
     let mut responses = client
         .client
-        .lookup(Query::query(zone.clone(), RecordType::NS), options);
+        .lookup(Query::query(name.clone(), RecordType::NS), options);
     let response = match tokio::time::timeout(client.limit, responses.next()).await {
         Ok(Some(Ok(r))) => r,
         Ok(Some(Err(e))) => return Err(e.to_string()),
         Ok(None) | Err(_) => return Err("no response".into()),
     };
     if response.response_code != ResponseCode::NoError {
-        return Err(format!("{}", response.response_code));
+        return Err(response.response_code.to_string());
     }
-    let mut names: Vec<Name> = response
-        .answers
+    let ns_records = || {
+        response
+            .answers
+            .iter()
+            .chain(response.authorities.iter())
+            .filter(|r| r.name.zone_of(name))
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some((&r.name, ns.0.to_lowercase())),
+                _ => None,
+            })
+    };
+    let Some(zone) = ns_records()
+        .map(|(owner, _)| owner)
+        .max_by_key(|owner| owner.num_labels())
+        .map(Name::to_lowercase)
+    else {
+        return Ok(None);
+    };
+    let mut ns: Vec<Name> = ns_records()
+        .filter(|(owner, _)| **owner == zone)
+        .map(|(_, n)| n)
+        .collect();
+    ns.sort();
+    ns.dedup();
+    ns.truncate(super::MAX_NS_NAMES);
+    let glue = response
+        .additionals
         .iter()
-        .chain(response.authorities.iter())
-        .filter(|r| r.name == *zone)
+        .filter(|r| ns.contains(&r.name))
         .filter_map(|r| match &r.data {
-            RData::NS(ns) => Some(ns.0.to_lowercase()),
+            RData::A(a) => Some((r.name.to_lowercase(), IpAddr::V4(a.0))),
+            RData::AAAA(a) => Some((r.name.to_lowercase(), IpAddr::V6(a.0))),
             _ => None,
         })
+        .take(super::MAX_NS_NAMES * super::MAX_NS_ADDRESSES)
         .collect();
-    names.sort();
-    names.dedup();
-    names.truncate(super::MAX_NS_NAMES);
-    Ok(names)
+    Ok(Some(Referral { zone, ns, glue }))
 }
 
 /// A failure to get any response: timeout, connection refused (ICMP port unreachable), or an
