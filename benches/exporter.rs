@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use hickory_proto::op::ResponseCode;
 use origin_exporter::config::{self, Origin, Scheme};
 use origin_exporter::diagnose::diagnose;
 use origin_exporter::metrics::{self, ExporterMetrics, Format};
+use origin_exporter::probe::dns::{Answer, DelegationReport, DnsReport, Reply, ServerReport};
 use origin_exporter::probe::{
     CheckRun, HttpOutcome, HttpReport, OriginResults, Outcome, PortResult, PortState, Resolution,
 };
@@ -59,6 +61,8 @@ fn results() -> OriginResults {
                 })
                 .collect(),
         }))),
+        // Two healthy nameservers, as most zones have (4 families × 2 series, plus delegation).
+        dns: Some(run(Outcome::Completed(dns_report()))),
         http: Some(run(Outcome::Completed(HttpReport {
             address: "192.0.2.10:443".parse().unwrap(),
             scheme: Scheme::Https,
@@ -66,6 +70,37 @@ fn results() -> OriginResults {
             duration: Duration::from_millis(40),
         }))),
         ..OriginResults::default()
+    }
+}
+
+fn dns_report() -> DnsReport {
+    let answer = |serial| {
+        Reply::Answered(Answer {
+            rcode: ResponseCode::NoError,
+            authoritative: true,
+            elapsed: Duration::from_millis(4),
+            soa_serial: serial,
+        })
+    };
+    DnsReport {
+        zone: Some("example.com".into()),
+        port: 53,
+        error: None,
+        servers: (1..=2u8)
+            .map(|n| ServerReport {
+                nameserver: format!("ns{n}.example.net"),
+                address: IpAddr::from([198, 51, 100, n]),
+                origin_query: answer(None),
+                soa_query: answer(Some(2024010101)),
+            })
+            .collect(),
+        unresolved: Vec::new(),
+        delegation: Some(DelegationReport {
+            parent_zone: "com".into(),
+            parent_server: "a.gtld-servers.net".into(),
+            parent_ns: vec!["ns1.example.net".into(), "ns2.example.net".into()],
+            child_ns: vec!["ns1.example.net".into(), "ns2.example.net".into()],
+        }),
     }
 }
 
