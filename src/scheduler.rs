@@ -141,7 +141,17 @@ fn probe_result(check: Check, ok: bool, results: &OriginResults) -> Option<Probe
             .tcp
             .as_ref()
             .map(|r| r.timed_out() || matches!(r.outcome, Outcome::NotRun(_))),
-        Check::Tls | Check::Http => None,
+        // A TLS check that did not run (closed port, no address) is not counted; one whose
+        // CDN hello got no answer in time is a timeout.
+        Check::Tls => match results.tls.as_ref().map(|r| &r.outcome) {
+            None | Some(Outcome::NotRun(_)) => None,
+            Some(Outcome::TimedOut) => Some(true),
+            Some(Outcome::Completed(report)) => Some(matches!(
+                report.handshake,
+                probe::Handshake::Failed(probe::tls::Reply::TimedOut)
+            )),
+        },
+        Check::Http => None,
     };
     match (timed_out?, ok) {
         (true, _) => Some(ProbeResult::Timeout),

@@ -7,6 +7,7 @@
 mod cause;
 mod dns;
 mod tcp;
+mod tls;
 
 use crate::config::{Check, Origin};
 use crate::probe::OriginResults;
@@ -52,6 +53,7 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
     let mut findings = Vec::new();
     findings.extend(dns::findings(results));
     findings.extend(tcp::findings(results));
+    findings.extend(tls::findings(results));
     // One finding per cause, in the order of SPEC.md's table.
     findings.sort_by_key(|f| f.cause as usize);
     findings.dedup_by_key(|f| f.cause);
@@ -96,7 +98,11 @@ fn check_ran(check: Check, results: &OriginResults) -> bool {
             .tcp
             .as_ref()
             .is_some_and(|r| r.completed().is_some()),
-        Check::Tls | Check::Http => false,
+        Check::Tls => results
+            .tls
+            .as_ref()
+            .is_some_and(|r| r.completed().is_some()),
+        Check::Http => false,
     }
 }
 

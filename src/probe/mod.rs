@@ -5,9 +5,10 @@
 
 pub mod resolve;
 pub mod tcp;
+pub mod tls;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cdn::CdnProfile;
@@ -15,12 +16,15 @@ use crate::config::{Check, Global, Origin, Scheme};
 
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
+pub use tls::{Handshake, TlsContext, TlsReport};
 
 /// What the probes share across origins and cycles: built once per config, never per probe.
 #[derive(Debug)]
 pub struct ProbeContext {
     pub cdn: &'static CdnProfile,
     pub global: Global,
+    /// Trust store, rustls config and AIA cache of the TLS check.
+    pub tls: TlsContext,
 }
 
 impl ProbeContext {
@@ -28,6 +32,7 @@ impl ProbeContext {
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
+            tls: TlsContext::new(global.ca_file.as_deref())?,
         })
     }
 }
@@ -36,6 +41,8 @@ impl ProbeContext {
 pub enum ContextError {
     #[error("{file}: {reason}")]
     CaFile { file: String, reason: String },
+    #[error("TLS client setup: {0}")]
+    Tls(String),
 }
 
 /// Why a check did not run: an earlier check already explains the failure.
@@ -104,6 +111,7 @@ pub struct OriginResults {
     /// Resolution of `domain`; `None` when the origin pins an `address`.
     pub resolution: Option<CheckRun<Resolution>>,
     pub tcp: Option<CheckRun<TcpReport>>,
+    pub tls: Option<CheckRun<TlsReport>>,
 }
 
 impl OriginResults {
@@ -112,7 +120,8 @@ impl OriginResults {
         match check {
             Check::Dns => self.resolution.as_ref().map(|r| r.duration),
             Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
-            Check::Tls | Check::Http => None,
+            Check::Tls => self.tls.as_ref().map(|r| r.duration),
+            Check::Http => None,
         }
     }
 }
@@ -176,6 +185,20 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
                 tcp::probe(&addrs, &origin.ports(), origin.timeout),
             )
             .await
+        });
+    }
+    if origin.has_check(Check::Tls) {
+        results.tls = Some(match reachable_address(origin, &results, Scheme::Https) {
+            Err(why) => CheckRun::not_run(why),
+            // Every connection of the check is bounded by the timeout itself; the margin only
+            // lets it report what it found instead of being cut off.
+            Ok((ip, port)) => {
+                timed(
+                    origin.timeout + Duration::from_millis(250),
+                    tls::probe(origin, ctx.cdn, &ctx.tls, SocketAddr::new(ip, port)),
+                )
+                .await
+            }
         });
     }
     results
