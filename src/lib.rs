@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod cdn;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod diagnose;

@@ -6,6 +6,7 @@
 
 mod cause;
 mod dns;
+mod http;
 mod tcp;
 mod tls;
 
@@ -54,6 +55,7 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
     findings.extend(dns::findings(results));
     findings.extend(tcp::findings(results));
     findings.extend(tls::findings(results));
+    findings.extend(http::findings(origin, results));
     // One finding per cause, in the order of SPEC.md's table.
     findings.sort_by_key(|f| f.cause as usize);
     findings.dedup_by_key(|f| f.cause);
@@ -102,7 +104,10 @@ fn check_ran(check: Check, results: &OriginResults) -> bool {
             .tls
             .as_ref()
             .is_some_and(|r| r.completed().is_some()),
-        Check::Http => false,
+        Check::Http => results.http.as_ref().is_some_and(|r| {
+            r.completed()
+                .is_some_and(|h| matches!(h.outcome, crate::probe::HttpOutcome::Status(_)))
+        }),
     }
 }
 

@@ -3,17 +3,20 @@
 //! A check that cannot run because an earlier one failed says so ([`Outcome::NotRun`]) instead
 //! of failing on its own, so that diagnose names the root cause and not its echoes.
 
+pub mod http;
 pub mod resolve;
 pub mod tcp;
 pub mod tls;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cdn::CdnProfile;
 use crate::config::{Check, Global, Origin, Scheme};
 
+pub use http::{HttpOutcome, HttpReport};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
 pub use tls::{Handshake, TlsContext, TlsReport};
@@ -25,6 +28,8 @@ pub struct ProbeContext {
     pub global: Global,
     /// Trust store, rustls config and AIA cache of the TLS check.
     pub tls: TlsContext,
+    /// TLS client of the HTTP check (any certificate; the TLS check judges certificates).
+    pub http_tls: Arc<rustls::ClientConfig>,
 }
 
 impl ProbeContext {
@@ -33,6 +38,7 @@ impl ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
             tls: TlsContext::new(global.ca_file.as_deref())?,
+            http_tls: http::tls_client().map_err(ContextError::Tls)?,
         })
     }
 }
@@ -41,8 +47,8 @@ impl ProbeContext {
 pub enum ContextError {
     #[error("{file}: {reason}")]
     CaFile { file: String, reason: String },
-    #[error("TLS client setup: {0}")]
-    Tls(String),
+    #[error("cannot set up the TLS client: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
 /// Why a check did not run: an earlier check already explains the failure.
@@ -112,6 +118,7 @@ pub struct OriginResults {
     pub resolution: Option<CheckRun<Resolution>>,
     pub tcp: Option<CheckRun<TcpReport>>,
     pub tls: Option<CheckRun<TlsReport>>,
+    pub http: Option<CheckRun<HttpReport>>,
 }
 
 impl OriginResults {
@@ -121,7 +128,7 @@ impl OriginResults {
             Check::Dns => self.resolution.as_ref().map(|r| r.duration),
             Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
             Check::Tls => self.tls.as_ref().map(|r| r.duration),
-            Check::Http => None,
+            Check::Http => self.http.as_ref().map(|r| r.duration),
         }
     }
 }
@@ -201,7 +208,40 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
             }
         });
     }
+    if origin.has_check(Check::Http) {
+        let scheme = if origin.uses_https() {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let reachable = reachable_address(origin, &results, scheme).and_then(|found| {
+            // No request after a failed CDN handshake: the TLS cause is the root.
+            if scheme == Scheme::Https && tls_failed(&results) {
+                Err(NotRun::NoTls)
+            } else {
+                Ok(found)
+            }
+        });
+        results.http = Some(match reachable {
+            Err(why) => CheckRun::not_run(why),
+            // Connect and TLS within the timeout, then the CDN's read timeout for headers.
+            Ok((ip, port)) => {
+                let address = SocketAddr::new(ip, port);
+                let limit = origin.timeout * 2 + origin.read_timeout;
+                timed(limit, http::probe(origin, address, scheme, &ctx.http_tls)).await
+            }
+        });
+    }
     results
+}
+
+/// The TLS check ran and the CDN's handshake did not succeed.
+fn tls_failed(results: &OriginResults) -> bool {
+    match results.tls.as_ref().map(|r| &r.outcome) {
+        Some(Outcome::Completed(report)) => report.handshake != Handshake::Accepted,
+        Some(Outcome::TimedOut) => true,
+        None | Some(Outcome::NotRun(_)) => false,
+    }
 }
 
 /// Wall-clock seconds since the epoch, for `_timestamp_seconds` metrics.

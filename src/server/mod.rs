@@ -1,9 +1,13 @@
 //! The HTTP side: `/metrics`, health and readiness, reload, and the landing page.
 
 mod landing;
+mod probe;
+pub mod web;
+pub mod web_config;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,26 +16,43 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metrics::{self, Format};
+use crate::config::Config;
+use crate::metrics::{self, ExporterMetrics, Format};
+use crate::probe::ProbeContext;
 use crate::store::Store;
 
 /// A request to reload the config, answered with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
+/// The config in force and the probe context built for it.
+#[derive(Debug)]
+pub struct Current {
+    pub config: Arc<Config>,
+    pub ctx: Arc<ProbeContext>,
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub store: Arc<Store>,
+    pub own: Arc<ExporterMetrics>,
+    pub current: Arc<ArcSwap<Current>>,
     pub reload: mpsc::Sender<ReloadRequest>,
+    pub web: Arc<web::Web>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing::page))
         .route("/metrics", get(serve_metrics))
+        .route("/probe", get(probe::probe))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.web),
+            web::guard,
+        ))
         .with_state(state)
 }
 

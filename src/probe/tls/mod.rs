@@ -63,8 +63,8 @@ impl TlsContext {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let recording = fallback::recording_config(Arc::clone(&provider))
-            .map_err(|e| ContextError::Tls(e.to_string()))?;
+        let recording =
+            fallback::recording_config(Arc::clone(&provider)).map_err(ContextError::Tls)?;
         Ok(TlsContext {
             roots,
             provider,
