@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod tcp;
+pub mod tls;
 pub mod webpki;
 
 use std::collections::BTreeMap;
