@@ -216,6 +216,11 @@ pub fn analyze(
             defects.incomplete = true;
         }
     }
+    // A leaf that is itself one of the trusted roots (a private CA's self-signed certificate in
+    // `ca_file`) is trusted, even when webpki refuses a CA certificate as an end entity.
+    if trust != Trust::Trusted && leaf_self_signed && is_trust_anchor(leaf_cert, inputs.roots) {
+        trust = Trust::Trusted;
+    }
     if trust != Trust::Trusted {
         defects.self_signed = leaf_self_signed;
         // The causes name the root: a self-signed leaf or a missing intermediate explains the
@@ -261,6 +266,32 @@ fn summary(p: &Parsed<'_>) -> CertSummary {
 fn issued_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
     cert.issuer().as_raw() == issuer.subject().as_raw()
         && cert.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// The certificate's subject and key are those of a trust anchor in `roots`.
+fn is_trust_anchor(cert: &X509Certificate<'_>, roots: &RootCertStore) -> bool {
+    // Trust anchors hold the contents of both fields, without their SEQUENCE header.
+    let (Some(subject), Some(spki)) = (
+        der_content(cert.subject().as_raw()),
+        der_content(cert.public_key().raw),
+    ) else {
+        return false;
+    };
+    roots
+        .roots
+        .iter()
+        .any(|ta| ta.subject.as_ref() == subject && ta.subject_public_key_info.as_ref() == spki)
+}
+
+/// The content of one DER element (its bytes after tag and length).
+fn der_content(element: &[u8]) -> Option<&[u8]> {
+    let first = *element.get(1)?;
+    let header = if first < 0x80 {
+        2
+    } else {
+        2 + usize::from(first & 0x7f)
+    };
+    element.get(header..)
 }
 
 /// The end-entity certificate: the first one served that issued no other served certificate.

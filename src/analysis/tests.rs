@@ -288,6 +288,27 @@ fn self_signed_leaf_that_is_a_trusted_root_is_fine() {
 }
 
 #[test]
+fn self_signed_ca_certificate_that_is_a_trusted_root_is_fine() {
+    // What `openssl req -x509` makes: CA:TRUE, which webpki refuses as an end entity.
+    let key = KeyPair::generate().unwrap();
+    let mut params = leaf_params(NAME, (-1, 90), None);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ss = params.self_signed(&key).unwrap().der().clone();
+    let r = run(std::slice::from_ref(&ss), &[], &store(&[&ss]), NAME);
+    assert_eq!(r.defects, Defects::default());
+    assert!(r.chain_valid());
+    // Not in the store: self-signed, and nothing else.
+    let r = run(&[ss], &[], &RootCertStore::empty(), NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            self_signed: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
 fn missing_intermediate_with_aia_is_incomplete_once_fetched() {
     let p = pki();
     let url = "http://127.0.0.1:9/inter.der";
