@@ -182,7 +182,7 @@ async fn get(url: &Uri) -> Result<Fetched, AiaError> {
             .headers()
             .get(header::LOCATION)
             .and_then(|l| l.to_str().ok())
-            .and_then(|l| l.parse::<Uri>().ok())
+            .and_then(|l| redirect_target(authority, l))
             .map(Fetched::Redirect)
             .ok_or(AiaError::Status(status.as_u16()))
     } else if !status.is_success() {
@@ -196,6 +196,15 @@ async fn get(url: &Uri) -> Result<Fetched, AiaError> {
     };
     conn.abort();
     result
+}
+
+/// Where a `Location` points: an absolute URL, or a path on the same server.
+fn redirect_target(authority: &str, location: &str) -> Option<Uri> {
+    if location.starts_with('/') {
+        format!("http://{authority}{location}").parse().ok()
+    } else {
+        location.parse().ok()
+    }
 }
 
 /// Link-local and cloud metadata addresses are never fetched: an origin must not make the
@@ -362,6 +371,98 @@ mod tests {
         }
         assert!(allowed(&"127.0.0.1:80".parse().unwrap()));
         assert!(allowed(&"192.0.2.1:80".parse().unwrap()));
+    }
+
+    /// A loopback HTTP server answering every request with `response(path)`.
+    async fn server(
+        response: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+    ) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let response = Arc::new(response);
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let response = Arc::clone(&response);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let _ = s.write_all(&response(&path)).await;
+                });
+            }
+        });
+        (base, task)
+    }
+
+    fn ok(body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[tokio::test]
+    async fn fetches_follow_few_redirects_and_small_bodies_only() {
+        let c = cert();
+        let body = c.clone();
+        let (base, _task) = server(move |path| match path {
+            "/cert" => ok(&body),
+            "/moved" => {
+                b"HTTP/1.1 301 Moved\r\nLocation: /cert\r\nContent-Length: 0\r\n\r\n".to_vec()
+            }
+            "/loop" => {
+                b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n".to_vec()
+            }
+            "/huge" => ok(&vec![0x30; MAX_BODY + 1]),
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        })
+        .await;
+        let got = fetch(&format!("{base}/cert")).await.unwrap();
+        assert_eq!(got[0].as_ref(), &c[..]);
+        assert_eq!(fetch(&format!("{base}/moved")).await.unwrap().len(), 1);
+        assert!(matches!(
+            fetch(&format!("{base}/loop")).await,
+            Err(AiaError::Redirects)
+        ));
+        assert!(matches!(
+            fetch(&format!("{base}/huge")).await,
+            Err(AiaError::Body)
+        ));
+        assert!(matches!(
+            fetch(&format!("{base}/gone")).await,
+            Err(AiaError::Status(404))
+        ));
+        assert!(matches!(
+            fetch("https://127.0.0.1/x").await,
+            Err(AiaError::BadUrl)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_cache_remembers_and_stays_bounded() {
+        let c = cert();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (h, body) = (Arc::clone(&hits), c.clone());
+        let (base, _task) = server(move |_| {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ok(&body)
+        })
+        .await;
+        let cache = AiaCache::default();
+        let url = format!("{base}/cert");
+        for _ in 0..3 {
+            assert_eq!(cache.issuers(&url, Duration::from_secs(2)).await.len(), 1);
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for i in 0..MAX_ENTRIES + 10 {
+            cache.store(&format!("http://x/{i}"), Arc::new(Vec::new()));
+        }
+        assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
     }
 
     fn base64(data: &[u8]) -> String {
