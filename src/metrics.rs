@@ -417,7 +417,7 @@ fn encode_tls(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         ),
     ] {
         family(enc, name, help, snaps, |o, s, e| {
-            for c in chain(s).map_or(&[][..], |c| c.certs.as_slice()) {
+            for c in chain(s).map_or(&[][..], |c| &c.certs[..]) {
                 let position = c.position.to_string();
                 let labels = [
                     ("position", position.as_str()),

@@ -6,6 +6,7 @@
 //! leaf's AIA caIssuers URL (given in by the caller, who does the I/O) completes the chain.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustls::client::verify_server_cert_signed_by_trust_anchor;
 use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
@@ -78,8 +79,8 @@ pub enum Trust {
 /// The result of analysing one served chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainReport {
-    /// Every served certificate that parses, in served order.
-    pub certs: Vec<CertSummary>,
+    /// Every served certificate that parses, in served order (shared with the cached facts).
+    pub certs: Arc<[CertSummary]>,
     /// Position of the end-entity certificate (normally 0).
     pub leaf: Option<usize>,
     pub leaf_days_remaining: Option<f64>,
@@ -119,6 +120,24 @@ struct Parsed<'a> {
     cert: X509Certificate<'a>,
 }
 
+/// What a served chain is, whatever the moment and the names asked about: the expensive part
+/// of the analysis (parsing, signature checks, path building), computed once per distinct chain
+/// and cacheable. Trust is checked at a moment inside the certificates' validity windows (see
+/// [`verification_time`]), so it does not change while the chain stays the same.
+#[derive(Debug)]
+pub struct ChainFacts {
+    pub certs: Arc<[CertSummary]>,
+    /// Index in `certs` of the end-entity certificate.
+    leaf: Option<usize>,
+    leaf_names: CertNames,
+    out_of_order: bool,
+    leaf_self_signed: bool,
+    trust: Trust,
+    /// Untrusted as served, trusted with the fetched issuers.
+    incomplete: bool,
+    unparsable: usize,
+}
+
 /// Analyses `served` (in served order). `fetched` holds issuers fetched from the AIA URL that a
 /// previous call returned through [`ChainReport::aia_to_fetch`]; pass `&[]` the first time.
 pub fn analyze(
@@ -126,6 +145,78 @@ pub fn analyze(
     fetched: &[CertificateDer<'_>],
     inputs: &Inputs<'_>,
 ) -> ChainReport {
+    let facts = facts(served, fetched, inputs.roots, inputs.algorithms, inputs.now);
+    report(&facts, inputs.names, inputs.now, inputs.expiry_warning_days)
+}
+
+/// The moment-dependent part: validity of each certificate, days left, names covered.
+pub fn report(
+    facts: &ChainFacts,
+    names: &[&str],
+    now: i64,
+    expiry_warning_days: u32,
+) -> ChainReport {
+    let mut defects = Defects {
+        out_of_order: facts.out_of_order,
+        incomplete: facts.incomplete,
+        ..Defects::default()
+    };
+    let warn_secs = i64::from(expiry_warning_days) * 86_400;
+    for c in facts.certs.iter() {
+        if now > c.not_after {
+            defects.expired = true;
+        } else if now < c.not_before {
+            defects.not_yet_valid = true;
+        } else if c.not_after - now < warn_secs {
+            defects.expiring_soon = true;
+        }
+    }
+    let Some(leaf) = facts.leaf else {
+        return ChainReport {
+            certs: Arc::clone(&facts.certs),
+            leaf: None,
+            leaf_days_remaining: None,
+            names: names.iter().map(|n| (n.to_string(), false)).collect(),
+            trust: Trust::NoLeaf,
+            defects: Defects {
+                untrusted: true,
+                hostname_mismatch: true,
+                ..defects
+            },
+            unparsable: facts.unparsable,
+        };
+    };
+    let names: Vec<(String, bool)> = names
+        .iter()
+        .map(|n| (n.to_string(), facts.leaf_names.covers(n)))
+        .collect();
+    defects.hostname_mismatch = !names.iter().any(|(_, ok)| *ok);
+    if facts.trust != Trust::Trusted {
+        defects.self_signed = facts.leaf_self_signed;
+        // The causes name the root: a self-signed leaf or a missing intermediate explains the
+        // failure. A wrong order cannot (webpki accepts any order), so it does not hide it.
+        defects.untrusted = !(defects.self_signed || defects.incomplete);
+    }
+    let leaf_cert = &facts.certs[leaf];
+    ChainReport {
+        certs: Arc::clone(&facts.certs),
+        leaf: Some(leaf_cert.position),
+        leaf_days_remaining: Some((leaf_cert.not_after - now) as f64 / 86_400.0),
+        names,
+        trust: facts.trust.clone(),
+        defects,
+        unparsable: facts.unparsable,
+    }
+}
+
+/// The moment-independent part of the analysis (see [`ChainFacts`]).
+pub fn facts(
+    served: &[CertificateDer<'_>],
+    fetched: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+    now: i64,
+) -> ChainFacts {
     let served = &served[..served.len().min(MAX_CHAIN)];
     let parsed: Vec<Parsed<'_>> = served
         .iter()
@@ -136,62 +227,31 @@ pub fn analyze(
         })
         .collect();
     let unparsable = served.len() - parsed.len();
-    let certs: Vec<CertSummary> = parsed.iter().map(summary).collect();
+    let certs: Arc<[CertSummary]> = parsed.iter().map(summary).collect();
 
     // issuer[i] = index (in `parsed`) of the served certificate that issued parsed[i].
     let issuer: Vec<Option<usize>> = (0..parsed.len())
         .map(|i| (0..parsed.len()).find(|&j| j != i && issued_by(&parsed[i].cert, &parsed[j].cert)))
         .collect();
-    let leaf = pick_leaf(&parsed, &issuer);
-
-    let mut defects = Defects {
-        // Each certificate's issuer, when it was served, must come right after it.
-        out_of_order: issuer.iter().enumerate().any(|(i, j)| match j {
-            Some(j) => parsed[*j].position != parsed[i].position + 1,
-            None => false,
-        }),
-        ..Defects::default()
-    };
-    let warn_secs = i64::from(inputs.expiry_warning_days) * 86_400;
-    for c in &certs {
-        if inputs.now > c.not_after {
-            defects.expired = true;
-        } else if inputs.now < c.not_before {
-            defects.not_yet_valid = true;
-        } else if c.not_after - inputs.now < warn_secs {
-            defects.expiring_soon = true;
-        }
-    }
-
-    let Some(leaf) = leaf else {
-        return ChainReport {
+    // Each certificate's issuer, when it was served, must come right after it.
+    let out_of_order = issuer.iter().enumerate().any(|(i, j)| match j {
+        Some(j) => parsed[*j].position != parsed[i].position + 1,
+        None => false,
+    });
+    let Some(leaf) = pick_leaf(&parsed, &issuer) else {
+        return ChainFacts {
             certs,
             leaf: None,
-            leaf_days_remaining: None,
-            names: inputs
-                .names
-                .iter()
-                .map(|n| (n.to_string(), false))
-                .collect(),
+            leaf_names: CertNames::default(),
+            out_of_order,
+            leaf_self_signed: false,
             trust: Trust::NoLeaf,
-            defects: Defects {
-                untrusted: true,
-                hostname_mismatch: true,
-                ..defects
-            },
+            incomplete: false,
             unparsable,
         };
     };
     let leaf_cert = &parsed[leaf].cert;
-    let cert_names = names_of(leaf_cert);
-    let names: Vec<(String, bool)> = inputs
-        .names
-        .iter()
-        .map(|n| (n.to_string(), cert_names.covers(n)))
-        .collect();
-    defects.hostname_mismatch = !names.iter().any(|(_, ok)| *ok);
     let leaf_self_signed = issued_by(leaf_cert, leaf_cert);
-
     let others: Vec<CertificateDer<'_>> = parsed
         .iter()
         .enumerate()
@@ -199,42 +259,35 @@ pub fn analyze(
         .map(|(_, p)| served[p.position].clone())
         .collect();
     let leaf_der = &served[parsed[leaf].position];
-    let at = verification_time(&certs, fetched, inputs.now);
+    let at = verification_time(&certs, fetched, now);
     let mut trust = if unparsable > 0 {
         // The CDN cannot parse what the origin sent; webpki would skip such an intermediate.
         Trust::Rejected(format!("{unparsable} served certificate(s) do not parse"))
     } else {
-        trust_of(leaf_der, &others, inputs, at)
+        trust_of(leaf_der, &others, roots, algorithms, at)
     };
     if let Trust::UnknownIssuer { aia } = &mut trust {
         *aia = top_of_path(leaf, &issuer).and_then(|top| ca_issuers_url(&parsed[top].cert));
     }
+    let mut incomplete = false;
     if matches!(trust, Trust::UnknownIssuer { .. }) && !fetched.is_empty() {
         let mut all = others.clone();
         all.extend(fetched.iter().take(MAX_CHAIN).cloned());
-        if trust_of(leaf_der, &all, inputs, at) == Trust::Trusted {
-            defects.incomplete = true;
-        }
+        incomplete = trust_of(leaf_der, &all, roots, algorithms, at) == Trust::Trusted;
     }
     // A leaf that is itself one of the trusted roots (a private CA's self-signed certificate in
     // `ca_file`) is trusted, even when webpki refuses a CA certificate as an end entity.
-    if trust != Trust::Trusted && leaf_self_signed && is_trust_anchor(leaf_cert, inputs.roots) {
+    if trust != Trust::Trusted && leaf_self_signed && is_trust_anchor(leaf_cert, roots) {
         trust = Trust::Trusted;
     }
-    if trust != Trust::Trusted {
-        defects.self_signed = leaf_self_signed;
-        // The causes name the root: a self-signed leaf or a missing intermediate explains the
-        // failure. A wrong order cannot (webpki accepts any order), so it does not hide it.
-        defects.untrusted = !(defects.self_signed || defects.incomplete);
-    }
-    let leaf_days_remaining = Some((certs[leaf].not_after - inputs.now) as f64 / 86_400.0);
-    ChainReport {
+    ChainFacts {
         certs,
-        leaf: Some(parsed[leaf].position),
-        leaf_days_remaining,
-        names,
+        leaf: Some(leaf),
+        leaf_names: names_of(leaf_cert),
+        out_of_order,
+        leaf_self_signed,
         trust,
-        defects,
+        incomplete,
         unparsable,
     }
 }
@@ -404,20 +457,16 @@ fn verification_time(certs: &[CertSummary], fetched: &[CertificateDer<'_>], now:
 fn trust_of(
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
-    inputs: &Inputs<'_>,
+    roots: &RootCertStore,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
     at: i64,
 ) -> Trust {
     let Ok(parsed) = ParsedCertificate::try_from(leaf) else {
         return Trust::Rejected("the leaf certificate does not parse".into());
     };
     let when = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at.max(0) as u64));
-    match verify_server_cert_signed_by_trust_anchor(
-        &parsed,
-        inputs.roots,
-        intermediates,
-        when,
-        inputs.algorithms,
-    ) {
+    match verify_server_cert_signed_by_trust_anchor(&parsed, roots, intermediates, when, algorithms)
+    {
         Ok(()) => Trust::Trusted,
         Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
             Trust::UnknownIssuer { aia: None }

@@ -4,7 +4,9 @@
 pub mod chain;
 pub mod hostname;
 
-pub use chain::{analyze, CertSummary, ChainReport, Defects, Inputs, Trust, MAX_CHAIN};
+pub use chain::{
+    analyze, facts, report, CertSummary, ChainFacts, ChainReport, Defects, Inputs, Trust, MAX_CHAIN,
+};
 pub use hostname::{dns_matches, CertNames};
 
 #[cfg(test)]

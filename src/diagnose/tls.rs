@@ -137,7 +137,7 @@ mod tests {
 
     fn chain(defects: Defects) -> ChainReport {
         ChainReport {
-            certs: Vec::new(),
+            certs: Vec::new().into(),
             leaf: Some(0),
             leaf_days_remaining: Some(5.0),
             names: vec![("origin.shop.example.com".into(), !defects.hostname_mismatch)],

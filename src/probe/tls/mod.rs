@@ -4,6 +4,7 @@
 //! recording rustls handshake for TLS 1.3-only origins) analysed by [`crate::analysis`].
 
 pub mod aia;
+mod facts_cache;
 pub mod fallback;
 pub mod hello;
 pub mod reply;
@@ -39,6 +40,8 @@ pub struct TlsContext {
     pub provider: Arc<CryptoProvider>,
     pub recording: Arc<ClientConfig>,
     pub aia: aia::AiaCache,
+    /// Analysed chains by content: most origins serve the same chain every cycle.
+    facts: facts_cache::FactsCache,
 }
 
 impl TlsContext {
@@ -70,6 +73,7 @@ impl TlsContext {
             provider,
             recording: Arc::new(recording),
             aia: aia::AiaCache::default(),
+            facts: facts_cache::FactsCache::default(),
         })
     }
 
@@ -214,14 +218,13 @@ async fn analyse(
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let inputs = analysis::Inputs {
-        names: &names,
-        roots: &ctx.roots,
-        algorithms: ctx.algorithms(),
-        now,
-        expiry_warning_days: origin.expiry_warning_days,
+    let facts = |fetched: &[CertificateDer<'static>]| {
+        ctx.facts.get_or_insert(served, fetched, || {
+            analysis::facts(served, fetched, &ctx.roots, ctx.algorithms(), now)
+        })
     };
-    let report = analysis::analyze(served, &[], &inputs);
+    let days = origin.expiry_warning_days;
+    let report = analysis::report(&facts(&[]), &names, now, days);
     let Some(url) = report.aia_to_fetch() else {
         return report;
     };
@@ -233,7 +236,7 @@ async fn analyse(
     if issuers.is_empty() {
         return report;
     }
-    analysis::analyze(served, &issuers, &inputs)
+    analysis::report(&facts(&issuers), &names, now, days)
 }
 
 /// One hello on its own connection, until `deadline`.
