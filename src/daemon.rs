@@ -19,6 +19,7 @@ use crate::scheduler::Scheduler;
 use crate::server::web::{Web, WebListener};
 use crate::server::web_config::WebConfigError;
 use crate::server::{self, AppState, Current, ReloadRequest};
+use crate::shard::Shard;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct Options {
     pub listen_address: String,
     /// `--web.config.file`: TLS and basic auth for every endpoint.
     pub web_config_file: Option<PathBuf>,
+    /// The share of the origins this replica probes.
+    pub shard: Shard,
 }
 
 /// How often the web config file is checked for changes.
@@ -59,7 +62,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
-        let config = config::load(&options.config_file)?;
+        let config = load_shard(&options.config_file, options.shard)?;
         let ctx = Arc::new(ProbeContext::new(&config.global)?);
         let web = Web::load(options.web_config_file.clone())?;
         let listen_error = |source| DaemonError::Listen {
@@ -113,6 +116,7 @@ impl Daemon {
                 own,
                 current,
                 web,
+                shard: options.shard,
             };
             reloader.run(reload_rx, stop_rx).await;
             let _ = server_stop_tx.send(());
@@ -154,6 +158,7 @@ struct Reloader {
     own: Arc<ExporterMetrics>,
     current: Arc<ArcSwap<Current>>,
     web: Arc<Web>,
+    shard: Shard,
 }
 
 impl Reloader {
@@ -202,7 +207,7 @@ impl Reloader {
 
     fn reload_config(&mut self) -> Result<(), String> {
         let file = self.file.display();
-        let loaded = config::load(&self.file)
+        let loaded = load_shard(&self.file, self.shard)
             .map_err(|e| e.to_string())
             .and_then(|c| {
                 let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
@@ -223,6 +228,17 @@ impl Reloader {
             }
         }
     }
+}
+
+/// Loads the config and keeps the origins this replica's shard owns.
+fn load_shard(file: &std::path::Path, shard: Shard) -> Result<Config, LoadError> {
+    let mut config = config::load(file)?;
+    if shard != Shard::ALL {
+        let all = config.origins.len();
+        config.origins.retain(|o| shard.owns(&o.name));
+        info!(%shard, owned = config.origins.len(), of = all, "sharding origins");
+    }
+    Ok(config)
 }
 
 fn apply(

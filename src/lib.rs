@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod probe;
 pub mod scheduler;
 pub mod server;
+pub mod shard;
 pub mod store;

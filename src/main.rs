@@ -23,6 +23,10 @@ struct Cli {
     /// Address to serve metrics on: host:port, or :port for every interface.
     #[arg(long = "web.listen-address", default_value = ":19502")]
     listen_address: String,
+    /// Probe only this replica's share of the origins: INDEX/COUNT, or ordinal/COUNT to take
+    /// INDEX from the hostname's trailing -N (a Kubernetes StatefulSet pod).
+    #[arg(long = "shard")]
+    shard: Option<String>,
     /// Web config (exporter-toolkit format): TLS, client certificates, basic auth.
     #[arg(long = "web.config.file")]
     web_config_file: Option<PathBuf>,
@@ -239,11 +243,30 @@ fn run_daemon(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shard = match &cli.shard {
+        None => origin_exporter::shard::Shard::ALL,
+        Some(spec) => {
+            let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| {
+                std::fs::read_to_string("/etc/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            });
+            match origin_exporter::shard::Shard::parse(spec, &hostname) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     runtime.block_on(async move {
         let options = Options {
             config_file: cli.config_file,
             listen_address: cli.listen_address,
             web_config_file: cli.web_config_file,
+            shard,
         };
         let daemon = match Daemon::start(options).await {
             Ok(d) => d,

@@ -126,13 +126,18 @@ impl Format {
 
 pub fn encode(registry: &Registry, format: Format) -> Result<String, fmt::Error> {
     let mut out = String::with_capacity(64 * 1024);
+    encode_to(&mut out, registry, format)?;
+    Ok(out)
+}
+
+/// Encodes into any writer, e.g. one that streams chunks to the client as they fill.
+pub fn encode_to(out: &mut impl fmt::Write, registry: &Registry, format: Format) -> fmt::Result {
     match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, registry),
         Format::PrometheusText => {
-            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
+            prometheus_client::encoding::prometheus_text::encode(out, registry)
         }
     }
-    Ok(out)
 }
 
 /// Encodes the latest snapshot of every origin (or of the given slots only, for `/probe`).

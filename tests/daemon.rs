@@ -255,3 +255,33 @@ async fn endpoints_health_ready_landing_and_formats() {
     );
     exporter.stop().await;
 }
+
+#[tokio::test]
+async fn shards_split_the_origins_without_overlap() {
+    use origin_exporter::shard::Shard;
+    let open = OpenPort::start().await;
+    let names: Vec<String> = (0..12).map(|i| format!("o{i}")).collect();
+    let origins: Vec<String> = names
+        .iter()
+        .map(|n| tcp_origin(n, open.port(), ""))
+        .collect();
+    let yaml = config("interval: 1s, timeout: 500ms", &origins);
+    let a = Exporter::start_shard(&yaml, Shard { index: 0, count: 2 }).await;
+    let b = Exporter::start_shard(&yaml, Shard { index: 1, count: 2 }).await;
+    let owned = |s: &lab::Scrape| -> Vec<String> {
+        names.iter().filter(|n| s.has_origin(n)).cloned().collect()
+    };
+    let count = |s: &lab::Scrape| s.value("origin_exporter_origins", &[]).unwrap() as usize;
+    let sa = a
+        .wait_for("shard 0 probed its origins", |s| owned(s).len() == count(s))
+        .await;
+    let sb = b
+        .wait_for("shard 1 probed its origins", |s| owned(s).len() == count(s))
+        .await;
+    let (oa, ob) = (owned(&sa), owned(&sb));
+    assert!(!oa.is_empty() && !ob.is_empty(), "{oa:?} {ob:?}");
+    assert!(oa.iter().all(|n| !ob.contains(n)), "overlap: {oa:?} {ob:?}");
+    assert_eq!(oa.len() + ob.len(), names.len());
+    a.stop().await;
+    b.stop().await;
+}

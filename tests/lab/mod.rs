@@ -46,6 +46,26 @@ impl Exporter {
         config_yaml: &str,
         web_config_file: Option<PathBuf>,
     ) -> Result<Exporter, origin_exporter::daemon::DaemonError> {
+        Self::launch(
+            config_yaml,
+            web_config_file,
+            origin_exporter::shard::Shard::ALL,
+        )
+        .await
+    }
+
+    /// Starts one replica of a sharded deployment.
+    pub async fn start_shard(config_yaml: &str, shard: origin_exporter::shard::Shard) -> Exporter {
+        Self::launch(config_yaml, None, shard)
+            .await
+            .expect("exporter starts")
+    }
+
+    async fn launch(
+        config_yaml: &str,
+        web_config_file: Option<PathBuf>,
+        shard: origin_exporter::shard::Shard,
+    ) -> Result<Exporter, origin_exporter::daemon::DaemonError> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, config_yaml).expect("write config");
@@ -53,6 +73,7 @@ impl Exporter {
             config_file: config_path.clone(),
             listen_address: "127.0.0.1:0".into(),
             web_config_file,
+            shard,
         })
         .await?;
         Ok(Exporter {
