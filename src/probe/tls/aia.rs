@@ -63,7 +63,8 @@ impl AiaCache {
         if let Some(hit) = self.lookup(url) {
             return hit;
         }
-        let issuers = match tokio::time::timeout(limit.min(MAX_FETCH_TIME), fetch(url)).await {
+        let limit = limit.min(MAX_FETCH_TIME);
+        let issuers = match tokio::time::timeout(limit, fetch(url)).await {
             Ok(Ok(certs)) => certs,
             Ok(Err(e)) => {
                 debug!(url, error = %e, "AIA fetch failed");
@@ -71,8 +72,13 @@ impl AiaCache {
             }
             Err(_) => {
                 debug!(url, "AIA fetch timed out");
-                // A timeout within a short probe timeout says little: do not cache it.
-                return Arc::new(Vec::new());
+                // Cut short by what was left of a probe's timeout, it says little: try again
+                // next time. A full-length timeout is a failure like any other, remembered so
+                // that every probe does not wait for it again.
+                if limit < MAX_FETCH_TIME {
+                    return Arc::new(Vec::new());
+                }
+                Vec::new()
             }
         };
         let issuers = Arc::new(issuers);
