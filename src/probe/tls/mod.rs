@@ -375,6 +375,34 @@ mod tests {
     }
 
     #[test]
+    fn ca_file_adds_roots_and_bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mozilla = TlsContext::new(None).unwrap().roots.len();
+        assert!(mozilla > 100, "webpki-roots: {mozilla}");
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, &pem).unwrap();
+        assert_eq!(
+            TlsContext::new(Some(&good)).unwrap().roots.len(),
+            mozilla + 1
+        );
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for bad in [&empty, &missing] {
+            match TlsContext::new(Some(bad)) {
+                Err(ContextError::CaFile { file, .. }) => assert!(file.ends_with(".pem")),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn acceptance_needs_an_allowed_version_and_a_cdn_suite() {
         let hello = |version, suite| {
             Reply::Hello(ServerHello {
