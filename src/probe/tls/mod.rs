@@ -191,6 +191,14 @@ pub async fn probe(
         Some(served) => Some(analyse(origin, ctx, &served, deadline).await),
         None => None,
     };
+    tracing::debug!(
+        origin = %origin.name,
+        %addr,
+        handshake = ?handshake,
+        cdn_reply = %cdn_reply.describe(),
+        certificates = chain.as_ref().map_or(0, |c| c.certs.len()),
+        "TLS check done"
+    );
     TlsReport {
         address: addr,
         cdn_reply,
