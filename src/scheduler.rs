@@ -185,6 +185,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_probes_are_counted_by_how_the_cdn_hello_ended() {
+        use crate::probe::tls::Reply;
+        use crate::probe::{CheckRun, Handshake, NotRun, TlsReport};
+        let run = |outcome| OriginResults {
+            tls: Some(CheckRun {
+                duration: Duration::from_millis(3),
+                outcome,
+            }),
+            ..OriginResults::default()
+        };
+        let report = |handshake| {
+            Outcome::Completed(TlsReport {
+                address: "127.0.0.1:443".parse().expect("address"),
+                cdn_reply: Reply::TimedOut,
+                handshake,
+                negotiated: None,
+                protocols: Vec::new(),
+                chain: None,
+            })
+        };
+        let cases = [
+            (
+                run(report(Handshake::Accepted)),
+                true,
+                Some(ProbeResult::Success),
+            ),
+            (
+                run(report(Handshake::Failed(Reply::NotTls))),
+                false,
+                Some(ProbeResult::Failure),
+            ),
+            (
+                run(report(Handshake::Failed(Reply::TimedOut))),
+                false,
+                Some(ProbeResult::Timeout),
+            ),
+            (run(Outcome::TimedOut), false, Some(ProbeResult::Timeout)),
+            (run(Outcome::NotRun(NotRun::PortClosed)), false, None),
+        ];
+        for (results, ok, want) in cases {
+            assert_eq!(probe_result(Check::Tls, ok, &results), want);
+        }
+    }
+
+    #[test]
     fn first_runs_spread_over_the_interval() {
         let interval = Duration::from_secs(60);
         let mut buckets = [0u32; 6];
