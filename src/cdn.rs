@@ -142,6 +142,46 @@ pub static CLOUDFRONT: CdnProfile = CdnProfile {
     ],
 };
 
+/// Suites other clients offer and the CDN does not: the protocol matrix offers them too, so
+/// that "version supported" does not depend on the CDN's choice of ciphers, and a ChaCha20-only
+/// or DHE-only origin shows as a cipher mismatch rather than as a protocol mismatch.
+pub static OTHER_SUITES: &[CipherSuite] = &[
+    suite(0xCCA9, "ECDHE-ECDSA-CHACHA20-POLY1305", true),
+    suite(0xCCA8, "ECDHE-RSA-CHACHA20-POLY1305", true),
+    suite(0xCCAA, "DHE-RSA-CHACHA20-POLY1305", true),
+    suite(0x009F, "DHE-RSA-AES256-GCM-SHA384", true),
+    suite(0x009E, "DHE-RSA-AES128-GCM-SHA256", true),
+    suite(0x006B, "DHE-RSA-AES256-SHA256", true),
+    suite(0x0067, "DHE-RSA-AES128-SHA256", true),
+    suite(0x0039, "DHE-RSA-AES256-SHA", false),
+    suite(0x0033, "DHE-RSA-AES128-SHA", false),
+    suite(0x0016, "EDH-RSA-DES-CBC3-SHA", false),
+    suite(0x009D, "AES256-GCM-SHA384", true),
+    suite(0x009C, "AES128-GCM-SHA256", true),
+    suite(0x003D, "AES256-SHA256", true),
+    suite(0x003C, "AES128-SHA256", true),
+    suite(0x0005, "RC4-SHA", false),
+];
+
+/// TLS 1.3 suites, named by IANA (OpenSSL uses the same names for them).
+pub static TLS13_SUITES: &[CipherSuite] = &[
+    suite(0x1301, "TLS_AES_128_GCM_SHA256", true),
+    suite(0x1302, "TLS_AES_256_GCM_SHA384", true),
+    suite(0x1303, "TLS_CHACHA20_POLY1305_SHA256", true),
+];
+
+/// The name of a suite for the `cipher` label: OpenSSL's, IANA's for TLS 1.3, else the id in
+/// hex (still a bounded set of values).
+pub fn suite_name(profile: &CdnProfile, id: u16) -> String {
+    profile
+        .cipher_suites
+        .iter()
+        .chain(OTHER_SUITES)
+        .chain(TLS13_SUITES)
+        .find(|s| s.id == id)
+        .map_or_else(|| format!("0x{id:04X}"), |s| s.openssl_name.to_string())
+}
+
 /// Every profile this build knows, by config name.
 pub static PROFILES: &[&CdnProfile] = &[&CLOUDFRONT];
 
@@ -170,6 +210,21 @@ mod tests {
             .iter()
             .any(|n| n.contains("GCM") || n.ends_with("SHA256")));
         assert_eq!(CLOUDFRONT.suites_for(TlsVersion::Tls1_2).count(), 16);
+    }
+
+    #[test]
+    fn suites_are_named_the_openssl_way() {
+        assert_eq!(suite_name(&CLOUDFRONT, 0x002F), "AES128-SHA");
+        assert_eq!(
+            suite_name(&CLOUDFRONT, 0xCCA8),
+            "ECDHE-RSA-CHACHA20-POLY1305"
+        );
+        assert_eq!(suite_name(&CLOUDFRONT, 0x1301), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(suite_name(&CLOUDFRONT, 0xABCD), "0xABCD");
+        // The other tables never repeat a suite the CDN offers.
+        for s in OTHER_SUITES.iter().chain(TLS13_SUITES) {
+            assert!(CLOUDFRONT.suite_by_id(s.id).is_none(), "{}", s.openssl_name);
+        }
     }
 
     #[test]

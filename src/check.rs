@@ -197,6 +197,9 @@ fn evidence(r: &Report) -> Vec<String> {
             .collect();
         lines.push(format!("tcp:  {}", ports.join("; ")));
     }
+    if let Some(run) = &res.tls {
+        lines.push(tls_evidence(run));
+    }
     if let Some(run) = &res.http {
         let spec = o.http.clone().unwrap_or_default();
         let line = match run.completed().map(|h| (&h.outcome, h.address)) {
@@ -214,6 +217,49 @@ fn evidence(r: &Report) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The CDN's handshake, the versions the origin speaks, and the leaf it serves.
+fn tls_evidence(run: &probe::CheckRun<probe::TlsReport>) -> String {
+    let Some(t) = run.completed() else {
+        return match run.outcome {
+            Outcome::TimedOut => "tls:  no answer in time".to_string(),
+            _ => "tls:  not attempted (an earlier check failed)".to_string(),
+        };
+    };
+    let hello = match (&t.handshake, &t.negotiated) {
+        (probe::Handshake::Accepted, Some(n)) => format!("{} {}", n.version, n.cipher),
+        _ => format!("refused: {}", t.cdn_reply.describe()),
+    };
+    let versions: Vec<&str> = t
+        .protocols
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(v, _)| v.name())
+        .collect();
+    let mut line = format!(
+        "tls:  {} CDN hello: {hello}; speaks: {}",
+        t.address,
+        if versions.is_empty() {
+            "nothing".to_string()
+        } else {
+            versions.join(", ")
+        }
+    );
+    if let Some(chain) = &t.chain {
+        let leaf = chain
+            .leaf
+            .and_then(|p| chain.certs.iter().find(|c| c.position == p));
+        if let (Some(leaf), Some(days)) = (leaf, chain.leaf_days_remaining) {
+            line.push_str(&format!(
+                "; leaf {} from {}, {days:.0} days left; {} certificate(s) served",
+                leaf.subject_cn,
+                leaf.issuer_cn,
+                chain.certs.len()
+            ));
+        }
+    }
+    line
 }
 
 /// The command a person runs to see the problem with their own eyes.

@@ -4,6 +4,7 @@
 //! Data flows one way: [`config`] → [`scheduler`] → [`probe`] → [`diagnose`] → [`store`] →
 //! [`metrics`] and [`server`].
 
+pub mod analysis;
 pub mod cdn;
 pub mod check;
 pub mod config;

@@ -166,6 +166,7 @@ impl Collector for OriginCollector {
         encode_verdict(&mut enc, &snaps)?;
         encode_dns(&mut enc, &snaps)?;
         encode_tcp(&mut enc, &snaps)?;
+        encode_tls(&mut enc, &snaps)?;
         encode_http(&mut enc, &snaps)?;
         Ok(())
     }
@@ -414,6 +415,120 @@ fn encode_http(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         |o, s, e| match answered(s) {
             Some((r, _)) => e.gauge(o, &[], r.duration.as_secs_f64()),
             None => Ok(()),
+        },
+    )
+}
+
+fn encode_tls(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    use crate::probe::{Handshake, Outcome, TlsReport};
+    fn report(s: &Snapshot) -> Option<&TlsReport> {
+        s.results.tls.as_ref().and_then(|r| r.completed())
+    }
+    fn chain(s: &Snapshot) -> Option<&crate::analysis::ChainReport> {
+        report(s).and_then(|r| r.chain.as_ref())
+    }
+    family(
+        enc,
+        "origin_tls_handshake_success",
+        "1 when the origin answered the CDN's own ClientHello with a protocol and cipher the CDN offered.",
+        snaps,
+        |o, s, e| match s.results.tls.as_ref().map(|r| &r.outcome) {
+            None => Ok(()),
+            Some(Outcome::Completed(r)) => {
+                e.gauge(o, &[], i64::from(r.handshake == Handshake::Accepted))
+            }
+            Some(_) => e.gauge(o, &[], 0),
+        },
+    )?;
+    family(
+        enc,
+        "origin_tls_version_info",
+        "Negotiated protocol version; value 1.",
+        snaps,
+        |o, s, e| match report(s).and_then(|r| r.negotiated.as_ref()) {
+            Some(n) => e.gauge(o, &[("version", n.version.name())], 1),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_tls_cipher_info",
+        "Negotiated cipher suite (OpenSSL name; IANA name for TLS 1.3 suites); value 1.",
+        snaps,
+        |o, s, e| match report(s).and_then(|r| r.negotiated.as_ref()) {
+            Some(n) => e.gauge(o, &[("cipher", &n.cipher)], 1),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_tls_protocol_supported",
+        "1 when the origin accepts a ClientHello offering only that version.",
+        snaps,
+        |o, s, e| {
+            for (v, ok) in report(s).map_or(&[][..], |r| r.protocols.as_slice()) {
+                e.gauge(o, &[("version", v.name())], i64::from(*ok))?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "origin_tls_cert_days_remaining",
+        "Days until the leaf certificate expires (negative once expired).",
+        snaps,
+        |o, s, e| match chain(s).and_then(|c| c.leaf_days_remaining) {
+            Some(days) => e.gauge(o, &[], days),
+            None => Ok(()),
+        },
+    )?;
+    for (name, help, not_after) in [
+        (
+            "origin_tls_cert_not_after_timestamp_seconds",
+            "notAfter of every certificate the origin served; position 0 is the first one sent.",
+            true,
+        ),
+        (
+            "origin_tls_cert_not_before_timestamp_seconds",
+            "notBefore of every certificate the origin served; position 0 is the first one sent.",
+            false,
+        ),
+    ] {
+        family(enc, name, help, snaps, |o, s, e| {
+            for c in chain(s).map_or(&[][..], |c| &c.certs[..]) {
+                let position = c.position.to_string();
+                let labels = [
+                    ("position", position.as_str()),
+                    ("subject_cn", c.subject_cn.as_str()),
+                    ("issuer_cn", c.issuer_cn.as_str()),
+                    ("serial", c.serial.as_str()),
+                ];
+                let t = if not_after { c.not_after } else { c.not_before };
+                e.gauge(o, &labels, t)?;
+            }
+            Ok(())
+        })?;
+    }
+    family(
+        enc,
+        "origin_tls_chain_valid",
+        "1 when the served chain is in order, complete, within validity, and reaches a trusted root.",
+        snaps,
+        |o, s, e| match chain(s) {
+            Some(c) => e.gauge(o, &[], i64::from(c.chain_valid())),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_tls_san_match",
+        "1 when the leaf certificate covers the name (domain, and host_header if set).",
+        snaps,
+        |o, s, e| {
+            for (name, ok) in chain(s).map_or(&[][..], |c| c.names.as_slice()) {
+                e.gauge(o, &[("name", name)], i64::from(*ok))?;
+            }
+            Ok(())
         },
     )
 }

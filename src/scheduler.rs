@@ -148,6 +148,16 @@ fn probe_result(check: Check, ok: bool, results: &OriginResults) -> Option<Probe
             .tcp
             .as_ref()
             .map(|r| r.timed_out() || matches!(r.outcome, Outcome::NotRun(_))),
+        // A TLS check that did not run (closed port, no address) is not counted; one whose
+        // CDN hello got no answer in time is a timeout.
+        Check::Tls => match results.tls.as_ref().map(|r| &r.outcome) {
+            None | Some(Outcome::NotRun(_)) => None,
+            Some(Outcome::TimedOut) => Some(true),
+            Some(Outcome::Completed(report)) => Some(matches!(
+                report.handshake,
+                probe::Handshake::Failed(probe::tls::Reply::TimedOut)
+            )),
+        },
         Check::Http => results.http.as_ref().map(|r| {
             r.timed_out()
                 || matches!(
@@ -155,7 +165,6 @@ fn probe_result(check: Check, ok: bool, results: &OriginResults) -> Option<Probe
                     Some(crate::probe::HttpOutcome::HeadersTimedOut)
                 )
         }),
-        Check::Tls => None,
     };
     match (timed_out?, ok) {
         (true, _) => Some(ProbeResult::Timeout),
@@ -180,6 +189,51 @@ pub fn stable_hash(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_probes_are_counted_by_how_the_cdn_hello_ended() {
+        use crate::probe::tls::Reply;
+        use crate::probe::{CheckRun, Handshake, NotRun, TlsReport};
+        let run = |outcome| OriginResults {
+            tls: Some(CheckRun {
+                duration: Duration::from_millis(3),
+                outcome,
+            }),
+            ..OriginResults::default()
+        };
+        let report = |handshake| {
+            Outcome::Completed(TlsReport {
+                address: "127.0.0.1:443".parse().expect("address"),
+                cdn_reply: Reply::TimedOut,
+                handshake,
+                negotiated: None,
+                protocols: Vec::new(),
+                chain: None,
+            })
+        };
+        let cases = [
+            (
+                run(report(Handshake::Accepted)),
+                true,
+                Some(ProbeResult::Success),
+            ),
+            (
+                run(report(Handshake::Failed(Reply::NotTls))),
+                false,
+                Some(ProbeResult::Failure),
+            ),
+            (
+                run(report(Handshake::Failed(Reply::TimedOut))),
+                false,
+                Some(ProbeResult::Timeout),
+            ),
+            (run(Outcome::TimedOut), false, Some(ProbeResult::Timeout)),
+            (run(Outcome::NotRun(NotRun::PortClosed)), false, None),
+        ];
+        for (results, ok, want) in cases {
+            assert_eq!(probe_result(Check::Tls, ok, &results), want);
+        }
+    }
 
     #[test]
     fn first_runs_spread_over_the_interval() {

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod resolve;
 pub mod tcp;
+pub mod tls;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -20,12 +21,15 @@ pub use dns::{DnsContext, DnsReport};
 pub use http::{HttpOutcome, HttpReport};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
+pub use tls::{Handshake, TlsContext, TlsReport};
 
 /// What the probes share across origins and cycles: built once per config, never per probe.
 #[derive(Debug)]
 pub struct ProbeContext {
     pub cdn: &'static CdnProfile,
     pub global: Global,
+    /// Trust store, rustls config and AIA cache of the TLS check.
+    pub tls: TlsContext,
     /// TLS client of the HTTP check (any certificate; the TLS check judges certificates).
     pub http_tls: Arc<rustls::ClientConfig>,
     /// The recursive resolver and the zone-discovery cache.
@@ -37,6 +41,7 @@ impl ProbeContext {
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
+            tls: TlsContext::new(global.ca_file.as_deref())?,
             http_tls: http::tls_client().map_err(ContextError::Tls)?,
             dns: DnsContext::new(global)?,
         })
@@ -132,6 +137,7 @@ pub struct OriginResults {
     /// The authoritative nameservers of the domain's zone; `None` without the `dns` check.
     pub dns: Option<CheckRun<DnsReport>>,
     pub tcp: Option<CheckRun<TcpReport>>,
+    pub tls: Option<CheckRun<TlsReport>>,
     pub http: Option<CheckRun<HttpReport>>,
 }
 
@@ -149,8 +155,8 @@ impl OriginResults {
             .max()
             .copied(),
             Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
+            Check::Tls => self.tls.as_ref().map(|r| r.duration),
             Check::Http => self.http.as_ref().map(|r| r.duration),
-            Check::Tls => None,
         }
     }
 }
@@ -226,13 +232,35 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
             .await
         });
     }
+    if origin.has_check(Check::Tls) {
+        results.tls = Some(match reachable_address(origin, &results, Scheme::Https) {
+            Err(why) => CheckRun::not_run(why),
+            // Every connection of the check is bounded by the timeout itself; the margin only
+            // lets it report what it found instead of being cut off.
+            Ok((ip, port)) => {
+                timed(
+                    origin.timeout + Duration::from_millis(250),
+                    tls::probe(origin, ctx.cdn, &ctx.tls, SocketAddr::new(ip, port)),
+                )
+                .await
+            }
+        });
+    }
     if origin.has_check(Check::Http) {
         let scheme = if origin.uses_https() {
             Scheme::Https
         } else {
             Scheme::Http
         };
-        results.http = Some(match reachable_address(origin, &results, scheme) {
+        let reachable = reachable_address(origin, &results, scheme).and_then(|found| {
+            // No request after a failed CDN handshake: the TLS cause is the root.
+            if scheme == Scheme::Https && tls_failed(&results) {
+                Err(NotRun::NoTls)
+            } else {
+                Ok(found)
+            }
+        });
+        results.http = Some(match reachable {
             Err(why) => CheckRun::not_run(why),
             // Connect and TLS within the timeout, then the CDN's read timeout for headers.
             Ok((ip, port)) => {
@@ -243,6 +271,15 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
         });
     }
     results
+}
+
+/// The TLS check ran and the CDN's handshake did not succeed.
+fn tls_failed(results: &OriginResults) -> bool {
+    match results.tls.as_ref().map(|r| &r.outcome) {
+        Some(Outcome::Completed(report)) => report.handshake != Handshake::Accepted,
+        Some(Outcome::TimedOut) => true,
+        None | Some(Outcome::NotRun(_)) => false,
+    }
 }
 
 /// Wall-clock seconds since the epoch, for `_timestamp_seconds` metrics.

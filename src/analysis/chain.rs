@@ -1,0 +1,476 @@
+//! What is wrong with a served certificate chain: pure, over DER bytes, without sockets.
+//!
+//! webpki (through rustls) decides trust, but accepts intermediates in any order and never
+//! fetches missing ones, so order, validity and self-signature are checked here on the raw chain,
+//! and an unknown issuer is told apart as "incomplete" only when the issuer fetched from the
+//! leaf's AIA caIssuers URL (given in by the caller, who does the I/O) completes the chain.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustls::client::verify_server_cert_signed_by_trust_anchor;
+use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, RootCertStore};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use super::hostname::CertNames;
+
+/// Most certificates of a served chain that are looked at; the rest are ignored. Real chains
+/// have 2-4; this bounds the work a hostile origin can cause.
+pub const MAX_CHAIN: usize = 10;
+
+/// `id-ad-caIssuers` (RFC 5280 4.2.2.1).
+const OID_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
+
+/// What the analysis needs besides the chain. Built by the caller from the origin and context.
+pub struct Inputs<'a> {
+    /// Names the leaf must cover: `domain`, then `host_header` if set.
+    pub names: &'a [&'a str],
+    pub roots: &'a RootCertStore,
+    pub algorithms: &'a [&'a dyn SignatureVerificationAlgorithm],
+    /// Seconds since the epoch.
+    pub now: i64,
+    pub expiry_warning_days: u32,
+}
+
+/// The facts of one served certificate, for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertSummary {
+    /// Position in the served chain; 0 is the first certificate sent.
+    pub position: usize,
+    pub subject_cn: String,
+    pub issuer_cn: String,
+    /// Serial number, lowercase hex without separators.
+    pub serial: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// The certificate defects the CDN rejects, each found independently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Defects {
+    pub expired: bool,
+    pub not_yet_valid: bool,
+    pub expiring_soon: bool,
+    pub self_signed: bool,
+    pub out_of_order: bool,
+    pub incomplete: bool,
+    pub untrusted: bool,
+    pub hostname_mismatch: bool,
+}
+
+/// How the trust check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    Trusted,
+    /// No path to a root; `aia` is the caIssuers URL of the top of the served path, if any.
+    UnknownIssuer {
+        aia: Option<String>,
+    },
+    /// Any other rejection by webpki (bad encoding, unsupported algorithm, wrong key usage...).
+    Rejected(String),
+    /// Nothing was served, or the leaf does not parse.
+    NoLeaf,
+}
+
+/// The result of analysing one served chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainReport {
+    /// Every served certificate that parses, in served order (shared with the cached facts).
+    pub certs: Arc<[CertSummary]>,
+    /// Position of the end-entity certificate (normally 0).
+    pub leaf: Option<usize>,
+    pub leaf_days_remaining: Option<f64>,
+    /// Per name in [`Inputs::names`]: whether the leaf covers it.
+    pub names: Vec<(String, bool)>,
+    /// Trust of the chain as served (plus any fetched issuers).
+    pub trust: Trust,
+    pub defects: Defects,
+    /// Served certificates that did not parse as X.509.
+    pub unparsable: usize,
+}
+
+impl ChainReport {
+    /// `origin_tls_chain_valid`: in order, complete, within validity, reaching a trusted root.
+    pub fn chain_valid(&self) -> bool {
+        let d = &self.defects;
+        self.trust == Trust::Trusted
+            && !(d.expired
+                || d.not_yet_valid
+                || d.self_signed
+                || d.out_of_order
+                || d.incomplete
+                || d.untrusted)
+    }
+
+    /// The caIssuers URL to fetch to tell an incomplete chain from an untrusted one.
+    pub fn aia_to_fetch(&self) -> Option<&str> {
+        match &self.trust {
+            Trust::UnknownIssuer { aia } if !self.defects.self_signed => aia.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+struct Parsed<'a> {
+    position: usize,
+    cert: X509Certificate<'a>,
+}
+
+/// What a served chain is, whatever the moment and the names asked about: the expensive part
+/// of the analysis (parsing, signature checks, path building), computed once per distinct chain
+/// and cacheable. Trust is checked at a moment inside the certificates' validity windows (see
+/// [`verification_time`]), so it does not change while the chain stays the same.
+#[derive(Debug)]
+pub struct ChainFacts {
+    pub certs: Arc<[CertSummary]>,
+    /// Index in `certs` of the end-entity certificate.
+    leaf: Option<usize>,
+    leaf_names: CertNames,
+    out_of_order: bool,
+    leaf_self_signed: bool,
+    trust: Trust,
+    /// Untrusted as served, trusted with the fetched issuers.
+    incomplete: bool,
+    unparsable: usize,
+}
+
+/// Analyses `served` (in served order). `fetched` holds issuers fetched from the AIA URL that a
+/// previous call returned through [`ChainReport::aia_to_fetch`]; pass `&[]` the first time.
+pub fn analyze(
+    served: &[CertificateDer<'_>],
+    fetched: &[CertificateDer<'_>],
+    inputs: &Inputs<'_>,
+) -> ChainReport {
+    let facts = facts(served, fetched, inputs.roots, inputs.algorithms, inputs.now);
+    report(&facts, inputs.names, inputs.now, inputs.expiry_warning_days)
+}
+
+/// The moment-dependent part: validity of each certificate, days left, names covered.
+pub fn report(
+    facts: &ChainFacts,
+    names: &[&str],
+    now: i64,
+    expiry_warning_days: u32,
+) -> ChainReport {
+    let mut defects = Defects {
+        out_of_order: facts.out_of_order,
+        incomplete: facts.incomplete,
+        ..Defects::default()
+    };
+    let warn_secs = i64::from(expiry_warning_days) * 86_400;
+    for c in facts.certs.iter() {
+        if now > c.not_after {
+            defects.expired = true;
+        } else if now < c.not_before {
+            defects.not_yet_valid = true;
+        } else if c.not_after - now < warn_secs {
+            defects.expiring_soon = true;
+        }
+    }
+    let Some(leaf) = facts.leaf else {
+        return ChainReport {
+            certs: Arc::clone(&facts.certs),
+            leaf: None,
+            leaf_days_remaining: None,
+            names: names.iter().map(|n| (n.to_string(), false)).collect(),
+            trust: Trust::NoLeaf,
+            defects: Defects {
+                untrusted: true,
+                hostname_mismatch: true,
+                ..defects
+            },
+            unparsable: facts.unparsable,
+        };
+    };
+    let names: Vec<(String, bool)> = names
+        .iter()
+        .map(|n| (n.to_string(), facts.leaf_names.covers(n)))
+        .collect();
+    defects.hostname_mismatch = !names.iter().any(|(_, ok)| *ok);
+    if facts.trust != Trust::Trusted {
+        defects.self_signed = facts.leaf_self_signed;
+        // The causes name the root: a self-signed leaf or a missing intermediate explains the
+        // failure. A wrong order cannot (webpki accepts any order), so it does not hide it.
+        defects.untrusted = !(defects.self_signed || defects.incomplete);
+    }
+    let leaf_cert = &facts.certs[leaf];
+    ChainReport {
+        certs: Arc::clone(&facts.certs),
+        leaf: Some(leaf_cert.position),
+        leaf_days_remaining: Some((leaf_cert.not_after - now) as f64 / 86_400.0),
+        names,
+        trust: facts.trust.clone(),
+        defects,
+        unparsable: facts.unparsable,
+    }
+}
+
+/// The moment-independent part of the analysis (see [`ChainFacts`]).
+pub fn facts(
+    served: &[CertificateDer<'_>],
+    fetched: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+    now: i64,
+) -> ChainFacts {
+    let served = &served[..served.len().min(MAX_CHAIN)];
+    let parsed: Vec<Parsed<'_>> = served
+        .iter()
+        .enumerate()
+        .filter_map(|(position, der)| match X509Certificate::from_der(der) {
+            Ok((_, cert)) => Some(Parsed { position, cert }),
+            Err(_) => None,
+        })
+        .collect();
+    let unparsable = served.len() - parsed.len();
+    let certs: Arc<[CertSummary]> = parsed.iter().map(summary).collect();
+
+    // issuer[i] = index (in `parsed`) of the served certificate that issued parsed[i].
+    let issuer: Vec<Option<usize>> = (0..parsed.len())
+        .map(|i| (0..parsed.len()).find(|&j| j != i && issued_by(&parsed[i].cert, &parsed[j].cert)))
+        .collect();
+    // Each certificate's issuer, when it was served, must come right after it.
+    let out_of_order = issuer.iter().enumerate().any(|(i, j)| match j {
+        Some(j) => parsed[*j].position != parsed[i].position + 1,
+        None => false,
+    });
+    let Some(leaf) = pick_leaf(&parsed, &issuer) else {
+        return ChainFacts {
+            certs,
+            leaf: None,
+            leaf_names: CertNames::default(),
+            out_of_order,
+            leaf_self_signed: false,
+            trust: Trust::NoLeaf,
+            incomplete: false,
+            unparsable,
+        };
+    };
+    let leaf_cert = &parsed[leaf].cert;
+    let leaf_self_signed = issued_by(leaf_cert, leaf_cert);
+    let others: Vec<CertificateDer<'_>> = parsed
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leaf)
+        .map(|(_, p)| served[p.position].clone())
+        .collect();
+    let leaf_der = &served[parsed[leaf].position];
+    let at = verification_time(&certs, fetched, now);
+    let mut trust = if unparsable > 0 {
+        // The CDN cannot parse what the origin sent; webpki would skip such an intermediate.
+        Trust::Rejected(format!("{unparsable} served certificate(s) do not parse"))
+    } else {
+        trust_of(leaf_der, &others, roots, algorithms, at)
+    };
+    if let Trust::UnknownIssuer { aia } = &mut trust {
+        *aia = top_of_path(leaf, &issuer).and_then(|top| ca_issuers_url(&parsed[top].cert));
+    }
+    let mut incomplete = false;
+    if matches!(trust, Trust::UnknownIssuer { .. }) && !fetched.is_empty() {
+        let mut all = others.clone();
+        all.extend(fetched.iter().take(MAX_CHAIN).cloned());
+        incomplete = trust_of(leaf_der, &all, roots, algorithms, at) == Trust::Trusted;
+    }
+    // A leaf that is itself one of the trusted roots (a private CA's self-signed certificate in
+    // `ca_file`) is trusted, even when webpki refuses a CA certificate as an end entity.
+    if trust != Trust::Trusted && leaf_self_signed && is_trust_anchor(leaf_cert, roots) {
+        trust = Trust::Trusted;
+    }
+    ChainFacts {
+        certs,
+        leaf: Some(leaf),
+        leaf_names: names_of(leaf_cert),
+        out_of_order,
+        leaf_self_signed,
+        trust,
+        incomplete,
+        unparsable,
+    }
+}
+
+fn summary(p: &Parsed<'_>) -> CertSummary {
+    let cert = &p.cert;
+    let cn = |name: &x509_parser::x509::X509Name<'_>| {
+        name.iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    CertSummary {
+        position: p.position,
+        subject_cn: cn(cert.subject()),
+        issuer_cn: cn(cert.issuer()),
+        serial: cert
+            .raw_serial()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    }
+}
+
+/// `cert` names `issuer` as its issuer and carries a signature that `issuer`'s key verifies.
+fn issued_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    cert.issuer().as_raw() == issuer.subject().as_raw()
+        && cert.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// The certificate's subject and key are those of a trust anchor in `roots`.
+fn is_trust_anchor(cert: &X509Certificate<'_>, roots: &RootCertStore) -> bool {
+    // Trust anchors hold the contents of both fields, without their SEQUENCE header.
+    let (Some(subject), Some(spki)) = (
+        der_content(cert.subject().as_raw()),
+        der_content(cert.public_key().raw),
+    ) else {
+        return false;
+    };
+    roots
+        .roots
+        .iter()
+        .any(|ta| ta.subject.as_ref() == subject && ta.subject_public_key_info.as_ref() == spki)
+}
+
+/// The content of one DER element (its bytes after tag and length).
+fn der_content(element: &[u8]) -> Option<&[u8]> {
+    let first = *element.get(1)?;
+    let header = if first < 0x80 {
+        2
+    } else {
+        2 + usize::from(first & 0x7f)
+    };
+    element.get(header..)
+}
+
+/// The end-entity certificate: the first one served that issued no other served certificate.
+fn pick_leaf(parsed: &[Parsed<'_>], issuer: &[Option<usize>]) -> Option<usize> {
+    (0..parsed.len()).find(|&i| {
+        !issuer
+            .iter()
+            .enumerate()
+            .any(|(j, is)| j != i && *is == Some(i))
+    })
+}
+
+/// The last certificate on the served path from the leaf up (bounded by the chain length, so a
+/// cycle of cross-signed certificates cannot loop).
+fn top_of_path(leaf: usize, issuer: &[Option<usize>]) -> Option<usize> {
+    let mut at = leaf;
+    for _ in 0..issuer.len() {
+        match issuer[at] {
+            Some(next) if next != at => at = next,
+            _ => break,
+        }
+    }
+    Some(at)
+}
+
+fn names_of(cert: &X509Certificate<'_>) -> CertNames {
+    let mut names = CertNames {
+        common_name: cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string),
+        ..Default::default()
+    };
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => names.dns.push(d.to_string()),
+                GeneralName::IPAddress(b) => {
+                    if let Some(ip) = ip_from_bytes(b) {
+                        names.ips.push(ip);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => <[u8; 4]>::try_from(b).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(b).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+/// The first `http://` caIssuers URL of the certificate's Authority Information Access.
+pub fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
+    cert.iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                aia.accessdescs.iter().find_map(|d| {
+                    match (
+                        &d.access_location,
+                        d.access_method.to_id_string() == OID_CA_ISSUERS,
+                    ) {
+                        (GeneralName::URI(u), true) if u.starts_with("http://") => {
+                            Some(u.to_string())
+                        }
+                        _ => None,
+                    }
+                })
+            }
+            _ => None,
+        })
+}
+
+/// The moment at which trust is checked: now, moved inside the validity windows of the
+/// certificates when it is outside them, so that an expired or not-yet-valid certificate shows
+/// as exactly that and not also as untrusted.
+fn verification_time(certs: &[CertSummary], fetched: &[CertificateDer<'_>], now: i64) -> i64 {
+    let mut lo = i64::MIN;
+    let mut hi = i64::MAX;
+    let fetched_windows = fetched.iter().filter_map(|der| {
+        X509Certificate::from_der(der).ok().map(|(_, c)| {
+            (
+                c.validity().not_before.timestamp(),
+                c.validity().not_after.timestamp(),
+            )
+        })
+    });
+    for (nb, na) in certs
+        .iter()
+        .map(|c| (c.not_before, c.not_after))
+        .chain(fetched_windows)
+    {
+        lo = lo.max(nb);
+        hi = hi.min(na);
+    }
+    if lo > hi {
+        now
+    } else {
+        now.clamp(lo, hi)
+    }
+}
+
+fn trust_of(
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+    at: i64,
+) -> Trust {
+    let Ok(parsed) = ParsedCertificate::try_from(leaf) else {
+        return Trust::Rejected("the leaf certificate does not parse".into());
+    };
+    let when = UnixTime::since_unix_epoch(std::time::Duration::from_secs(at.max(0) as u64));
+    match verify_server_cert_signed_by_trust_anchor(&parsed, roots, intermediates, when, algorithms)
+    {
+        Ok(()) => Trust::Trusted,
+        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            Trust::UnknownIssuer { aia: None }
+        }
+        Err(e) => Trust::Rejected(e.to_string()),
+    }
+}

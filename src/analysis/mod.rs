@@ -1,0 +1,13 @@
+//! Pure analysis of what an origin served: certificate chains and host names. No I/O here, so
+//! every rule is unit-tested with certificates made on the spot.
+
+pub mod chain;
+pub mod hostname;
+
+pub use chain::{
+    analyze, facts, report, CertSummary, ChainFacts, ChainReport, Defects, Inputs, Trust, MAX_CHAIN,
+};
+pub use hostname::{dns_matches, CertNames};
+
+#[cfg(test)]
+mod tests;

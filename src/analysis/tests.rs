@@ -1,0 +1,438 @@
+//! Chain analysis over certificates made with rcgen: one test per defect, and combinations.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
+};
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
+use time::OffsetDateTime;
+
+use super::*;
+
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn at(offset_days: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(now() + offset_days * DAY).unwrap()
+}
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    der: CertificateDer<'static>,
+}
+
+fn ca_params(cn: &str, window: (i64, i64)) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.not_before = at(window.0);
+    p.not_after = at(window.1);
+    p
+}
+
+fn root(cn: &str) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let params = ca_params(cn, (-30, 3650));
+    let der = params.self_signed(&key).unwrap().der().clone();
+    Ca {
+        issuer: Issuer::new(params, key),
+        der,
+    }
+}
+
+fn intermediate(cn: &str, parent: &Ca, window: (i64, i64)) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let params = ca_params(cn, window);
+    let der = params
+        .signed_by(&key, &parent.issuer)
+        .unwrap()
+        .der()
+        .clone();
+    Ca {
+        issuer: Issuer::new(params, key),
+        der,
+    }
+}
+
+/// DER of an AuthorityInfoAccess extension value with one caIssuers URI.
+fn aia_extension(url: &str) -> CustomExtension {
+    let oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    let mut uri = vec![0x86, url.len() as u8];
+    uri.extend_from_slice(url.as_bytes());
+    let mut desc = vec![0x30, (oid.len() + uri.len()) as u8];
+    desc.extend_from_slice(&oid);
+    desc.extend_from_slice(&uri);
+    let mut seq = vec![0x30, desc.len() as u8];
+    seq.extend_from_slice(&desc);
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], seq)
+}
+
+fn leaf_params(names: &[&str], window: (i64, i64), aia: Option<&str>) -> CertificateParams {
+    let mut p =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, names[0]);
+    p.not_before = at(window.0);
+    p.not_after = at(window.1);
+    p.serial_number = Some(SerialNumber::from_slice(&[0x01, 0xab, 0xcd]));
+    if let Some(url) = aia {
+        p.custom_extensions.push(aia_extension(url));
+    }
+    p
+}
+
+fn leaf(
+    names: &[&str],
+    parent: &Ca,
+    window: (i64, i64),
+    aia: Option<&str>,
+) -> CertificateDer<'static> {
+    let key = KeyPair::generate().unwrap();
+    leaf_params(names, window, aia)
+        .signed_by(&key, &parent.issuer)
+        .unwrap()
+        .der()
+        .clone()
+}
+
+fn self_signed(names: &[&str]) -> CertificateDer<'static> {
+    let key = KeyPair::generate().unwrap();
+    leaf_params(names, (-1, 90), None)
+        .self_signed(&key)
+        .unwrap()
+        .der()
+        .clone()
+}
+
+fn store(certs: &[&CertificateDer<'static>]) -> RootCertStore {
+    let mut s = RootCertStore::empty();
+    for c in certs {
+        s.add((*c).clone()).unwrap();
+    }
+    s
+}
+
+fn run(
+    served: &[CertificateDer<'static>],
+    fetched: &[CertificateDer<'static>],
+    roots: &RootCertStore,
+    names: &[&str],
+) -> ChainReport {
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    analyze(
+        served,
+        fetched,
+        &Inputs {
+            names,
+            roots,
+            algorithms: algs,
+            now: now(),
+            expiry_warning_days: 21,
+        },
+    )
+}
+
+const NAME: &[&str] = &["origin.example.com"];
+
+/// A working hierarchy: root (trusted), intermediate, and a 90-day leaf.
+struct Pki {
+    root: Ca,
+    inter: Ca,
+    roots: RootCertStore,
+}
+
+fn pki() -> Pki {
+    let root = root("Lab Root");
+    let inter = intermediate("Lab Intermediate", &root, (-30, 1000));
+    let roots = store(&[&root.der]);
+    Pki { root, inter, roots }
+}
+
+#[test]
+fn healthy_chain_has_no_defect() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, NAME);
+    assert_eq!(r.defects, Defects::default());
+    assert_eq!(r.trust, Trust::Trusted);
+    assert!(r.chain_valid());
+    assert_eq!(r.leaf, Some(0));
+    assert_eq!(r.names, vec![("origin.example.com".to_string(), true)]);
+    let days = r.leaf_days_remaining.unwrap();
+    assert!((89.9..=90.1).contains(&days), "{days}");
+    assert_eq!(r.certs.len(), 2);
+    assert_eq!(r.certs[0].subject_cn, "origin.example.com");
+    assert_eq!(r.certs[0].issuer_cn, "Lab Intermediate");
+    assert_eq!(r.certs[0].serial, "01abcd");
+    assert_eq!(r.certs[1].position, 1);
+    assert_eq!(r.certs[1].issuer_cn, "Lab Root");
+    // Serving the root too is allowed: it is in order and changes nothing.
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let r = run(
+        &[l, p.inter.der.clone(), p.root.der.clone()],
+        &[],
+        &p.roots,
+        NAME,
+    );
+    assert_eq!(r.defects, Defects::default());
+}
+
+#[test]
+fn expired_leaf_served_out_of_order_shows_both() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-100, -2), None);
+    let r = run(&[p.inter.der.clone(), l], &[], &p.roots, NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            expired: true,
+            out_of_order: true,
+            ..Defects::default()
+        }
+    );
+    assert_eq!(r.leaf, Some(1), "the leaf is found wherever it is served");
+    assert!(r.leaf_days_remaining.unwrap() < -1.9);
+    assert!(!r.chain_valid());
+}
+
+#[test]
+fn out_of_order_alone() {
+    let p = pki();
+    let inter2 = intermediate("Lab Intermediate 2", &p.inter, (-30, 1000));
+    let l = leaf(NAME, &inter2, (-1, 90), None);
+    let r = run(
+        &[l, p.inter.der.clone(), inter2.der.clone()],
+        &[],
+        &p.roots,
+        NAME,
+    );
+    assert_eq!(
+        r.defects,
+        Defects {
+            out_of_order: true,
+            ..Defects::default()
+        }
+    );
+    assert_eq!(r.trust, Trust::Trusted);
+    assert!(!r.chain_valid());
+}
+
+#[test]
+fn not_yet_valid_leaf() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (3, 90), None);
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            not_yet_valid: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
+fn expired_intermediate_counts_too() {
+    let p = pki();
+    let inter = intermediate("Old Intermediate", &p.root, (-400, -1));
+    let l = leaf(NAME, &inter, (-1, 90), None);
+    let r = run(&[l, inter.der.clone()], &[], &p.roots, NAME);
+    assert!(r.defects.expired);
+    assert!(!r.defects.untrusted);
+}
+
+#[test]
+fn expiring_soon_is_only_a_warning() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-80, 5), None);
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            expiring_soon: true,
+            ..Defects::default()
+        }
+    );
+    assert!(r.chain_valid());
+}
+
+#[test]
+fn self_signed_leaf_is_not_also_untrusted() {
+    let p = pki();
+    let r = run(&[self_signed(NAME)], &[], &p.roots, NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            self_signed: true,
+            ..Defects::default()
+        }
+    );
+    assert_eq!(r.aia_to_fetch(), None);
+}
+
+#[test]
+fn self_signed_leaf_that_is_a_trusted_root_is_fine() {
+    let ss = self_signed(NAME);
+    let roots = store(&[&ss]);
+    let r = run(&[ss], &[], &roots, NAME);
+    assert_eq!(r.defects, Defects::default());
+}
+
+#[test]
+fn self_signed_ca_certificate_that_is_a_trusted_root_is_fine() {
+    // What `openssl req -x509` makes: CA:TRUE, which webpki refuses as an end entity.
+    let key = KeyPair::generate().unwrap();
+    let mut params = leaf_params(NAME, (-1, 90), None);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ss = params.self_signed(&key).unwrap().der().clone();
+    let r = run(std::slice::from_ref(&ss), &[], &store(&[&ss]), NAME);
+    assert_eq!(r.defects, Defects::default());
+    assert!(r.chain_valid());
+    // Not in the store: self-signed, and nothing else.
+    let r = run(&[ss], &[], &RootCertStore::empty(), NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            self_signed: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
+fn missing_intermediate_with_aia_is_incomplete_once_fetched() {
+    let p = pki();
+    let url = "http://127.0.0.1:9/inter.der";
+    let l = leaf(NAME, &p.inter, (-1, 90), Some(url));
+    let first = run(std::slice::from_ref(&l), &[], &p.roots, NAME);
+    assert_eq!(first.aia_to_fetch(), Some(url));
+    assert!(
+        first.defects.untrusted,
+        "without the fetched issuer it is untrusted"
+    );
+    let second = run(&[l], std::slice::from_ref(&p.inter.der), &p.roots, NAME);
+    assert_eq!(
+        second.defects,
+        Defects {
+            incomplete: true,
+            ..Defects::default()
+        }
+    );
+    assert!(!second.chain_valid());
+}
+
+#[test]
+fn missing_intermediate_whose_aia_issuer_does_not_help_is_untrusted() {
+    let p = pki();
+    let other = intermediate("Unrelated", &root("Other Root"), (-30, 1000));
+    let l = leaf(NAME, &p.inter, (-1, 90), Some("http://127.0.0.1:9/x"));
+    let r = run(&[l], std::slice::from_ref(&other.der), &p.roots, NAME);
+    assert_eq!(
+        r.defects,
+        Defects {
+            untrusted: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
+fn unknown_ca_is_untrusted() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let r = run(
+        &[l, p.inter.der.clone()],
+        &[],
+        &RootCertStore::empty(),
+        NAME,
+    );
+    assert_eq!(
+        r.defects,
+        Defects {
+            untrusted: true,
+            ..Defects::default()
+        }
+    );
+    assert_eq!(r.trust, Trust::UnknownIssuer { aia: None });
+    // Certificates are reported even though verification failed.
+    assert_eq!(r.certs.len(), 2);
+}
+
+#[test]
+fn hostname_rules() {
+    let p = pki();
+    let names = ["origin.example.com", "www.shop.example.com"];
+    let cases: [(&[&str], bool, bool, bool); 5] = [
+        (&["wrong.example.net"], false, false, true),
+        (&["www.shop.example.com"], false, true, false),
+        (&["*.example.com"], true, false, false),
+        (&["*.shop.example.com"], false, true, false),
+        (&["*.com"], false, false, true),
+    ];
+    for (sans, domain_ok, host_ok, mismatch) in cases {
+        let l = leaf(sans, &p.inter, (-1, 90), None);
+        let r = run(&[l, p.inter.der.clone()], &[], &p.roots, &names);
+        assert_eq!(
+            r.names,
+            vec![
+                (names[0].to_string(), domain_ok),
+                (names[1].to_string(), host_ok)
+            ],
+            "{sans:?}"
+        );
+        assert_eq!(r.defects.hostname_mismatch, mismatch, "{sans:?}");
+        assert!(!r.defects.untrusted, "{sans:?}");
+    }
+    // A wildcard covers one level only.
+    let l = leaf(&["*.example.com"], &p.inter, (-1, 90), None);
+    let r = run(
+        &[l, p.inter.der.clone()],
+        &[],
+        &p.roots,
+        &["a.b.example.com"],
+    );
+    assert!(r.defects.hostname_mismatch);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let p = pki();
+    let inputs: [&[u8]; 4] = [b"", b"\x30", b"\x30\x82\xff\xff garbage", &[0u8; 300]];
+    for bytes in inputs {
+        let r = run(&[CertificateDer::from(bytes.to_vec())], &[], &p.roots, NAME);
+        assert_eq!(r.trust, Trust::NoLeaf);
+        assert!(r.defects.untrusted && !r.chain_valid());
+        assert_eq!(r.unparsable, 1);
+    }
+    let r = run(&[], &[], &p.roots, NAME);
+    assert!(r.certs.is_empty() && !r.chain_valid());
+    // A malformed certificate after a good leaf: reported, not trusted.
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let r = run(
+        &[l, CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])],
+        &[],
+        &p.roots,
+        NAME,
+    );
+    assert_eq!(r.certs.len(), 1);
+    assert!(r.defects.untrusted);
+}
+
+#[test]
+fn long_chains_are_cut() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let mut served = vec![l];
+    served.extend(std::iter::repeat_n(p.inter.der.clone(), 50));
+    let r = run(&served, &[], &p.roots, NAME);
+    assert_eq!(r.certs.len(), MAX_CHAIN);
+}

@@ -1,0 +1,377 @@
+//! TLS causes: how the CDN's hello ended, and every defect of the served chain.
+
+use super::{Cause, Finding};
+use crate::cdn::TlsVersion;
+use crate::probe::{Handshake, OriginResults, Outcome};
+
+pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
+    let Some(run) = &results.tls else {
+        return Vec::new();
+    };
+    let report = match &run.outcome {
+        Outcome::Completed(report) => report,
+        Outcome::TimedOut => {
+            return vec![Finding::new(
+                Cause::TlsHandshakeFailed,
+                "the TLS check did not finish within the timeout",
+            )]
+        }
+        // A closed port or no address: the TCP or DNS cause already names the root.
+        Outcome::NotRun(_) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    match &report.handshake {
+        Handshake::Accepted => {}
+        Handshake::ProtocolMismatch { supported, allowed } => out.push(Finding::new(
+            Cause::TlsProtocolMismatch,
+            format!(
+                "{} accepts only {}; the CDN may use {}",
+                report.address,
+                names(supported),
+                names(allowed)
+            ),
+        )),
+        Handshake::CipherMismatch { versions } => out.push(Finding::new(
+            Cause::TlsCipherMismatch,
+            format!(
+                "{} accepts {} but none of the CDN's cipher suites ({})",
+                report.address,
+                names(versions),
+                report.cdn_reply.describe()
+            ),
+        )),
+        Handshake::Failed(reply) => out.push(Finding::new(
+            Cause::TlsHandshakeFailed,
+            format!("{}: {}", report.address, reply.describe()),
+        )),
+    }
+    let Some(chain) = &report.chain else {
+        return out;
+    };
+    let d = &chain.defects;
+    if d.hostname_mismatch {
+        let wanted: Vec<&str> = chain.names.iter().map(|(n, _)| n.as_str()).collect();
+        out.push(Finding::new(
+            Cause::CertHostnameMismatch,
+            format!("the certificate covers none of {}", wanted.join(", ")),
+        ));
+    }
+    let leaf = chain
+        .leaf
+        .and_then(|p| chain.certs.iter().find(|c| c.position == p));
+    let leaf_name = leaf.map_or("", |c| c.subject_cn.as_str());
+    let flags = [
+        (
+            d.expired,
+            Cause::CertExpired,
+            "a served certificate is past its notAfter",
+        ),
+        (
+            d.not_yet_valid,
+            Cause::CertNotYetValid,
+            "a served certificate is before its notBefore",
+        ),
+        (
+            d.self_signed,
+            Cause::CertSelfSigned,
+            "the leaf is self-signed and not a trusted root",
+        ),
+        (
+            d.incomplete,
+            Cause::CertChainIncomplete,
+            "the chain completes only with the issuer from the leaf's AIA caIssuers URL",
+        ),
+        (
+            d.untrusted,
+            Cause::CertUntrusted,
+            "the chain does not reach a trusted root",
+        ),
+        (
+            d.out_of_order,
+            Cause::CertChainOrder,
+            "the served certificates are not each issued by the next one",
+        ),
+        (
+            d.expiring_soon,
+            Cause::CertExpiringSoon,
+            "a served certificate expires soon",
+        ),
+    ];
+    for (active, cause, what) in flags {
+        if active {
+            let detail = match (&chain.trust, cause) {
+                (crate::analysis::Trust::Rejected(why), Cause::CertUntrusted) => {
+                    format!("{what}: {why}")
+                }
+                _ if cause == Cause::CertExpiringSoon => match chain.leaf_days_remaining {
+                    Some(days) => format!("{what} (leaf {leaf_name}: {days:.1} days left)"),
+                    None => what.to_string(),
+                },
+                _ => format!("{what} (leaf {leaf_name})"),
+            };
+            out.push(Finding::new(cause, detail));
+        }
+    }
+    out
+}
+
+fn names(versions: &[TlsVersion]) -> String {
+    versions
+        .iter()
+        .map(|v| v.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::analysis::{ChainReport, Defects, Trust};
+    use crate::cdn::TlsVersion::*;
+    use crate::config::Check;
+    use crate::diagnose::diagnose;
+    use crate::diagnose::test_support::origin;
+    use crate::probe::tls::{Negotiated, Reply};
+    use crate::probe::{CheckRun, Handshake, NotRun, OriginResults, Outcome, TlsReport};
+
+    fn chain(defects: Defects) -> ChainReport {
+        ChainReport {
+            certs: Vec::new().into(),
+            leaf: Some(0),
+            leaf_days_remaining: Some(5.0),
+            names: vec![("origin.shop.example.com".into(), !defects.hostname_mismatch)],
+            trust: if defects.untrusted || defects.self_signed {
+                Trust::UnknownIssuer { aia: None }
+            } else {
+                Trust::Trusted
+            },
+            defects,
+            unparsable: 0,
+        }
+    }
+
+    fn report(handshake: Handshake, chain: Option<ChainReport>) -> Outcome<TlsReport> {
+        Outcome::Completed(TlsReport {
+            address: "192.0.2.1:443".parse().unwrap(),
+            cdn_reply: Reply::Alert(40),
+            handshake,
+            negotiated: Some(Negotiated {
+                version: Tls1_2,
+                cipher: "ECDHE-RSA-AES128-GCM-SHA256".into(),
+            }),
+            protocols: Vec::new(),
+            chain,
+        })
+    }
+
+    fn results(tls: Outcome<TlsReport>) -> OriginResults {
+        OriginResults {
+            tls: Some(CheckRun {
+                duration: Duration::from_millis(5),
+                outcome: tls,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn table() {
+        let ok = || Some(chain(Defects::default()));
+        let with = |d: Defects| Some(chain(d));
+        // (name, outcome, active causes, cdn_ready, tls check success)
+        type Case = (
+            &'static str,
+            Outcome<TlsReport>,
+            &'static [&'static str],
+            bool,
+            bool,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "healthy",
+                report(Handshake::Accepted, ok()),
+                &[],
+                true,
+                true,
+            ),
+            (
+                "protocol mismatch",
+                report(
+                    Handshake::ProtocolMismatch {
+                        supported: vec![Tls1_0],
+                        allowed: vec![Tls1_2],
+                    },
+                    ok(),
+                ),
+                &["tls_protocol_mismatch"],
+                false,
+                false,
+            ),
+            (
+                "cipher mismatch",
+                report(
+                    Handshake::CipherMismatch {
+                        versions: vec![Tls1_2],
+                    },
+                    ok(),
+                ),
+                &["tls_cipher_mismatch"],
+                false,
+                false,
+            ),
+            (
+                "not TLS",
+                report(Handshake::Failed(Reply::NotTls), None),
+                &["tls_handshake_failed"],
+                false,
+                false,
+            ),
+            (
+                "whole check timed out",
+                Outcome::TimedOut,
+                &["tls_handshake_failed"],
+                false,
+                false,
+            ),
+            (
+                "port closed: the TCP cause is the root",
+                Outcome::NotRun(NotRun::PortClosed),
+                &[],
+                true,
+                false,
+            ),
+            (
+                "expired and out of order: both",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        expired: true,
+                        out_of_order: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_expired", "cert_chain_order"],
+                false,
+                false,
+            ),
+            (
+                "self-signed",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        self_signed: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_self_signed"],
+                false,
+                false,
+            ),
+            (
+                "wrong name",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        hostname_mismatch: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_hostname_mismatch"],
+                false,
+                false,
+            ),
+            (
+                "incomplete",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        incomplete: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_chain_incomplete"],
+                false,
+                false,
+            ),
+            (
+                "untrusted",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        untrusted: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_untrusted"],
+                false,
+                false,
+            ),
+            (
+                "not yet valid",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        not_yet_valid: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_not_yet_valid"],
+                false,
+                false,
+            ),
+            (
+                "expiring soon is a warning: still ready",
+                report(
+                    Handshake::Accepted,
+                    with(Defects {
+                        expiring_soon: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["cert_expiring_soon"],
+                true,
+                true,
+            ),
+            (
+                "a cipher mismatch still shows certificate defects",
+                report(
+                    Handshake::CipherMismatch {
+                        versions: vec![Tls1_2],
+                    },
+                    with(Defects {
+                        expired: true,
+                        ..Defects::default()
+                    }),
+                ),
+                &["tls_cipher_mismatch", "cert_expired"],
+                false,
+                false,
+            ),
+        ];
+        let o = origin(&[Check::Tls]);
+        for (name, outcome, causes, ready, tls_ok) in cases {
+            let d = diagnose(&o, &results(outcome));
+            let active: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
+            assert_eq!(active, causes, "{name}");
+            assert_eq!(d.cdn_ready, ready, "{name}");
+            assert_eq!(d.check_success, vec![(Check::Tls, tls_ok)], "{name}");
+        }
+    }
+
+    #[test]
+    fn evidence_says_what_the_origin_speaks() {
+        let r = results(report(
+            Handshake::ProtocolMismatch {
+                supported: vec![Tls1_3],
+                allowed: vec![Tls1_2],
+            },
+            None,
+        ));
+        let d = diagnose(&origin(&[Check::Tls]), &r);
+        assert_eq!(
+            d.findings[0].detail,
+            "192.0.2.1:443 accepts only TLSv1.3; the CDN may use TLSv1.2"
+        );
+    }
+}

@@ -1,0 +1,494 @@
+//! Fetching a missing issuer from a certificate's AIA caIssuers URL, to tell an incomplete
+//! chain from an untrusted one. Plain HTTP only (what CAs publish), bounded in size, time and
+//! redirects, never to link-local or cloud metadata addresses, and cached: many origins share a
+//! few issuers, and an issuer changes rarely.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::{header, Request, Uri};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpStream;
+use tracing::debug;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+
+use crate::analysis::MAX_CHAIN;
+
+/// Largest issuer document accepted (a certificate is 1-2 KiB; a PKCS#7 bundle a few).
+pub const MAX_BODY: usize = 64 * 1024;
+/// Most redirects followed.
+pub const MAX_REDIRECTS: usize = 3;
+/// Longest time one fetch may take, within the probe's own timeout.
+pub const MAX_FETCH_TIME: Duration = Duration::from_secs(5);
+/// Most URLs remembered.
+pub const MAX_ENTRIES: usize = 1024;
+const TTL_FOUND: Duration = Duration::from_secs(3600);
+const TTL_FAILED: Duration = Duration::from_secs(300);
+
+type Issuers = Arc<Vec<CertificateDer<'static>>>;
+
+/// Issuers fetched by URL, shared by every probe of a config.
+#[derive(Debug, Default)]
+pub struct AiaCache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    issuers: Issuers,
+    at: Instant,
+}
+
+impl Entry {
+    fn fresh(&self) -> bool {
+        let ttl = if self.issuers.is_empty() {
+            TTL_FAILED
+        } else {
+            TTL_FOUND
+        };
+        self.at.elapsed() < ttl
+    }
+}
+
+impl AiaCache {
+    /// The certificates published at `url` (empty when the fetch failed), at most `limit` away.
+    pub async fn issuers(&self, url: &str, limit: Duration) -> Issuers {
+        if let Some(hit) = self.lookup(url) {
+            return hit;
+        }
+        let limit = limit.min(MAX_FETCH_TIME);
+        let issuers = match tokio::time::timeout(limit, fetch(url)).await {
+            Ok(Ok(certs)) => certs,
+            Ok(Err(e)) => {
+                debug!(url, error = %e, "AIA fetch failed");
+                Vec::new()
+            }
+            Err(_) => {
+                debug!(url, "AIA fetch timed out");
+                // Cut short by what was left of a probe's timeout, it says little: try again
+                // next time. A full-length timeout is a failure like any other, remembered so
+                // that every probe does not wait for it again.
+                if limit < MAX_FETCH_TIME {
+                    return Arc::new(Vec::new());
+                }
+                Vec::new()
+            }
+        };
+        let issuers = Arc::new(issuers);
+        self.store(url, Arc::clone(&issuers));
+        issuers
+    }
+
+    fn lookup(&self, url: &str) -> Option<Issuers> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(url)
+            .filter(|e| e.fresh())
+            .map(|e| Arc::clone(&e.issuers))
+    }
+
+    fn store(&self, url: &str, issuers: Issuers) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(url) {
+            entries.retain(|_, e| e.fresh());
+            if entries.len() >= MAX_ENTRIES {
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.at)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    entries.remove(&k);
+                }
+            }
+        }
+        entries.insert(
+            url.to_string(),
+            Entry {
+                issuers,
+                at: Instant::now(),
+            },
+        );
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AiaError {
+    #[error("not an http:// URL")]
+    BadUrl,
+    #[error("too many redirects")]
+    Redirects,
+    #[error("no address allowed for {0}")]
+    NoAddress(String),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("body larger than {MAX_BODY} bytes or unreadable")]
+    Body,
+    #[error("no certificate in the response")]
+    NoCertificate,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    #[error(transparent)]
+    Request(#[from] hyper::http::Error),
+}
+
+async fn fetch(url: &str) -> Result<Vec<CertificateDer<'static>>, AiaError> {
+    let mut url: Uri = url.parse().map_err(|_| AiaError::BadUrl)?;
+    for _ in 0..=MAX_REDIRECTS {
+        match get(&url).await? {
+            Fetched::Body(body) => return decode(&body).ok_or(AiaError::NoCertificate),
+            Fetched::Redirect(next) => url = next,
+        }
+    }
+    Err(AiaError::Redirects)
+}
+
+enum Fetched {
+    Body(Bytes),
+    Redirect(Uri),
+}
+
+async fn get(url: &Uri) -> Result<Fetched, AiaError> {
+    if url.scheme_str() != Some("http") {
+        return Err(AiaError::BadUrl);
+    }
+    let host = url.host().ok_or(AiaError::BadUrl)?;
+    let host_bare = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_u16().unwrap_or(80);
+    let addr = tokio::net::lookup_host((host_bare, port))
+        .await?
+        .find(allowed)
+        .ok_or_else(|| AiaError::NoAddress(host.to_string()))?;
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let conn = tokio::spawn(conn);
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    let authority = url.authority().map_or(host, |a| a.as_str());
+    let request = Request::get(path)
+        .header(header::HOST, authority)
+        .header(
+            header::USER_AGENT,
+            concat!("origin_exporter/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let result = if status.is_redirection() {
+        response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| redirect_target(authority, l))
+            .map(Fetched::Redirect)
+            .ok_or(AiaError::Status(status.as_u16()))
+    } else if !status.is_success() {
+        Err(AiaError::Status(status.as_u16()))
+    } else {
+        Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map(|b| Fetched::Body(b.to_bytes()))
+            .map_err(|_| AiaError::Body)
+    };
+    conn.abort();
+    result
+}
+
+/// Where a `Location` points: an absolute URL, or a path on the same server.
+fn redirect_target(authority: &str, location: &str) -> Option<Uri> {
+    if location.starts_with('/') {
+        format!("http://{authority}{location}").parse().ok()
+    } else {
+        location.parse().ok()
+    }
+}
+
+/// Link-local and cloud metadata addresses are never fetched: an origin must not make the
+/// exporter read the instance's credentials.
+fn allowed(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        IpAddr::V4(ip) => !ip.is_link_local() && !ip.is_unspecified() && !ip.is_broadcast(),
+        IpAddr::V6(ip) => {
+            let metadata: std::net::Ipv6Addr = [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254].into();
+            (ip.segments()[0] & 0xffc0) != 0xfe80 && ip != metadata && !ip.is_unspecified()
+        }
+    }
+}
+
+/// The certificates in an issuer document: one DER certificate, a PKCS#7 (certs-only
+/// SignedData) bundle, or PEM.
+pub fn decode(body: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    if X509Certificate::from_der(body).is_ok() {
+        return Some(vec![CertificateDer::from(body.to_vec())]);
+    }
+    if let Some(certs) = pkcs7_certificates(body).filter(|c| !c.is_empty()) {
+        return Some(certs);
+    }
+    let pem: Vec<_> = CertificateDer::pem_slice_iter(body)
+        .take(MAX_CHAIN)
+        .filter_map(Result::ok)
+        .collect();
+    (!pem.is_empty()).then_some(pem)
+}
+
+/// `ContentInfo { signedData, [0] SignedData { version, digestAlgorithms, encapContentInfo,
+/// [0] IMPLICIT certificates, ... } }` (RFC 5652): the DER of each certificate.
+fn pkcs7_certificates(body: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    const SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+    let (_, content_info, _) = tlv(body, 0x30)?;
+    let (_, oid, rest) = tlv(content_info, 0x06)?;
+    if oid != SIGNED_DATA {
+        return None;
+    }
+    let (_, explicit, _) = tlv(rest, 0xa0)?;
+    let (_, signed_data, _) = tlv(explicit, 0x30)?;
+    let (_, _, rest) = tlv(signed_data, 0x02)?; // version
+    let (_, _, rest) = tlv(rest, 0x31)?; // digestAlgorithms
+    let (_, _, rest) = tlv(rest, 0x30)?; // encapContentInfo
+    let (_, mut certs, _) = tlv(rest, 0xa0)?;
+    let mut out = Vec::new();
+    while !certs.is_empty() && out.len() < MAX_CHAIN {
+        let (whole, _, rest) = tlv(certs, 0x30)?;
+        out.push(CertificateDer::from(whole.to_vec()));
+        certs = rest;
+    }
+    Some(out)
+}
+
+/// One DER element with the expected tag: (whole element, content, what follows).
+fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8], &[u8])> {
+    if *input.first()? != tag {
+        return None;
+    }
+    let first = *input.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = input.get(2..2 + n)?;
+        (
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+            2 + n,
+        )
+    };
+    let end = header.checked_add(len)?;
+    let whole = input.get(..end)?;
+    Some((whole, &whole[header..], &input[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        if content.len() < 0x80 {
+            v.push(content.len() as u8);
+        } else {
+            v.push(0x82);
+            v.extend_from_slice(&(content.len() as u16).to_be_bytes());
+        }
+        v.extend_from_slice(content);
+        v
+    }
+
+    fn cert() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        rcgen::CertificateParams::new(vec!["ca.example".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn decodes_der_pkcs7_and_pem() {
+        let c = cert();
+        assert_eq!(decode(&c).unwrap()[0].as_ref(), &c[..]);
+
+        let mut signed = wrap(0x02, &[1]);
+        signed.extend(wrap(0x31, &[]));
+        signed.extend(wrap(
+            0x30,
+            &wrap(
+                0x06,
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01],
+            ),
+        ));
+        let mut two = c.clone();
+        two.extend_from_slice(&c);
+        signed.extend(wrap(0xa0, &two));
+        signed.extend(wrap(0x31, &[]));
+        let mut ci = wrap(
+            0x06,
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02],
+        );
+        ci.extend(wrap(0xa0, &wrap(0x30, &signed)));
+        let p7 = wrap(0x30, &ci);
+        let certs = decode(&p7).unwrap();
+        assert_eq!(certs.len(), 2);
+        assert_eq!(certs[1].as_ref(), &c[..]);
+
+        let text = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64(&c)
+        );
+        assert_eq!(decode(text.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn garbage_is_no_certificate() {
+        for bytes in [
+            &b""[..],
+            b"\x30\x84\xff\xff\xff\xff",
+            b"<html>",
+            &[0x30, 0x80],
+        ] {
+            assert!(decode(bytes).is_none());
+        }
+    }
+
+    #[test]
+    fn metadata_addresses_are_refused() {
+        let no = [
+            "169.254.169.254:80",
+            "[fd00:ec2::254]:80",
+            "[fe80::1]:80",
+            "0.0.0.0:80",
+        ];
+        for a in no {
+            assert!(!allowed(&a.parse().unwrap()), "{a}");
+        }
+        assert!(allowed(&"127.0.0.1:80".parse().unwrap()));
+        assert!(allowed(&"192.0.2.1:80".parse().unwrap()));
+    }
+
+    /// A loopback HTTP server answering every request with `response(path)`.
+    async fn server(
+        response: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+    ) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let response = Arc::new(response);
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let response = Arc::clone(&response);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let _ = s.write_all(&response(&path)).await;
+                });
+            }
+        });
+        (base, task)
+    }
+
+    fn ok(body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[tokio::test]
+    async fn fetches_follow_few_redirects_and_small_bodies_only() {
+        let c = cert();
+        let body = c.clone();
+        let (base, _task) = server(move |path| match path {
+            "/cert" => ok(&body),
+            "/moved" => {
+                b"HTTP/1.1 301 Moved\r\nLocation: /cert\r\nContent-Length: 0\r\n\r\n".to_vec()
+            }
+            "/loop" => {
+                b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n".to_vec()
+            }
+            "/huge" => ok(&vec![0x30; MAX_BODY + 1]),
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        })
+        .await;
+        let got = fetch(&format!("{base}/cert")).await.unwrap();
+        assert_eq!(got[0].as_ref(), &c[..]);
+        assert_eq!(fetch(&format!("{base}/moved")).await.unwrap().len(), 1);
+        assert!(matches!(
+            fetch(&format!("{base}/loop")).await,
+            Err(AiaError::Redirects)
+        ));
+        assert!(matches!(
+            fetch(&format!("{base}/huge")).await,
+            Err(AiaError::Body)
+        ));
+        assert!(matches!(
+            fetch(&format!("{base}/gone")).await,
+            Err(AiaError::Status(404))
+        ));
+        assert!(matches!(
+            fetch("https://127.0.0.1/x").await,
+            Err(AiaError::BadUrl)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_cache_remembers_and_stays_bounded() {
+        let c = cert();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (h, body) = (Arc::clone(&hits), c.clone());
+        let (base, _task) = server(move |_| {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ok(&body)
+        })
+        .await;
+        let cache = AiaCache::default();
+        let url = format!("{base}/cert");
+        for _ in 0..3 {
+            assert_eq!(cache.issuers(&url, Duration::from_secs(2)).await.len(), 1);
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        for i in 0..MAX_ENTRIES + 10 {
+            cache.store(&format!("http://x/{i}"), Arc::new(Vec::new()));
+        }
+        assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
+    }
+
+    fn base64(data: &[u8]) -> String {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for chunk in data.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    s.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+}

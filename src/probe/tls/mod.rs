@@ -1,0 +1,431 @@
+//! TLS check: the origin as the CDN sees it. The CDN's own ClientHello, one hello per protocol
+//! version (the matrix), all at once on separate connections, read without finishing any
+//! handshake; then the served chain (from the plaintext Certificate message, or from a
+//! recording rustls handshake for TLS 1.3-only origins) analysed by [`crate::analysis`].
+
+pub mod aia;
+mod facts_cache;
+pub mod fallback;
+pub mod hello;
+pub mod reply;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::join_all;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::ContextError;
+use crate::analysis::{self, ChainReport};
+use crate::cdn::{self, CdnProfile, TlsVersion};
+use crate::config::Origin;
+
+pub use hello::{client_hello, HelloSpec};
+pub use reply::{Reply, ServerHello};
+
+/// What the TLS check shares across probes: parsed roots, the recording rustls config, the AIA
+/// cache. Built once per config.
+#[derive(Debug)]
+pub struct TlsContext {
+    /// The CDN's trust store: Mozilla's roots (webpki-roots) plus `global.ca_file`.
+    pub roots: RootCertStore,
+    pub provider: Arc<CryptoProvider>,
+    pub recording: Arc<ClientConfig>,
+    pub aia: aia::AiaCache,
+    /// Analysed chains by content: most origins serve the same chain every cycle.
+    facts: facts_cache::FactsCache,
+}
+
+impl TlsContext {
+    pub fn new(ca_file: Option<&Path>) -> Result<TlsContext, ContextError> {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        if let Some(path) = ca_file {
+            let err = |reason: String| ContextError::CaFile {
+                file: path.display().to_string(),
+                reason,
+            };
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| err(e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(err("no PEM certificate in the file".into()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| err(e.to_string()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let recording =
+            fallback::recording_config(Arc::clone(&provider)).map_err(ContextError::Tls)?;
+        Ok(TlsContext {
+            roots,
+            provider,
+            recording: Arc::new(recording),
+            aia: aia::AiaCache::default(),
+            facts: facts_cache::FactsCache::default(),
+        })
+    }
+
+    fn algorithms(&self) -> &'static [&'static dyn SignatureVerificationAlgorithm] {
+        self.provider.signature_verification_algorithms.all
+    }
+
+    fn random(&self) -> [u8; 32] {
+        let mut r = [0u8; 32];
+        // The random only has to differ between hellos; a failing RNG leaves zeros, harmless
+        // for a handshake that is never finished.
+        let _ = self.provider.secure_random.fill(&mut r);
+        r
+    }
+}
+
+/// What one TLS check found.
+#[derive(Debug, Clone)]
+pub struct TlsReport {
+    /// Where the hellos went.
+    pub address: SocketAddr,
+    /// The origin's answer to the CDN's own hello.
+    pub cdn_reply: Reply,
+    pub handshake: Handshake,
+    /// Version and suite to export: the CDN's handshake when it worked, else the recording
+    /// handshake's (a TLS 1.3-only origin shows what it speaks).
+    pub negotiated: Option<Negotiated>,
+    /// Each version, probed alone.
+    pub protocols: Vec<(TlsVersion, bool)>,
+    /// The served chain, analysed; `None` when no certificate could be obtained.
+    pub chain: Option<ChainReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    pub version: TlsVersion,
+    pub cipher: String,
+}
+
+/// How the CDN's hello ended, in the terms of SPEC.md's causes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handshake {
+    Accepted,
+    /// The origin speaks TLS, but none of the versions in `ssl_protocols`.
+    ProtocolMismatch {
+        supported: Vec<TlsVersion>,
+        allowed: Vec<TlsVersion>,
+    },
+    /// The origin accepts an allowed version, but none of the CDN's suites for it.
+    CipherMismatch {
+        versions: Vec<TlsVersion>,
+    },
+    /// Not TLS, reset, timeout, or an alert that no other hello explains.
+    Failed(Reply),
+}
+
+/// Runs the check against `addr`, within `origin.timeout`.
+pub async fn probe(
+    origin: &Origin,
+    cdn: &CdnProfile,
+    ctx: &TlsContext,
+    addr: SocketAddr,
+) -> TlsReport {
+    let deadline = Instant::now() + origin.timeout;
+    let sni = origin.sni();
+    let cdn_hello = client_hello(
+        &HelloSpec::cdn_view(cdn, &origin.ssl_protocols),
+        sni,
+        &ctx.random(),
+    );
+    let matrix = TlsVersion::ALL.map(|v| {
+        let bytes = client_hello(&HelloSpec::matrix(cdn, v), sni, &ctx.random());
+        exchange(addr, bytes, v <= TlsVersion::Tls1_2, deadline)
+    });
+    let ((cdn_reply, cdn_chain), matrix) =
+        futures_util::join!(exchange(addr, cdn_hello, true, deadline), join_all(matrix));
+
+    let protocols: Vec<(TlsVersion, bool)> = TlsVersion::ALL
+        .into_iter()
+        .zip(&matrix)
+        .map(|(v, (reply, _))| (v, speaks(reply, v)))
+        .collect();
+    let accepted = accepted(&cdn_reply, cdn, &origin.ssl_protocols);
+    let handshake = classify(
+        accepted.is_some(),
+        &protocols,
+        &origin.ssl_protocols,
+        &cdn_reply,
+    );
+    let mut negotiated = accepted;
+
+    // The chain: from the CDN's hello, else from the newest version that showed one in the
+    // clear, else from a recording handshake (TLS 1.3 shows it only encrypted).
+    let mut chain = cdn_chain.or_else(|| {
+        matrix
+            .into_iter()
+            .rev()
+            .find_map(|(_, c)| c.filter(|c| !c.is_empty()))
+    });
+    let modern = protocols
+        .iter()
+        .any(|(v, ok)| *ok && *v >= TlsVersion::Tls1_2);
+    if chain.as_ref().is_none_or(Vec::is_empty) && modern {
+        if let Some(rec) = fallback::record_chain(&ctx.recording, addr, sni, deadline).await {
+            if negotiated.is_none() {
+                negotiated = rec.version.zip(rec.suite).map(|(version, id)| Negotiated {
+                    version,
+                    cipher: cdn::suite_name(cdn, id),
+                });
+            }
+            chain = Some(rec.chain);
+        }
+    }
+    let chain = match chain.filter(|c| !c.is_empty()) {
+        Some(served) => Some(analyse(origin, ctx, &served, deadline).await),
+        None => None,
+    };
+    tracing::debug!(
+        origin = %origin.name,
+        %addr,
+        handshake = ?handshake,
+        cdn_reply = %cdn_reply.describe(),
+        certificates = chain.as_ref().map_or(0, |c| c.certs.len()),
+        "TLS check done"
+    );
+    TlsReport {
+        address: addr,
+        cdn_reply,
+        handshake,
+        negotiated,
+        protocols,
+        chain,
+    }
+}
+
+async fn analyse(
+    origin: &Origin,
+    ctx: &TlsContext,
+    served: &[CertificateDer<'static>],
+    deadline: Instant,
+) -> ChainReport {
+    let mut names: Vec<&str> = vec![&origin.domain];
+    if let Some(h) = origin
+        .host_header
+        .as_deref()
+        .filter(|h| *h != origin.domain)
+    {
+        names.push(h);
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let facts = |fetched: &[CertificateDer<'static>]| {
+        ctx.facts.get_or_insert(served, fetched, || {
+            analysis::facts(served, fetched, &ctx.roots, ctx.algorithms(), now)
+        })
+    };
+    let days = origin.expiry_warning_days;
+    let report = analysis::report(&facts(&[]), &names, now, days);
+    let Some(url) = report.aia_to_fetch() else {
+        return report;
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(10) {
+        return report;
+    }
+    let issuers = ctx.aia.issuers(url, left).await;
+    if issuers.is_empty() {
+        return report;
+    }
+    analysis::report(&facts(&issuers), &names, now, days)
+}
+
+/// One hello on its own connection, until `deadline`.
+async fn exchange(
+    addr: SocketAddr,
+    hello: Vec<u8>,
+    want_chain: bool,
+    deadline: Instant,
+) -> (Reply, Option<Vec<CertificateDer<'static>>>) {
+    let work = async {
+        let mut stream = match TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(e) => return (io_reply(&e), None),
+        };
+        if let Err(e) = stream.write_all(&hello).await {
+            return (io_reply(&e), None);
+        }
+        reply::read_reply(&mut stream, want_chain).await
+    };
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or((Reply::TimedOut, None))
+}
+
+fn io_reply(e: &std::io::Error) -> Reply {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset => Reply::Reset,
+        kind => Reply::Io(kind),
+    }
+}
+
+/// The matrix hello for `version` was answered with exactly that version (a HelloRetryRequest
+/// counts for TLS 1.3).
+fn speaks(reply: &Reply, version: TlsVersion) -> bool {
+    matches!(reply, Reply::Hello(h) if h.version == version.wire())
+}
+
+/// The CDN's hello got a version it allows and a suite it offered for that version.
+fn accepted(reply: &Reply, cdn: &CdnProfile, allowed: &[TlsVersion]) -> Option<Negotiated> {
+    let Reply::Hello(h) = reply else {
+        return None;
+    };
+    let version = TlsVersion::from_wire(h.version).filter(|v| allowed.contains(v))?;
+    let suite = cdn.suites_for(version).find(|s| s.id == h.suite)?;
+    Some(Negotiated {
+        version,
+        cipher: suite.openssl_name.to_string(),
+    })
+}
+
+/// Names why the CDN's hello failed, from what the version-by-version hellos showed.
+pub fn classify(
+    accepted: bool,
+    protocols: &[(TlsVersion, bool)],
+    allowed: &[TlsVersion],
+    cdn_reply: &Reply,
+) -> Handshake {
+    if accepted {
+        return Handshake::Accepted;
+    }
+    let supported: Vec<TlsVersion> = protocols
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(v, _)| *v)
+        .collect();
+    let usable: Vec<TlsVersion> = supported
+        .iter()
+        .copied()
+        .filter(|v| allowed.contains(v))
+        .collect();
+    if !usable.is_empty() {
+        Handshake::CipherMismatch { versions: usable }
+    } else if !supported.is_empty() {
+        Handshake::ProtocolMismatch {
+            supported,
+            allowed: allowed.to_vec(),
+        }
+    } else {
+        Handshake::Failed(cdn_reply.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TlsVersion::*;
+
+    fn matrix(ok: &[TlsVersion]) -> Vec<(TlsVersion, bool)> {
+        TlsVersion::ALL
+            .iter()
+            .map(|v| (*v, ok.contains(v)))
+            .collect()
+    }
+
+    #[test]
+    fn classification_table() {
+        let alert = Reply::Alert(40);
+        let cases = [
+            (true, matrix(&[Tls1_2]), vec![Tls1_2], Handshake::Accepted),
+            (
+                false,
+                matrix(&[Tls1_0]),
+                vec![Tls1_2],
+                Handshake::ProtocolMismatch {
+                    supported: vec![Tls1_0],
+                    allowed: vec![Tls1_2],
+                },
+            ),
+            (
+                false,
+                matrix(&[Tls1_3]),
+                vec![Tls1_0, Tls1_1, Tls1_2],
+                Handshake::ProtocolMismatch {
+                    supported: vec![Tls1_3],
+                    allowed: vec![Tls1_0, Tls1_1, Tls1_2],
+                },
+            ),
+            (
+                false,
+                matrix(&[Tls1_2, Tls1_3]),
+                vec![Tls1_2],
+                Handshake::CipherMismatch {
+                    versions: vec![Tls1_2],
+                },
+            ),
+            (
+                false,
+                matrix(&[]),
+                vec![Tls1_2],
+                Handshake::Failed(alert.clone()),
+            ),
+        ];
+        for (ok, protocols, allowed, want) in cases {
+            assert_eq!(classify(ok, &protocols, &allowed, &alert), want);
+        }
+    }
+
+    #[test]
+    fn ca_file_adds_roots_and_bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mozilla = TlsContext::new(None).unwrap().roots.len();
+        assert!(mozilla > 100, "webpki-roots: {mozilla}");
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, &pem).unwrap();
+        assert_eq!(
+            TlsContext::new(Some(&good)).unwrap().roots.len(),
+            mozilla + 1
+        );
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for bad in [&empty, &missing] {
+            match TlsContext::new(Some(bad)) {
+                Err(ContextError::CaFile { file, .. }) => assert!(file.ends_with(".pem")),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn acceptance_needs_an_allowed_version_and_a_cdn_suite() {
+        let hello = |version, suite| {
+            Reply::Hello(ServerHello {
+                version,
+                suite,
+                retry: false,
+            })
+        };
+        let cf = &cdn::CLOUDFRONT;
+        let got = accepted(&hello(0x0303, 0x002F), cf, &[Tls1_2]).unwrap();
+        assert_eq!((got.version, got.cipher.as_str()), (Tls1_2, "AES128-SHA"));
+        assert!(accepted(&hello(0x0301, 0x002F), cf, &[Tls1_2]).is_none());
+        assert!(accepted(&hello(0x0303, 0xCCA8), cf, &[Tls1_2]).is_none());
+        // A TLS 1.2-only suite chosen in TLS 1.0 is not one the CDN offered there.
+        assert!(accepted(&hello(0x0301, 0xC02F), cf, &[Tls1_0]).is_none());
+        assert!(accepted(&Reply::Closed, cf, &[Tls1_2]).is_none());
+    }
+}

@@ -1,0 +1,398 @@
+//! Reads an origin's answer to a hand-built ClientHello without finishing the handshake:
+//! ServerHello (version, suite), the plaintext Certificate message of TLS <= 1.2, an alert, or
+//! the end of the connection. Bounded in every dimension: a record is at most [`MAX_RECORD`]
+//! bytes, the handshake at most [`MAX_HANDSHAKE`], the chain at most [`MAX_CHAIN`]
+//! certificates; the caller bounds the time. No byte sequence makes it panic.
+
+use std::io;
+
+use rustls::pki_types::CertificateDer;
+use tls_parser::{
+    parse_tls_message_handshake, parse_tls_server_hello_extensions, TlsExtension, TlsMessage,
+    TlsMessageHandshake,
+};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::analysis::MAX_CHAIN;
+
+/// Largest record accepted: 2^14 bytes of plaintext plus the 2048 bytes of expansion TLS allows.
+pub const MAX_RECORD: usize = 16_384 + 2_048;
+/// Most handshake bytes read before giving up (a Certificate message of a real chain is < 16 KiB).
+pub const MAX_HANDSHAKE: usize = 256 * 1024;
+
+/// `random` of a HelloRetryRequest (RFC 8446 4.1.3).
+const HRR_RANDOM: [u8; 32] = [
+    0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+    0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+];
+
+/// How the origin answered one ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Hello(ServerHello),
+    /// A fatal alert instead of a ServerHello (40 handshake_failure, 70 protocol_version, ...).
+    Alert(u8),
+    /// The connection ended before a ServerHello.
+    Closed,
+    Reset,
+    /// Bytes that are not a TLS handshake (plain HTTP on the port, oversized records...).
+    NotTls,
+    TimedOut,
+    /// The connection could not be made or written to.
+    Io(io::ErrorKind),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHello {
+    /// The negotiated version on the wire, from supported_versions when present (TLS 1.3).
+    pub version: u16,
+    pub suite: u16,
+    /// A HelloRetryRequest: TLS 1.3 chosen, but another key share wanted.
+    pub retry: bool,
+}
+
+impl Reply {
+    /// A bounded reason for logs and evidence.
+    pub fn describe(&self) -> String {
+        match self {
+            Reply::Hello(h) => format!(
+                "ServerHello version 0x{:04x} suite 0x{:04x}",
+                h.version, h.suite
+            ),
+            Reply::Alert(d) => format!("alert {d} ({})", alert_name(*d)),
+            Reply::Closed => "connection closed without a ServerHello".into(),
+            Reply::Reset => "connection reset".into(),
+            Reply::NotTls => "the answer is not TLS".into(),
+            Reply::TimedOut => "no answer within the timeout".into(),
+            Reply::Io(kind) => kind.to_string(),
+        }
+    }
+}
+
+pub fn alert_name(d: u8) -> &'static str {
+    match d {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        40 => "handshake_failure",
+        42 => "bad_certificate",
+        47 => "illegal_parameter",
+        50 => "decode_error",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        109 => "missing_extension",
+        112 => "unrecognized_name",
+        _ => "other",
+    }
+}
+
+/// Reads records until the ServerHello (and, with `want_chain`, the Certificate message that
+/// follows it in TLS <= 1.2). Returns the reply and the served chain if one was read.
+pub async fn read_reply<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    want_chain: bool,
+) -> (Reply, Option<Vec<CertificateDer<'static>>>) {
+    let mut reader = Reader {
+        handshake: Vec::new(),
+        total: 0,
+        hello: None,
+    };
+    match reader.run(stream, want_chain).await {
+        Ok(done) => done,
+        Err(reply) => (reader.hello.map_or(reply, Reply::Hello), None),
+    }
+}
+
+struct Reader {
+    /// Handshake bytes received and not yet consumed as whole messages.
+    handshake: Vec<u8>,
+    total: usize,
+    hello: Option<ServerHello>,
+}
+
+type Done = (Reply, Option<Vec<CertificateDer<'static>>>);
+
+impl Reader {
+    /// `Err` ends the read: with the ServerHello if one arrived, else with the error reply.
+    async fn run<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+        want_chain: bool,
+    ) -> Result<Done, Reply> {
+        let mut header = [0u8; 5];
+        let mut record = Vec::new();
+        loop {
+            read_exact(stream, &mut header).await?;
+            let (kind, major) = (header[0], header[1]);
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if !(20..=23).contains(&kind) || major != 3 || len > MAX_RECORD {
+                return Err(Reply::NotTls);
+            }
+            self.total += len;
+            if self.total > MAX_HANDSHAKE {
+                return Err(Reply::NotTls);
+            }
+            record.resize(len, 0);
+            read_exact(stream, &mut record).await?;
+            match kind {
+                21 if record.len() >= 2 => return Err(Reply::Alert(record[1])),
+                22 => {
+                    self.handshake.extend_from_slice(&record);
+                    if let Some(done) = self.messages(want_chain)? {
+                        return Ok(done);
+                    }
+                }
+                // ChangeCipherSpec or application data: the plaintext part is over.
+                _ => return Err(Reply::NotTls),
+            }
+        }
+    }
+
+    /// Consumes every whole handshake message buffered; `Some` when the reading is done.
+    fn messages(&mut self, want_chain: bool) -> Result<Option<Done>, Reply> {
+        let mut at = 0;
+        let result = loop {
+            let rest = &self.handshake[at..];
+            if rest.len() < 4 {
+                break None;
+            }
+            let len = u32::from_be_bytes([0, rest[1], rest[2], rest[3]]) as usize;
+            if len > MAX_HANDSHAKE {
+                return Err(Reply::NotTls);
+            }
+            if rest.len() < 4 + len {
+                break None;
+            }
+            let msg = &rest[..4 + len];
+            at += 4 + len;
+            match (msg[0], &self.hello) {
+                (2, None) => {
+                    let hello = parse_server_hello(msg).ok_or(Reply::NotTls)?;
+                    let tls13 = hello.version == 0x0304 || hello.retry;
+                    let stop = tls13 || !want_chain;
+                    self.hello = Some(hello.clone());
+                    if stop {
+                        break Some((Reply::Hello(hello), None));
+                    }
+                }
+                // Anything before the ServerHello is a protocol violation.
+                (_, None) => return Err(Reply::NotTls),
+                (11, Some(hello)) => {
+                    break Some((Reply::Hello(hello.clone()), Some(parse_certificates(msg))));
+                }
+                // ServerHelloDone without a Certificate: an anonymous or PSK suite.
+                (14, Some(hello)) => break Some((Reply::Hello(hello.clone()), None)),
+                _ => {}
+            }
+        };
+        self.handshake.drain(..at);
+        Ok(result)
+    }
+}
+
+async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> Result<(), Reply> {
+    match stream.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Reply::Closed),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Err(Reply::Reset),
+        Err(e) => Err(Reply::Io(e.kind())),
+    }
+}
+
+fn parse_server_hello(msg: &[u8]) -> Option<ServerHello> {
+    let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) =
+        parse_tls_message_handshake(msg)
+    else {
+        return None;
+    };
+    let mut version = sh.version.0;
+    if let Some(ext) = sh.ext {
+        if let Ok((_, exts)) = parse_tls_server_hello_extensions(ext) {
+            for e in exts {
+                if let TlsExtension::SupportedVersions(v) = e {
+                    if let Some(first) = v.first() {
+                        version = first.0;
+                    }
+                }
+            }
+        }
+    }
+    Some(ServerHello {
+        version,
+        suite: sh.cipher.0,
+        retry: sh.random == HRR_RANDOM,
+    })
+}
+
+fn parse_certificates(msg: &[u8]) -> Vec<CertificateDer<'static>> {
+    match parse_tls_message_handshake(msg) {
+        Ok((_, TlsMessage::Handshake(TlsMessageHandshake::Certificate(c)))) => c
+            .cert_chain
+            .iter()
+            .take(MAX_CHAIN)
+            .map(|raw| CertificateDer::from(raw.data.to_vec()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut r = vec![kind, 3, 3];
+        r.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        r.extend_from_slice(payload);
+        r
+    }
+
+    fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn server_hello(version: u16, suite: u16, random: [u8; 32], ext: &[u8]) -> Vec<u8> {
+        let mut b = version.to_be_bytes().to_vec();
+        b.extend_from_slice(&random);
+        b.push(0);
+        b.extend_from_slice(&suite.to_be_bytes());
+        b.push(0);
+        if !ext.is_empty() {
+            b.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+            b.extend_from_slice(ext);
+        }
+        handshake(2, &b)
+    }
+
+    fn certificate(certs: &[&[u8]]) -> Vec<u8> {
+        let mut list = Vec::new();
+        for c in certs {
+            list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
+            list.extend_from_slice(c);
+        }
+        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+        body.extend_from_slice(&list);
+        handshake(11, &body)
+    }
+
+    fn read(bytes: &[u8], want_chain: bool) -> Done {
+        let mut input = bytes;
+        tokio_test_block_on(read_reply(&mut input, want_chain))
+    }
+
+    fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn tls12_hello_and_chain_split_across_records() {
+        let mut hs = server_hello(0x0303, 0xC02F, [1; 32], &[]);
+        hs.extend(certificate(&[b"leaf", b"inter"]));
+        hs.extend(handshake(14, &[]));
+        // One handshake message split over three records.
+        let mut bytes = record(22, &hs[..10]);
+        bytes.extend(record(22, &hs[10..50]));
+        bytes.extend(record(22, &hs[50..]));
+        let (reply, chain) = read(&bytes, true);
+        assert_eq!(
+            reply,
+            Reply::Hello(ServerHello {
+                version: 0x0303,
+                suite: 0xC02F,
+                retry: false
+            })
+        );
+        let chain = chain.unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1].as_ref(), b"inter");
+        // Without wanting the chain, reading stops at the ServerHello.
+        assert_eq!(read(&bytes[..20], false).0, Reply::Closed);
+        assert!(read(&bytes, false).1.is_none());
+    }
+
+    #[test]
+    fn tls13_version_comes_from_supported_versions() {
+        let ext = [0x00, 0x2b, 0x00, 0x02, 0x03, 0x04];
+        let bytes = record(22, &server_hello(0x0303, 0x1301, HRR_RANDOM, &ext));
+        let (reply, chain) = read(&bytes, true);
+        assert_eq!(
+            reply,
+            Reply::Hello(ServerHello {
+                version: 0x0304,
+                suite: 0x1301,
+                retry: true
+            })
+        );
+        assert!(chain.is_none());
+    }
+
+    #[test]
+    fn alerts_eof_and_garbage() {
+        assert_eq!(read(&record(21, &[2, 70]), true).0, Reply::Alert(70));
+        assert_eq!(read(b"", true).0, Reply::Closed);
+        assert_eq!(
+            read(b"HTTP/1.1 400 Bad Request\r\n\r\n", true).0,
+            Reply::NotTls
+        );
+        // A record announcing more than a record may hold.
+        assert_eq!(read(&[22, 3, 3, 0xff, 0xff, 0, 0], true).0, Reply::NotTls);
+        // A handshake message announcing 16 MB.
+        assert_eq!(
+            read(&record(22, &[11, 0xff, 0xff, 0xff, 0]), true).0,
+            Reply::NotTls
+        );
+        // A Certificate before any ServerHello.
+        assert_eq!(
+            read(&record(22, &certificate(&[b"x"])), true).0,
+            Reply::NotTls
+        );
+        // A ServerHello that does not parse.
+        assert_eq!(
+            read(&record(22, &handshake(2, &[3, 3, 0])), true).0,
+            Reply::NotTls
+        );
+    }
+
+    #[test]
+    fn hello_then_trouble_keeps_the_hello() {
+        let mut bytes = record(22, &server_hello(0x0301, 0x002F, [0; 32], &[]));
+        bytes.extend(record(21, &[2, 40]));
+        let (reply, chain) = read(&bytes, true);
+        assert!(matches!(reply, Reply::Hello(h) if h.version == 0x0301 && h.suite == 0x002F));
+        assert!(chain.is_none());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A cheap deterministic fuzz until issue 7's proptests land.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let valid = {
+            let mut hs = server_hello(0x0303, 0xC02F, [1; 32], &[]);
+            hs.extend(certificate(&[b"leaf"]));
+            record(22, &hs)
+        };
+        for _ in 0..2000 {
+            let mut bytes = valid.clone();
+            let flips = (next() % 6) as usize;
+            for _ in 0..flips {
+                let i = (next() as usize) % bytes.len();
+                bytes[i] = next() as u8;
+            }
+            bytes.truncate((next() as usize) % (bytes.len() + 1));
+            let _ = read(&bytes, true);
+        }
+    }
+}

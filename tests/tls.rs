@@ -1,0 +1,491 @@
+//! The TLS check end to end on loopback: the CDN's view of protocols and ciphers (openssl
+//! s_server for what rustls cannot serve), every certificate defect (rustls servers with the
+//! lab PKI, trusted through `global.ca_file`), and handshakes that cannot happen at all.
+
+mod lab;
+
+use lab::tcp::{closed_port, OpenPort};
+use lab::tls::{AiaServer, Ca, LeafSpec, OpenSslOrigin, Pki, PlainHttpPort, RustlsOrigin};
+use lab::{Exporter, Scrape};
+
+/// An origin on 127.0.0.1 with the TCP and TLS checks; `extra` may override `domain`.
+fn origin(name: &str, port: u16, extra: &str) -> String {
+    let domain = if extra.contains("domain:") {
+        String::new()
+    } else {
+        format!(", domain: {name}.lab.test")
+    };
+    format!(
+        "  - {{name: {name}{domain}, address: 127.0.0.1, https_port: {port}, checks: [tcp, tls]{extra}}}\n"
+    )
+}
+
+fn config(pki: &Pki, timeout: &str, origins: &[String]) -> String {
+    format!(
+        "global: {{interval: 2s, timeout: {timeout}, ca_file: '{}'}}\norigins:\n{}",
+        pki.ca_file.display(),
+        origins.concat()
+    )
+}
+
+fn names(domain: &str) -> LeafSpec {
+    LeafSpec::new(&[domain])
+}
+
+/// Exactly these causes are active, and readiness follows from their severity.
+#[track_caller]
+fn assert_causes(s: &Scrape, origin: &str, causes: &[&str], ready: bool) {
+    assert_eq!(s.active_causes(origin), causes, "causes of {origin}");
+    s.assert_value(
+        "origin_cdn_ready",
+        &[("origin", origin)],
+        f64::from(u8::from(ready)),
+    );
+}
+
+#[track_caller]
+fn assert_protocols(s: &Scrape, origin: &str, supported: &[&str]) {
+    for v in ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] {
+        let want = f64::from(u8::from(supported.contains(&v)));
+        s.assert_value(
+            "origin_tls_protocol_supported",
+            &[("origin", origin), ("version", v)],
+            want,
+        );
+    }
+}
+
+#[track_caller]
+fn assert_negotiated(s: &Scrape, origin: &str, version: &str, cipher: &str) {
+    s.assert_value(
+        "origin_tls_version_info",
+        &[("origin", origin), ("version", version)],
+        1.0,
+    );
+    s.assert_value(
+        "origin_tls_cipher_info",
+        &[("origin", origin), ("cipher", cipher)],
+        1.0,
+    );
+}
+
+#[tokio::test]
+async fn protocols_and_ciphers_as_the_cdn_sees_them() {
+    let pki = Pki::new();
+    let leaf = |name: &str| pki.leaf(&names(&format!("{name}.lab.test")).rsa(), Some(&pki.inter));
+    // One TLS 1.0 server, probed by two origins with different ssl_protocols.
+    let tls10_leaf = pki.leaf(
+        &LeafSpec::new(&["tls10.lab.test", "tls10ok.lab.test"]).rsa(),
+        Some(&pki.inter),
+    );
+    let aes =
+        OpenSslOrigin::start(&pki, &leaf("aes128"), &["-tls1_2", "-cipher", "AES128-SHA"]).await;
+    let tls10 = OpenSslOrigin::start(
+        &pki,
+        &tls10_leaf,
+        &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
+    )
+    .await;
+    let tls13 = OpenSslOrigin::start(&pki, &leaf("tls13"), &["-tls1_3"]).await;
+    let chacha = OpenSslOrigin::start(
+        &pki,
+        &leaf("chacha"),
+        &["-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"],
+    )
+    .await;
+    let dhe = OpenSslOrigin::start(
+        &pki,
+        &leaf("dhe"),
+        &["-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256"],
+    )
+    .await;
+    let exporter = Exporter::start(&config(
+        &pki,
+        "2s",
+        &[
+            origin("aes128", aes.port(), ""),
+            origin("tls10", tls10.port(), ", ssl_protocols: [TLSv1.2]"),
+            origin(
+                "tls10ok",
+                tls10.port(),
+                ", ssl_protocols: [TLSv1, TLSv1.1, TLSv1.2]",
+            ),
+            origin("tls13", tls13.port(), ""),
+            origin("chacha", chacha.port(), ""),
+            origin("dhe", dhe.port(), ""),
+        ],
+    ))
+    .await;
+    let s = exporter
+        .wait_cycle(&["aes128", "tls10", "tls10ok", "tls13", "chacha", "dhe"])
+        .await;
+
+    // RSA key exchange with AES128-SHA: rustls cannot, the CDN can. No cause.
+    assert_causes(&s, "aes128", &[], true);
+    s.assert_value("origin_tls_handshake_success", &[("origin", "aes128")], 1.0);
+    assert_negotiated(&s, "aes128", "TLSv1.2", "AES128-SHA");
+    assert_protocols(&s, "aes128", &["TLSv1.2"]);
+    s.assert_value("origin_tls_chain_valid", &[("origin", "aes128")], 1.0);
+
+    assert_causes(&s, "tls10", &["tls_protocol_mismatch"], false);
+    s.assert_value("origin_tls_handshake_success", &[("origin", "tls10")], 0.0);
+    assert_protocols(&s, "tls10", &["TLSv1"]);
+    // The certificates are still seen (from the TLS 1.0 hello).
+    s.assert_value("origin_tls_chain_valid", &[("origin", "tls10")], 1.0);
+    assert_causes(&s, "tls10ok", &[], true);
+    assert_negotiated(&s, "tls10ok", "TLSv1", "ECDHE-RSA-AES256-SHA");
+
+    // TLS 1.3 only: the CDN offers no TLS 1.3. The chain comes from a recording handshake.
+    assert_causes(&s, "tls13", &["tls_protocol_mismatch"], false);
+    assert_protocols(&s, "tls13", &["TLSv1.3"]);
+    s.assert_value("origin_tls_handshake_success", &[("origin", "tls13")], 0.0);
+    assert_negotiated(&s, "tls13", "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+    s.assert_value(
+        "origin_tls_san_match",
+        &[("origin", "tls13"), ("name", "tls13.lab.test")],
+        1.0,
+    );
+    s.assert_value("origin_tls_chain_valid", &[("origin", "tls13")], 1.0);
+
+    for o in ["chacha", "dhe"] {
+        assert_causes(&s, o, &["tls_cipher_mismatch"], false);
+        assert_protocols(&s, o, &["TLSv1.2"]);
+        s.assert_value("origin_tls_handshake_success", &[("origin", o)], 0.0);
+        s.assert_value(
+            "origin_probe_success",
+            &[("origin", o), ("check", "tls")],
+            0.0,
+        );
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn healthy_origins_and_the_sni_the_cdn_sends() {
+    let pki = Pki::new();
+    let l12 = pki.leaf(&names("healthy12.lab.test"), Some(&pki.inter));
+    let l13 = pki.leaf(
+        &LeafSpec::new(&["www.healthy13.lab.test", "healthy13.lab.test"]),
+        Some(&pki.inter),
+    );
+    let o12 = RustlsOrigin::serving(&pki, &l12, false).await;
+    let o13 = RustlsOrigin::serving(&pki, &l13, true).await;
+    let exporter = Exporter::start(&config(
+        &pki,
+        "2s",
+        &[
+            origin("healthy12", o12.port(), ""),
+            origin(
+                "healthy13",
+                o13.port(),
+                ", host_header: www.healthy13.lab.test",
+            ),
+        ],
+    ))
+    .await;
+    let s = exporter.wait_cycle(&["healthy12", "healthy13"]).await;
+
+    assert_causes(&s, "healthy12", &[], true);
+    s.assert_value(
+        "origin_tls_handshake_success",
+        &[("origin", "healthy12")],
+        1.0,
+    );
+    s.assert_value(
+        "origin_probe_success",
+        &[("origin", "healthy12"), ("check", "tls")],
+        1.0,
+    );
+    // The CDN's first choice for an ECDSA certificate.
+    assert_negotiated(&s, "healthy12", "TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384");
+    assert_protocols(&s, "healthy12", &["TLSv1.2"]);
+    s.assert_value("origin_tls_chain_valid", &[("origin", "healthy12")], 1.0);
+    s.assert_value(
+        "origin_tls_san_match",
+        &[("origin", "healthy12"), ("name", "healthy12.lab.test")],
+        1.0,
+    );
+    // Every served certificate, in served order, with its validity.
+    let leaf_labels = [
+        ("origin", "healthy12"),
+        ("position", "0"),
+        ("subject_cn", "healthy12.lab.test"),
+        ("issuer_cn", "Lab Intermediate CA"),
+        ("serial", l12.serial.as_str()),
+    ];
+    s.assert_value(
+        "origin_tls_cert_not_after_timestamp_seconds",
+        &leaf_labels,
+        l12.not_after as f64,
+    );
+    s.assert_value(
+        "origin_tls_cert_not_before_timestamp_seconds",
+        &leaf_labels,
+        l12.not_before as f64,
+    );
+    let inter = s.matching(
+        "origin_tls_cert_not_after_timestamp_seconds",
+        &[
+            ("origin", "healthy12"),
+            ("position", "1"),
+            ("subject_cn", "Lab Intermediate CA"),
+            ("issuer_cn", "Lab Root CA"),
+        ],
+    );
+    assert_eq!(inter.len(), 1);
+    let days = s
+        .value("origin_tls_cert_days_remaining", &[("origin", "healthy12")])
+        .expect("days remaining");
+    assert!((89.9..=90.0).contains(&days), "{days}");
+
+    assert_causes(&s, "healthy13", &[], true);
+    assert_protocols(&s, "healthy13", &["TLSv1.2", "TLSv1.3"]);
+    // The CDN never negotiates TLS 1.3 with an origin.
+    assert_negotiated(&s, "healthy13", "TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384");
+    for name in ["healthy13.lab.test", "www.healthy13.lab.test"] {
+        s.assert_value(
+            "origin_tls_san_match",
+            &[("origin", "healthy13"), ("name", name)],
+            1.0,
+        );
+    }
+    // With a forwarded Host, every hello carries it as SNI.
+    let snis = o13.snis();
+    assert!(!snis.is_empty());
+    assert!(
+        snis.iter().all(|n| n == "www.healthy13.lab.test"),
+        "{snis:?}"
+    );
+    assert!(o12.snis().iter().all(|n| n == "healthy12.lab.test"));
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn every_certificate_defect() {
+    let pki = Pki::new();
+    let inter = |leaf: &lab::tls::Leaf| vec![leaf.der.clone(), pki.inter.der.clone()];
+    let mut origins = Vec::new();
+    let mut servers = Vec::new();
+    let mut add = |name: &str, server: RustlsOrigin, extra: &str| {
+        origins.push(origin(name, server.port(), extra));
+        servers.push(server);
+    };
+
+    let l = pki.leaf(&names("expired.lab.test").valid(-100, -1), Some(&pki.inter));
+    add(
+        "expired",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        "",
+    );
+    let l = pki.leaf(&names("notyet.lab.test").valid(2, 90), Some(&pki.inter));
+    add(
+        "notyet",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        "",
+    );
+    let l = pki.leaf(&names("selfsigned.lab.test"), None);
+    add(
+        "selfsigned",
+        RustlsOrigin::start(vec![l.der.clone()], &l.key_der, false).await,
+        "",
+    );
+    let l = pki.leaf(&names("other.lab.test"), Some(&pki.inter));
+    add(
+        "wrongname",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        "",
+    );
+    let l = pki.leaf(&names("www.hostonly.lab.test"), Some(&pki.inter));
+    add(
+        "hostonly",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        ", host_header: www.hostonly.lab.test",
+    );
+    let l = pki.leaf(&names("*.lab.test"), Some(&pki.inter));
+    add(
+        "wild1",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        "",
+    );
+    // Two levels below the wildcard: `*.lab.test` does not cover `a.wild2.lab.test`.
+    add(
+        "wild2",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        ", domain: a.wild2.lab.test",
+    );
+    // root -> inter -> inter2 -> leaf, served leaf, inter, inter2.
+    let inter2 = Ca::new("Lab Intermediate CA 2", Some(&pki.inter));
+    let l = pki.leaf(&names("order.lab.test"), Some(&inter2));
+    let chain = vec![l.der.clone(), pki.inter.der.clone(), inter2.der.clone()];
+    add(
+        "order",
+        RustlsOrigin::start(chain, &l.key_der, false).await,
+        "",
+    );
+    // An expired leaf served after its intermediate: both defects show.
+    let l = pki.leaf(
+        &names("expiredorder.lab.test").valid(-100, -1),
+        Some(&pki.inter),
+    );
+    let chain = vec![pki.inter.der.clone(), l.der.clone()];
+    add(
+        "expiredorder",
+        RustlsOrigin::start(chain, &l.key_der, false).await,
+        "",
+    );
+    // The intermediate missing, published at the leaf's AIA URL.
+    let aia = AiaServer::start("/lab-inter.der").await;
+    aia.serve(&pki.inter.der);
+    let l = pki.leaf(
+        &names("incomplete.lab.test").aia(&aia.url),
+        Some(&pki.inter),
+    );
+    add(
+        "incomplete",
+        RustlsOrigin::start(vec![l.der.clone()], &l.key_der, false).await,
+        "",
+    );
+    let stranger_inter = Ca::new("Stranger Intermediate CA", Some(&pki.stranger));
+    let l = pki.leaf(&names("untrusted.lab.test"), Some(&stranger_inter));
+    let chain = vec![l.der.clone(), stranger_inter.der.clone()];
+    add(
+        "untrusted",
+        RustlsOrigin::start(chain, &l.key_der, false).await,
+        "",
+    );
+    let l = pki.leaf(&names("expiring.lab.test").valid(-80, 5), Some(&pki.inter));
+    add(
+        "expiring",
+        RustlsOrigin::start(inter(&l), &l.key_der, false).await,
+        "",
+    );
+
+    let exporter = Exporter::start(&config(&pki, "2s", &origins)).await;
+    let all = [
+        "expired",
+        "notyet",
+        "selfsigned",
+        "wrongname",
+        "hostonly",
+        "wild1",
+        "wild2",
+        "order",
+        "expiredorder",
+        "incomplete",
+        "untrusted",
+        "expiring",
+    ];
+    let s = exporter.wait_cycle(&all).await;
+
+    assert_causes(&s, "expired", &["cert_expired"], false);
+    let days = s
+        .value("origin_tls_cert_days_remaining", &[("origin", "expired")])
+        .expect("days remaining");
+    assert!((-1.01..-0.99).contains(&days), "{days}");
+    assert_causes(&s, "notyet", &["cert_not_yet_valid"], false);
+    assert_causes(&s, "selfsigned", &["cert_self_signed"], false);
+    assert_causes(&s, "wrongname", &["cert_hostname_mismatch"], false);
+    s.assert_value(
+        "origin_tls_san_match",
+        &[("origin", "wrongname"), ("name", "wrongname.lab.test")],
+        0.0,
+    );
+    assert_causes(&s, "hostonly", &[], true);
+    s.assert_value(
+        "origin_tls_san_match",
+        &[("origin", "hostonly"), ("name", "hostonly.lab.test")],
+        0.0,
+    );
+    s.assert_value(
+        "origin_tls_san_match",
+        &[("origin", "hostonly"), ("name", "www.hostonly.lab.test")],
+        1.0,
+    );
+    assert_causes(&s, "wild1", &[], true);
+    assert_causes(&s, "wild2", &["cert_hostname_mismatch"], false);
+    assert_causes(&s, "order", &["cert_chain_order"], false);
+    assert_causes(
+        &s,
+        "expiredorder",
+        &["cert_chain_order", "cert_expired"],
+        false,
+    );
+    assert_causes(&s, "incomplete", &["cert_chain_incomplete"], false);
+    assert!(aia.hits() >= 1, "the issuer was fetched from the AIA URL");
+    assert_causes(&s, "untrusted", &["cert_untrusted"], false);
+    assert_causes(&s, "expiring", &["cert_expiring_soon"], true);
+    s.assert_value(
+        "origin_problem",
+        &[
+            ("origin", "expiring"),
+            ("cause", "cert_expiring_soon"),
+            ("severity", "warning"),
+        ],
+        1.0,
+    );
+    s.assert_value("origin_tls_chain_valid", &[("origin", "expiring")], 1.0);
+
+    for o in [
+        "expired",
+        "notyet",
+        "selfsigned",
+        "order",
+        "expiredorder",
+        "incomplete",
+        "untrusted",
+    ] {
+        s.assert_value("origin_tls_chain_valid", &[("origin", o)], 0.0);
+        // The handshake itself works; the certificates are what the CDN rejects, and they are
+        // exported even though verification failed.
+        s.assert_value("origin_tls_handshake_success", &[("origin", o)], 1.0);
+        let served = s.matching(
+            "origin_tls_cert_not_after_timestamp_seconds",
+            &[("origin", o)],
+        );
+        assert!(!served.is_empty(), "{o}: certificate metrics");
+    }
+    for o in ["wrongname", "wild2"] {
+        s.assert_value("origin_tls_chain_valid", &[("origin", o)], 1.0);
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn no_handshake_at_all() {
+    let pki = Pki::new();
+    let plain = PlainHttpPort::start().await;
+    let silent = OpenPort::start().await;
+    let closed = closed_port();
+    let exporter = Exporter::start(&config(
+        &pki,
+        "1s",
+        &[
+            origin("plain", plain.port(), ""),
+            origin("silent", silent.port(), ""),
+            origin("closed", closed, ""),
+        ],
+    ))
+    .await;
+    let s = exporter.wait_cycle(&["plain", "silent", "closed"]).await;
+
+    for o in ["plain", "silent"] {
+        assert_causes(&s, o, &["tls_handshake_failed"], false);
+        s.assert_value("origin_tls_handshake_success", &[("origin", o)], 0.0);
+        assert_protocols(&s, o, &[]);
+        assert!(s
+            .matching("origin_tls_chain_valid", &[("origin", o)])
+            .is_empty());
+        let took = s
+            .value(
+                "origin_probe_duration_seconds",
+                &[("origin", o), ("check", "tls")],
+            )
+            .expect("duration");
+        // Within the 1 s timeout (and the check's small reporting margin).
+        assert!(took <= 1.3, "{o}: {took}");
+    }
+    // A closed port is the TCP check's cause; TLS adds no echo of it.
+    assert_causes(&s, "closed", &["port_unreachable"], false);
+    s.assert_value("origin_tls_handshake_success", &[("origin", "closed")], 0.0);
+    exporter.stop().await;
+}
