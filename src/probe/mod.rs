@@ -38,11 +38,13 @@ pub struct ProbeContext {
 
 impl ProbeContext {
     pub fn new(global: &Global) -> Result<Self, ContextError> {
+        let tls = TlsContext::new(global.ca_file.as_deref())?;
+        let http_tls = http::tls_client(Arc::clone(&tls.provider)).map_err(ContextError::Tls)?;
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
-            tls: TlsContext::new(global.ca_file.as_deref())?,
-            http_tls: http::tls_client().map_err(ContextError::Tls)?,
+            tls,
+            http_tls,
             dns: DnsContext::new(global)?,
         })
     }

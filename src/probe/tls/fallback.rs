@@ -18,11 +18,12 @@ use crate::analysis::MAX_CHAIN;
 use crate::cdn::TlsVersion;
 
 /// Accepts every certificate; handshake signatures are still checked, so the chain recorded is
-/// the one the server holds the key for.
+/// the one the server holds the key for. Shared by every handshake that must not be stopped by
+/// a certificate the chain analysis judges anyway (this one, and the HTTP check's).
 #[derive(Debug)]
-struct RecordAnything(Arc<CryptoProvider>);
+pub struct AcceptAnyCertificate(pub Arc<CryptoProvider>);
 
-impl ServerCertVerifier for RecordAnything {
+impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -72,7 +73,7 @@ pub fn recording_config(provider: Arc<CryptoProvider>) -> Result<ClientConfig, r
     let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(RecordAnything(provider)))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
         .with_no_client_auth();
     // A resumed session sends no certificates: every probe must see the chain.
     config.resumption = Resumption::disabled();
