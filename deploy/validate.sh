@@ -117,6 +117,7 @@ echo "ok: unit verifies; exposure $exposure <= $SECURITY_THRESHOLD"
 
 # ---- dashboards ----------------------------------------------------------------------------------
 log "dashboards"
+python3 dashboards/generate.py --check
 python3 "$VALIDATE_DIR/checks.py" dashboards "$ROOT" "$WORK/metrics.txt"
 
 log "validate.sh: all checks passed in $((SECONDS - started))s"
