@@ -7,8 +7,9 @@
 #   Docker           hadolint
 #   systemd          systemd-analyze verify, systemd-analyze security --offline=true (<= 2.5)
 #   dashboards       checks.py dashboards (datasource variable, panels, units, metric names)
-# Usage: bash deploy/validate.sh      (ORIGIN_EXPORTER_BIN=path to test a given binary)
+# Usage: bash deploy/validate.sh      (EXPORTER_BIN=path to test a given binary)
 set -euo pipefail
+# shellcheck source=deploy/validate/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/validate/lib.sh"
 cd "$ROOT"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source it
 # Shared by deploy/validate.sh and deploy/e2e.sh (sourced, not run).
 # Installs what the checks need when it is missing, builds the exporter, and small helpers.
 
@@ -59,11 +60,11 @@ ensure_base_tools() {
   ensure_pip py:yaml:pyyaml
 }
 
-# The exporter binary: $ORIGIN_EXPORTER_BIN, else a debug build of this tree (a no-op when fresh).
+# The exporter binary: $EXPORTER_BIN, else a debug build of this tree (a no-op when fresh).
 ensure_exporter() {
-  if [[ -n "${ORIGIN_EXPORTER_BIN:-}" ]]; then
-    [[ -x "$ORIGIN_EXPORTER_BIN" ]] || fail "ORIGIN_EXPORTER_BIN=$ORIGIN_EXPORTER_BIN is not executable"
-    EXPORTER="$ORIGIN_EXPORTER_BIN"
+  if [[ -n "${EXPORTER_BIN:-}" ]]; then
+    [[ -x "$EXPORTER_BIN" ]] || fail "EXPORTER_BIN=$EXPORTER_BIN is not executable"
+    EXPORTER="$EXPORTER_BIN"
     return
   fi
   log "building the exporter (cargo build; a no-op when up to date)"
@@ -78,10 +79,10 @@ free_port() {
 
 # wait_http URL SECONDS [EXPECTED_CODE]: polls until URL answers EXPECTED_CODE (default 200).
 wait_http() {
-  local url=$1 secs=$2 want=${3:-200} code deadline=$((SECONDS + $2))
+  local url=$1 expected=${3:-200} code deadline=$((SECONDS + $2))
   while ((SECONDS < deadline)); do
     code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" || true)
-    [[ $code == "$want" ]] && return 0
+    [[ $code == "$expected" ]] && return 0
     sleep 0.3
   done
   return 1
