@@ -8,7 +8,8 @@
 #     Prometheus, with data wherever the series it reads exist.
 # Everything listens on 127.0.0.0/8. When it can (root, unshare), the test runs in its own
 # network namespace with only a loopback interface, and /etc/resolv.conf points at a lab DNS stub,
-# so that nothing can leave the machine. Bounded: about 1 minute, hard limit E2E_TIMEOUT (170 s).
+# so that nothing can leave the machine. Bounded: about 25 s, hard limit E2E_TIMEOUT (170 s).
+# E2E_KEEP=1 keeps the work directory (configs, logs, webhook.jsonl) for a look afterwards.
 #
 # Lab origins (global.resolvers and the system resolver both point at the lab DNS stub):
 #   healthy       TLS server with a certificate from the lab CA (global.ca_file), valid 1 year
@@ -51,7 +52,7 @@ cleanup() {
     echo "---- e2e failed; logs ----" >&2
     for f in "$WORK"/*.log; do [[ -s $f ]] && { echo "== $f" >&2; tail -n 20 "$f" >&2; }; done
   fi
-  rm -rf "$WORK"
+  if [[ -n ${E2E_KEEP:-} ]]; then echo "e2e: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -259,21 +260,21 @@ series_count() { # series_count EXPR
 }
 
 # ---- assertions: alerts for the broken origins ------------------------------------------------------
-wait_alert OriginNotCDNReady closed 60 "port_unreachable" "#port_unreachable"
+wait_alert OriginNotCDNReady closed 45 "port_unreachable" "#port_unreachable"
 if [[ $E2E_INSIDE == netns ]]; then
-  wait_alert OriginNotCDNReady unresolvable 30 "dns_resolution_failed" "#dns_resolution_failed"
+  wait_alert OriginNotCDNReady unresolvable 20 "dns_resolution_failed" "#dns_resolution_failed"
 else
   skip "unresolvable origin: needs a network namespace so that no query leaves the machine"
 fi
 if (($(series_count '{__name__=~"origin_tls_.+",origin="expired"}') > 0)); then
-  wait_alert OriginNotCDNReady expired 30 "cert_expired"
+  wait_alert OriginNotCDNReady expired 20 "cert_expired"
 else
   skip "expired certificate -> OriginNotCDNReady with cert_expired: waits for the TLS check (no origin_tls_* series yet)"
 fi
 if [[ $E2E_INSIDE != netns ]]; then
   skip "lame nameserver: needs a network namespace (nameservers on 127.0.0.3/4:53)"
 elif (($(series_count '{__name__=~"origin_dns_nameserver_.+",origin="lame"}') > 0)); then
-  wait_alert OriginDNSLameDelegation lame 30 "dns_lame_delegation" "ns2.lab.test"
+  wait_alert OriginDNSLameDelegation lame 20 "dns_lame_delegation" "ns2.lab.test"
 else
   skip "lame nameserver -> OriginDNSLameDelegation: waits for the authoritative DNS check (no origin_dns_nameserver_* series yet)"
 fi
@@ -304,7 +305,7 @@ ready=$(promql 'origin_cdn_ready{origin="healthy"}' | python3 -c 'import json,sy
 cp "$WORK/config.yaml" "$WORK/config.good"
 printf 'global:\n  interval: 0s\norigins: []\n' >"$WORK/config.yaml"
 kill -HUP "$EXPORTER_PID"
-wait_alert OriginExporterConfigReloadFailed "" 30 "config check"
+wait_alert OriginExporterConfigReloadFailed "" 20 "config check"
 cp "$WORK/config.good" "$WORK/config.yaml"
 kill -HUP "$EXPORTER_PID"
 
