@@ -218,6 +218,33 @@ wait_http "$PROM/-/ready" 30 || fail "Prometheus not ready within 30s"
 wait_http "http://127.0.0.1:$AM_PORT/-/ready" 30 || fail "Alertmanager not ready within 30s"
 log "e2e: lab up in $((SECONDS - started))s (exporter :$EXPORTER_PORT, Prometheus :$PROM_PORT, Alertmanager :$AM_PORT)"
 
+# ---- the lab itself works as intended (so that a failure below is the exporter's, not the lab's) ----
+lab_ok=1
+openssl_probe() { # openssl_probe PORT NAME: verification result of the served chain against the lab CA
+  timeout 5 openssl s_client -connect "127.0.0.1:$1" -servername "$2" -CAfile "$pki/ca.pem" \
+    -verify_hostname "$2" -verify_return_error </dev/null 2>&1 || true
+}
+out=$(openssl_probe "$HEALTHY_PORT" healthy.lab.test)
+[[ $out == *"Verify return code: 0 (ok)"* ]] || { lab_ok=0; echo "lab: healthy TLS server does not verify: $out" >&2; }
+out=$(openssl_probe "$EXPIRED_PORT" expired.lab.test)
+[[ $out == *"certificate has expired"* ]] || { lab_ok=0; echo "lab: expired TLS server does not fail as expired: $out" >&2; }
+(echo >"/dev/tcp/127.0.0.1/$CLOSED_PORT") 2>/dev/null && { lab_ok=0; echo "lab: something listens on the closed port" >&2; }
+dnsq() { python3 "$E2E_DIR/dns_stub.py" --query "$@" 2>&1 || true; }
+[[ $(dnsq "127.0.0.1:$RESOLVER_PORT" unresolvable.lab.test A) == "rcode=3 "* ]] ||
+  { lab_ok=0; echo "lab: the resolver does not answer NXDOMAIN for unresolvable.lab.test" >&2; }
+[[ $(dnsq "127.0.0.3:$DNS_PORT" lame.lab.test A) == "rcode=0 aa=1 answers=1" ]] ||
+  { lab_ok=0; echo "lab: ns1 does not answer authoritatively" >&2; }
+[[ $(dnsq "127.0.0.4:$DNS_PORT" lab.test SOA) == "rcode=5 aa=0 answers=0" ]] ||
+  { lab_ok=0; echo "lab: ns2 is not lame (REFUSED)" >&2; }
+if [[ $E2E_INSIDE == netns ]]; then
+  python3 -c 'import socket,sys; socket.getaddrinfo("unresolvable.lab.test", 443)' 2>/dev/null &&
+    { lab_ok=0; echo "lab: the system resolver resolves unresolvable.lab.test" >&2; }
+  python3 -c 'import socket,sys; socket.getaddrinfo("healthy.lab.test", 443)' 2>/dev/null ||
+    { lab_ok=0; echo "lab: the system resolver does not reach the lab resolver" >&2; }
+fi
+((lab_ok)) && pass "lab: TLS servers (valid / expired chain), closed port, resolver, ns1 authoritative, ns2 lame" ||
+  failed "lab self-test (above)"
+
 # ---- helpers over the webhook log and Prometheus' API ----------------------------------------------
 # firing_at_webhook ALERTNAME ORIGIN: prints the first firing alert's annotations (JSON) or nothing.
 firing_at_webhook() {

