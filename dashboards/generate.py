@@ -185,7 +185,7 @@ def dashboard(uid, title, description, board, origin_var, links):
     }
 
 
-DETAIL_LINK = "/d/origin-exporter-origin/origin-exporter-origin?${datasource:queryparam}&var-job=${job}&var-origin=${__data.fields.origin}"
+DETAIL_LINK = "/d/origin-exporter-origin/origin-exporter-origin?${datasource:queryparam}&${job:queryparam}&var-origin=${__data.fields.origin}"
 
 
 def fleet():
