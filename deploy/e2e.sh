@@ -149,8 +149,8 @@ if [[ $E2E_INSIDE == netns ]]; then
 fi
 cat >"$WORK/config.yaml" <<EOF
 global:
-  interval: 3s
-  timeout: 2s
+  interval: 5s
+  timeout: 3s
   resolvers: ["127.0.0.1:$RESOLVER_PORT"]
   dns_port: $DNS_PORT
   ca_file: $pki/ca.pem
@@ -287,14 +287,14 @@ series_count() { # series_count EXPR
 }
 
 # ---- assertions: alerts for the broken origins ------------------------------------------------------
-wait_alert OriginNotCDNReady closed 45 "port_unreachable" "#port_unreachable"
+wait_alert OriginNotCDNReady closed 45 "Active critical causes: port_unreachable." "#port_unreachable"
 if [[ $E2E_INSIDE == netns ]]; then
-  wait_alert OriginNotCDNReady unresolvable 20 "dns_resolution_failed" "#dns_resolution_failed"
+  wait_alert OriginNotCDNReady unresolvable 20 "Active critical causes: dns_resolution_failed." "#dns_resolution_failed"
 else
   skip "unresolvable origin: needs a network namespace so that no query leaves the machine"
 fi
 if (($(series_count '{__name__=~"origin_tls_.+",origin="expired"}') > 0)); then
-  wait_alert OriginNotCDNReady expired 20 "cert_expired"
+  wait_alert OriginNotCDNReady expired 20 "Active critical causes: cert_expired." "#cert_expired"
 else
   skip "expired certificate -> OriginNotCDNReady with cert_expired: waits for the TLS check (no origin_tls_* series yet)"
 fi
