@@ -3,12 +3,13 @@
 # scrapes it with deploy/prometheus/alerts.yml loaded, a real Alertmanager (Debian
 # `prometheus-alertmanager`) sends to a webhook receiver here, and we assert:
 #   - the expected alerts arrive for the broken origins, and none for the healthy one;
-#   - no alert about the exporter itself (down, late probes) fires; a rejected config reload does;
+#   - no alert about the exporter itself (down, late probes) fires while it runs; a rejected config
+#     reload raises OriginExporterConfigReloadFailed, and stopping the exporter OriginExporterDown;
 #   - every dashboard panel query, variables substituted, evaluates without error against that
 #     Prometheus, with data wherever the series it reads exist.
 # Everything listens on 127.0.0.0/8. When it can (root, unshare), the test runs in its own
 # network namespace with only a loopback interface, and /etc/resolv.conf points at a lab DNS stub,
-# so that nothing can leave the machine. Bounded: about 25 s, hard limit E2E_TIMEOUT (170 s).
+# so that nothing can leave the machine. Bounded: about 30 s, hard limit E2E_TIMEOUT (170 s).
 # E2E_KEEP=1 keeps the work directory (configs, logs, webhook.jsonl) for a look afterwards.
 #
 # Lab origins (global.resolvers and the system resolver both point at the lab DNS stub):
@@ -417,6 +418,11 @@ if absent:
     print("  dashboards: series no lab origin has yet (TLS/DNS/HTTP checks): " + ", ".join(sorted(absent)))
 sys.exit(1 if errors else 0)
 EOF
+
+# ---- assertion: the exporter going away alerts ------------------------------------------------------------
+kill -TERM "$EXPORTER_PID"
+wait "$EXPORTER_PID" 2>/dev/null || true
+wait_alert OriginExporterDown "" 20 "Prometheus cannot scrape 127.0.0.1:$EXPORTER_PORT" "#exporter_down"
 
 echo "e2e: $PASSED passed, $FAILED failed, $SKIPPED skipped in $((SECONDS - started))s"
 ((FAILED == 0))
