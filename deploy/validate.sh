@@ -20,8 +20,10 @@ K8S_VERSION=1.30.0
 started=$SECONDS
 WORK="$(mktemp -d -t origin-exporter-validate.XXXXXX)"
 EXPORTER_PID=""
+TLS_PID=""
 cleanup() {
   [[ -n $EXPORTER_PID ]] && kill "$EXPORTER_PID" 2>/dev/null && wait "$EXPORTER_PID" 2>/dev/null
+  [[ -n $TLS_PID ]] && kill "$TLS_PID" 2>/dev/null && wait "$TLS_PID" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -65,6 +67,13 @@ echo "ok: alertmanager.yml valid; critical -> pager, warning -> tickets"
 log "exporter: live scrape on loopback"
 port=$(free_port)
 closed=$(free_port) # nobody listens here: port_unreachable
+tls=$(free_port)    # a self-signed TLS server, so that TLS series (once the TLS check exists) are linted too
+ensure_apt openssl:openssl
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/tls.key" -out "$WORK/tls.pem" \
+  -days 30 -subj "/CN=tls.lab.test" -addext "subjectAltName=DNS:tls.lab.test" >/dev/null 2>&1 || fail "openssl req"
+timeout 120 openssl s_server -quiet -www -accept "127.0.0.1:$tls" -cert "$WORK/tls.pem" -key "$WORK/tls.key" \
+  >"$WORK/s_server.log" 2>&1 &
+TLS_PID=$!
 cat >"$WORK/config.yaml" <<EOF
 global:
   interval: 2s
@@ -72,6 +81,7 @@ global:
 origins:
   - {name: listening, domain: listening.lab.test, address: 127.0.0.1, https_port: $port, checks: [tcp], labels: {team: lab}}
   - {name: closed, domain: closed.lab.test, address: 127.0.0.1, https_port: $closed, checks: [tcp]}
+  - {name: tls, domain: tls.lab.test, address: 127.0.0.1, https_port: $tls, checks: [tcp, tls, http]}
 EOF
 timeout 20 "$EXPORTER" config check --config.file="$WORK/config.yaml" >/dev/null ||
   fail "config check of the lab config"
