@@ -22,8 +22,11 @@ WORK="$(mktemp -d -t origin-exporter-validate.XXXXXX)"
 EXPORTER_PID=""
 TLS_PID=""
 cleanup() {
-  [[ -n $EXPORTER_PID ]] && kill "$EXPORTER_PID" 2>/dev/null && wait "$EXPORTER_PID" 2>/dev/null
-  [[ -n $TLS_PID ]] && kill "$TLS_PID" 2>/dev/null && wait "$TLS_PID" 2>/dev/null
+  local pid
+  for pid in $EXPORTER_PID $TLS_PID; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

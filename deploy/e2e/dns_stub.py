@@ -9,8 +9,8 @@ ZONE_JSON: {"authoritative": true, "refuse": false,
             "records": {"healthy.lab.test.": {"A": ["127.0.0.1"]},
                         "lab.test.": {"NS": ["ns1.lab.test."], "SOA": 2026112401}}}
 Known name and type: answer with the records (AA set when "authoritative"); known name, other
-type: NOERROR without answers; unknown name: NXDOMAIN; "refuse": REFUSED to everything (a lame
-server). Runs until killed; it never forwards anything anywhere.
+type: NOERROR without answers; unknown name: NXDOMAIN; both negative answers carry the enclosing
+zone's SOA in the authority section; "refuse": REFUSED to everything (a lame server). Runs until killed; it never forwards anything anywhere.
 """
 import json
 import socket
@@ -73,8 +73,19 @@ def answer(zone_cfg, query):
                     answers.append(encode_name(name) + struct.pack("!HHIH", qtype, 1, 60, len(data)) + data)
     else:
         rcode = 3
-    head = struct.pack("!HHHHHH", qid, 0x8000 | aa | rd | 0x0080 | rcode, 1, len(answers), 0, 0)
-    return head + question + b"".join(answers)
+    # A negative answer (NXDOMAIN, or no record of that type) carries the SOA of the enclosing
+    # zone in the authority section, as real servers do: that is how a client finds the zone.
+    authority = []
+    if not answers and rcode in (0, 3):
+        labels = name.rstrip(".").split(".")
+        for i in range(len(labels)):
+            zone = ".".join(labels[i:]) + "."
+            if "SOA" in records.get(zone, {}):
+                data = rdata(SOA, records[zone]["SOA"], zone)
+                authority.append(encode_name(zone) + struct.pack("!HHIH", SOA, 1, 60, len(data)) + data)
+                break
+    head = struct.pack("!HHHHHH", qid, 0x8000 | aa | rd | 0x0080 | rcode, 1, len(answers), len(authority), 0)
+    return head + question + b"".join(answers) + b"".join(authority)
 
 
 def serve(zone_cfg, addr):
