@@ -153,6 +153,7 @@ global:
   interval: 5s
   timeout: 3s
   resolvers: ["127.0.0.1:$RESOLVER_PORT"]
+  allow_adhoc_targets: true
   dns_port: $DNS_PORT
   ca_file: $pki/ca.pem
 origins:
@@ -196,19 +197,33 @@ start alertmanager prometheus-alertmanager --config.file="$WORK/alertmanager.yml
 # The rules as shipped, with every `for:` cut to 3s so that the test takes seconds, not minutes.
 sed -E 's/^( +)for: [0-9]+[smh]$/\1for: 3s/' "$ROOT/deploy/prometheus/alerts.yml" >"$WORK/alerts.yml"
 cmp -s "$ROOT/deploy/prometheus/alerts.yml" "$WORK/alerts.yml" && fail "no for: found to shorten in alerts.yml"
-cat >"$WORK/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files: [alerts.yml]
-alerting:
-  alertmanagers:
-    - static_configs: [{targets: ["127.0.0.1:$AM_PORT"]}]
-scrape_configs:
-  - job_name: origin_exporter
-    static_configs: [{targets: ["127.0.0.1:$EXPORTER_PORT"]}]
-EOF
+# The scrape jobs: /metrics every second, plus the two /probe jobs of the shipped example
+# deploy/prometheus/prometheus.yml with their relabeling as they are, pointed at the lab.
+python3 - "$ROOT/deploy/prometheus/prometheus.yml" "$WORK/prometheus.yml" "127.0.0.1:$EXPORTER_PORT" \
+  "127.0.0.1:$AM_PORT" "$HEALTHY_PORT" <<'PY' || fail "cannot derive the e2e prometheus.yml from the example"
+import sys, yaml
+example, out, exporter, am, healthy_port = sys.argv[1:]
+jobs = {j["job_name"]: j for j in yaml.safe_load(open(example))["scrape_configs"]}
+def lab(job, static):
+    j = dict(jobs[job], scrape_interval="5s", scrape_timeout="4s", static_configs=static)
+    for r in j["relabel_configs"]:
+        if r.get("target_label") == "__address__":
+            assert r["replacement"] == "origin-exporter:19502", r
+            r["replacement"] = exporter
+    return j
+cfg = {
+    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+    "rule_files": ["alerts.yml"],
+    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am]}]}]},
+    "scrape_configs": [
+        {"job_name": "origin_exporter", "static_configs": [{"targets": [exporter]}]},
+        lab("origin_exporter_probe", [{"targets": ["healthy", "closed"]}]),
+        lab("origin_exporter_adhoc", [{"targets": ["healthy.lab.test"],
+                                       "labels": {"__param_address": "127.0.0.1", "__param_https_port": healthy_port}}]),
+    ],
+}
+yaml.safe_dump(cfg, open(out, "w"), sort_keys=False)
+PY
 promtool check config "$WORK/prometheus.yml" >"$WORK/promtool.log" 2>&1 || fail "e2e prometheus.yml: $(cat "$WORK/promtool.log")"
 start prometheus prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
   --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn
@@ -247,7 +262,8 @@ fi
   failed "lab self-test (above)"
 
 # ---- helpers over the webhook log and Prometheus' API ----------------------------------------------
-# firing_at_webhook ALERTNAME ORIGIN: prints the first firing alert's annotations (JSON) or nothing.
+# firing_at_webhook ALERTNAME ORIGIN: prints the annotations (JSON) of the first firing alert of
+# that name and origin from the /metrics job (the /probe jobs repeat the same alerts per instance).
 firing_at_webhook() {
   python3 - "$WORK/webhook.jsonl" "$1" "$2" <<'EOF'
 import json, sys
@@ -255,7 +271,8 @@ path, name, origin = sys.argv[1:]
 for line in open(path):
     for a in json.loads(line).get("alerts", []):
         l = a.get("labels", {})
-        if a.get("status") == "firing" and l.get("alertname") == name and l.get("origin", "") == origin:
+        if (a.get("status") == "firing" and l.get("alertname") == name and l.get("origin", "") == origin
+                and l.get("job") == "origin_exporter"):
             print(json.dumps(a["annotations"]))
             sys.exit(0)
 EOF
@@ -306,6 +323,22 @@ elif (($(series_count '{__name__=~"origin_dns_nameserver_.+",origin="lame"}') > 
 else
   skip "lame nameserver -> OriginDNSLameDelegation: waits for the authoritative DNS check (no origin_dns_nameserver_* series yet)"
 fi
+
+# ---- the multi-target pattern: the example's /probe jobs ------------------------------------------------
+value_of() { # value_of EXPR: the value of the single series of an instant query, or "none"
+  promql "$1" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if len(r) == 1 else "none")'
+}
+probe_ok=1
+for check in 'up{job="origin_exporter_probe",instance="healthy"}=1' 'up{job="origin_exporter_probe",instance="closed"}=1' \
+  'origin_cdn_ready{job="origin_exporter_probe",instance="healthy",origin="healthy"}=1' \
+  'origin_cdn_ready{job="origin_exporter_probe",instance="closed",origin="closed"}=0' \
+  'up{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1' \
+  'origin_cdn_ready{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1'; do
+  got=$(value_of "${check%=*}")
+  [[ $got == "${check##*=}" ]] || { probe_ok=0; echo "  /probe: ${check%=*} is $got, expected ${check##*=}" >&2; }
+done
+((probe_ok)) && pass "/probe?origin= and /probe?target= through the example's relabeling: up, and the verdicts of healthy and closed" ||
+  failed "the multi-target pattern (above)"
 
 # ---- assertions: nothing for the healthy origin, nothing about the exporter ---------------------------
 # Give the healthy origin as long as the broken ones needed, plus a few evaluation cycles.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -15,7 +16,10 @@ use crate::config::{self, Config, LoadError};
 use crate::metrics::{self, ExporterMetrics};
 use crate::probe::{unix_seconds, ContextError, ProbeContext};
 use crate::scheduler::Scheduler;
-use crate::server::{self, AppState, ReloadRequest};
+use crate::server::web::{Web, WebListener};
+use crate::server::web_config::WebConfigError;
+use crate::server::{self, AppState, Current, ReloadRequest};
+use crate::shard::Shard;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -23,7 +27,14 @@ pub struct Options {
     pub config_file: PathBuf,
     /// `host:port`, or `:port` for every interface.
     pub listen_address: String,
+    /// `--web.config.file`: TLS and basic auth for every endpoint.
+    pub web_config_file: Option<PathBuf>,
+    /// The share of the origins this replica probes.
+    pub shard: Shard,
 }
+
+/// How often the web config file is checked for changes.
+const WEB_CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -31,6 +42,8 @@ pub enum DaemonError {
     Config(#[from] LoadError),
     #[error(transparent)]
     Context(#[from] ContextError),
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -49,29 +62,39 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
-        let config = config::load(&options.config_file)?;
+        let config = load_shard(&options.config_file, options.shard)?;
         let ctx = Arc::new(ProbeContext::new(&config.global)?);
+        let web = Web::load(options.web_config_file.clone())?;
+        let listen_error = |source| DaemonError::Listen {
+            address: options.listen_address.clone(),
+            source,
+        };
         let listener = listen(&options.listen_address).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| DaemonError::Listen {
-                address: options.listen_address.clone(),
-                source,
-            })?;
+        let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
+        let local_addr = axum::serve::Listener::local_addr(&listener).map_err(listen_error)?;
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
+        own.web_config_reload_successful.set(1);
         let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
         let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&own));
-        apply(&mut scheduler, &own, &config, ctx);
-        info!(file = %options.config_file.display(), origins = config.origins.len(), "config loaded");
+        let current = Arc::new(ArcSwap::from_pointee(apply(
+            &mut scheduler,
+            &own,
+            config,
+            ctx,
+        )));
+        info!(file = %options.config_file.display(), origins = current.load().config.origins.len(), "config loaded");
 
         let (reload_tx, reload_rx) = mpsc::channel(8);
         let (stop_tx, stop_rx) = oneshot::channel();
         let app = server::router(AppState {
             registry,
             store,
+            own: Arc::clone(&own),
+            current: Arc::clone(&current),
             reload: reload_tx.clone(),
+            web: Arc::clone(&web),
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {
@@ -87,7 +110,15 @@ impl Daemon {
                     error!(error = %e, "HTTP server failed");
                 }
             });
-            reload_loop(options.config_file, scheduler, own, reload_rx, stop_rx).await;
+            let reloader = Reloader {
+                file: options.config_file,
+                scheduler,
+                own,
+                current,
+                web,
+                shard: options.shard,
+            };
+            reloader.run(reload_rx, stop_rx).await;
             let _ = server_stop_tx.send(());
             let _ = server.await;
         });
@@ -120,58 +151,110 @@ impl Daemon {
     }
 }
 
-async fn reload_loop(
+/// Owns the scheduler; applies reload requests one at a time.
+struct Reloader {
     file: PathBuf,
-    mut scheduler: Scheduler,
+    scheduler: Scheduler,
     own: Arc<ExporterMetrics>,
-    mut requests: mpsc::Receiver<ReloadRequest>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            Some(reply) = requests.recv() => {
-                let outcome = reload(&file, &mut scheduler, &own);
-                let _ = reply.send(outcome);
+    current: Arc<ArcSwap<Current>>,
+    web: Arc<Web>,
+    shard: Shard,
+}
+
+impl Reloader {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<ReloadRequest>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(reply) = requests.recv() => {
+                    let _ = reply.send(self.reload());
+                }
+                _ = poll.tick() => {
+                    let outcome = self.web.reload_if_changed().map(|_| ());
+                    let _ = self.web_outcome(outcome);
+                }
+            }
+        }
+        self.scheduler.stop();
+    }
+
+    /// Records a web config (re)load; a failed one keeps the running web config.
+    fn web_outcome(&self, outcome: Result<(), WebConfigError>) -> Result<(), String> {
+        match outcome {
+            Ok(()) => {
+                self.own.web_config_reload_successful.set(1);
+                Ok(())
+            }
+            Err(e) => {
+                self.own.web_config_reload_successful.set(0);
+                error!(error = %e, "web config reload failed; the running web config stays in force");
+                Err(e.to_string())
             }
         }
     }
-    scheduler.stop();
-}
 
-fn reload(
-    file: &std::path::Path,
-    scheduler: &mut Scheduler,
-    own: &ExporterMetrics,
-) -> Result<(), String> {
-    let loaded = config::load(file).map_err(|e| e.to_string()).and_then(|c| {
-        let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
-        Ok((c, ctx))
-    });
-    match loaded {
-        Ok((config, ctx)) => {
-            apply(scheduler, own, &config, Arc::new(ctx));
-            info!(file = %file.display(), origins = config.origins.len(), "config reloaded");
-            Ok(())
-        }
-        Err(e) => {
-            own.config_reload_successful.set(0);
-            error!(file = %file.display(), error = %e, "config reload failed; the running config stays in force");
-            Err(e)
+    /// Reloads the web config and the config; reports the first failure.
+    fn reload(&mut self) -> Result<(), String> {
+        let web = self.web_outcome(self.web.reload());
+        let config = self.reload_config();
+        web.and(config)
+    }
+
+    fn reload_config(&mut self) -> Result<(), String> {
+        let file = self.file.display();
+        let loaded = load_shard(&self.file, self.shard)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
+                Ok((c, ctx))
+            });
+        match loaded {
+            Ok((config, ctx)) => {
+                let origins = config.origins.len();
+                let current = apply(&mut self.scheduler, &self.own, config, Arc::new(ctx));
+                self.current.store(Arc::new(current));
+                info!(file = %file, origins, "config reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.own.config_reload_successful.set(0);
+                error!(file = %file, error = %e, "config reload failed; the running config stays in force");
+                Err(e)
+            }
         }
     }
+}
+
+/// Loads the config and keeps the origins this replica's shard owns.
+fn load_shard(file: &std::path::Path, shard: Shard) -> Result<Config, LoadError> {
+    let mut config = config::load(file)?;
+    if shard != Shard::ALL {
+        let all = config.origins.len();
+        config.origins.retain(|o| shard.owns(&o.name));
+        info!(%shard, owned = config.origins.len(), of = all, "sharding origins");
+    }
+    Ok(config)
 }
 
 fn apply(
     scheduler: &mut Scheduler,
     own: &ExporterMetrics,
-    config: &Config,
+    config: Config,
     ctx: Arc<ProbeContext>,
-) {
-    scheduler.apply(config, ctx);
+) -> Current {
+    let ctx = scheduler.apply(&config, ctx);
     own.config_reload_successful.set(1);
     own.config_reload_timestamp
         .set(unix_seconds(SystemTime::now()));
+    Current {
+        config: Arc::new(config),
+        ctx,
+    }
 }
 
 /// Binds `host:port`; `:port` means every interface (IPv6 and IPv4 where the host allows).

@@ -5,6 +5,7 @@
 //! [`metrics`] and [`server`].
 
 pub mod cdn;
+pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod diagnose;
@@ -13,4 +14,5 @@ pub mod metrics;
 pub mod probe;
 pub mod scheduler;
 pub mod server;
+pub mod shard;
 pub mod store;

@@ -23,6 +23,13 @@ struct Cli {
     /// Address to serve metrics on: host:port, or :port for every interface.
     #[arg(long = "web.listen-address", default_value = ":19502")]
     listen_address: String,
+    /// Probe only this replica's share of the origins: INDEX/COUNT, or ordinal/COUNT to take
+    /// INDEX from the hostname's trailing -N (a Kubernetes StatefulSet pod).
+    #[arg(long = "shard")]
+    shard: Option<String>,
+    /// Web config (exporter-toolkit format): TLS, client certificates, basic auth.
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long = "log.level", default_value = "info", global = true)]
     log_level: String,
@@ -40,11 +47,57 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Probe once and explain every active cause (exit 0 ready, 1 a critical cause, 2 usage or config error).
+    Check(Box<CheckArgs>),
     /// Work with the configuration file.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Origins of the config file to check (default: all of them).
+    #[arg(conflicts_with = "domain")]
+    origins: Vec<String>,
+    /// Check one origin given by its domain instead of the config file.
+    #[arg(long)]
+    domain: Option<String>,
+    /// The Host header the CDN forwards (also the SNI).
+    #[arg(long = "host-header", requires = "domain")]
+    host_header: Option<String>,
+    /// Connect to this IP instead of resolving the domain.
+    #[arg(long, requires = "domain")]
+    address: Option<String>,
+    /// https-only, http-only or match-viewer.
+    #[arg(long = "protocol-policy", requires = "domain")]
+    protocol_policy: Option<String>,
+    #[arg(long = "https-port", requires = "domain")]
+    https_port: Option<i64>,
+    #[arg(long = "http-port", requires = "domain")]
+    http_port: Option<i64>,
+    /// Versions the CDN may use, comma-separated (SSLv3,TLSv1,TLSv1.1,TLSv1.2).
+    #[arg(long = "ssl-protocols", value_delimiter = ',', requires = "domain")]
+    ssl_protocols: Option<Vec<String>>,
+    /// Checks to run, comma-separated (dns,tcp,tls,http), with --domain; default: all that apply.
+    #[arg(long, value_delimiter = ',', requires = "domain")]
+    checks: Option<Vec<String>>,
+    /// Send the CDN's GET to this path (enables the HTTP check), with --domain.
+    #[arg(long = "http-path", requires = "domain")]
+    http_path: Option<String>,
+    /// Extra trusted roots (PEM), with --domain.
+    #[arg(long = "ca-file", requires = "domain")]
+    ca_file: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +116,7 @@ fn main() -> ExitCode {
         Some(Command::Config {
             action: ConfigAction::Check,
         }) => config_check(&cli.config_file),
+        Some(Command::Check(args)) => check(&cli.config_file, *args),
         None => run_daemon(cli),
     }
 }
@@ -90,6 +144,94 @@ fn config_check(file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Loads the origins to check: the named ones of the config file, or the one given by flags.
+fn check_config(
+    file: &std::path::Path,
+    args: &CheckArgs,
+) -> Result<(config::Config, Vec<std::sync::Arc<config::Origin>>), Vec<String>> {
+    let show = |errors: Vec<config::FieldError>| -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    };
+    let config = match &args.domain {
+        Some(domain) => {
+            let global = config::RawGlobal {
+                ca_file: args.ca_file.clone(),
+                ..Default::default()
+            };
+            let target = config::AdhocTarget {
+                domain: domain.clone(),
+                host_header: args.host_header.clone(),
+                address: args.address.clone(),
+                http_port: args.http_port,
+                https_port: args.https_port,
+                ssl_protocols: args.ssl_protocols.clone(),
+                checks: args.checks.clone(),
+                protocol_policy: args.protocol_policy.clone(),
+                http_path: args.http_path.clone(),
+            };
+            config::Config::for_target(global, &target).map_err(show)?
+        }
+        None => config::load(file).map_err(|e| vec![e.to_string()])?,
+    };
+    let mut origins = config.origins.clone();
+    if !args.origins.is_empty() {
+        let unknown: Vec<String> = args
+            .origins
+            .iter()
+            .filter(|n| !origins.iter().any(|o| &o.name == *n))
+            .map(|n| format!("no origin named {n:?} in {}", file.display()))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        origins.retain(|o| args.origins.contains(&o.name));
+    }
+    Ok((config, origins))
+}
+
+fn check(file: &std::path::Path, args: CheckArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let (config, origins) = match check_config(file, &args) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let ctx = match ProbeContext::new(&config.global) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reports = runtime.block_on(origin_exporter::check::probe_all(
+        &origins,
+        &ctx,
+        config.global.concurrency,
+    ));
+    match args.format {
+        OutputFormat::Text => print!(
+            "{}",
+            origin_exporter::check::render_text(&reports, std::io::stdout().is_terminal())
+        ),
+        OutputFormat::Json => println!("{:#}", origin_exporter::check::render_json(&reports)),
+    }
+    ExitCode::from(origin_exporter::check::exit_code(&reports))
+}
+
 fn run_daemon(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,10 +243,30 @@ fn run_daemon(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shard = match &cli.shard {
+        None => origin_exporter::shard::Shard::ALL,
+        Some(spec) => {
+            let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| {
+                std::fs::read_to_string("/etc/hostname")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            });
+            match origin_exporter::shard::Shard::parse(spec, &hostname) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     runtime.block_on(async move {
         let options = Options {
             config_file: cli.config_file,
             listen_address: cli.listen_address,
+            web_config_file: cli.web_config_file,
+            shard,
         };
         let daemon = match Daemon::start(options).await {
             Ok(d) => d,

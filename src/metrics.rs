@@ -26,6 +26,7 @@ use crate::store::{Slot, Snapshot, Store};
 pub struct ExporterMetrics {
     pub config_reload_successful: Gauge,
     pub config_reload_timestamp: Gauge<f64, AtomicU64>,
+    pub web_config_reload_successful: Gauge,
     pub origins: Gauge,
     probes: Family<[(&'static str, &'static str); 2], Counter>,
     build_info: Family<[(&'static str, &'static str); 2], Gauge>,
@@ -80,6 +81,11 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
         own.config_reload_timestamp.clone(),
     );
     registry.register(
+        "origin_exporter_web_config_last_reload_successful",
+        "1 if the last load of --web.config.file succeeded (or none is set), 0 if it failed and the previous one is in force.",
+        own.web_config_reload_successful.clone(),
+    );
+    registry.register(
         "origin_exporter_origins",
         "Origins in the running config.",
         own.origins.clone(),
@@ -120,13 +126,18 @@ impl Format {
 
 pub fn encode(registry: &Registry, format: Format) -> Result<String, fmt::Error> {
     let mut out = String::with_capacity(64 * 1024);
+    encode_to(&mut out, registry, format)?;
+    Ok(out)
+}
+
+/// Encodes into any writer, e.g. one that streams chunks to the client as they fill.
+pub fn encode_to(out: &mut impl fmt::Write, registry: &Registry, format: Format) -> fmt::Result {
     match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, registry),
         Format::PrometheusText => {
-            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
+            prometheus_client::encoding::prometheus_text::encode(out, registry)
         }
     }
-    Ok(out)
 }
 
 /// Encodes the latest snapshot of every origin (or of the given slots only, for `/probe`).
@@ -154,6 +165,7 @@ impl Collector for OriginCollector {
         encode_verdict(&mut enc, &snaps)?;
         encode_dns(&mut enc, &snaps)?;
         encode_tcp(&mut enc, &snaps)?;
+        encode_http(&mut enc, &snaps)?;
         Ok(())
     }
 }
@@ -298,6 +310,37 @@ fn encode_tcp(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
                 )?;
             }
             Ok(())
+        },
+    )
+}
+
+fn encode_http(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
+    use crate::probe::{HttpOutcome, HttpReport};
+    fn answered(s: &Snapshot) -> Option<(&HttpReport, u16)> {
+        let report = s.results.http.as_ref()?.completed()?;
+        match report.outcome {
+            HttpOutcome::Status(code) => Some((report, code)),
+            _ => None,
+        }
+    }
+    family(
+        enc,
+        "origin_http_status_code",
+        "Status of the request the CDN would send.",
+        snaps,
+        |o, s, e| match answered(s) {
+            Some((_, code)) => e.gauge(o, &[], i64::from(code)),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_http_duration_seconds",
+        "Time from sending the request to the response headers.",
+        snaps,
+        |o, s, e| match answered(s) {
+            Some((r, _)) => e.gauge(o, &[], r.duration.as_secs_f64()),
+            None => Ok(()),
         },
     )
 }

@@ -49,7 +49,7 @@ impl Scheduler {
     /// Makes `config` the running one: new origins start, removed ones stop and their series
     /// vanish, changed ones restart; unchanged ones keep their task and latest results. A change
     /// of global settings restarts every origin with a fresh probe context.
-    pub fn apply(&mut self, config: &Config, ctx: Arc<ProbeContext>) {
+    pub fn apply(&mut self, config: &Config, ctx: Arc<ProbeContext>) -> Arc<ProbeContext> {
         let ctx = match &self.ctx {
             Some(current) if current.global == config.global => Arc::clone(current),
             _ => {
@@ -74,6 +74,7 @@ impl Scheduler {
         self.store
             .replace(self.running.values().map(|r| Arc::clone(&r.slot)).collect());
         self.metrics.origins.set(self.running.len() as i64);
+        ctx
     }
 
     fn start(&self, origin: Arc<Origin>, ctx: &Arc<ProbeContext>) -> Running {
@@ -110,7 +111,7 @@ async fn run(
             return; // closed: the scheduler is gone
         };
         let snapshot = probe_once(&origin, &ctx, &metrics).await;
-        slot.publish(snapshot);
+        slot.publish(Arc::new(snapshot));
     }
 }
 
@@ -141,7 +142,14 @@ fn probe_result(check: Check, ok: bool, results: &OriginResults) -> Option<Probe
             .tcp
             .as_ref()
             .map(|r| r.timed_out() || matches!(r.outcome, Outcome::NotRun(_))),
-        Check::Tls | Check::Http => None,
+        Check::Http => results.http.as_ref().map(|r| {
+            r.timed_out()
+                || matches!(
+                    r.completed().map(|h| &h.outcome),
+                    Some(crate::probe::HttpOutcome::HeadersTimedOut)
+                )
+        }),
+        Check::Tls => None,
     };
     match (timed_out?, ok) {
         (true, _) => Some(ProbeResult::Timeout),

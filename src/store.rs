@@ -37,8 +37,8 @@ impl Slot {
         self.latest.load_full()
     }
 
-    pub fn publish(&self, snapshot: Snapshot) {
-        self.latest.store(Some(Arc::new(snapshot)));
+    pub fn publish(&self, snapshot: Arc<Snapshot>) {
+        self.latest.store(Some(snapshot));
     }
 }
 

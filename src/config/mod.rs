@@ -16,14 +16,80 @@ use crate::cdn::{CdnProfile, TlsVersion};
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
-pub use raw::RawConfig;
+pub use raw::{RawConfig, RawGlobal};
 pub use validate::validate;
 
 /// A loaded, validated configuration. Immutable; a reload builds a new one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub global: Global,
     pub origins: Vec<Arc<Origin>>,
+    /// `global` as written: the defaults an ad-hoc origin inherits.
+    pub defaults: raw::RawGlobal,
+}
+
+/// An origin given by its parameters rather than by the config file (`/probe?target=`,
+/// `check --domain`).
+#[derive(Debug, Clone, Default)]
+pub struct AdhocTarget {
+    pub domain: String,
+    pub host_header: Option<String>,
+    pub address: Option<String>,
+    pub http_port: Option<i64>,
+    pub https_port: Option<i64>,
+    pub ssl_protocols: Option<Vec<String>>,
+    pub checks: Option<Vec<String>>,
+    pub protocol_policy: Option<String>,
+    /// Path of the HTTP check; `None` keeps the defaults' `http` section (if any).
+    pub http_path: Option<String>,
+}
+
+impl AdhocTarget {
+    fn to_raw(&self) -> raw::RawOrigin {
+        raw::RawOrigin {
+            name: Some(self.domain.clone()),
+            domain: Some(self.domain.clone()),
+            host_header: self.host_header.clone(),
+            address: self.address.clone(),
+            http_port: self.http_port,
+            https_port: self.https_port,
+            ssl_protocols: self.ssl_protocols.clone(),
+            checks: self.checks.clone(),
+            protocol_policy: self.protocol_policy.clone(),
+            http: self.http_path.as_ref().map(|path| raw::RawHttp {
+                path: Some(path.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+impl Config {
+    /// An origin for `target` with this config's `global` defaults applied and validated.
+    pub fn adhoc_origin(&self, target: &AdhocTarget) -> Result<Origin, Vec<FieldError>> {
+        let raw = RawConfig {
+            global: self.defaults.clone(),
+            origins: vec![target.to_raw()],
+        };
+        let config = validate(&raw)?;
+        config
+            .origins
+            .first()
+            .map(|o| (**o).clone())
+            .ok_or_else(|| vec![FieldError::new("target", "no origin")])
+    }
+
+    /// A config of one ad-hoc origin, with `global` as given (the `check --domain` command).
+    pub fn for_target(
+        global: raw::RawGlobal,
+        target: &AdhocTarget,
+    ) -> Result<Config, Vec<FieldError>> {
+        validate(&RawConfig {
+            global,
+            origins: vec![target.to_raw()],
+        })
+    }
 }
 
 /// Settings that apply to the exporter as a whole.
@@ -89,6 +155,22 @@ impl Origin {
 
     pub fn has_check(&self, check: Check) -> bool {
         self.checks.contains(&check)
+    }
+
+    /// A copy whose checks together fit in `budget` (for `/probe` under a scrape timeout).
+    pub fn within(&self, budget: Duration) -> Origin {
+        // Resolution, TCP and TLS take one timeout each; HTTP up to two plus the read timeout.
+        let steps = u32::from(self.address.is_none())
+            + self
+                .checks
+                .iter()
+                .map(|c| if *c == Check::Http { 3 } else { 1 })
+                .sum::<u32>();
+        let per_step = budget / steps.max(1);
+        let mut origin = self.clone();
+        origin.timeout = origin.timeout.min(per_step);
+        origin.read_timeout = origin.read_timeout.min(per_step);
+        origin
     }
 }
 

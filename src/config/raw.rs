@@ -15,7 +15,7 @@ pub struct RawConfig {
 }
 
 /// `global`: the exporter's own settings plus defaults for every origin-level key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGlobal {
     pub interval: Option<String>,

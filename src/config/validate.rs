@@ -80,6 +80,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
         Ok(Config {
             global: global.global,
             origins,
+            defaults: raw.global.clone(),
         })
     } else {
         Err(errors.0)

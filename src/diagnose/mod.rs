@@ -6,6 +6,7 @@
 
 mod cause;
 mod dns;
+mod http;
 mod tcp;
 
 use crate::config::{Check, Origin};
@@ -52,6 +53,7 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
     let mut findings = Vec::new();
     findings.extend(dns::findings(results));
     findings.extend(tcp::findings(results));
+    findings.extend(http::findings(origin, results));
     // One finding per cause, in the order of SPEC.md's table.
     findings.sort_by_key(|f| f.cause as usize);
     findings.dedup_by_key(|f| f.cause);
@@ -96,7 +98,11 @@ fn check_ran(check: Check, results: &OriginResults) -> bool {
             .tcp
             .as_ref()
             .is_some_and(|r| r.completed().is_some()),
-        Check::Tls | Check::Http => false,
+        Check::Http => results.http.as_ref().is_some_and(|r| {
+            r.completed()
+                .is_some_and(|h| matches!(h.outcome, crate::probe::HttpOutcome::Status(_)))
+        }),
+        Check::Tls => false,
     }
 }
 

@@ -70,6 +70,7 @@ mod tests {
                 duration: Duration::from_millis(3),
                 outcome: tcp,
             }),
+            ..OriginResults::default()
         }
     }
 

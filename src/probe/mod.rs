@@ -3,16 +3,19 @@
 //! A check that cannot run because an earlier one failed says so ([`Outcome::NotRun`]) instead
 //! of failing on its own, so that diagnose names the root cause and not its echoes.
 
+pub mod http;
 pub mod resolve;
 pub mod tcp;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cdn::CdnProfile;
 use crate::config::{Check, Global, Origin, Scheme};
 
+pub use http::{HttpOutcome, HttpReport};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
 
@@ -21,6 +24,8 @@ pub use tcp::{PortResult, PortState, TcpReport};
 pub struct ProbeContext {
     pub cdn: &'static CdnProfile,
     pub global: Global,
+    /// TLS client of the HTTP check (any certificate; the TLS check judges certificates).
+    pub http_tls: Arc<rustls::ClientConfig>,
 }
 
 impl ProbeContext {
@@ -28,6 +33,7 @@ impl ProbeContext {
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
+            http_tls: http::tls_client().map_err(ContextError::Tls)?,
         })
     }
 }
@@ -36,6 +42,8 @@ impl ProbeContext {
 pub enum ContextError {
     #[error("{file}: {reason}")]
     CaFile { file: String, reason: String },
+    #[error("cannot set up the TLS client: {0}")]
+    Tls(#[source] rustls::Error),
 }
 
 /// Why a check did not run: an earlier check already explains the failure.
@@ -104,6 +112,7 @@ pub struct OriginResults {
     /// Resolution of `domain`; `None` when the origin pins an `address`.
     pub resolution: Option<CheckRun<Resolution>>,
     pub tcp: Option<CheckRun<TcpReport>>,
+    pub http: Option<CheckRun<HttpReport>>,
 }
 
 impl OriginResults {
@@ -112,7 +121,8 @@ impl OriginResults {
         match check {
             Check::Dns => self.resolution.as_ref().map(|r| r.duration),
             Check::Tcp => self.tcp.as_ref().map(|r| r.duration),
-            Check::Tls | Check::Http => None,
+            Check::Http => self.http.as_ref().map(|r| r.duration),
+            Check::Tls => None,
         }
     }
 }
@@ -176,6 +186,22 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
                 tcp::probe(&addrs, &origin.ports(), origin.timeout),
             )
             .await
+        });
+    }
+    if origin.has_check(Check::Http) {
+        let scheme = if origin.uses_https() {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        results.http = Some(match reachable_address(origin, &results, scheme) {
+            Err(why) => CheckRun::not_run(why),
+            // Connect and TLS within the timeout, then the CDN's read timeout for headers.
+            Ok((ip, port)) => {
+                let address = SocketAddr::new(ip, port);
+                let limit = origin.timeout * 2 + origin.read_timeout;
+                timed(limit, http::probe(origin, address, scheme, &ctx.http_tls)).await
+            }
         });
     }
     results

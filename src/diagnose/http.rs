@@ -1,0 +1,177 @@
+//! HTTP causes. A request that could not be sent (no connection, no TLS) is an echo of the TCP
+//! or TLS check and raises nothing here.
+
+use super::{Cause, Finding};
+use crate::config::{Check, Origin};
+use crate::probe::{HttpOutcome, OriginResults, Outcome};
+
+pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding> {
+    let Some(run) = &results.http else {
+        return Vec::new();
+    };
+    let report = match &run.outcome {
+        Outcome::Completed(r) => r,
+        Outcome::TimedOut => {
+            return vec![Finding::new(
+                Cause::HttpTimeout,
+                format!(
+                    "no response headers within {:.1}s",
+                    run.duration.as_secs_f64()
+                ),
+            )]
+        }
+        Outcome::NotRun(_) => return Vec::new(),
+    };
+    let spec = origin.http.clone().unwrap_or_default();
+    match &report.outcome {
+        HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
+            Cause::HttpErrorStatus,
+            format!(
+                "{} {} answered {status} {} (from {})",
+                spec.method,
+                spec.path,
+                status_text(*status),
+                report.address
+            ),
+        )],
+        HttpOutcome::Status(_) => Vec::new(),
+        HttpOutcome::HeadersTimedOut => vec![Finding::new(
+            Cause::HttpTimeout,
+            format!(
+                "no response headers within read_timeout {:.0}s from {}",
+                origin.read_timeout.as_secs_f64(),
+                report.address
+            ),
+        )],
+        HttpOutcome::BadResponse(why) => vec![Finding::new(
+            Cause::HttpErrorStatus,
+            format!("no valid HTTP response from {}: {why}", report.address),
+        )],
+        // Echoes when the TCP or TLS check owns the failure; otherwise the request failed.
+        HttpOutcome::ConnectFailed(_) if origin.has_check(Check::Tcp) => Vec::new(),
+        HttpOutcome::TlsFailed(_) if origin.has_check(Check::Tls) => Vec::new(),
+        HttpOutcome::ConnectFailed(why) | HttpOutcome::TlsFailed(why) => vec![Finding::new(
+            Cause::HttpErrorStatus,
+            format!("no response from {}: {why}", report.address),
+        )],
+    }
+}
+
+fn status_text(status: u16) -> &'static str {
+    hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::{Check, Scheme};
+    use crate::diagnose::diagnose;
+    use crate::diagnose::test_support::origin;
+    use crate::probe::{CheckRun, HttpOutcome, HttpReport, NotRun, OriginResults, Outcome};
+
+    fn with_http(outcome: Outcome<HttpOutcome>) -> OriginResults {
+        let outcome = match outcome {
+            Outcome::Completed(o) => Outcome::Completed(HttpReport {
+                address: "192.0.2.1:443".parse().unwrap(),
+                scheme: Scheme::Https,
+                outcome: o,
+                duration: Duration::from_millis(20),
+            }),
+            Outcome::TimedOut => Outcome::TimedOut,
+            Outcome::NotRun(n) => Outcome::NotRun(n),
+        };
+        OriginResults {
+            http: Some(CheckRun {
+                duration: Duration::from_millis(20),
+                outcome,
+            }),
+            ..OriginResults::default()
+        }
+    }
+
+    #[test]
+    fn table() {
+        let mut o = (*origin(&[Check::Http])).clone();
+        o.address = Some("192.0.2.1".parse().unwrap());
+        o.http = Some(Default::default()); // expect 2xx, 3xx, 4xx
+        let cases: [(&str, Outcome<HttpOutcome>, &[&str], bool); 8] = [
+            (
+                "200",
+                Outcome::Completed(HttpOutcome::Status(200)),
+                &[],
+                true,
+            ),
+            (
+                "404 is expected",
+                Outcome::Completed(HttpOutcome::Status(404)),
+                &[],
+                true,
+            ),
+            (
+                "503",
+                Outcome::Completed(HttpOutcome::Status(503)),
+                &["http_error_status"],
+                false,
+            ),
+            (
+                "slow",
+                Outcome::Completed(HttpOutcome::HeadersTimedOut),
+                &["http_timeout"],
+                false,
+            ),
+            ("check cut", Outcome::TimedOut, &["http_timeout"], false),
+            (
+                "garbage",
+                Outcome::Completed(HttpOutcome::BadResponse("x".into())),
+                &["http_error_status"],
+                false,
+            ),
+            (
+                "no TLS, and no TLS check to own it",
+                Outcome::Completed(HttpOutcome::TlsFailed("x".into())),
+                &["http_error_status"],
+                false,
+            ),
+            (
+                "port closed: echo",
+                Outcome::NotRun(NotRun::PortClosed),
+                &[],
+                true,
+            ),
+        ];
+        for (name, outcome, causes, ready) in cases {
+            let d = diagnose(&o, &with_http(outcome));
+            let active: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
+            assert_eq!(active, causes, "{name}");
+            assert_eq!(d.cdn_ready, ready, "{name}");
+        }
+    }
+
+    #[test]
+    fn connection_failures_are_echoes_of_the_check_that_owns_them() {
+        let mut o = (*origin(&[Check::Tcp, Check::Tls, Check::Http])).clone();
+        o.http = Some(Default::default());
+        for outcome in [
+            HttpOutcome::TlsFailed("alert".into()),
+            HttpOutcome::ConnectFailed("refused".into()),
+        ] {
+            let d = diagnose(&o, &with_http(Outcome::Completed(outcome)));
+            assert!(d.findings.is_empty(), "{:?}", d.findings);
+        }
+    }
+
+    #[test]
+    fn evidence_names_the_request_and_status() {
+        let mut o = (*origin(&[Check::Http])).clone();
+        o.http = Some(Default::default());
+        let d = diagnose(&o, &with_http(Outcome::Completed(HttpOutcome::Status(503))));
+        assert_eq!(
+            d.findings[0].detail,
+            "GET / answered 503 Service Unavailable (from 192.0.2.1:443)"
+        );
+    }
+}

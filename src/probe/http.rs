@@ -1,0 +1,178 @@
+//! HTTP check: the request the CDN sends (method, path, `Host`), over TLS with the CDN's SNI or
+//! plain, and the time until response headers. The certificate is not judged here: the TLS
+//! check reports it, and a broken chain must not hide what the origin answers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{Origin, Scheme};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpReport {
+    pub address: SocketAddr,
+    pub scheme: Scheme,
+    pub outcome: HttpOutcome,
+    /// From the start of the request to the response headers (or the failure).
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpOutcome {
+    /// Response headers arrived with this status.
+    Status(u16),
+    /// No response headers within `read_timeout`.
+    HeadersTimedOut,
+    /// The connection could not be made: the TCP check owns that failure.
+    ConnectFailed(String),
+    /// No TLS session could be set up: the TLS check owns that failure.
+    TlsFailed(String),
+    /// The origin answered with something that is not HTTP, or closed the connection.
+    BadResponse(String),
+}
+
+/// The TLS client the HTTP check uses: accepts any certificate (signatures still verified).
+pub fn tls_client() -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let algorithms = provider.signature_verification_algorithms;
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(algorithms)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Sends the CDN's request to `address` and waits for the response headers.
+pub async fn probe(
+    origin: &Origin,
+    address: SocketAddr,
+    scheme: Scheme,
+    tls: &Arc<ClientConfig>,
+) -> HttpReport {
+    let start = Instant::now();
+    let outcome = request(origin, address, scheme, tls).await;
+    HttpReport {
+        address,
+        scheme,
+        outcome,
+        duration: start.elapsed(),
+    }
+}
+
+async fn request(
+    origin: &Origin,
+    address: SocketAddr,
+    scheme: Scheme,
+    tls: &Arc<ClientConfig>,
+) -> HttpOutcome {
+    let tcp = match tokio::time::timeout(origin.timeout, TcpStream::connect(address)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return HttpOutcome::ConnectFailed(e.to_string()),
+        Err(_) => return HttpOutcome::ConnectFailed("connect timed out".into()),
+    };
+    match scheme {
+        Scheme::Http => exchange(origin, tcp).await,
+        Scheme::Https => {
+            let name = match ServerName::try_from(origin.sni().to_string()) {
+                Ok(n) => n,
+                Err(e) => return HttpOutcome::TlsFailed(e.to_string()),
+            };
+            let connector = TlsConnector::from(Arc::clone(tls));
+            match tokio::time::timeout(origin.timeout, connector.connect(name, tcp)).await {
+                Ok(Ok(stream)) => exchange(origin, stream).await,
+                Ok(Err(e)) => HttpOutcome::TlsFailed(e.to_string()),
+                Err(_) => HttpOutcome::TlsFailed("TLS handshake timed out".into()),
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 request on an established connection; the body is never read.
+async fn exchange<S>(origin: &Origin, stream: S) -> HttpOutcome
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(spec) = origin.http.as_ref() else {
+        return HttpOutcome::BadResponse("no http section".into());
+    };
+    let exchange = async {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        let driver = tokio::spawn(connection);
+        let request = Request::builder()
+            .method(spec.method.as_str())
+            .uri(spec.path.as_str())
+            .header(hyper::header::HOST, origin.sni())
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("origin_exporter/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string());
+        driver.abort();
+        response.map(|r| r.status().as_u16())
+    };
+    match tokio::time::timeout(origin.read_timeout, exchange).await {
+        Ok(Ok(status)) => HttpOutcome::Status(status),
+        Ok(Err(e)) => HttpOutcome::BadResponse(e),
+        Err(_) => HttpOutcome::HeadersTimedOut,
+    }
+}
+
+/// Accepts every certificate but still checks handshake signatures, so the session is real.
+#[derive(Debug)]
+struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}

@@ -1,0 +1,133 @@
+//! `/probe`: probe one origin now and return only its series (the multi-target pattern).
+//! `?origin=NAME` probes a configured origin; `?target=DOMAIN` an ad-hoc one, refused unless
+//! `global.allow_adhoc_targets` is on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::config::AdhocTarget;
+use crate::metrics::{self, Format};
+use crate::scheduler::probe_once;
+use crate::store::Slot;
+
+/// Taken off Prometheus's scrape timeout so the answer arrives before it gives up (as blackbox).
+const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ProbeParams {
+    origin: Option<String>,
+    target: Option<String>,
+    host_header: Option<String>,
+    address: Option<String>,
+    https_port: Option<i64>,
+    http_port: Option<i64>,
+}
+
+pub(super) async fn probe(
+    State(state): State<AppState>,
+    Query(params): Query<ProbeParams>,
+    headers: HeaderMap,
+) -> Response {
+    let current = state.current.load_full();
+    let (origin, configured) = match (&params.origin, &params.target) {
+        (Some(name), None) => match state.store.get(name) {
+            Some(slot) => (Arc::clone(&slot.origin), Some(slot)),
+            None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
+        },
+        (None, Some(target)) => {
+            if !current.config.global.allow_adhoc_targets {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "ad-hoc targets are disabled (global.allow_adhoc_targets: false)",
+                );
+            }
+            let adhoc = AdhocTarget {
+                domain: target.clone(),
+                host_header: params.host_header.clone(),
+                address: params.address.clone(),
+                https_port: params.https_port,
+                http_port: params.http_port,
+                ..Default::default()
+            };
+            match current.config.adhoc_origin(&adhoc) {
+                Ok(o) => (Arc::new(o), None),
+                Err(errors) => {
+                    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    return error(StatusCode::BAD_REQUEST, &text.join("; "));
+                }
+            }
+        }
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of origin=NAME or target=DOMAIN",
+            )
+        }
+    };
+
+    let probed = match scrape_budget(&headers) {
+        Some(budget) => Arc::new(origin.within(budget)),
+        None => Arc::clone(&origin),
+    };
+    let snapshot = Arc::new(probe_once(&probed, &current.ctx, &state.own).await);
+    if let Some(slot) = configured {
+        // A fresh result is the latest one for /metrics too.
+        slot.publish(Arc::clone(&snapshot));
+    }
+    let slot = Slot::new(origin);
+    slot.publish(snapshot);
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    match metrics::encode_origin(Arc::new(slot), format) {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"),
+    }
+}
+
+/// The time left for the probe: Prometheus's scrape timeout less a safety offset.
+fn scrape_budget(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: f64 = headers
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    let total = Duration::try_from_secs_f64(seconds).ok()?;
+    Some(
+        total
+            .saturating_sub(SCRAPE_TIMEOUT_OFFSET)
+            .max(Duration::from_millis(100)),
+    )
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_the_scrape_timeout_less_the_offset() {
+        let mut h = HeaderMap::new();
+        assert_eq!(scrape_budget(&h), None);
+        h.insert("x-prometheus-scrape-timeout-seconds", "10".parse().unwrap());
+        assert_eq!(scrape_budget(&h), Some(Duration::from_millis(9500)));
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            "0.2".parse().unwrap(),
+        );
+        assert_eq!(scrape_budget(&h), Some(Duration::from_millis(100)));
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            "soon".parse().unwrap(),
+        );
+        assert_eq!(scrape_budget(&h), None);
+    }
+}

@@ -1,0 +1,369 @@
+//! Applying the web config: a listener that speaks TLS when configured, and basic auth in front
+//! of every endpoint. The config is swapped atomically on reload or when its file changes, so
+//! new connections and requests see the new one.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use super::web_config::{self, WebConfig, WebConfigError};
+
+/// Cached bcrypt outcomes: a scrape must not cost a bcrypt each time.
+const AUTH_CACHE_MAX: usize = 1024;
+/// Connections in TLS handshake at once; more wait in the kernel's accept queue.
+const MAX_HANDSHAKES: usize = 256;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The web config in force, and where it came from.
+pub struct Web {
+    file: Option<PathBuf>,
+    current: ArcSwap<WebConfig>,
+    stamp: Mutex<Option<SystemTime>>,
+    auth_cache: Mutex<HashMap<[u8; 32], bool>>,
+}
+
+impl Web {
+    /// Loads `file` (none: plain HTTP, no auth). An error here is a startup error.
+    pub fn load(file: Option<PathBuf>) -> Result<Arc<Web>, WebConfigError> {
+        let config = match &file {
+            Some(f) => web_config::load(f)?,
+            None => WebConfig::default(),
+        };
+        let stamp = file.as_ref().and_then(|f| modified(f));
+        Ok(Arc::new(Web {
+            file,
+            current: ArcSwap::from_pointee(config),
+            stamp: Mutex::new(stamp),
+            auth_cache: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn config(&self) -> Arc<WebConfig> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the file; on error the running web config stays.
+    pub fn reload(&self) -> Result<(), WebConfigError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let stamp = modified(file);
+        let config = web_config::load(file)?;
+        self.current.store(Arc::new(config));
+        if let Ok(mut s) = self.stamp.lock() {
+            *s = stamp;
+        }
+        if let Ok(mut c) = self.auth_cache.lock() {
+            c.clear();
+        }
+        info!(file = %file.display(), "web config loaded");
+        Ok(())
+    }
+
+    /// Reloads when the file's modification time changed since the last load.
+    pub fn reload_if_changed(&self) -> Result<bool, WebConfigError> {
+        let Some(file) = &self.file else {
+            return Ok(false);
+        };
+        let now = modified(file);
+        let before = self.stamp.lock().map(|s| *s).unwrap_or(None);
+        if now == before {
+            return Ok(false);
+        }
+        self.reload().map(|()| true)
+    }
+
+    /// Whether the `Authorization` header carries a configured user and its password.
+    fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> bool {
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return false;
+        };
+        let Some(hash) = config.users.get(&user) else {
+            return false;
+        };
+        let key = cache_key(&user, &password, hash);
+        if let Some(ok) = self
+            .auth_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).copied())
+        {
+            return ok;
+        }
+        let ok = bcrypt::verify(&password, hash).unwrap_or(false);
+        if let Ok(mut cache) = self.auth_cache.lock() {
+            if cache.len() >= AUTH_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, ok);
+        }
+        ok
+    }
+}
+
+fn modified(file: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}
+
+/// The cache holds digests, never passwords.
+fn cache_key(user: &str, password: &str, hash: &str) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [user, password, hash] {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part.as_bytes());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Middleware: basic auth when users are configured, and the configured response headers.
+pub async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
+    let config = web.config();
+    if !config.users.is_empty() {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !web.authorized(&config, authorization) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"origin_exporter\"")],
+                "Unauthorized\n",
+            )
+                .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    for (name, value) in &config.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+/// A connection, plain or TLS, as the web config said when it was accepted.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Accepts connections and completes TLS handshakes off the accept loop, so a slow client
+/// never holds up the next one.
+pub struct WebListener {
+    local: SocketAddr,
+    ready: mpsc::Receiver<(Conn, SocketAddr)>,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebListener {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+impl WebListener {
+    pub fn new(listener: TcpListener, web: Arc<Web>) -> io::Result<WebListener> {
+        let local = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let accept_task = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, don't spin.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                match web.config().tls.clone() {
+                    None => {
+                        if tx.send((Conn::Plain(stream), peer)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(tls) => {
+                        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+                            return;
+                        };
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let accept = TlsAcceptor::from(tls).accept(stream);
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+                                Ok(Ok(s)) => {
+                                    let _ = tx.send((Conn::Tls(Box::new(s)), peer)).await;
+                                }
+                                Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                                Err(_) => debug!(%peer, "TLS handshake timed out"),
+                            }
+                            drop(permit);
+                        });
+                    }
+                }
+            }
+        });
+        Ok(WebListener {
+            local,
+            ready,
+            accept_task,
+        })
+    }
+}
+
+impl axum::serve::Listener for WebListener {
+    type Io = Conn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(c) => c,
+            // The accept task only ends with the listener; never resolve again.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_basic_credentials() {
+        // "alice:pa:ss" — a colon in the password is allowed.
+        assert_eq!(
+            basic_credentials("Basic YWxpY2U6cGE6c3M="),
+            Some(("alice".into(), "pa:ss".into()))
+        );
+        assert_eq!(basic_credentials("Bearer x"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+    }
+
+    #[test]
+    fn a_changed_file_is_picked_up_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web.yml");
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        std::fs::write(&file, "").unwrap();
+        let web = Web::load(Some(file.clone())).unwrap();
+        assert!(!web.reload_if_changed().unwrap(), "unchanged file reloaded");
+
+        let touch = |text: &str, secs: u64| {
+            std::fs::write(&file, text).unwrap();
+            let t = SystemTime::now() + Duration::from_secs(secs);
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        };
+        touch(&format!("basic_auth_users: {{u: '{hash}'}}"), 10);
+        assert!(web.reload_if_changed().unwrap());
+        assert!(web.config().users.contains_key("u"));
+
+        touch("basic_auth_users: {u: broken}", 20);
+        assert!(web.reload_if_changed().is_err());
+        assert!(
+            web.config().users.contains_key("u"),
+            "the running config must stay"
+        );
+    }
+
+    #[test]
+    fn auth_checks_and_caches() {
+        let hash = bcrypt::hash("secret", 4).unwrap();
+        let web = Web::load(None).unwrap();
+        let mut config = WebConfig::default();
+        config.users.insert("alice".into(), hash);
+        let header = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        assert!(web.authorized(&config, Some(&header("alice", "secret"))));
+        assert!(web.authorized(&config, Some(&header("alice", "secret"))));
+        assert!(!web.authorized(&config, Some(&header("alice", "wrong"))));
+        assert!(!web.authorized(&config, Some(&header("bob", "secret"))));
+        assert!(!web.authorized(&config, None));
+        assert_eq!(web.auth_cache.lock().unwrap().len(), 2);
+    }
+}

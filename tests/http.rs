@@ -1,0 +1,246 @@
+//! The HTTP check, `/probe`, and the landing page, end to end on loopback.
+
+mod lab;
+
+use std::time::Duration;
+
+use lab::http::HttpOrigin;
+use lab::Exporter;
+
+const FAST: Duration = Duration::ZERO;
+
+fn http_only(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "  - {{name: {name}, domain: origin.{name}.lab.test, address: 127.0.0.1, protocol_policy: http-only, http_port: {port}, checks: [tcp, http]{extra}}}\n"
+    )
+}
+
+fn config(global: &str, origins: &[String]) -> String {
+    format!(
+        "global: {{interval: 1s, timeout: 1s{global}}}\norigins:\n{}",
+        origins.concat()
+    )
+}
+
+#[tokio::test]
+async fn status_host_forwarding_and_errors() {
+    let ok = HttpOrigin::plain(200, FAST).await;
+    let failing = HttpOrigin::plain(503, FAST).await;
+    let missing = HttpOrigin::plain(404, FAST).await;
+    let strict = HttpOrigin::plain(404, FAST).await;
+    let exporter = Exporter::start(&config(
+        "",
+        &[
+            http_only(
+                "ok",
+                ok.port(),
+                ", host_header: www.ok.lab.test, http: {path: /health, method: HEAD}",
+            ),
+            http_only("failing", failing.port(), ", http: {}"),
+            http_only("missing", missing.port(), ", http: {}"),
+            http_only(
+                "strict",
+                strict.port(),
+                ", http: {expect_status: [200, 3xx]}",
+            ),
+        ],
+    ))
+    .await;
+    let s = exporter
+        .wait_cycle(&["ok", "failing", "missing", "strict"])
+        .await;
+
+    // The request the CDN sends: method, path, and the forwarded Host.
+    let seen = ok.seen();
+    assert_eq!(seen[0].request_line, "HEAD /health HTTP/1.1");
+    assert_eq!(seen[0].host.as_deref(), Some("www.ok.lab.test"));
+    assert_eq!(
+        failing.seen()[0].host.as_deref(),
+        Some("origin.failing.lab.test")
+    );
+
+    for (origin, status, ready) in [
+        ("ok", 200.0, 1.0),
+        ("failing", 503.0, 0.0),
+        ("missing", 404.0, 1.0),
+        ("strict", 404.0, 0.0),
+    ] {
+        s.assert_value("origin_http_status_code", &[("origin", origin)], status);
+        s.assert_value("origin_cdn_ready", &[("origin", origin)], ready);
+        s.assert_value(
+            "origin_probe_success",
+            &[("origin", origin), ("check", "http")],
+            ready,
+        );
+        s.assert_value(
+            "origin_problem",
+            &[
+                ("origin", origin),
+                ("cause", "http_error_status"),
+                ("severity", "critical"),
+            ],
+            1.0 - ready,
+        );
+        s.assert_value(
+            "origin_problem",
+            &[("origin", origin), ("cause", "http_timeout")],
+            0.0,
+        );
+        assert!(s
+            .value("origin_http_duration_seconds", &[("origin", origin)])
+            .is_some());
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn headers_after_the_read_timeout_are_http_timeout() {
+    let slow = HttpOrigin::plain(200, Duration::from_secs(5)).await;
+    let exporter = Exporter::start(&config(
+        ", interval: 3s",
+        &[http_only(
+            "slow",
+            slow.port(),
+            ", read_timeout: 500ms, http: {}",
+        )],
+    ))
+    .await;
+    let s = exporter.wait_cycle(&["slow"]).await;
+    assert_eq!(s.active_causes("slow"), ["http_timeout"]);
+    s.assert_value("origin_cdn_ready", &[("origin", "slow")], 0.0);
+    assert!(s
+        .value("origin_http_status_code", &[("origin", "slow")])
+        .is_none());
+    let took = s
+        .value(
+            "origin_probe_duration_seconds",
+            &[("origin", "slow"), ("check", "http")],
+        )
+        .unwrap();
+    assert!(
+        took < 2.0,
+        "the read timeout of 0.5s was not applied: {took}s"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn https_request_uses_the_cdn_sni_and_is_not_blocked_by_the_certificate() {
+    // Self-signed for another name: the TLS check reports that; the HTTP check still answers.
+    let origin = HttpOrigin::tls(200, FAST, &["elsewhere.lab.test"]).await;
+    let exporter = Exporter::start(&config(
+        "",
+        &[format!(
+            "  - {{name: tls, domain: origin.tls.lab.test, host_header: www.tls.lab.test, address: 127.0.0.1, https_port: {}, checks: [tcp, http], http: {{}}}}\n",
+            origin.port()
+        )],
+    ))
+    .await;
+    let s = exporter.wait_cycle(&["tls"]).await;
+    s.assert_value("origin_http_status_code", &[("origin", "tls")], 200.0);
+    let seen = origin.seen();
+    assert_eq!(seen[0].sni.as_deref(), Some("www.tls.lab.test"));
+    assert_eq!(seen[0].host.as_deref(), Some("www.tls.lab.test"));
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn probe_endpoint_returns_only_that_origin() {
+    let a = HttpOrigin::plain(200, FAST).await;
+    let b = HttpOrigin::plain(503, FAST).await;
+    let exporter = Exporter::start(&config(
+        ", interval: 60s, timeout: 2s",
+        &[
+            http_only("a", a.port(), ", http: {}"),
+            http_only("b", b.port(), ", http: {}"),
+        ],
+    ))
+    .await;
+    let (status, body) = exporter.get("/probe?origin=b").await;
+    assert_eq!(status, 200, "{body}");
+    let s = lab::Scrape::parse(&body);
+    s.assert_value("origin_http_status_code", &[("origin", "b")], 503.0);
+    s.assert_value("origin_cdn_ready", &[("origin", "b")], 0.0);
+    assert!(!s.has_origin("a"), "{body}");
+    assert!(
+        s.matching("origin_exporter_origins", &[]).is_empty(),
+        "{body}"
+    );
+
+    // The fresh result also becomes the latest for /metrics.
+    let metrics = exporter.scrape().await;
+    metrics.assert_value("origin_http_status_code", &[("origin", "b")], 503.0);
+
+    assert_eq!(exporter.get("/probe?origin=nope").await.0, 404);
+    assert_eq!(exporter.get("/probe").await.0, 400);
+    let (status, body) = exporter
+        .get(&format!(
+            "/probe?target=adhoc.lab.test&address=127.0.0.1&http_port={}",
+            a.port()
+        ))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn adhoc_targets_when_allowed() {
+    let a = HttpOrigin::plain(200, FAST).await;
+    let exporter = Exporter::start(&config(
+        ", interval: 60s, timeout: 2s, allow_adhoc_targets: true, protocol_policy: http-only, checks: [tcp]",
+        &[http_only("a", a.port(), "")],
+    ))
+    .await;
+    let (status, body) = exporter
+        .get(&format!(
+            "/probe?target=adhoc.lab.test&address=127.0.0.1&http_port={}",
+            a.port()
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let s = lab::Scrape::parse(&body);
+    let port = a.port().to_string();
+    s.assert_value(
+        "origin_tcp_port_up",
+        &[
+            ("origin", "adhoc.lab.test"),
+            ("address", "127.0.0.1"),
+            ("port", &port),
+        ],
+        1.0,
+    );
+    s.assert_value("origin_cdn_ready", &[("origin", "adhoc.lab.test")], 1.0);
+
+    let (status, body) = exporter.get("/probe?target=bad%20name").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("must be a DNS name"), "{body}");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn probe_honours_the_scrape_timeout() {
+    let slow = HttpOrigin::plain(200, Duration::from_secs(20)).await;
+    let exporter = Exporter::start(&config(
+        ", interval: 60s, timeout: 10s",
+        &[http_only(
+            "slow",
+            slow.port(),
+            ", read_timeout: 30s, http: {}",
+        )],
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = exporter
+        .get_with(
+            "/probe?origin=slow",
+            &[("x-prometheus-scrape-timeout-seconds", "3")],
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    // 3 s less the 0.5 s offset: answered before Prometheus would give up, with the verdict.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let s = lab::Scrape::parse(&body);
+    assert_eq!(s.active_causes("slow"), ["http_timeout"]);
+    exporter.stop().await;
+}
