@@ -5,6 +5,8 @@
 #   - the expected alerts arrive for the broken origins, and none for the healthy one;
 #   - no alert about the exporter itself (down, late probes) fires while it runs; a rejected config
 #     reload raises OriginExporterConfigReloadFailed, and stopping the exporter OriginExporterDown;
+#   - the example's /probe jobs (deploy/prometheus/prometheus.yml relabeling, configured and ad-hoc)
+#     scrape and report the right verdicts;
 #   - every dashboard panel query, variables substituted, evaluates without error against that
 #     Prometheus, with data wherever the series it reads exist.
 # Everything listens on 127.0.0.0/8. When it can (root, unshare), the test runs in its own
