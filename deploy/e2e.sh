@@ -351,7 +351,7 @@ bad = []
 for line in open(sys.argv[1]):
     for a in json.loads(line).get("alerts", []):
         l = a["labels"]
-        if l.get("origin") == "healthy" or l["alertname"] in ("OriginExporterDown", "OriginProbesLate",
+        if l.get("origin") == "healthy" or l["alertname"] in ("OriginExporterDown", "OriginExporterAbsent", "OriginProbesLate",
                                                               "OriginExporterConfigReloadFailed", "OriginFlapping"):
             bad.append(l)
 for l in bad:

@@ -151,7 +151,7 @@ def check_alerts(root, exposition):
                     p.add(f"{where}: description must name the origin ($labels.origin)")
                 if "cause" not in desc:
                     p.add(f"{where}: description must name the cause")
-            elif "$labels.instance" not in desc:
+            elif "$labels.instance" not in desc and "absent(" not in r["expr"]:
                 p.add(f"{where}: description must name the exporter instance")
             url = ann.get("runbook_url", "")
             if not url.startswith(RUNBOOK_BASE):
