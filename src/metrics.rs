@@ -62,7 +62,7 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
             ("version", env!("CARGO_PKG_VERSION")),
             (
                 "revision",
-                option_env!("ORIGIN_EXPORTER_REVISION").unwrap_or("unknown"),
+                option_env!("BUILD_REVISION").unwrap_or("unknown"),
             ),
         ])
         .set(1);
