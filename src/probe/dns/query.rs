@@ -12,7 +12,7 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::DnsHandle;
 use hickory_net::NetError;
-use hickory_proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_proto::op::{DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::{Answer, Reply};
@@ -63,17 +63,7 @@ impl ServerClient {
             Ok(Some(Err(NetError::Io(e)))) if e.kind() == io::ErrorKind::TimedOut => silent(),
             Ok(Some(Err(e))) => no_response(&e),
             Ok(Some(Ok(response))) => {
-                let soa_serial = response
-                    .answers
-                    .iter()
-                    .chain(response.authorities.iter())
-                    .find_map(|r| match &r.data {
-                        // Only the zone's own SOA counts, not one from a referral elsewhere.
-                        RData::SOA(soa) if rtype == RecordType::SOA && r.name == *name => {
-                            Some(soa.serial)
-                        }
-                        _ => None,
-                    });
+                let soa_serial = soa_serial(&response, rtype, name);
                 Reply::Answered(Answer {
                     rcode: response.response_code,
                     authoritative: response.authoritative
@@ -114,6 +104,29 @@ pub(super) async fn referral(
     if response.response_code != ResponseCode::NoError {
         return Err(response.response_code.to_string());
     }
+    Ok(read_referral(&response, name))
+}
+
+/// The serial of `name`'s own SOA in the response to an SOA question: not one from a referral
+/// elsewhere.
+fn soa_serial(response: &Message, rtype: RecordType, name: &Name) -> Option<u32> {
+    if rtype != RecordType::SOA {
+        return None;
+    }
+    response
+        .answers
+        .iter()
+        .chain(response.authorities.iter())
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) if r.name == *name => Some(soa.serial),
+            _ => None,
+        })
+}
+
+/// The NS set of the deepest zone at or above `name` in a response, and its glue; bounded by
+/// [`super::MAX_NS_NAMES`] names and [`super::MAX_NS_ADDRESSES`] addresses per name, whatever
+/// the server packed into it.
+fn read_referral(response: &Message, name: &Name) -> Option<Referral> {
     let ns_records = || {
         response
             .answers
@@ -125,13 +138,10 @@ pub(super) async fn referral(
                 _ => None,
             })
     };
-    let Some(zone) = ns_records()
+    let zone = ns_records()
         .map(|(owner, _)| owner)
         .max_by_key(|owner| owner.num_labels())
-        .map(Name::to_lowercase)
-    else {
-        return Ok(None);
-    };
+        .map(Name::to_lowercase)?;
     let mut ns: Vec<Name> = ns_records()
         .filter(|(owner, _)| **owner == zone)
         .map(|(_, n)| n)
@@ -150,7 +160,7 @@ pub(super) async fn referral(
         })
         .take(super::MAX_NS_NAMES * super::MAX_NS_ADDRESSES)
         .collect();
-    Ok(Some(Referral { zone, ns, glue }))
+    Some(Referral { zone, ns, glue })
 }
 
 /// A failure to get any response: timeout, connection refused (ICMP port unreachable), or an

@@ -279,14 +279,13 @@ fn io_reply(e: &std::io::Error) -> Reply {
 /// The matrix hello for `version` was answered with exactly that version (a HelloRetryRequest
 /// counts for TLS 1.3).
 fn speaks(reply: &Reply, version: TlsVersion) -> bool {
-    matches!(reply, Reply::Hello(h) if h.version == version.wire())
+    reply.hello().is_some_and(|h| h.version == version.wire())
 }
 
-/// The CDN's hello got a version it allows and a suite it offered for that version.
+/// The CDN's hello got a version it allows and a suite it offered for that version (whether
+/// the handshake then went on or broke: [`classify`] tells).
 fn accepted(reply: &Reply, cdn: &CdnProfile, allowed: &[TlsVersion]) -> Option<Negotiated> {
-    let Reply::Hello(h) = reply else {
-        return None;
-    };
+    let h = reply.hello()?;
     let version = TlsVersion::from_wire(h.version).filter(|v| allowed.contains(v))?;
     let suite = cdn.suites_for(version).find(|s| s.id == h.suite)?;
     Some(Negotiated {
@@ -303,7 +302,12 @@ pub fn classify(
     cdn_reply: &Reply,
 ) -> Handshake {
     if accepted {
-        return Handshake::Accepted;
+        // The origin chose what the CDN offered, then broke the handshake (garbage, a reset, an
+        // oversized certificate...): the CDN's handshake fails, and nothing else explains it.
+        return match cdn_reply {
+            Reply::HelloThen(..) => Handshake::Failed(cdn_reply.clone()),
+            _ => Handshake::Accepted,
+        };
     }
     let supported: Vec<TlsVersion> = protocols
         .iter()
@@ -380,6 +384,19 @@ mod tests {
         for (ok, protocols, allowed, want) in cases {
             assert_eq!(classify(ok, &protocols, &allowed, &alert), want);
         }
+        // An acceptable hello followed by a reset is a failed handshake, not a mismatch.
+        let broken = Reply::HelloThen(
+            ServerHello {
+                version: 0x0303,
+                suite: 0xC02F,
+                retry: false,
+            },
+            Box::new(Reply::Reset),
+        );
+        assert_eq!(
+            classify(true, &matrix(&[Tls1_2]), &[Tls1_2], &broken),
+            Handshake::Failed(broken.clone())
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ const HRR_RANDOM: [u8; 32] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Hello(ServerHello),
+    /// A ServerHello, then something that ended the plaintext handshake before the Certificate
+    /// (TLS <= 1.2): the version is spoken, but no handshake can complete (garbage, a reset, an
+    /// alert, an oversized message after the hello).
+    HelloThen(ServerHello, Box<Reply>),
     /// A fatal alert instead of a ServerHello (40 handshake_failure, 70 protocol_version, ...).
     Alert(u8),
     /// The connection ended before a ServerHello.
@@ -59,12 +63,26 @@ impl Reply {
                 "ServerHello version 0x{:04x} suite 0x{:04x}",
                 h.version, h.suite
             ),
+            Reply::HelloThen(h, then) => format!(
+                "ServerHello version 0x{:04x} suite 0x{:04x}, then {}",
+                h.version,
+                h.suite,
+                then.describe()
+            ),
             Reply::Alert(d) => format!("alert {d} ({})", alert_name(*d)),
             Reply::Closed => "connection closed without a ServerHello".into(),
             Reply::Reset => "connection reset".into(),
             Reply::NotTls => "the answer is not TLS".into(),
             Reply::TimedOut => "no answer within the timeout".into(),
             Reply::Io(kind) => kind.to_string(),
+        }
+    }
+
+    /// The ServerHello, whether or not the handshake went on after it.
+    pub fn hello(&self) -> Option<&ServerHello> {
+        match self {
+            Reply::Hello(h) | Reply::HelloThen(h, _) => Some(h),
+            _ => None,
         }
     }
 }
@@ -100,7 +118,11 @@ pub async fn read_reply<S: AsyncRead + Unpin>(
     };
     match reader.run(stream, want_chain).await {
         Ok(done) => done,
-        Err(reply) => (reader.hello.map_or(reply, Reply::Hello), None),
+        // Only a reader that wants the chain goes on after a hello (TLS <= 1.2).
+        Err(reply) => match reader.hello {
+            Some(hello) => (Reply::HelloThen(hello, Box::new(reply)), None),
+            None => (reply, None),
+        },
     }
 }
 
@@ -365,7 +387,13 @@ mod tests {
         let mut bytes = record(22, &server_hello(0x0301, 0x002F, [0; 32], &[]));
         bytes.extend(record(21, &[2, 40]));
         let (reply, chain) = read(&bytes, true);
-        assert!(matches!(reply, Reply::Hello(h) if h.version == 0x0301 && h.suite == 0x002F));
+        match reply {
+            Reply::HelloThen(h, then) => {
+                assert_eq!((h.version, h.suite), (0x0301, 0x002F));
+                assert_eq!(*then, Reply::Alert(40));
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(chain.is_none());
     }
 
