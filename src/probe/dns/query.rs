@@ -181,3 +181,93 @@ fn no_response(e: &NetError) -> Reply {
         other => Reply::NoResponse(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::MessageType;
+    use hickory_proto::op::OpCode;
+    use hickory_proto::rr::rdata::{A, NS};
+    use hickory_proto::rr::Record;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::probe::dns::{MAX_NS_ADDRESSES, MAX_NS_NAMES};
+
+    fn name(n: &str) -> Name {
+        Name::from_ascii(n).expect("name")
+    }
+
+    /// A referral for shop.example.com with `servers` NS names and `glue` addresses each.
+    fn referral_message(servers: usize, glue: u8) -> Message {
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        for i in 0..servers {
+            let ns = name(&format!("ns{i}.example.net."));
+            m.add_authority(Record::from_rdata(
+                name("example.com."),
+                60,
+                RData::NS(NS(ns.clone())),
+            ));
+            for g in 0..glue {
+                m.add_additional(Record::from_rdata(
+                    ns.clone(),
+                    60,
+                    RData::A(A::new(192, 0, 2, g)),
+                ));
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn a_referral_is_read() {
+        let r = read_referral(&referral_message(2, 1), &name("shop.example.com.")).expect("NS");
+        assert_eq!(r.zone, name("example.com."));
+        assert_eq!((r.ns.len(), r.glue.len()), (2, 2));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any bytes that hickory parses as a message are read without panicking, and the NS set
+        /// and glue stay within their bounds.
+        #[test]
+        fn any_response_is_read_bounded(bytes in vec(any::<u8>(), 0..600)) {
+            if let Ok(m) = Message::from_vec(&bytes) {
+                let asked = name("shop.example.com.");
+                let _ = soa_serial(&m, RecordType::SOA, &asked);
+                if let Some(r) = read_referral(&m, &asked) {
+                    prop_assert!(r.zone.zone_of(&asked));
+                    prop_assert!(r.ns.len() <= MAX_NS_NAMES);
+                    prop_assert!(r.glue.len() <= MAX_NS_NAMES * MAX_NS_ADDRESSES);
+                }
+            }
+        }
+
+        /// A server that packs hundreds of NS names and addresses into a referral is cut to the
+        /// bounds, and mutating its bytes never panics the reading.
+        #[test]
+        fn huge_and_mutated_referrals(
+            servers in 0usize..100,
+            glue in 0u8..8,
+            edits in vec((any::<usize>(), any::<u8>()), 0..6),
+        ) {
+            let asked = name("shop.example.com.");
+            let m = referral_message(servers, glue);
+            if let Some(r) = read_referral(&m, &asked) {
+                prop_assert_eq!(r.ns.len(), servers.min(MAX_NS_NAMES));
+                prop_assert!(r.glue.len() <= MAX_NS_NAMES * MAX_NS_ADDRESSES);
+            }
+            let mut bytes = m.to_vec().expect("encode");
+            for (pos, b) in edits {
+                let i = pos % bytes.len();
+                bytes[i] = b;
+            }
+            if let Ok(m) = Message::from_vec(&bytes) {
+                if let Some(r) = read_referral(&m, &asked) {
+                    prop_assert!(r.ns.len() <= MAX_NS_NAMES);
+                }
+            }
+        }
+    }
+}
