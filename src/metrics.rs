@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeGaugeValue, EncodeLabel, EncodeLabelSet, LabelSetEncoder,
+    DescriptorEncoder, EncodeMetric, EncodeGaugeValue, EncodeLabel, EncodeLabelSet, LabelSetEncoder,
     MetricEncoder,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -97,8 +97,32 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
         "Checks run, by check and result (success, failure, timeout).",
         own.probes.clone(),
     );
+    registry.register_collector(Box::new(RuntimeCollector));
     registry.register_collector(Box::new(OriginCollector { store }));
     registry
+}
+
+/// `origin_exporter_runtime_tasks`: tokio tasks alive at scrape time. A leak of tasks (probes,
+/// connections, DNS exchanges that never end) shows here first; the soak test (bench/soak.sh)
+/// watches it. Read at scrape time, so it costs nothing between scrapes.
+#[derive(Debug)]
+struct RuntimeCollector;
+
+impl Collector for RuntimeCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), fmt::Error> {
+        // Outside a runtime (an encoder called from a plain thread) there is nothing to count.
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return Ok(());
+        };
+        let tasks = ConstGauge::new(handle.metrics().num_alive_tasks() as i64);
+        let metric = enc.encode_descriptor(
+            "origin_exporter_runtime_tasks",
+            "Tokio tasks alive in the exporter's runtime at scrape time.",
+            None,
+            tasks.metric_type(),
+        )?;
+        tasks.encode(metric)
+    }
 }
 
 /// Which exposition format a scrape asked for.

@@ -104,7 +104,11 @@ fn assert_bounded(conns: &[Conn], bound: usize) {
 async fn assert_alive(lab: &Lab) {
     let (status, _) = lab.exporter.get("/-/healthy").await;
     assert_eq!(status, 200);
-    lab.exporter.wait_cycle(&["hostile", "healthy"]).await;
+    let s = lab.exporter.wait_cycle(&["hostile", "healthy"]).await;
+    let tasks = s
+        .value("origin_exporter_runtime_tasks", &[])
+        .expect("origin_exporter_runtime_tasks");
+    assert!(tasks >= 1.0, "tasks: {tasks}");
 }
 
 #[tokio::test]
