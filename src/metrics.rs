@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeMetric, EncodeGaugeValue, EncodeLabel, EncodeLabelSet, LabelSetEncoder,
-    MetricEncoder,
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabel, EncodeLabelSet, EncodeMetric,
+    LabelSetEncoder, MetricEncoder,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
