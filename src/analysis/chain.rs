@@ -22,6 +22,14 @@ use super::hostname::CertNames;
 /// have 2-4; this bounds the work a hostile origin can cause.
 pub const MAX_CHAIN: usize = 10;
 
+/// Longest caIssuers URL followed (real ones are well under 100 bytes): a longer one is ignored,
+/// so that neither the AIA cache nor the cached facts hold what a hostile certificate packs in.
+pub const MAX_AIA_URL: usize = 2048;
+
+/// Longest value taken from a certificate into a label (subject and issuer CN, serial), in bytes:
+/// a hostile certificate cannot make every scrape carry its size.
+pub const MAX_LABEL: usize = 256;
+
 /// `id-ad-caIssuers` (RFC 5280 4.2.2.1).
 const OID_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 
@@ -295,11 +303,12 @@ pub fn facts(
 fn summary(p: &Parsed<'_>) -> CertSummary {
     let cert = &p.cert;
     let cn = |name: &x509_parser::x509::X509Name<'_>| {
-        name.iter_common_name()
-            .next()
-            .and_then(|a| a.as_str().ok())
-            .unwrap_or("")
-            .to_string()
+        bounded(
+            name.iter_common_name()
+                .next()
+                .and_then(|a| a.as_str().ok())
+                .unwrap_or(""),
+        )
     };
     CertSummary {
         position: p.position,
@@ -308,11 +317,21 @@ fn summary(p: &Parsed<'_>) -> CertSummary {
         serial: cert
             .raw_serial()
             .iter()
+            .take(MAX_LABEL / 2)
             .map(|b| format!("{b:02x}"))
             .collect(),
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
     }
+}
+
+/// `s`, cut to [`MAX_LABEL`] bytes at a character boundary.
+fn bounded(s: &str) -> String {
+    let mut end = s.len().min(MAX_LABEL);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// `cert` names `issuer` as its issuer and carries a signature that `issuer`'s key verifies.
@@ -414,7 +433,9 @@ pub fn ca_issuers_url(cert: &X509Certificate<'_>) -> Option<String> {
                         &d.access_location,
                         d.access_method.to_id_string() == OID_CA_ISSUERS,
                     ) {
-                        (GeneralName::URI(u), true) if u.starts_with("http://") => {
+                        (GeneralName::URI(u), true)
+                            if u.starts_with("http://") && u.len() <= MAX_AIA_URL =>
+                        {
                             Some(u.to_string())
                         }
                         _ => None,

@@ -436,3 +436,41 @@ fn long_chains_are_cut() {
     let r = run(&served, &[], &p.roots, NAME);
     assert_eq!(r.certs.len(), MAX_CHAIN);
 }
+
+/// A DER element with a long-form length (for contents of any size).
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag, 0x83];
+    v.extend_from_slice(&(content.len() as u32).to_be_bytes()[1..]);
+    v.extend_from_slice(content);
+    v
+}
+
+#[test]
+fn hostile_sizes_are_cut_labels_and_aia_url() {
+    let pki = pki();
+    let key = KeyPair::generate().unwrap();
+    let mut params = leaf_params(NAME, (-1, 90), None);
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "é".repeat(1000));
+    params.serial_number = Some(SerialNumber::from_slice(&[0x5a; 400]));
+    let url = format!("http://aia.example/{}", "x".repeat(MAX_AIA_URL));
+    let method = der(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02]);
+    let location = der(0x86, url.as_bytes());
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+            der(0x30, &der(0x30, &[method, location].concat())),
+        ));
+    let cert = params.signed_by(&key, &pki.inter.issuer).unwrap();
+    // The leaf alone: its issuer is missing, and its AIA URL too long to be followed.
+    let r = run(&[cert.der().clone()], &[], &pki.roots, NAME);
+    let leaf = &r.certs[0];
+    assert!(leaf.subject_cn.len() <= MAX_LABEL && leaf.subject_cn.len() > MAX_LABEL - 2);
+    assert!(leaf.subject_cn.chars().all(|c| c == 'é'));
+    assert_eq!(leaf.serial.len(), MAX_LABEL);
+    assert_eq!(r.trust, Trust::UnknownIssuer { aia: None });
+    assert!(r.defects.untrusted);
+}
