@@ -86,6 +86,13 @@ while (($(date +%s) - start < DURATION)); do
     echo "$t $rss $fds $threads $tasks" >>"$samples"
 done
 
+# What the exporter saw at the end: the mix of healthy and broken is real, and probing kept up.
+curl -sf --max-time 10 "$url/metrics" >"$work/last.prom"
+echo "active causes at the end (origins):"
+grep -E '^origin_problem\{' "$work/last.prom" | awk '$NF == 1' |
+    sed -E 's/.*cause="([^"]*)".*/\1/' | sort | uniq -c | sed 's/^/  /'
+awk '/^origin_exporter_probes_total\{/ {n += $NF} END {printf "checks run: %d\n", n}' "$work/last.prom"
+
 # Growth after warm-up: the first third is warm-up, then last third vs second third.
 status=0
 python3 - "$samples" "$TOLERANCE" <<'EOF' || status=$?

@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn arbitrary_bytes_never_panic() {
-        // A cheap deterministic fuzz until issue 7's proptests land.
+        // A cheap deterministic fuzz beside the code; tests/fuzz_network.rs has the proptests.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
             seed ^= seed << 13;
