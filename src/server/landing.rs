@@ -32,18 +32,28 @@ fn standing(snapshot: Option<&Snapshot>) -> Standing {
     }
 }
 
+struct Row<'a> {
+    standing: Standing,
+    slot: &'a Arc<Slot>,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
 pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
     let slots = state.store.slots();
-    let mut rows: Vec<(Standing, &Arc<Slot>, Option<Arc<Snapshot>>)> = slots
+    let mut rows: Vec<Row> = slots
         .iter()
         .map(|slot| {
             let snapshot = slot.latest();
-            (standing(snapshot.as_deref()), slot, snapshot)
+            Row {
+                standing: standing(snapshot.as_deref()),
+                slot,
+                snapshot,
+            }
         })
         .collect();
-    rows.sort_by(|a, b| (a.0, &a.1.origin.name).cmp(&(b.0, &b.1.origin.name)));
+    rows.sort_by(|a, b| (a.standing, &a.slot.origin.name).cmp(&(b.standing, &b.slot.origin.name)));
 
-    let count = |s: Standing| rows.iter().filter(|r| r.0 == s).count();
+    let count = |s: Standing| rows.iter().filter(|r| r.standing == s).count();
     let summary = format!(
         "<p class=summary><b>{}</b> origins: <span class=bad>{} not ready</span> · <span class=warn>{} with warnings</span> · <span class=ok>{} ready</span> · {} not probed yet</p>",
         rows.len(),
@@ -55,8 +65,14 @@ pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
 
     let now = SystemTime::now();
     let mut body = String::new();
-    for (standing, slot, snapshot) in &rows {
-        row(&mut body, *standing, &slot.origin, snapshot.as_deref(), now);
+    for r in &rows {
+        row(
+            &mut body,
+            r.standing,
+            &r.slot.origin,
+            r.snapshot.as_deref(),
+            now,
+        );
     }
     Html(format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8>
@@ -100,9 +116,9 @@ fn row(out: &mut String, standing: Standing, o: &Origin, s: Option<&Snapshot>, n
         None => (String::new(), "–".into(), "–".into(), "never".into()),
         Some(s) => (causes(s), certificate(s), negotiated(s), age(s, now)),
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<tr class={standing:?}><td><a href=\"{link}\"><b>{name}</b></a><br><span class=muted>{}</span>{host}</td><td class=verdict>{verdict}</td><td>{causes}</td><td>{cert}</td><td>{tls}</td><td>{age}</td></tr>\n",
+        "<tr class={standing:?}><td><a href=\"{link}\"><b>{name}</b></a><br><span class=muted>{}</span>{host}</td><td class=verdict>{verdict}</td><td>{causes}</td><td>{cert}</td><td>{tls}</td><td>{age}</td></tr>",
         escape(&o.domain),
     );
 }
