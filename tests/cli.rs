@@ -353,3 +353,47 @@ fn check_shows_the_served_chain() {
     );
     drop(origin);
 }
+
+#[test]
+fn startup_errors_are_logged_as_json_or_logfmt() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "bad.yaml", "origins: []\n");
+    let args = |format: &'static str| {
+        vec![
+            "--config.file".to_string(),
+            bad.to_str().unwrap().to_string(),
+            "--web.listen-address".into(),
+            "127.0.0.1:0".into(),
+            "--log.format".into(),
+            format.into(),
+        ]
+    };
+    let out = Command::new(BIN).args(args("json")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().last().expect("a log line");
+    let json: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    assert_eq!(json["level"], "ERROR", "{line}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("origins: must list at least one origin"),
+        "{line}"
+    );
+
+    let out = Command::new(BIN).args(args("logfmt")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().last().expect("a log line");
+    assert!(
+        line.starts_with("ts=")
+            && line.contains(" level=error ")
+            && line.contains("msg=\"cannot start\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("origins: must list at least one origin"),
+        "{line}"
+    );
+}
