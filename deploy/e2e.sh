@@ -156,6 +156,8 @@ global:
   timeout: 3s
   resolvers: ["127.0.0.1:$RESOLVER_PORT"]
   allow_adhoc_targets: true
+  adhoc_allowed_domains: ["*.lab.test"]
+  adhoc_allowed_networks: [127.0.0.0/8]
   dns_port: $DNS_PORT
   ca_file: $pki/ca.pem
 origins:

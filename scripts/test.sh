@@ -17,6 +17,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --all-targets --locked
 
+step "landing page in headless Chromium (scripts/landing-check.sh)"
+bash scripts/landing-check.sh
+
 step "deploy: alert rules, live promtool check metrics, manifests, unit, Dockerfile, dashboards (deploy/validate.sh)"
 bash deploy/validate.sh
 

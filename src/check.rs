@@ -198,7 +198,7 @@ fn evidence(r: &Report) -> Vec<String> {
         lines.push(format!("tcp:  {}", ports.join("; ")));
     }
     if let Some(run) = &res.tls {
-        lines.push(tls_evidence(run));
+        lines.extend(tls_evidence(run));
     }
     if let Some(run) = &res.http {
         let spec = o.http.clone().unwrap_or_default();
@@ -219,13 +219,14 @@ fn evidence(r: &Report) -> Vec<String> {
     lines
 }
 
-/// The CDN's handshake, the versions the origin speaks, and the leaf it serves.
-fn tls_evidence(run: &probe::CheckRun<probe::TlsReport>) -> String {
+/// The CDN's handshake, the versions the origin speaks, the leaf, then every served certificate
+/// in the order the origin sent it.
+fn tls_evidence(run: &probe::CheckRun<probe::TlsReport>) -> Vec<String> {
     let Some(t) = run.completed() else {
-        return match run.outcome {
+        return vec![match run.outcome {
             Outcome::TimedOut => "tls:  no answer in time".to_string(),
             _ => "tls:  not attempted (an earlier check failed)".to_string(),
-        };
+        }];
     };
     let hello = match (&t.handshake, &t.negotiated) {
         (probe::Handshake::Accepted, Some(n)) => format!("{} {}", n.version, n.cipher),
@@ -259,7 +260,26 @@ fn tls_evidence(run: &probe::CheckRun<probe::TlsReport>) -> String {
             ));
         }
     }
-    line
+    let mut lines = vec![line];
+    for c in t.chain.iter().flat_map(|chain| chain.certs.iter()) {
+        lines.push(format!(
+            "      #{} {} issued by {}, valid {} to {}, serial {}",
+            c.position,
+            c.subject_cn,
+            c.issuer_cn,
+            date(c.not_before),
+            date(c.not_after),
+            c.serial
+        ));
+    }
+    lines
+}
+
+/// A certificate time the way `openssl x509 -dates` shows it.
+fn date(unix: i64) -> String {
+    x509_parser::time::ASN1Time::from_timestamp(unix)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("@{unix}"))
 }
 
 /// The command a person runs to see the problem with their own eyes.

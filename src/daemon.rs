@@ -95,6 +95,7 @@ impl Daemon {
             current: Arc::clone(&current),
             reload: reload_tx.clone(),
             web: Arc::clone(&web),
+            listen: local_addr,
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {

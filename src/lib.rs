@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod logging;
 pub mod metrics;
+pub mod netpolicy;
 pub mod probe;
 pub mod scheduler;
 pub mod server;

@@ -207,15 +207,9 @@ fn check(file: &std::path::Path, args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
+        Err(()) => return ExitCode::from(2),
     };
     let reports = runtime.block_on(origin_exporter::check::probe_all(
         &origins,
@@ -232,16 +226,18 @@ fn check(file: &std::path::Path, args: CheckArgs) -> ExitCode {
     ExitCode::from(origin_exporter::check::exit_code(&reports))
 }
 
-fn run_daemon(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+/// The async runtime; a failure to start it is reported here.
+fn runtime() -> Result<tokio::runtime::Runtime, ()> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
+        .map_err(|e| eprintln!("cannot start the async runtime: {e}"))
+}
+
+fn run_daemon(cli: Cli) -> ExitCode {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(()) => return ExitCode::FAILURE,
     };
     let shard = match &cli.shard {
         None => origin_exporter::shard::Shard::ALL,

@@ -303,3 +303,97 @@ origins:
     );
     drop(web);
 }
+
+/// `check` on a TLS origin: the CDN's handshake, then every served certificate in order, and the
+/// certificate cause explained.
+#[test]
+fn check_shows_the_served_chain() {
+    use lab::tls::{LeafSpec, Pki, RustlsOrigin};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(
+        &LeafSpec::new(&["shop.lab.test"]).valid(-30, -2),
+        Some(&pki.inter),
+    );
+    let origin = runtime.block_on(RustlsOrigin::serving(&pki, &leaf, false));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "c.yaml",
+        &format!(
+            "global: {{timeout: 2s, ca_file: '{}'}}\norigins:\n  - {{name: shop, domain: shop.lab.test, address: 127.0.0.1, https_port: {}, checks: [tcp, tls]}}\n",
+            pki.ca_file.display(),
+            origin.port()
+        ),
+    );
+    let (code, out) = run(&["check", "--config.file", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        "CDN hello: TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384",
+        "#0 shop.lab.test issued by",
+        "#1 ",
+        "✘ cert_expired [critical]",
+        "confirm:  openssl s_client -connect 127.0.0.1:",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    // The leaf's issuer is the second certificate served.
+    let issuer = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("#0 "))
+        .and_then(|l| l.split(" issued by ").nth(1))
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        out.lines().any(|l| l
+            .trim_start()
+            .starts_with(&format!("#1 {issuer} issued by"))),
+        "{out}"
+    );
+    drop(origin);
+}
+
+#[test]
+fn startup_errors_are_logged_as_json_or_logfmt() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "bad.yaml", "origins: []\n");
+    let args = |format: &'static str| {
+        vec![
+            "--config.file".to_string(),
+            bad.to_str().unwrap().to_string(),
+            "--web.listen-address".into(),
+            "127.0.0.1:0".into(),
+            "--log.format".into(),
+            format.into(),
+        ]
+    };
+    let out = Command::new(BIN).args(args("json")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().last().expect("a log line");
+    let json: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+    assert_eq!(json["level"], "ERROR", "{line}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("origins: must list at least one origin"),
+        "{line}"
+    );
+
+    let out = Command::new(BIN).args(args("logfmt")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().last().expect("a log line");
+    assert!(
+        line.starts_with("ts=")
+            && line.contains(" level=error ")
+            && line.contains("msg=\"cannot start\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("origins: must list at least one origin"),
+        "{line}"
+    );
+}

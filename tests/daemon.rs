@@ -114,13 +114,19 @@ async fn a_hung_origin_does_not_delay_the_others() {
     let open = OpenPort::start().await;
     let hung_a = HungPort::start().await;
     let hung_b = HungPort::start().await;
-    // Each hung probe holds its slot for 10 s; the open origin is probed every second.
+    let silent = OpenPort::start().await;
+    // Each hung probe holds its slot for 10 s; the open origin is probed every second. `silent`
+    // accepts the connection, then never answers the TLS hello.
     let yaml = config(
         "interval: 1s, timeout: 500ms, concurrency: 4",
         &[
             tcp_origin("open", open.port(), ""),
             tcp_origin("hung-a", hung_a.port(), ", interval: 12s, timeout: 10s"),
             tcp_origin("hung-b", hung_b.port(), ", interval: 12s, timeout: 10s"),
+            format!(
+                "  - {{name: silent, domain: silent.lab.test, address: 127.0.0.1, https_port: {}, checks: [tcp, tls], interval: 12s, timeout: 10s}}\n",
+                silent.port()
+            ),
         ],
     );
     let exporter = Exporter::start(&yaml).await;
@@ -129,11 +135,9 @@ async fn a_hung_origin_does_not_delay_the_others() {
     }
     // Three cycles of `open` took about 3 s; neither hung probe can have ended yet (>= 10 s).
     let s = exporter.scrape().await;
-    assert!(
-        !s.has_origin("hung-a") && !s.has_origin("hung-b"),
-        "{}",
-        s.text
-    );
+    for hung in ["hung-a", "hung-b", "silent"] {
+        assert!(!s.has_origin(hung), "{hung} reported already:\n{}", s.text);
+    }
     s.assert_value("origin_cdn_ready", &[("origin", "open")], 1.0);
     exporter.stop().await;
 }

@@ -184,22 +184,36 @@ async fn probe_endpoint_returns_only_that_origin() {
 }
 
 #[tokio::test]
-async fn adhoc_targets_when_allowed() {
+async fn adhoc_targets_only_within_the_allowlist() {
+    use lab::dns::{DnsLab, Zone};
     let a = HttpOrigin::plain(200, FAST).await;
+    // meta.evil.test resolves to the cloud metadata address: it must never be connected to.
+    let zone = Zone::new("evil.test", 1, &["127.0.0.11".parse().unwrap()])
+        .with_record("meta.evil.test", "169.254.169.254".parse().unwrap())
+        .with_record("ok.evil.test", "127.0.0.1".parse().unwrap());
+    let dns = DnsLab::start(vec![zone], &[]).await;
     let exporter = Exporter::start(&config(
-        ", interval: 60s, timeout: 2s, allow_adhoc_targets: true, protocol_policy: http-only, checks: [tcp]",
+        &format!(
+            ", interval: 60s, timeout: 2s, protocol_policy: http-only, checks: [tcp]{},
+             allow_adhoc_targets: true, adhoc_allowed_domains: ['*.lab.test', '*.evil.test'],
+             adhoc_allowed_networks: [127.0.0.0/8]",
+            dns.global_yaml()
+        ),
         &[http_only("a", a.port(), "")],
     ))
     .await;
-    let (status, body) = exporter
-        .get(&format!(
-            "/probe?target=adhoc.lab.test&address=127.0.0.1&http_port={}",
-            a.port()
-        ))
-        .await;
+    let probe = |query: String| {
+        let exporter = &exporter;
+        async move { exporter.get(&format!("/probe?{query}")).await }
+    };
+    let port = a.port().to_string();
+
+    let (status, body) = probe(format!(
+        "target=adhoc.lab.test&address=127.0.0.1&http_port={port}"
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     let s = lab::Scrape::parse(&body);
-    let port = a.port().to_string();
     s.assert_value(
         "origin_tcp_port_up",
         &[
@@ -210,11 +224,64 @@ async fn adhoc_targets_when_allowed() {
         1.0,
     );
     s.assert_value("origin_cdn_ready", &[("origin", "adhoc.lab.test")], 1.0);
+    // Resolved through the lab, then pinned.
+    let (status, body) = probe(format!("target=ok.evil.test&http_port={port}")).await;
+    assert_eq!(status, 200, "{body}");
+    lab::Scrape::parse(&body).assert_value(
+        "origin_tcp_port_up",
+        &[
+            ("origin", "ok.evil.test"),
+            ("address", "127.0.0.1"),
+            ("port", &port),
+        ],
+        1.0,
+    );
 
-    let (status, body) = exporter.get("/probe?target=bad%20name").await;
+    for (query, why) in [
+        (
+            "target=elsewhere.example.com&address=127.0.0.1".to_string(),
+            "is not in global.adhoc_allowed_domains",
+        ),
+        (
+            "target=x.lab.test&address=192.0.2.1".to_string(),
+            "192.0.2.1 is not in global.adhoc_allowed_networks",
+        ),
+        (
+            "target=x.lab.test&address=fd00:ec2::254".to_string(),
+            "cloud metadata",
+        ),
+        (
+            format!(
+                "target=x.lab.test&address=127.0.0.1&http_port={}",
+                exporter.addr.port()
+            ),
+            "is the exporter itself",
+        ),
+    ] {
+        let (status, body) = probe(query.clone()).await;
+        assert_eq!(status, 403, "{query}: {body}");
+        assert!(body.contains(why), "{query}: {body}");
+    }
+    let (status, body) = probe("target=bad%20name".into()).await;
     assert_eq!(status, 400);
     assert!(body.contains("must be a DNS name"), "{body}");
     exporter.stop().await;
+
+    // Without an entry for the link-local range, a name resolving into it is refused before any
+    // connection is made.
+    let strict = Exporter::start(&config(
+        &format!(
+            ", interval: 60s, timeout: 2s, protocol_policy: http-only, checks: [tcp]{},
+             allow_adhoc_targets: true, adhoc_allowed_domains: ['*.evil.test']",
+            dns.global_yaml()
+        ),
+        &[http_only("a", a.port(), "")],
+    ))
+    .await;
+    let (status, body) = strict.get("/probe?target=meta.evil.test").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("169.254.169.254 is link-local"), "{body}");
+    strict.stop().await;
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cdn::{CdnProfile, TlsVersion};
+use crate::netpolicy::AdhocPolicy;
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
@@ -102,6 +103,8 @@ pub struct Global {
     pub dns_port: u16,
     pub ca_file: Option<PathBuf>,
     pub allow_adhoc_targets: bool,
+    /// What `/probe?target=` may probe when `allow_adhoc_targets` is on.
+    pub adhoc: AdhocPolicy,
 }
 
 impl PartialEq for CdnProfile {
@@ -129,6 +132,9 @@ pub struct Origin {
     pub expiry_warning_days: u32,
     /// Extra labels on every series of this origin, sorted by name.
     pub labels: Vec<(String, String)>,
+    /// Addresses already resolved and vetted (ad-hoc probes): connect to these and no others,
+    /// whatever a later DNS answer says. Never set from a config file.
+    pub pinned_addresses: Vec<IpAddr>,
 }
 
 impl Origin {

@@ -28,6 +28,8 @@ pub struct RawGlobal {
     pub ca_file: Option<String>,
     pub read_timeout: Option<String>,
     pub allow_adhoc_targets: Option<bool>,
+    pub adhoc_allowed_domains: Option<Vec<String>>,
+    pub adhoc_allowed_networks: Option<Vec<String>>,
     // Defaults for origin-level keys.
     pub host_header: Option<String>,
     pub address: Option<String>,

@@ -13,6 +13,7 @@ use super::{
     StatusMatch,
 };
 use crate::cdn::{self, TlsVersion};
+use crate::netpolicy::{AdhocPolicy, Cidr};
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -158,6 +159,8 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         None | Some("") => None,
         Some(f) => Some(PathBuf::from(f)),
     };
+    let allow_adhoc_targets = g.allow_adhoc_targets.unwrap_or(false);
+    let adhoc = adhoc_policy(g, allow_adhoc_targets, errors);
     GlobalDefaults {
         global: Global {
             concurrency,
@@ -165,13 +168,39 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
             resolvers,
             dns_port,
             ca_file,
-            allow_adhoc_targets: g.allow_adhoc_targets.unwrap_or(false),
+            allow_adhoc_targets,
+            adhoc,
         },
         interval,
         timeout,
         read_timeout,
         expiry_warning_days,
     }
+}
+
+fn adhoc_policy(g: &super::raw::RawGlobal, allowed: bool, errors: &mut Errors) -> AdhocPolicy {
+    let mut domains = Vec::new();
+    for (i, d) in g.adhoc_allowed_domains.iter().flatten().enumerate() {
+        let path = format!("global.adhoc_allowed_domains[{i}]");
+        match d.strip_prefix("*.") {
+            Some(suffix) => domains.push(format!("*.{}", hostname(suffix, &path, errors))),
+            None => domains.push(hostname(d, &path, errors)),
+        }
+    }
+    if allowed && domains.is_empty() {
+        errors.push(
+            "global.adhoc_allowed_domains",
+            "must list the domains /probe?target= may probe (names or *.suffix) when allow_adhoc_targets is true",
+        );
+    }
+    let mut networks = Vec::new();
+    for (i, n) in g.adhoc_allowed_networks.iter().flatten().enumerate() {
+        match Cidr::parse(n) {
+            Ok(c) => networks.push(c),
+            Err(why) => errors.push(format!("global.adhoc_allowed_networks[{i}]"), why),
+        }
+    }
+    AdhocPolicy { domains, networks }
 }
 
 fn validate_origin(
@@ -339,6 +368,7 @@ fn validate_origin(
         read_timeout,
         expiry_warning_days,
         labels: labels.into_iter().collect(),
+        pinned_addresses: Vec::new(),
     })
 }
 
@@ -647,6 +677,27 @@ origins:
             );
         }
         assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn adhoc_targets_need_an_allowlist() {
+        let errs = messages(
+            "global: {allow_adhoc_targets: true, adhoc_allowed_networks: [10.0.0.0/8, 10.0.0.0/99]}
+origins: [{name: a, domain: a.example.com}]",
+        );
+        assert_eq!(
+            errs,
+            [
+                "global.adhoc_allowed_domains: must list the domains /probe?target= may probe (names or *.suffix) when allow_adhoc_targets is true",
+                "global.adhoc_allowed_networks[1]: prefix must be 0-32, got \"10.0.0.0/99\""
+            ]
+        );
+        let cfg = parse(
+            "global: {allow_adhoc_targets: true, adhoc_allowed_domains: ['*.Example.com', origin.example.net]}
+origins: [{name: a, domain: a.example.com}]",
+        )
+        .unwrap();
+        assert!(cfg.global.adhoc.allows_domain("www.example.com"));
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub fn addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
     if let Some(ip) = origin.address {
         return vec![ip];
     }
+    if !origin.pinned_addresses.is_empty() {
+        return origin.pinned_addresses.clone();
+    }
     results
         .resolution
         .as_ref()

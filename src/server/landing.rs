@@ -1,68 +1,200 @@
-//! The landing page: one row per origin, readable at a glance, no JavaScript.
+//! The landing page: every origin in one table a person can read at a glance — origins the CDN
+//! cannot reach first, then those with warnings, then the healthy ones. Server-rendered HTML, no
+//! JavaScript.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
 use axum::response::Html;
 
 use super::{escape, AppState};
-use crate::diagnose::Severity;
+use crate::config::Origin;
+use crate::diagnose::{Cause, Severity};
+use crate::store::{Slot, Snapshot};
+
+/// Where an origin stands, in the order the page lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Standing {
+    NotReady,
+    Warning,
+    Pending,
+    Ready,
+}
+
+fn standing(snapshot: Option<&Snapshot>) -> Standing {
+    match snapshot {
+        None => Standing::Pending,
+        Some(s) if !s.diagnosis.cdn_ready => Standing::NotReady,
+        Some(s) if !s.diagnosis.findings.is_empty() => Standing::Warning,
+        Some(_) => Standing::Ready,
+    }
+}
+
+struct Row<'a> {
+    standing: Standing,
+    slot: &'a Arc<Slot>,
+    snapshot: Option<Arc<Snapshot>>,
+}
 
 pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
     let slots = state.store.slots();
-    let mut rows = String::new();
-    for slot in slots.iter() {
-        let o = &slot.origin;
-        let name = escape(&o.name);
-        let (ready, causes, age) = match slot.latest() {
-            None => (
-                "<td class=pending>pending</td>".to_string(),
-                String::new(),
-                "never".to_string(),
-            ),
-            Some(s) => {
-                let ready = if s.diagnosis.cdn_ready {
-                    "<td class=ok>ready</td>".to_string()
-                } else {
-                    "<td class=bad>NOT READY</td>".to_string()
-                };
-                let mut causes = String::new();
-                for f in &s.diagnosis.findings {
-                    let class = match f.cause.severity() {
-                        Severity::Critical => "crit",
-                        Severity::Warning => "warn",
-                    };
-                    let _ = write!(
-                        causes,
-                        "<div class={class}><b>{}</b> ({}): {}</div>",
-                        f.cause.name(),
-                        f.cause.severity().name(),
-                        escape(&f.detail)
-                    );
-                }
-                let age = SystemTime::now()
-                    .duration_since(s.finished_at)
-                    .map(|d| format!("{}s ago", d.as_secs()))
-                    .unwrap_or_else(|_| "just now".into());
-                (ready, causes, age)
+    let mut rows: Vec<Row> = slots
+        .iter()
+        .map(|slot| {
+            let snapshot = slot.latest();
+            Row {
+                standing: standing(snapshot.as_deref()),
+                slot,
+                snapshot,
             }
-        };
-        let _ = write!(
-            rows,
-            "<tr><td>{name}</td><td>{}</td>{ready}<td>{causes}</td><td>{age}</td></tr>",
-            escape(&o.domain)
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.standing, &a.slot.origin.name).cmp(&(b.standing, &b.slot.origin.name)));
+
+    let count = |s: Standing| rows.iter().filter(|r| r.standing == s).count();
+    let summary = format!(
+        "<p class=summary><b>{}</b> origins: <span class=bad>{} not ready</span> · <span class=warn>{} with warnings</span> · <span class=ok>{} ready</span> · {} not probed yet</p>",
+        rows.len(),
+        count(Standing::NotReady),
+        count(Standing::Warning),
+        count(Standing::Ready),
+        count(Standing::Pending)
+    );
+
+    let now = SystemTime::now();
+    let mut body = String::new();
+    for r in &rows {
+        row(
+            &mut body,
+            r.standing,
+            &r.slot.origin,
+            r.snapshot.as_deref(),
+            now,
         );
     }
     Html(format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>origin_exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
-.ok{{color:#070}}.bad{{color:#b00;font-weight:bold}}.crit{{color:#b00}}.warn{{color:#a60}}.pending{{color:#777}}</style>
-</head><body><h1>origin_exporter</h1>
-<p>Probes CDN origins the way the CDN connects to them. <a href=\"/metrics\">Metrics</a> ·
-<a href=\"/-/ready\">Readiness</a></p>
-<table><tr><th>Origin</th><th>Domain</th><th>CDN</th><th>Active causes</th><th>Last probe</th></tr>
-{rows}</table></body></html>"
+        "<!doctype html><html lang=en><head><meta charset=utf-8>
+<meta name=viewport content=\"width=device-width, initial-scale=1\">
+<title>origin_exporter</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}
+h1{{margin:0 0 .2em}} .sub{{color:#555;margin:0 0 1em}}
+table{{border-collapse:collapse;width:100%}}
+th{{background:#f0f0f0;text-align:left}}
+td,th{{border:1px solid #ddd;padding:6px 8px;vertical-align:top}}
+tr.NotReady td:first-child{{border-left:6px solid #c00}} tr.Warning td:first-child{{border-left:6px solid #e90}}
+tr.Ready td:first-child{{border-left:6px solid #2a2}} tr.Pending td:first-child{{border-left:6px solid #999}}
+.ok{{color:#1a7f1a}} .bad{{color:#c00;font-weight:bold}} .warn{{color:#b36b00}} .muted{{color:#777}}
+.verdict{{white-space:nowrap}} .cause{{margin:.15em 0}} .detail{{color:#555;font-size:90%}} code{{font-size:90%}}
+</style></head><body>
+<h1>origin_exporter</h1>
+<p class=sub>Probes CDN origins the way the CDN connects to them. <a href=\"/metrics\">Metrics</a> · <a href=\"/-/ready\">Readiness</a> · <a href=\"/-/healthy\">Health</a></p>
+{summary}
+<table>
+<tr><th>Origin</th><th>CDN</th><th>Active causes</th><th>Certificate</th><th>TLS (negotiated)</th><th>Last probe</th></tr>
+{body}</table></body></html>"
     ))
+}
+
+fn row(out: &mut String, standing: Standing, o: &Origin, s: Option<&Snapshot>, now: SystemTime) {
+    let name = escape(&o.name);
+    let link = format!("/probe?origin={}", percent_encode(&o.name));
+    let host = o
+        .host_header
+        .as_deref()
+        .map(|h| format!("<br><span class=muted>Host: {}</span>", escape(h)))
+        .unwrap_or_default();
+    let verdict = match standing {
+        Standing::NotReady => "<span class=bad>NOT READY</span>",
+        Standing::Warning => "<span class=warn>ready, warnings</span>",
+        Standing::Ready => "<span class=ok>ready</span>",
+        Standing::Pending => "<span class=muted>pending</span>",
+    };
+    let (causes, cert, tls, age) = match s {
+        None => (String::new(), "–".into(), "–".into(), "never".into()),
+        Some(s) => (causes(s), certificate(s), negotiated(s), age(s, now)),
+    };
+    let _ = writeln!(
+        out,
+        "<tr class={standing:?}><td><a href=\"{link}\"><b>{name}</b></a><br><span class=muted>{}</span>{host}</td><td class=verdict>{verdict}</td><td>{causes}</td><td>{cert}</td><td>{tls}</td><td>{age}</td></tr>",
+        escape(&o.domain),
+    );
+}
+
+fn causes(s: &Snapshot) -> String {
+    let mut out = String::new();
+    for f in &s.diagnosis.findings {
+        let class = match f.cause.severity() {
+            Severity::Critical => "bad",
+            Severity::Warning => "warn",
+        };
+        let _ = write!(
+            out,
+            "<div class=cause><span class={class}>{}</span> <span class=muted>({})</span><div class=detail>{}</div></div>",
+            f.cause.name(),
+            f.cause.severity().name(),
+            escape(&f.detail)
+        );
+    }
+    if out.is_empty() {
+        out.push_str("<span class=muted>none</span>");
+    }
+    out
+}
+
+fn certificate(s: &Snapshot) -> String {
+    let days = s
+        .results
+        .tls
+        .as_ref()
+        .and_then(|t| t.completed())
+        .and_then(|t| t.chain.as_ref())
+        .and_then(|c| c.leaf_days_remaining);
+    match days {
+        None => "<span class=muted>–</span>".into(),
+        Some(d) if d < 0.0 => format!("<span class=bad>expired {:.0} days ago</span>", -d),
+        Some(d) => {
+            // The colour follows the verdict, which knows the origin's warning threshold.
+            let class = if s.diagnosis.is_active(Cause::CertExpiringSoon) {
+                "warn"
+            } else {
+                "ok"
+            };
+            format!("<span class={class}>{:.0} days left</span>", d.floor())
+        }
+    }
+}
+
+fn negotiated(s: &Snapshot) -> String {
+    match s
+        .results
+        .tls
+        .as_ref()
+        .and_then(|t| t.completed())
+        .and_then(|t| t.negotiated.as_ref())
+    {
+        Some(n) => format!("{}<br><code>{}</code>", n.version, escape(&n.cipher)),
+        None => "<span class=muted>–</span>".into(),
+    }
+}
+
+fn age(s: &Snapshot, now: SystemTime) -> String {
+    match now.duration_since(s.finished_at) {
+        Ok(d) if d.as_secs() < 120 => format!("{}s ago", d.as_secs()),
+        Ok(d) if d.as_secs() < 7200 => format!("{}m ago", d.as_secs() / 60),
+        Ok(d) => format!("{}h ago", d.as_secs() / 3600),
+        Err(_) => "just now".into(),
+    }
+}
+
+/// Origin names are `[A-Za-z0-9_.-]+`, all safe in a query; encode anyway, defensively.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

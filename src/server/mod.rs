@@ -40,6 +40,8 @@ pub struct AppState {
     pub current: Arc<ArcSwap<Current>>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub web: Arc<web::Web>,
+    /// Where the exporter listens: ad-hoc probes may not target it.
+    pub listen: std::net::SocketAddr,
 }
 
 pub fn router(state: AppState) -> Router {

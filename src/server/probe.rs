@@ -11,8 +11,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::config::AdhocTarget;
+use std::net::SocketAddr;
+
+use super::Current;
+use crate::config::{AdhocTarget, Check, Origin};
 use crate::metrics::{self, Format};
+use crate::probe::resolve::resolve;
 use crate::scheduler::probe_once;
 use crate::store::Slot;
 
@@ -40,29 +44,10 @@ pub(super) async fn probe(
             Some(slot) => (Arc::clone(&slot.origin), Some(slot)),
             None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
         },
-        (None, Some(target)) => {
-            if !current.config.global.allow_adhoc_targets {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "ad-hoc targets are disabled (global.allow_adhoc_targets: false)",
-                );
-            }
-            let adhoc = AdhocTarget {
-                domain: target.clone(),
-                host_header: params.host_header.clone(),
-                address: params.address.clone(),
-                https_port: params.https_port,
-                http_port: params.http_port,
-                ..Default::default()
-            };
-            match current.config.adhoc_origin(&adhoc) {
-                Ok(o) => (Arc::new(o), None),
-                Err(errors) => {
-                    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    return error(StatusCode::BAD_REQUEST, &text.join("; "));
-                }
-            }
-        }
+        (None, Some(target)) => match adhoc_origin(&state, &current, target, &params).await {
+            Ok(origin) => (Arc::new(origin), None),
+            Err(response) => return response,
+        },
         _ => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -87,6 +72,62 @@ pub(super) async fn probe(
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"),
     }
+}
+
+/// An ad-hoc origin, vetted: the domain is allowlisted, and every address it will connect to
+/// (resolved here once, then pinned) passes the network policy. Refusals are 403 with the reason.
+async fn adhoc_origin(
+    state: &AppState,
+    current: &Current,
+    target: &str,
+    params: &ProbeParams,
+) -> Result<Origin, Response> {
+    let global = &current.config.global;
+    if !global.allow_adhoc_targets {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "ad-hoc targets are disabled (global.allow_adhoc_targets: false)",
+        ));
+    }
+    let adhoc = AdhocTarget {
+        domain: target.to_string(),
+        host_header: params.host_header.clone(),
+        address: params.address.clone(),
+        https_port: params.https_port,
+        http_port: params.http_port,
+        ..Default::default()
+    };
+    let mut origin = current.config.adhoc_origin(&adhoc).map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        error(StatusCode::BAD_REQUEST, &text.join("; "))
+    })?;
+    if !global.adhoc.allows_domain(&origin.domain) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            &format!("{} is not in global.adhoc_allowed_domains", origin.domain),
+        ));
+    }
+    // A zone's nameservers can be anywhere: ad-hoc probes resolve, but query no nameservers.
+    origin.checks.remove(&Check::Dns);
+    let addresses = match origin.address {
+        Some(ip) => vec![ip],
+        None => {
+            let resolved =
+                tokio::time::timeout(origin.timeout, resolve(&origin.domain, &current.ctx)).await;
+            resolved.map(|r| r.addresses).unwrap_or_default()
+        }
+    };
+    for &ip in &addresses {
+        for (_, port) in origin.ports() {
+            if let Some(why) = global.adhoc.refuse(SocketAddr::new(ip, port), state.listen) {
+                return Err(error(StatusCode::FORBIDDEN, &why));
+            }
+        }
+    }
+    if origin.address.is_none() {
+        origin.pinned_addresses = addresses;
+    }
+    Ok(origin)
 }
 
 /// The time left for the probe: Prometheus's scrape timeout less a safety offset.

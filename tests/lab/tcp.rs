@@ -5,7 +5,8 @@ use std::net::{SocketAddr, TcpStream};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 
-/// A listener on 127.0.0.1 that accepts every connection and holds it open briefly.
+/// A listener on 127.0.0.1 that accepts every connection, never writes, and holds it open until
+/// dropped: an open port for the TCP check, an origin that hangs for TLS and HTTP.
 pub struct OpenPort {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
@@ -20,11 +21,10 @@ impl OpenPort {
         let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
+            // Owned by the task: aborting it on drop closes them all.
+            let mut held = Vec::new();
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                    drop(stream);
-                });
+                held.push(stream);
             }
         });
         OpenPort { addr, task }
