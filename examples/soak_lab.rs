@@ -14,7 +14,7 @@ use std::time::Duration;
 use lab::dns::{DnsLab, Zone};
 use lab::hostile::{records, server_hello, Act, HostileOrigin};
 use lab::http::HttpOrigin;
-use lab::tcp::{closed_port, OpenPort};
+use lab::tcp::closed_port;
 use lab::tls::{LeafSpec, Pki, RustlsOrigin};
 
 const NS1: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
@@ -36,7 +36,9 @@ async fn main() {
     let expired = RustlsOrigin::serving(&pki, &leaf("*.soak.test", -90, -1), false).await;
     let selfie = pki.leaf(&LeafSpec::new(&["*.soak.test"]), None);
     let self_signed = RustlsOrigin::start(vec![selfie.der.clone()], &selfie.key_der, true).await;
-    let open = OpenPort::start().await;
+    // Accepts and never answers, but closes when the client does (the lab's OpenPort holds every
+    // connection until dropped: over a soak that is hundreds of thousands of descriptors).
+    let open = HostileOrigin::start(Vec::new()).await;
     let closed = closed_port();
     let ok = HttpOrigin::plain(200, Duration::ZERO).await;
     let unavailable = HttpOrigin::plain(503, Duration::ZERO).await;
