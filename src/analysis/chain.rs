@@ -30,6 +30,10 @@ pub const MAX_AIA_URL: usize = 2048;
 /// a hostile certificate cannot make every scrape carry its size.
 pub const MAX_LABEL: usize = 256;
 
+/// Longest DNS name (253 characters, plus a trailing dot and slack): longer certificate names
+/// can never match an origin's domain.
+const MAX_DNS_NAME: usize = 256;
+
 /// `id-ad-caIssuers` (RFC 5280 4.2.2.1).
 const OID_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 
@@ -144,6 +148,36 @@ pub struct ChainFacts {
     /// Untrusted as served, trusted with the fetched issuers.
     incomplete: bool,
     unparsable: usize,
+}
+
+impl ChainFacts {
+    /// About how many bytes of heap these facts hold: what a cache of them counts. Real chains
+    /// come to a few hundred bytes; a leaf packed with names can come to the handshake bound.
+    pub fn weight(&self) -> usize {
+        const STRING: usize = std::mem::size_of::<String>();
+        let certs: usize = self
+            .certs
+            .iter()
+            .map(|c| {
+                std::mem::size_of::<CertSummary>()
+                    + c.subject_cn.len()
+                    + c.issuer_cn.len()
+                    + c.serial.len()
+            })
+            .sum();
+        let names = &self.leaf_names;
+        let dns: usize = names.dns.iter().map(|n| STRING + n.len()).sum();
+        let reason = match &self.trust {
+            Trust::UnknownIssuer { aia: Some(s) } | Trust::Rejected(s) => s.len(),
+            _ => 0,
+        };
+        std::mem::size_of::<Self>()
+            + certs
+            + dns
+            + names.ips.len() * std::mem::size_of::<IpAddr>()
+            + names.common_name.as_ref().map_or(0, String::len)
+            + reason
+    }
 }
 
 /// Analyses `served` (in served order). `fetched` holds issuers fetched from the AIA URL that a
@@ -396,13 +430,15 @@ fn names_of(cert: &X509Certificate<'_>) -> CertNames {
             .iter_common_name()
             .next()
             .and_then(|a| a.as_str().ok())
+            .filter(|cn| cn.len() <= MAX_DNS_NAME)
             .map(str::to_string),
         ..Default::default()
     };
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for n in &san.value.general_names {
             match n {
-                GeneralName::DNSName(d) => names.dns.push(d.to_string()),
+                // Longer than any DNS name: it can cover no configured name, so it is not kept.
+                GeneralName::DNSName(d) if d.len() <= MAX_DNS_NAME => names.dns.push(d.to_string()),
                 GeneralName::IPAddress(b) => {
                     if let Some(ip) = ip_from_bytes(b) {
                         names.ips.push(ip);

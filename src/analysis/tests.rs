@@ -474,3 +474,29 @@ fn hostile_sizes_are_cut_labels_and_aia_url() {
     assert_eq!(r.trust, Trust::UnknownIssuer { aia: None });
     assert!(r.defects.untrusted);
 }
+
+#[test]
+fn facts_weigh_their_names_and_overlong_names_are_not_kept() {
+    let pki = pki();
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let weigh = |names: &[&str]| {
+        let cert = leaf(names, &pki.inter, (-1, 90), None);
+        let f = facts(&[cert, pki.inter.der.clone()], &[], &pki.roots, algs, now());
+        let r = report(&f, names, now(), 21);
+        (f.weight(), r.names)
+    };
+    let (small, _) = weigh(NAME);
+    assert!(small > 0 && small < 2048, "{small}");
+    let many: Vec<String> = (0..500).map(|i| format!("host{i}.example.com")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let (big, covered) = weigh(&many);
+    assert!(big > small + 500 * 17, "{big}");
+    assert!(covered.iter().all(|(_, ok)| *ok));
+    // A name longer than any DNS name covers nothing, so it is not even kept.
+    let long = format!("{}.example.com", "a".repeat(300));
+    let (_, covered) = weigh(&[long.as_str(), "short.example.com"]);
+    assert!(!covered[0].1);
+    assert!(covered[1].1);
+}

@@ -13,12 +13,22 @@ use crate::analysis::ChainFacts;
 
 /// Most chains remembered (a few hundred bytes each, shared with the snapshots).
 pub const MAX_ENTRIES: usize = 16_384;
+/// Most bytes of facts remembered ([`ChainFacts::weight`]): real chains fill [`MAX_ENTRIES`]
+/// long before this; leaves packed with names (up to the handshake bound each) hit it first.
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct FactsCache {
     /// Randomly keyed, so an origin cannot craft chains that collide with another's.
     hasher: RandomState,
-    entries: Mutex<HashMap<u64, Arc<ChainFacts>>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<u64, Arc<ChainFacts>>,
+    /// Sum of the weights in `map`.
+    bytes: usize,
 }
 
 impl FactsCache {
@@ -29,17 +39,26 @@ impl FactsCache {
         compute: impl FnOnce() -> ChainFacts,
     ) -> Arc<ChainFacts> {
         let key = self.key(served, fetched);
-        if let Some(hit) = self.entries.lock().ok().and_then(|e| e.get(&key).cloned()) {
+        if let Some(hit) = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|e| e.map.get(&key).cloned())
+        {
             return hit;
         }
         // Computed outside the lock: a concurrent miss on the same chain costs one extra
         // analysis, never a wait.
         let facts = Arc::new(compute());
+        let weight = facts.weight();
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            if entries.map.len() >= MAX_ENTRIES || entries.bytes + weight > MAX_BYTES {
+                *entries = Entries::default();
             }
-            entries.insert(key, Arc::clone(&facts));
+            if let Some(old) = entries.map.insert(key, Arc::clone(&facts)) {
+                entries.bytes = entries.bytes.saturating_sub(old.weight());
+            }
+            entries.bytes += weight;
         }
         facts
     }
@@ -55,7 +74,7 @@ impl FactsCache {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.entries.lock().map(|e| e.map.len()).unwrap_or(0)
     }
 }
 
