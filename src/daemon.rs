@@ -253,6 +253,7 @@ fn apply(
     own.config_reload_timestamp
         .set(unix_seconds(SystemTime::now()));
     Current {
+        probes: Arc::new(tokio::sync::Semaphore::new(config.global.concurrency)),
         config: Arc::new(config),
         ctx,
     }

@@ -311,3 +311,46 @@ async fn probe_honours_the_scrape_timeout() {
     assert_eq!(s.active_causes("slow"), ["http_timeout"]);
     exporter.stop().await;
 }
+
+#[tokio::test]
+async fn probe_requests_beyond_the_concurrency_wait_then_get_503() {
+    let slow = HttpOrigin::plain(200, Duration::from_secs(20)).await;
+    let exporter = Exporter::start(&config(
+        ", interval: 60s, timeout: 10s, concurrency: 1",
+        &[http_only(
+            "slow",
+            slow.port(),
+            ", read_timeout: 30s, http: {}",
+        )],
+    ))
+    .await;
+    // The first probe may take ~2.4 s per step of its 9.5 s budget; the second waits at most
+    // its own 0.5 s budget for the only slot.
+    let (first, second) = tokio::join!(
+        exporter.get_with(
+            "/probe?origin=slow",
+            &[("x-prometheus-scrape-timeout-seconds", "10")]
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            exporter
+                .get_with(
+                    "/probe?origin=slow",
+                    &[("x-prometheus-scrape-timeout-seconds", "1")],
+                )
+                .await
+        }
+    );
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert_eq!(
+        lab::Scrape::parse(&first.2).active_causes("slow"),
+        ["http_timeout"]
+    );
+    assert_eq!(second.0, 503, "{}", second.2);
+    assert!(
+        second.2.contains("too many probes in flight"),
+        "{}",
+        second.2
+    );
+    exporter.stop().await;
+}

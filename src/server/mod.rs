@@ -30,6 +30,8 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 pub struct Current {
     pub config: Arc<Config>,
     pub ctx: Arc<ProbeContext>,
+    /// `/probe` requests probing at once: at most `global.concurrency`, like the scheduler.
+    pub probes: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Clone)]

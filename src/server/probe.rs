@@ -56,9 +56,21 @@ pub(super) async fn probe(
         }
     };
 
-    let probed = match scrape_budget(&headers) {
+    let budget = scrape_budget(&headers);
+    let probed = match budget {
         Some(budget) => Arc::new(origin.within(budget)),
         None => Arc::clone(&origin),
+    };
+    // Requests beyond `global.concurrency` wait for a slot, but no longer than the probe itself
+    // could take: a flood of /probe requests queues instead of opening connections without end.
+    let wait = budget.unwrap_or(origin.timeout);
+    let Ok(Ok(_slot)) =
+        tokio::time::timeout(wait, Arc::clone(&current.probes).acquire_owned()).await
+    else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many probes in flight (global.concurrency); try again",
+        );
     };
     let snapshot = Arc::new(probe_once(&probed, &current.ctx, &state.own).await);
     if let Some(slot) = configured {

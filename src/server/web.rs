@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
@@ -30,6 +30,8 @@ use super::web_config::{self, WebConfig, WebConfigError};
 const AUTH_CACHE_MAX: usize = 1024;
 /// Connections in TLS handshake at once; more wait in the kernel's accept queue.
 const MAX_HANDSHAKES: usize = 256;
+/// Client connections open at once; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The web config in force, and where it came from.
@@ -173,8 +175,14 @@ pub async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) ->
     response
 }
 
-/// A connection, plain or TLS, as the web config said when it was accepted.
-pub enum Conn {
+/// A connection, plain or TLS, as the web config said when it was accepted. It holds one of
+/// the listener's [`MAX_CONNECTIONS`] slots until it closes.
+pub struct Conn {
+    stream: Stream,
+    _slot: OwnedSemaphorePermit,
+}
+
+enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
@@ -185,9 +193,9 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -198,23 +206,23 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -238,8 +246,13 @@ impl WebListener {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let accept_task = tokio::spawn(async move {
             loop {
+                // At the limit, stop accepting: new clients wait in the kernel's queue.
+                let Ok(slot) = Arc::clone(&connections).acquire_owned().await else {
+                    return;
+                };
                 let (stream, peer) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -252,7 +265,11 @@ impl WebListener {
                 let _ = stream.set_nodelay(true);
                 match web.config().tls.clone() {
                     None => {
-                        if tx.send((Conn::Plain(stream), peer)).await.is_err() {
+                        let conn = Conn {
+                            stream: Stream::Plain(stream),
+                            _slot: slot,
+                        };
+                        if tx.send((conn, peer)).await.is_err() {
                             return;
                         }
                     }
@@ -265,7 +282,11 @@ impl WebListener {
                             let accept = TlsAcceptor::from(tls).accept(stream);
                             match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
                                 Ok(Ok(s)) => {
-                                    let _ = tx.send((Conn::Tls(Box::new(s)), peer)).await;
+                                    let conn = Conn {
+                                        stream: Stream::Tls(Box::new(s)),
+                                        _slot: slot,
+                                    };
+                                    let _ = tx.send((conn, peer)).await;
                                 }
                                 Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                                 Err(_) => debug!(%peer, "TLS handshake timed out"),
