@@ -275,11 +275,12 @@ pub fn facts(
     let issuer: Vec<Option<usize>> = (0..parsed.len())
         .map(|i| (0..parsed.len()).find(|&j| j != i && issued_by(&parsed[i].cert, &parsed[j].cert)))
         .collect();
-    // Each certificate's issuer, when it was served, must come right after it.
-    let out_of_order = issuer.iter().enumerate().any(|(i, j)| match j {
-        Some(j) => parsed[*j].position != parsed[i].position + 1,
-        None => false,
-    });
+    // Each certificate's issuer, when it was served, must come right after it. Unparsable
+    // certificates are skipped: they are their own defect, and order is not their echo.
+    let out_of_order = issuer
+        .iter()
+        .enumerate()
+        .any(|(i, j)| j.is_some_and(|j| j != i + 1));
     let Some(leaf) = pick_leaf(&parsed, &issuer) else {
         return ChainFacts {
             certs,

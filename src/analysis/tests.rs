@@ -205,6 +205,16 @@ fn expired_leaf_served_out_of_order_shows_both() {
 }
 
 #[test]
+fn an_unparsable_certificate_is_not_an_order_defect() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let garbage = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x01, 0xff]);
+    let r = run(&[l, garbage, p.inter.der.clone()], &[], &p.roots, NAME);
+    assert!(!r.defects.out_of_order, "{:?}", r.defects);
+    assert_eq!(r.unparsable, 1);
+}
+
+#[test]
 fn out_of_order_alone() {
     let p = pki();
     let inter2 = intermediate("Lab Intermediate 2", &p.inter, (-30, 1000));
