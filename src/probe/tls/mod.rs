@@ -4,7 +4,7 @@
 //! recording rustls handshake for TLS 1.3-only origins) analysed by [`crate::analysis`].
 
 pub mod aia;
-mod facts_cache;
+pub mod facts_cache;
 pub mod fallback;
 pub mod hello;
 pub mod reply;
