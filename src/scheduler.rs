@@ -105,23 +105,34 @@ async fn run(
     let mut ticker = tokio::time::interval_at(Instant::now(), origin.interval);
     // A cycle that overran its interval is followed by the next one at once, then on schedule.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut memory = probe::Memory::default();
     loop {
         ticker.tick().await;
         let Ok(_permit) = limiter.acquire().await else {
             return; // closed: the scheduler is gone
         };
-        let snapshot = probe_once(&origin, &ctx, &metrics).await;
+        let snapshot = probe_cycle(&origin, &ctx, &metrics, &mut memory).await;
         slot.publish(Arc::new(snapshot));
     }
 }
 
-/// One full cycle of one origin: every check, the verdict, the counters.
+/// One full cycle of one origin, remembering nothing: every check, the verdict, the counters.
 pub async fn probe_once(
     origin: &Origin,
     ctx: &ProbeContext,
     metrics: &ExporterMetrics,
 ) -> Snapshot {
-    let results = probe::probe_origin(origin, ctx).await;
+    probe_cycle(origin, ctx, metrics, &mut probe::Memory::default()).await
+}
+
+/// One cycle of one origin's scheduled probing, with what its earlier cycles left in `memory`.
+pub async fn probe_cycle(
+    origin: &Origin,
+    ctx: &ProbeContext,
+    metrics: &ExporterMetrics,
+    memory: &mut probe::Memory,
+) -> Snapshot {
+    let results = probe::probe_origin_with(origin, ctx, memory).await;
     let diagnosis = diagnose(origin, &results);
     for &(check, ok) in &diagnosis.check_success {
         if let Some(result) = probe_result(check, ok, &results) {
