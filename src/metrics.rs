@@ -17,7 +17,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use crate::cdn::TlsVersion;
 use crate::config::{Check, Origin};
+use crate::diagnose::Cause;
 use crate::probe::dns::ServerReport;
 use crate::probe::{unix_seconds, DnsReport, PortState};
 use crate::store::{Slot, Snapshot, Store};
@@ -234,7 +236,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
     family(enc, "origin_problem", "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.", snaps, |o, s, e| {
         for &cause in &s.diagnosis.applicable {
             let active = s.diagnosis.is_active(cause);
-            e.gauge(o, &[("cause", cause.name()), ("severity", cause.severity().name())], i64::from(active))?;
+            e.gauge_rendered(o, cause_labels(cause), i64::from(active))?;
         }
         Ok(())
     })?;
@@ -245,7 +247,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         snaps,
         |o, s, e| {
             for &(check, ok) in &s.diagnosis.check_success {
-                e.gauge(o, &[("check", check.name())], i64::from(ok))?;
+                e.gauge_rendered(o, check_labels(check), i64::from(ok))?;
             }
             Ok(())
         },
@@ -258,7 +260,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         |o, s, e| {
             for &(check, _) in &s.diagnosis.check_success {
                 if let Some(d) = s.results.duration(check) {
-                    e.gauge(o, &[("check", check.name())], d.as_secs_f64())?;
+                    e.gauge_rendered(o, check_labels(check), d.as_secs_f64())?;
                 }
             }
             Ok(())
@@ -516,7 +518,7 @@ fn encode_tls(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         snaps,
         |o, s, e| {
             for (v, ok) in report(s).map_or(&[][..], |r| r.protocols.as_slice()) {
-                e.gauge(o, &[("version", v.name())], i64::from(*ok))?;
+                e.gauge_rendered(o, version_labels(*v), i64::from(*ok))?;
             }
             Ok(())
         },
@@ -613,20 +615,89 @@ impl Series<'_> {
         extra: &[(&str, &str)],
         value: impl EncodeGaugeValue,
     ) -> fmt::Result {
-        let labels = OriginLabels { origin, extra };
+        let labels = OriginLabels {
+            origin,
+            rendered: "",
+            extra,
+        };
+        self.metric.encode_family(&labels)?.encode_gauge(&value)
+    }
+
+    /// A series whose own labels are already rendered (`k="v",...`, see [`cause_labels`]).
+    fn gauge_rendered(
+        &mut self,
+        origin: &Labeled,
+        rendered: &str,
+        value: impl EncodeGaugeValue,
+    ) -> fmt::Result {
+        let labels = OriginLabels {
+            origin,
+            rendered,
+            extra: &[],
+        };
         self.metric.encode_family(&labels)?.encode_gauge(&value)
     }
 }
 
-/// `origin`, the series' own labels, then the origin's configured `labels`.
+/// The own labels of the series that repeat for every origin, rendered once per process: half
+/// of all series are `origin_problem`'s, whose `cause`/`severity` pairs are fixed identifiers.
+type Rendered<T> = std::sync::OnceLock<Vec<(T, String)>>;
+
+fn lookup<T: Copy + PartialEq>(
+    table: &'static Rendered<T>,
+    all: &[T],
+    key: T,
+    render: impl Fn(T) -> String,
+) -> &'static str {
+    let rows = table.get_or_init(|| all.iter().map(|&t| (t, render(t))).collect());
+    rows.iter()
+        .find(|(t, _)| *t == key)
+        .map_or("", |(_, s)| s.as_str())
+}
+
+fn cause_labels(cause: Cause) -> &'static str {
+    static TABLE: Rendered<Cause> = Rendered::new();
+    lookup(&TABLE, &Cause::ALL, cause, |c| {
+        let mut s = String::new();
+        push_label(&mut s, "cause", c.name());
+        s.push(',');
+        push_label(&mut s, "severity", c.severity().name());
+        s
+    })
+}
+
+fn check_labels(check: Check) -> &'static str {
+    static TABLE: Rendered<Check> = Rendered::new();
+    lookup(&TABLE, &Check::ALL, check, |c| {
+        let mut s = String::new();
+        push_label(&mut s, "check", c.name());
+        s
+    })
+}
+
+fn version_labels(version: TlsVersion) -> &'static str {
+    static TABLE: Rendered<TlsVersion> = Rendered::new();
+    lookup(&TABLE, &TlsVersion::ALL, version, |v| {
+        let mut s = String::new();
+        push_label(&mut s, "version", v.name());
+        s
+    })
+}
+
+/// `origin`, the series' own labels (rendered, then pairs), then the origin's configured
+/// `labels`.
 struct OriginLabels<'a> {
     origin: &'a Labeled<'a>,
+    rendered: &'a str,
     extra: &'a [(&'a str, &'a str)],
 }
 
 impl EncodeLabelSet for OriginLabels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
         rendered(encoder, &self.origin.head)?;
+        if !self.rendered.is_empty() {
+            rendered(encoder, self.rendered)?;
+        }
         for (k, v) in self.extra {
             (*k, *v).encode(encoder.encode_label())?;
         }
@@ -651,8 +722,8 @@ mod tests {
     use crate::diagnose::diagnose;
     use crate::probe::OriginResults;
 
-    /// The pre-rendered origin labels are exactly what prometheus-client writes for the same
-    /// label pairs, escapes included, in both formats.
+    /// The pre-rendered origin and cause labels are exactly what prometheus-client writes for
+    /// the same label pairs, escapes included, in both formats.
     #[test]
     fn rendered_origin_labels_match_the_generic_encoder() {
         let yaml = r#"origins:
@@ -668,21 +739,41 @@ mod tests {
             "How often the origin is probed (its configured interval).",
             family.clone(),
         );
+        let problems = Family::<Vec<(String, String)>, Gauge>::default();
+        reference.register(
+            "origin_problem",
+            "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.",
+            problems.clone(),
+        );
         let mut slots = Vec::new();
         for origin in &cfg.origins {
             let results = OriginResults::default();
+            let diagnosis = diagnose(origin, &results);
+            let own = |extra: &[(&str, &str)]| {
+                let mut labels = vec![("origin".to_string(), origin.name.clone())];
+                labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                labels.extend(origin.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                labels
+            };
+            for &cause in &diagnosis.applicable {
+                let labels = own(&[
+                    ("cause", cause.name()),
+                    ("severity", cause.severity().name()),
+                ]);
+                problems
+                    .get_or_create(&labels)
+                    .set(i64::from(diagnosis.is_active(cause)));
+            }
+            family
+                .get_or_create(&own(&[]))
+                .set(Duration::from_secs(60).as_secs_f64());
             let slot = Arc::new(Slot::new(Arc::clone(origin)));
             slot.publish(Arc::new(Snapshot {
-                diagnosis: diagnose(origin, &results),
+                diagnosis,
                 results,
                 finished_at: SystemTime::now(),
             }));
             slots.push(slot);
-            let mut labels = vec![("origin".to_string(), origin.name.clone())];
-            labels.extend(origin.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-            family
-                .get_or_create(&labels)
-                .set(Duration::from_secs(60).as_secs_f64());
         }
         store.replace(slots);
         let mut ours = Registry::default();
@@ -693,12 +784,16 @@ mod tests {
             let lines = |text: &str| -> Vec<String> {
                 let mut l: Vec<String> = text
                     .lines()
-                    .filter(|l| l.starts_with("origin_probe_interval_seconds{"))
+                    .filter(|l| {
+                        l.starts_with("origin_probe_interval_seconds{")
+                            || l.starts_with("origin_problem{")
+                    })
                     .map(String::from)
                     .collect();
                 l.sort();
                 l
             };
+            assert!(lines(&want).len() > 20, "{want}");
             assert_eq!(lines(&got), lines(&want), "{format:?}");
             assert!(got.contains(r#"{origin="shop",team="a\"b\\c\nd",tier="1"}"#));
         }
