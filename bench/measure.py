@@ -19,7 +19,9 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -64,11 +66,14 @@ def wait_ready(url, pid, timeout=60):
 
 
 def scrape(url):
-    """(seconds to the whole body, body)."""
-    start = time.monotonic()
-    with urllib.request.urlopen(url, timeout=60) as r:
-        body = r.read()
-    return time.monotonic() - start, body
+    """(seconds to the whole body, body). Timed by curl, a C client like Prometheus' Go one:
+    Python's http.client adds ~45 ms of its own to a 30 MB chunked body."""
+    with tempfile.NamedTemporaryFile() as f:
+        out = subprocess.run(
+            ["curl", "-sf", "-m", "60", "-o", f.name, "-w", "%{time_total}", url],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        return float(out), f.read()
 
 
 def sleep_until(t):
