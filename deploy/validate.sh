@@ -4,7 +4,9 @@
 #   Alertmanager     amtool check-config and routes test on deploy/alertmanager/alertmanager.yml
 #   live metrics     promtool check metrics on a scrape of the exporter (loopback only)
 #   Kubernetes       kubernetes-validate (core objects), @kubernetes-models/prometheus-operator
-#                    (ServiceMonitor, PrometheusRule), PrometheusRule == alerts.yml, `config check`
+#                    (ServiceMonitor, PrometheusRule), PrometheusRule == alerts.yml, `config check`;
+#                    the sharded StatefulSet overlay rendered by kubectl kustomize, then checks.py
+#                    statefulset and kubernetes-validate
 #   YAML             yamllint (rules and manifests)
 #   Docker           hadolint
 #   systemd          systemd-analyze verify, systemd-analyze security --offline=true (<= 2.5)
@@ -46,7 +48,8 @@ ensure_exporter
 # ---- YAML style ----------------------------------------------------------------------------------
 log "yamllint"
 timeout 60 yamllint -s -d '{extends: default, rules: {line-length: disable, document-start: disable, comments: {min-spaces-from-content: 1}}}' \
-  deploy/prometheus deploy/kubernetes deploy/alertmanager || fail "yamllint deploy/prometheus deploy/kubernetes deploy/alertmanager"
+  deploy/prometheus deploy/kubernetes deploy/kubernetes-statefulset deploy/alertmanager ||
+  fail "yamllint deploy/prometheus deploy/kubernetes deploy/kubernetes-statefulset deploy/alertmanager"
 
 # ---- Prometheus rules and config ---------------------------------------------------------------
 log "promtool: rules, rule unit tests, example config"
@@ -129,6 +132,15 @@ echo "ok: Deployment, Service, ConfigMap valid against Kubernetes $K8S_VERSION (
 timeout 60 node "$VALIDATE_DIR/check-operator-objects.js" \
   deploy/kubernetes/servicemonitor.yaml deploy/kubernetes/prometheusrule.yaml ||
   fail "ServiceMonitor/PrometheusRule do not match the Prometheus Operator schemas"
+
+log "kubernetes: the sharded StatefulSet variant (deploy/kubernetes-statefulset)"
+ensure_apt kubectl:kubectl
+timeout 60 kubectl kustomize deploy/kubernetes-statefulset >"$WORK/statefulset.yaml" ||
+  fail "kubectl kustomize deploy/kubernetes-statefulset"
+python3 "$VALIDATE_DIR/checks.py" statefulset "$ROOT" "$WORK/statefulset.yaml" "$WORK"
+timeout 120 kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$WORK/statefulset-core.yaml" ||
+  fail "kubernetes-validate: the StatefulSet variant does not match the Kubernetes $K8S_VERSION schemas"
+echo "ok: StatefulSet, headless Service, ConfigMap valid against Kubernetes $K8S_VERSION (strict)"
 
 # ---- Docker --------------------------------------------------------------------------------------
 log "docker: hadolint"

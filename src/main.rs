@@ -107,6 +107,7 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
         eprintln!("{e}");
@@ -120,6 +121,25 @@ fn main() -> ExitCode {
         None => run_daemon(cli),
     }
 }
+
+/// One glibc malloc arena instead of up to eight per core. glibc gives each thread that
+/// allocates under contention an arena of its own, and memory freed in one is not reused by the
+/// others: with the runtime's workers and the `/metrics` encoder each filling theirs, 10,000
+/// origins took 49 MiB of RSS instead of 35. Allocation is a small part of the probes' CPU time,
+/// so the shared arena's lock costs nothing measurable. `MALLOC_ARENA_MAX`, when set, wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator tunable; it runs first thing in main, before
+        // any other thread exists. Its return value (0 on failure) leaves the default in force.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 fn config_check(file: &std::path::Path) -> ExitCode {
     let result = config::load(file)

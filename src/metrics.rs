@@ -2,7 +2,7 @@
 //! [`prometheus_client::collector::Collector`], so an origin removed from the config vanishes
 //! with its slot; the exporter's own metrics are ordinary registered metrics.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -17,7 +17,9 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use crate::cdn::TlsVersion;
 use crate::config::{Check, Origin};
+use crate::diagnose::Cause;
 use crate::probe::dns::ServerReport;
 use crate::probe::{unix_seconds, DnsReport, PortState};
 use crate::store::{Slot, Snapshot, Store};
@@ -183,9 +185,9 @@ pub fn encode_origin(slot: Arc<Slot>, format: Format) -> Result<String, fmt::Err
 impl Collector for OriginCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), fmt::Error> {
         let slots = self.store.slots();
-        let snaps: Vec<(&Origin, Arc<Snapshot>)> = slots
+        let snaps: Vec<(Labeled, Arc<Snapshot>)> = slots
             .iter()
-            .filter_map(|s| s.latest().map(|snap| (&*s.origin, snap)))
+            .filter_map(|s| s.latest().map(|snap| (Labeled::new(&s.origin), snap)))
             .collect();
         encode_verdict(&mut enc, &snaps)?;
         encode_dns(&mut enc, &snaps)?;
@@ -196,7 +198,56 @@ impl Collector for OriginCollector {
     }
 }
 
-type Snaps<'a> = [(&'a Origin, Arc<Snapshot>)];
+type Snaps<'a> = [(Labeled<'a>, Arc<Snapshot>)];
+
+/// An origin with its own labels rendered once per scrape: `origin="NAME"` and its configured
+/// `labels`, escaped, which every one of its ~40-70 series repeats. Encoding them label by label
+/// through the generic label encoder was a third of the time of a 10,000-origin scrape.
+struct Labeled<'a> {
+    origin: &'a Origin,
+    /// `origin="NAME"`.
+    head: String,
+    /// The configured labels, `k="v",k2="v2"`; empty when there are none.
+    tail: String,
+}
+
+impl<'a> Labeled<'a> {
+    fn new(origin: &'a Origin) -> Self {
+        let mut head = String::with_capacity(origin.name.len() + 10);
+        push_label(&mut head, "origin", &origin.name);
+        let mut tail = String::new();
+        for (k, v) in &origin.labels {
+            if !tail.is_empty() {
+                tail.push(',');
+            }
+            push_label(&mut tail, k, v);
+        }
+        Labeled { origin, head, tail }
+    }
+}
+
+impl std::ops::Deref for Labeled<'_> {
+    type Target = Origin;
+    fn deref(&self) -> &Origin {
+        self.origin
+    }
+}
+
+/// Appends `key="value"` with the value escaped as the text formats require (the same escapes
+/// as prometheus-client's label values: backslash, double quote, newline).
+fn push_label(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
 
 fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
     family(
@@ -209,7 +260,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
     family(enc, "origin_problem", "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.", snaps, |o, s, e| {
         for &cause in &s.diagnosis.applicable {
             let active = s.diagnosis.is_active(cause);
-            e.gauge(o, &[("cause", cause.name()), ("severity", cause.severity().name())], i64::from(active))?;
+            e.gauge_rendered(o, cause_labels(cause), i64::from(active))?;
         }
         Ok(())
     })?;
@@ -220,7 +271,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         snaps,
         |o, s, e| {
             for &(check, ok) in &s.diagnosis.check_success {
-                e.gauge(o, &[("check", check.name())], i64::from(ok))?;
+                e.gauge_rendered(o, check_labels(check), i64::from(ok))?;
             }
             Ok(())
         },
@@ -233,7 +284,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         |o, s, e| {
             for &(check, _) in &s.diagnosis.check_success {
                 if let Some(d) = s.results.duration(check) {
-                    e.gauge(o, &[("check", check.name())], d.as_secs_f64())?;
+                    e.gauge_rendered(o, check_labels(check), d.as_secs_f64())?;
                 }
             }
             Ok(())
@@ -491,7 +542,7 @@ fn encode_tls(enc: &mut DescriptorEncoder, snaps: &Snaps) -> fmt::Result {
         snaps,
         |o, s, e| {
             for (v, ok) in report(s).map_or(&[][..], |r| r.protocols.as_slice()) {
-                e.gauge(o, &[("version", v.name())], i64::from(*ok))?;
+                e.gauge_rendered(o, version_labels(*v), i64::from(*ok))?;
             }
             Ok(())
         },
@@ -566,7 +617,7 @@ fn family<F>(
     each: F,
 ) -> fmt::Result
 where
-    F: Fn(&Origin, &Snapshot, &mut Series) -> fmt::Result,
+    F: Fn(&Labeled, &Snapshot, &mut Series) -> fmt::Result,
 {
     let metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     let mut series = Series { metric };
@@ -582,32 +633,193 @@ pub struct Series<'a> {
 }
 
 impl Series<'_> {
-    pub fn gauge(
+    fn gauge(
         &mut self,
-        origin: &Origin,
+        origin: &Labeled,
         extra: &[(&str, &str)],
         value: impl EncodeGaugeValue,
     ) -> fmt::Result {
-        let labels = OriginLabels { origin, extra };
+        let labels = OriginLabels {
+            origin,
+            rendered: "",
+            extra,
+        };
+        self.metric.encode_family(&labels)?.encode_gauge(&value)
+    }
+
+    /// A series whose own labels are already rendered (`k="v",...`, see [`cause_labels`]).
+    fn gauge_rendered(
+        &mut self,
+        origin: &Labeled,
+        rendered: &str,
+        value: impl EncodeGaugeValue,
+    ) -> fmt::Result {
+        let labels = OriginLabels {
+            origin,
+            rendered,
+            extra: &[],
+        };
         self.metric.encode_family(&labels)?.encode_gauge(&value)
     }
 }
 
-/// `origin`, the series' own labels, then the origin's configured `labels`.
+/// The own labels of the series that repeat for every origin, rendered once per process: half
+/// of all series are `origin_problem`'s, whose `cause`/`severity` pairs are fixed identifiers.
+type Rendered<T> = std::sync::OnceLock<Vec<(T, String)>>;
+
+fn lookup<T: Copy + PartialEq>(
+    table: &'static Rendered<T>,
+    all: &[T],
+    key: T,
+    render: impl Fn(T) -> String,
+) -> &'static str {
+    let rows = table.get_or_init(|| all.iter().map(|&t| (t, render(t))).collect());
+    rows.iter()
+        .find(|(t, _)| *t == key)
+        .map_or("", |(_, s)| s.as_str())
+}
+
+fn cause_labels(cause: Cause) -> &'static str {
+    static TABLE: Rendered<Cause> = Rendered::new();
+    lookup(&TABLE, &Cause::ALL, cause, |c| {
+        let mut s = String::new();
+        push_label(&mut s, "cause", c.name());
+        s.push(',');
+        push_label(&mut s, "severity", c.severity().name());
+        s
+    })
+}
+
+fn check_labels(check: Check) -> &'static str {
+    static TABLE: Rendered<Check> = Rendered::new();
+    lookup(&TABLE, &Check::ALL, check, |c| {
+        let mut s = String::new();
+        push_label(&mut s, "check", c.name());
+        s
+    })
+}
+
+fn version_labels(version: TlsVersion) -> &'static str {
+    static TABLE: Rendered<TlsVersion> = Rendered::new();
+    lookup(&TABLE, &TlsVersion::ALL, version, |v| {
+        let mut s = String::new();
+        push_label(&mut s, "version", v.name());
+        s
+    })
+}
+
+/// `origin`, the series' own labels (rendered, then pairs), then the origin's configured
+/// `labels`.
 struct OriginLabels<'a> {
-    origin: &'a Origin,
+    origin: &'a Labeled<'a>,
+    rendered: &'a str,
     extra: &'a [(&'a str, &'a str)],
 }
 
 impl EncodeLabelSet for OriginLabels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
-        ("origin", self.origin.name.as_str()).encode(encoder.encode_label())?;
+        rendered(encoder, &self.origin.head)?;
+        if !self.rendered.is_empty() {
+            rendered(encoder, self.rendered)?;
+        }
         for (k, v) in self.extra {
             (*k, *v).encode(encoder.encode_label())?;
         }
-        for (k, v) in &self.origin.labels {
-            (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
+        if !self.origin.tail.is_empty() {
+            rendered(encoder, &self.origin.tail)?;
         }
         Ok(())
+    }
+}
+
+/// Writes already rendered `k="v"` pairs as one label: the key encoder writes text as is and
+/// places the separator (`{` or `,`), and a label whose value is never started ends there.
+fn rendered(encoder: &mut LabelSetEncoder, labels: &str) -> fmt::Result {
+    encoder.encode_label().encode_label_key()?.write_str(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::diagnose::diagnose;
+    use crate::probe::OriginResults;
+
+    /// The pre-rendered origin and cause labels are exactly what prometheus-client writes for
+    /// the same label pairs, escapes included, in both formats.
+    #[test]
+    fn rendered_origin_labels_match_the_generic_encoder() {
+        let yaml = r#"origins:
+  - {name: shop, domain: shop.example, labels: {team: "a\"b\\c\nd", tier: "1"}}
+  - {name: bare, domain: bare.example}
+"#;
+        let cfg = crate::config::load_str(yaml, std::path::Path::new("t.yaml")).unwrap();
+        let store = Arc::new(Store::default());
+        let mut reference = Registry::default();
+        let family = Family::<Vec<(String, String)>, Gauge<f64, AtomicU64>>::default();
+        reference.register(
+            "origin_probe_interval_seconds",
+            "How often the origin is probed (its configured interval).",
+            family.clone(),
+        );
+        let problems = Family::<Vec<(String, String)>, Gauge>::default();
+        reference.register(
+            "origin_problem",
+            "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.",
+            problems.clone(),
+        );
+        let mut slots = Vec::new();
+        for origin in &cfg.origins {
+            let results = OriginResults::default();
+            let diagnosis = diagnose(origin, &results);
+            let own = |extra: &[(&str, &str)]| {
+                let mut labels = vec![("origin".to_string(), origin.name.clone())];
+                labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                labels.extend(origin.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                labels
+            };
+            for &cause in &diagnosis.applicable {
+                let labels = own(&[
+                    ("cause", cause.name()),
+                    ("severity", cause.severity().name()),
+                ]);
+                problems
+                    .get_or_create(&labels)
+                    .set(i64::from(diagnosis.is_active(cause)));
+            }
+            family
+                .get_or_create(&own(&[]))
+                .set(Duration::from_secs(60).as_secs_f64());
+            let slot = Arc::new(Slot::new(Arc::clone(origin)));
+            slot.publish(Arc::new(Snapshot {
+                diagnosis,
+                results,
+                finished_at: SystemTime::now(),
+            }));
+            slots.push(slot);
+        }
+        store.replace(slots);
+        let mut ours = Registry::default();
+        ours.register_collector(Box::new(OriginCollector { store }));
+        for format in [Format::PrometheusText, Format::OpenMetrics] {
+            let want = encode(&reference, format).unwrap();
+            let got = encode(&ours, format).unwrap();
+            let lines = |text: &str| -> Vec<String> {
+                let mut l: Vec<String> = text
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("origin_probe_interval_seconds{")
+                            || l.starts_with("origin_problem{")
+                    })
+                    .map(String::from)
+                    .collect();
+                l.sort();
+                l
+            };
+            assert!(lines(&want).len() > 20, "{want}");
+            assert_eq!(lines(&got), lines(&want), "{format:?}");
+            assert!(got.contains(r#"{origin="shop",team="a\"b\\c\nd",tier="1"}"#));
+        }
     }
 }

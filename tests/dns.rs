@@ -361,6 +361,38 @@ async fn a_cycle_costs_two_queries_per_nameserver() {
     ex.stop().await;
 }
 
+/// Origins of one zone share each nameserver's SOA answer for a few seconds: after one origin's
+/// check, ten more origins of the zone cost each server ten A queries and no SOA query.
+#[tokio::test]
+async fn origins_of_a_zone_share_the_soa_answer() {
+    let lab = DnsLab::start(vec![healthy_zone()], &[]).await;
+    let mut yaml = format!(
+        "global: {{interval: 60s, timeout: 2s{}}}\norigins:\n",
+        lab.global_yaml()
+    );
+    for i in 0..11 {
+        yaml.push_str(&format!(
+            "  - {{name: o{i}, domain: origin.healthy.test, checks: [dns]}}\n"
+        ));
+    }
+    let cfg = origin_exporter::config::load_str(&yaml, std::path::Path::new("c.yaml"))
+        .expect("valid config");
+    let ctx = origin_exporter::probe::ProbeContext::new(&cfg.global).expect("context");
+    let check = |i: usize| origin_exporter::probe::dns::check(&cfg.origins[i], &ctx.dns);
+    // The first check discovers the zone and asks the SOA.
+    let first = check(0).await;
+    assert_eq!(first.servers[0].soa_serial(), Some(7));
+    let before = [lab.queries(NS1), lab.queries(NS2)];
+    let reports = futures_util::future::join_all((1..11).map(check)).await;
+    let after = [lab.queries(NS1), lab.queries(NS2)];
+    for i in 0..2 {
+        assert_eq!(after[i] - before[i], 10, "server {}: A queries only", i + 1);
+    }
+    for r in &reports {
+        assert!(r.servers.iter().all(|s| s.soa_serial() == Some(7)), "{r:?}");
+    }
+}
+
 /// `check` explains a DNS cause with the evidence and the `dig` command aimed at the server.
 #[tokio::test]
 async fn check_command_names_the_silent_nameserver() {

@@ -4,6 +4,9 @@
   checks.py alerts  ROOT EXPOSITION   alert rules: annotations, runbooks, tests, metric names
   checks.py kube    ROOT OUTDIR       Deployment hardening, kustomization, PrometheusRule == alerts.yml;
                                       writes the ConfigMap's config.yaml to OUTDIR for `config check`
+  checks.py statefulset ROOT RENDERED OUTDIR  the sharded variant (kubectl kustomize output): N in one
+                                      place, headless Service scraped once per replica, pod spec ==
+                                      the Deployment's; writes its core objects to OUTDIR
   checks.py dashboards ROOT EXPOSITION  Grafana dashboards: datasource variable, panels, units, metrics
   checks.py queries DASHBOARD_JSON VAR=VALUE...   prints every panel query, variables substituted (JSON)
 
@@ -264,6 +267,57 @@ def check_kube(root, outdir):
     p.finish(f"{len(listed)} resources listed; Deployment hardened; Service/ServiceMonitor wired; PrometheusRule == alerts.yml")
 
 
+def check_statefulset(root, rendered, outdir):
+    p = Problems("kubernetes-statefulset")
+    docs = [d for d in yaml.safe_load_all(Path(rendered).read_text()) if d]
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    if "Deployment" in by_kind:
+        p.add("the sharded variant still has a Deployment: every origin would be probed twice")
+    for kind in ("StatefulSet", "Service", "ConfigMap", "ServiceMonitor", "PrometheusRule"):
+        if len(by_kind.get(kind, [])) != 1:
+            p.add(f"expected exactly one {kind}, found {len(by_kind.get(kind, []))}")
+    sts = (by_kind.get("StatefulSet") or [None])[0]
+    svc = (by_kind.get("Service") or [None])[0]
+    sm = (by_kind.get("ServiceMonitor") or [None])[0]
+    if sts:
+        n = sts["spec"].get("replicas")
+        if not isinstance(n, int) or n < 1:
+            p.add(f"StatefulSet replicas must be a positive integer, got {n!r}")
+        shard = [a for c in sts["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])
+                 if a.startswith("--shard")]
+        if shard != [f"--shard=ordinal/{n}"]:
+            p.add(f"args must hold --shard=ordinal/{n} (replicas copied by the replacement), got {shard}")
+        if svc and sts["spec"].get("serviceName") != svc["metadata"]["name"]:
+            p.add("StatefulSet serviceName must be the (headless) Service")
+        if svc and any(sts["spec"]["template"]["metadata"]["labels"].get(k) != v
+                       for k, v in svc["spec"]["selector"].items()):
+            p.add("Service selector does not match the StatefulSet's pod labels")
+        # The pod spec must not drift from the Deployment's: same hardening, probes, resources.
+        dep = next(d for d in load_docs(root / "deploy/kubernetes/deployment.yaml") if d["kind"] == "Deployment")
+        mine = json.loads(json.dumps(sts["spec"]["template"]["spec"]))
+        for c in mine["containers"]:
+            c["args"] = [a for a in c.get("args", []) if not a.startswith("--shard")]
+        theirs = dep["spec"]["template"]["spec"]
+        for c in theirs["containers"]:
+            c["image"] = None
+        for c in mine["containers"]:
+            c["image"] = None
+        if mine != theirs:
+            p.add("the StatefulSet's pod spec differs from deploy/kubernetes/deployment.yaml beyond --shard")
+    if svc and svc["spec"].get("clusterIP") != "None":
+        p.add("the Service must be headless (clusterIP: None), the StatefulSet's governing Service")
+    if svc and sm:
+        sel = sm["spec"]["selector"]["matchLabels"]
+        if any(svc["metadata"].get("labels", {}).get(k) != v for k, v in sel.items()):
+            p.add("ServiceMonitor selector does not match the Service: the replicas would not be scraped")
+    core = [d for d in docs if d["kind"] in ("StatefulSet", "Service", "ConfigMap")]
+    Path(outdir, "statefulset-core.yaml").write_text(yaml.safe_dump_all(core))
+    p.finish("no Deployment; StatefulSet replicas == --shard COUNT; headless Service selected by the "
+             "ServiceMonitor; pod spec == the Deployment's")
+
+
 # ---------------------------------------------------------------------------------------------
 def panels_of(dash):
     out = []
@@ -374,6 +428,8 @@ if __name__ == "__main__":
         check_alerts(Path(args[0]), args[1])
     elif cmd == "kube":
         check_kube(Path(args[0]), args[1])
+    elif cmd == "statefulset":
+        check_statefulset(Path(args[0]), args[1], args[2])
     elif cmd == "dashboards":
         check_dashboards(Path(args[0]), args[1])
     elif cmd == "queries":

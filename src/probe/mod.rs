@@ -207,8 +207,26 @@ pub fn reachable_address(
     }
 }
 
-/// Runs every enabled check of one origin, in order, each under the origin's timeout.
+/// What an origin's checks remember between its cycles, kept by its scheduler task (fresh when
+/// the origin or the global settings change).
+#[derive(Debug, Default, Clone)]
+pub struct Memory {
+    pub tls: tls::TlsMemory,
+}
+
+/// Runs every enabled check of one origin, in order, each under the origin's timeout, with
+/// nothing remembered from earlier cycles (an ad-hoc probe, `check`).
 pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults {
+    probe_origin_with(origin, ctx, &mut Memory::default()).await
+}
+
+/// Runs every enabled check of one origin, in order, each under the origin's timeout, reusing
+/// what `memory` holds from the origin's earlier cycles where that cannot change the verdict.
+pub async fn probe_origin_with(
+    origin: &Origin,
+    ctx: &ProbeContext,
+    memory: &mut Memory,
+) -> OriginResults {
     let mut results = OriginResults::default();
     // The nameserver check does not feed the later checks, so it runs beside resolution.
     let resolution = async {
@@ -245,7 +263,13 @@ pub async fn probe_origin(origin: &Origin, ctx: &ProbeContext) -> OriginResults 
             Ok((ip, port)) => {
                 timed(
                     origin.timeout + Duration::from_millis(250),
-                    tls::probe(origin, ctx.cdn, &ctx.tls, SocketAddr::new(ip, port)),
+                    tls::probe_with(
+                        origin,
+                        ctx.cdn,
+                        &ctx.tls,
+                        SocketAddr::new(ip, port),
+                        &mut memory.tls,
+                    ),
                 )
                 .await
             }

@@ -4,7 +4,7 @@
 //! recording rustls handshake for TLS 1.3-only origins) analysed by [`crate::analysis`].
 
 pub mod aia;
-mod facts_cache;
+pub mod facts_cache;
 pub mod fallback;
 pub mod hello;
 pub mod reply;
@@ -130,12 +130,51 @@ pub enum Handshake {
     Failed(Reply),
 }
 
-/// Runs the check against `addr`, within `origin.timeout`.
+/// How many cycles in a row may reuse an origin's protocol matrix: it is probed again at least
+/// every this many cycles (every 5 minutes at the default 60 s interval).
+pub const MATRIX_REUSE_CYCLES: u32 = 4;
+
+/// What the TLS check remembers of one origin between its cycles. The protocol matrix costs five
+/// of the check's six connections, and for an origin whose CDN hello keeps being accepted with
+/// the same answer it does not change the verdict (the handshake is `Accepted` whatever the
+/// matrix says) and rarely changes at all: such an origin re-probes it only every
+/// [`MATRIX_REUSE_CYCLES`] + 1 cycles. Any other CDN answer, a new address, or a first cycle
+/// probes the matrix at once, so every failure is still classified from a fresh matrix.
+#[derive(Debug, Default, Clone)]
+pub struct TlsMemory {
+    matrix: Option<KnownMatrix>,
+}
+
+#[derive(Debug, Clone)]
+struct KnownMatrix {
+    address: SocketAddr,
+    /// The CDN hello's answer when the matrix was probed; reused only while it is the same.
+    cdn_reply: Reply,
+    protocols: Vec<(TlsVersion, bool)>,
+    /// Cycles since the matrix was probed.
+    reused: u32,
+}
+
+type Exchanged = (Reply, Option<Vec<CertificateDer<'static>>>);
+
+/// Runs the check against `addr`, within `origin.timeout`, always probing the whole matrix.
 pub async fn probe(
     origin: &Origin,
     cdn: &CdnProfile,
     ctx: &TlsContext,
     addr: SocketAddr,
+) -> TlsReport {
+    probe_with(origin, cdn, ctx, addr, &mut TlsMemory::default()).await
+}
+
+/// Runs the check against `addr`, within `origin.timeout`, reusing the origin's protocol matrix
+/// from `memory` when the CDN's hello got the same accepted answer as when it was probed.
+pub async fn probe_with(
+    origin: &Origin,
+    cdn: &CdnProfile,
+    ctx: &TlsContext,
+    addr: SocketAddr,
+    memory: &mut TlsMemory,
 ) -> TlsReport {
     let deadline = Instant::now() + origin.timeout;
     let sni = origin.sni();
@@ -144,19 +183,49 @@ pub async fn probe(
         sni,
         &ctx.random(),
     );
-    let matrix = TlsVersion::ALL.map(|v| {
-        let bytes = client_hello(&HelloSpec::matrix(cdn, v), sni, &ctx.random());
-        exchange(addr, bytes, v <= TlsVersion::Tls1_2, deadline)
-    });
-    let ((cdn_reply, cdn_chain), matrix) =
-        futures_util::join!(exchange(addr, cdn_hello, true, deadline), join_all(matrix));
-
-    let protocols: Vec<(TlsVersion, bool)> = TlsVersion::ALL
-        .into_iter()
-        .zip(&matrix)
-        .map(|(v, (reply, _))| (v, speaks(reply, v)))
-        .collect();
+    let run_matrix = || {
+        join_all(TlsVersion::ALL.map(|v| {
+            let bytes = client_hello(&HelloSpec::matrix(cdn, v), sni, &ctx.random());
+            exchange(addr, bytes, v <= TlsVersion::Tls1_2, deadline)
+        }))
+    };
+    let known = memory
+        .matrix
+        .take()
+        .filter(|m| m.address == addr && m.reused < MATRIX_REUSE_CYCLES);
+    let (cdn_reply, cdn_chain, matrix, protocols): (_, _, Vec<Exchanged>, Vec<_>) = match known {
+        Some(mut known) => {
+            let (cdn_reply, cdn_chain) = exchange(addr, cdn_hello, true, deadline).await;
+            if cdn_reply == known.cdn_reply {
+                known.reused += 1;
+                let protocols = known.protocols.clone();
+                memory.matrix = Some(known);
+                (cdn_reply, cdn_chain, Vec::new(), protocols)
+            } else {
+                // The answer changed: the matrix must explain the new one.
+                let matrix = run_matrix().await;
+                let protocols = protocols_of(&matrix);
+                (cdn_reply, cdn_chain, matrix, protocols)
+            }
+        }
+        None => {
+            let ((cdn_reply, cdn_chain), matrix) =
+                futures_util::join!(exchange(addr, cdn_hello, true, deadline), run_matrix());
+            let protocols = protocols_of(&matrix);
+            (cdn_reply, cdn_chain, matrix, protocols)
+        }
+    };
     let accepted = accepted(&cdn_reply, cdn, &origin.ssl_protocols);
+    if accepted.is_some() && !matrix.is_empty() {
+        memory.matrix = Some(KnownMatrix {
+            address: addr,
+            cdn_reply: cdn_reply.clone(),
+            protocols: protocols.clone(),
+            reused: 0,
+        });
+    } else if accepted.is_none() {
+        memory.matrix = None;
+    }
     let handshake = classify(
         accepted.is_some(),
         &protocols,
@@ -247,13 +316,22 @@ async fn analyse(
     analysis::report(&facts(&issuers), &names, now, days)
 }
 
+/// Which versions the matrix hellos showed the origin speaks.
+fn protocols_of(matrix: &[Exchanged]) -> Vec<(TlsVersion, bool)> {
+    TlsVersion::ALL
+        .into_iter()
+        .zip(matrix)
+        .map(|(v, (reply, _))| (v, speaks(reply, v)))
+        .collect()
+}
+
 /// One hello on its own connection, until `deadline`.
 async fn exchange(
     addr: SocketAddr,
     hello: Vec<u8>,
     want_chain: bool,
     deadline: Instant,
-) -> (Reply, Option<Vec<CertificateDer<'static>>>) {
+) -> Exchanged {
     let work = async {
         let mut stream = match TcpStream::connect(addr).await {
             Ok(s) => s,
@@ -444,5 +522,85 @@ mod tests {
         // A TLS 1.2-only suite chosen in TLS 1.0 is not one the CDN offered there.
         assert!(accepted(&hello(0x0301, 0xC02F), cf, &[Tls1_0]).is_none());
         assert!(accepted(&Reply::Closed, cf, &[Tls1_2]).is_none());
+    }
+
+    /// A loopback "origin" that answers every hello with a TLS 1.2 ServerHello choosing `suite`
+    /// and a one-byte "certificate" (so no recording handshake is needed), and counts connections.
+    async fn canned_origin(
+        suite: Arc<std::sync::atomic::AtomicU16>,
+        connections: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> SocketAddr {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let suite = suite.load(Ordering::SeqCst).to_be_bytes();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = conn.read(&mut buf).await;
+                    let mut hello = vec![2, 0, 0, 38, 3, 3];
+                    hello.extend_from_slice(&[1; 32]);
+                    hello.extend_from_slice(&[0, suite[0], suite[1], 0]);
+                    hello.extend_from_slice(&[11, 0, 0, 7, 0, 0, 4, 0, 0, 1, b'x']);
+                    let mut record = vec![22, 3, 3, 0, hello.len() as u8];
+                    record.extend(hello);
+                    let _ = conn.write_all(&record).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn the_matrix_is_reused_only_while_the_cdn_answer_stays_the_same() {
+        use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+        let suite = Arc::new(AtomicU16::new(0xC02F));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = canned_origin(Arc::clone(&suite), Arc::clone(&connections)).await;
+        let cfg = crate::config::load_str(
+            "origins: [{name: a, domain: a.example, address: 127.0.0.1, checks: [tls]}]",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let origin = &cfg.origins[0];
+        let ctx = TlsContext::new(None).unwrap();
+        let mut memory = TlsMemory::default();
+        // One cycle: its report and how many connections the origin accepted for it.
+        macro_rules! cycle {
+            () => {{
+                let before = connections.load(Ordering::SeqCst);
+                let report = probe_with(origin, &cdn::CLOUDFRONT, &ctx, addr, &mut memory).await;
+                (report, connections.load(Ordering::SeqCst) - before)
+            }};
+        }
+        let (first, n) = cycle!();
+        assert_eq!((first.handshake.clone(), n), (Handshake::Accepted, 6));
+        assert_eq!(first.protocols, matrix(&[Tls1_2]));
+        for _ in 0..MATRIX_REUSE_CYCLES {
+            let (again, n) = cycle!();
+            assert_eq!(n, 1, "only the CDN hello");
+            assert_eq!(again.protocols, first.protocols);
+        }
+        assert_eq!(
+            cycle!().1,
+            6,
+            "refreshed after {MATRIX_REUSE_CYCLES} reuses"
+        );
+        assert_eq!(cycle!().1, 1);
+        // Another answer (a suite CloudFront does not offer): the matrix is probed again at once,
+        // and not reused while the hello fails.
+        suite.store(0xCCA8, Ordering::SeqCst);
+        let (failed, n) = cycle!();
+        assert_eq!(n, 6, "the CDN hello, then the matrix");
+        assert_eq!(
+            failed.handshake,
+            Handshake::CipherMismatch {
+                versions: vec![Tls1_2]
+            }
+        );
+        assert_eq!(cycle!().1, 6);
     }
 }
