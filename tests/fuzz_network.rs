@@ -5,11 +5,14 @@
 //! cases reach past the first length check. The DNS referral and SOA reading are private; their
 //! property test is in `src/probe/dns/query.rs`.
 
+mod lab;
+
 use std::sync::OnceLock;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::{A, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use lab::hostile::{certificate, handshake, record, records};
 use origin_exporter::analysis::{self, Inputs, MAX_CHAIN};
 use origin_exporter::probe::tls::aia;
 use origin_exporter::probe::tls::reply::{read_reply, Reply};
@@ -36,20 +39,6 @@ fn seed_certs() -> &'static (Vec<u8>, Vec<u8>) {
     })
 }
 
-fn record(kind: u8, payload: &[u8]) -> Vec<u8> {
-    let mut r = vec![kind, 3, 3];
-    r.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    r.extend_from_slice(payload);
-    r
-}
-
-fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind];
-    m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    m.extend_from_slice(body);
-    m
-}
-
 /// A TLS 1.2 ServerHello with `ext` as its extensions block, then a Certificate message.
 fn tls12_reply(ext: &[u8], certs: &[&[u8]]) -> Vec<u8> {
     let mut hello = vec![3, 3];
@@ -57,16 +46,9 @@ fn tls12_reply(ext: &[u8], certs: &[&[u8]]) -> Vec<u8> {
     hello.extend_from_slice(&[0, 0xC0, 0x2F, 0]);
     hello.extend_from_slice(&(ext.len() as u16).to_be_bytes());
     hello.extend_from_slice(ext);
-    let mut list = Vec::new();
-    for c in certs {
-        list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
-        list.extend_from_slice(c);
-    }
-    let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
-    body.extend_from_slice(&list);
-    let mut hs = handshake(2, &hello);
-    hs.extend(handshake(11, &body));
-    hs.chunks(16_384).flat_map(|c| record(22, c)).collect()
+    let mut hs = handshake(2, hello.len(), &hello);
+    hs.extend(certificate(certs));
+    records(&hs)
 }
 
 fn read(bytes: &[u8]) -> (Reply, Option<Vec<CertificateDer<'static>>>) {
