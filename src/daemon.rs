@@ -211,13 +211,19 @@ impl Reloader {
         let loaded = load_shard(&self.file, self.shard)
             .map_err(|e| e.to_string())
             .and_then(|c| {
-                let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
+                // Unchanged global settings keep the probe context (roots, resolver, caches).
+                let running = self.current.load();
+                let ctx = if running.config.global == c.global {
+                    Arc::clone(&running.ctx)
+                } else {
+                    Arc::new(ProbeContext::new(&c.global).map_err(|e| e.to_string())?)
+                };
                 Ok((c, ctx))
             });
         match loaded {
             Ok((config, ctx)) => {
                 let origins = config.origins.len();
-                let current = apply(&mut self.scheduler, &self.own, config, Arc::new(ctx));
+                let current = apply(&mut self.scheduler, &self.own, config, ctx);
                 self.current.store(Arc::new(current));
                 info!(file = %file, origins, "config reloaded");
                 Ok(())
