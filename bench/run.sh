@@ -37,21 +37,14 @@ while (($#)); do
 done
 BB_CYCLES=${BB_CYCLES:-$CYCLES}
 
+# shellcheck source=deploy/validate/lib.sh
+source "$ROOT/deploy/validate/lib.sh" # ensure_apt, free_port
+# The figures go to stdout; progress and failures to stderr.
 log() { printf '== %s\n' "$*" >&2; }
 fail() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
-need_apt() { # command package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  log "installing $2 with apt"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null ||
-    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; } ||
-    fail "cannot install $2"
-}
-need_apt nginx nginx
-need_apt prometheus-blackbox-exporter prometheus-blackbox-exporter
-need_apt openssl openssl
-need_apt curl curl
-need_apt python3 python3
+ensure_apt nginx:nginx prometheus-blackbox-exporter:prometheus-blackbox-exporter \
+  openssl:openssl curl:curl python3:python3
 
 WORK="$(mktemp -d -t origin-exporter-bench.XXXXXX)"
 PIDS=()
@@ -69,9 +62,6 @@ trap 'exit 130' INT TERM
 # 7 connections per origin probe at most; leave room.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # ---- the exporter, release build ---------------------------------------------------------------
 EXPORTER="${EXPORTER_BIN:-$ROOT/target/release/origin_exporter}"

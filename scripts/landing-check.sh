@@ -5,12 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null; then
-  echo "installing chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+# shellcheck source=deploy/validate/lib.sh
+source deploy/validate/lib.sh # ensure_apt, free_port, wait_http
+ensure_apt chromium:chromium openssl:openssl curl:curl
 cargo build --locked --quiet
 bin=target/debug/origin_exporter
 work=$(mktemp -d)
@@ -18,7 +15,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port); closed=$(free_port); selfsigned=$(free_port); expired=$(free_port)
 
 # Certificates: one self-signed for the wrong name, one expired (issued by a lab CA in ca_file).
@@ -52,8 +48,7 @@ origins:
 YAML
 "$bin" --config.file="$work/config.yaml" --web.listen-address="127.0.0.1:$port" --log.level=warn &
 pids+=($!)
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null
+wait_http "http://127.0.0.1:$port/-/ready" 20 || { echo "landing page: exporter never ready"; exit 1; }
 
 chrome=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync
