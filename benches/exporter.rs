@@ -12,19 +12,21 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use hickory_proto::op::ResponseCode;
 use origin_exporter::analysis::{self, ChainFacts};
 use origin_exporter::cdn::{TlsVersion, CLOUDFRONT};
+use origin_exporter::checks::dns::{
+    self as dns, Answer, DelegationReport, DnsReport, ServerReport,
+};
+use origin_exporter::checks::tls::facts_cache::FactsCache;
+use origin_exporter::checks::tls::reply::read_reply;
+use origin_exporter::checks::tls::{
+    client_hello, Handshake, HelloSpec, Negotiated, Reply, ServerHello, TlsReport,
+};
+use origin_exporter::checks::TlsContext;
+use origin_exporter::checks::{
+    CheckRun, HttpOutcome, HttpReport, OriginResults, Outcome, PortResult, PortState, Resolution,
+};
 use origin_exporter::config::{self, Origin, Scheme};
 use origin_exporter::diagnose::diagnose;
 use origin_exporter::metrics::{self, ExporterMetrics, Format};
-use origin_exporter::probe::dns::{self as dns, Answer, DelegationReport, DnsReport, ServerReport};
-use origin_exporter::probe::tls::facts_cache::FactsCache;
-use origin_exporter::probe::tls::reply::read_reply;
-use origin_exporter::probe::tls::{
-    client_hello, Handshake, HelloSpec, Negotiated, Reply, ServerHello, TlsReport,
-};
-use origin_exporter::probe::TlsContext;
-use origin_exporter::probe::{
-    CheckRun, HttpOutcome, HttpReport, OriginResults, Outcome, PortResult, PortState, Resolution,
-};
 use origin_exporter::store::{Slot, Snapshot, Store};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::CertificateDer;
@@ -179,18 +181,20 @@ fn results(origin: &Origin, facts: &ChainFacts) -> OriginResults {
             addresses: addrs.clone(),
             error: None,
         }))),
-        tcp: Some(run(Outcome::Completed(origin_exporter::probe::TcpReport {
-            ports: addrs
-                .iter()
-                .map(|&address| PortResult {
-                    address,
-                    port: 443,
-                    scheme: Scheme::Https,
-                    state: PortState::Open,
-                    duration: Duration::from_millis(2),
-                })
-                .collect(),
-        }))),
+        tcp: Some(run(Outcome::Completed(
+            origin_exporter::checks::TcpReport {
+                ports: addrs
+                    .iter()
+                    .map(|&address| PortResult {
+                        address,
+                        port: 443,
+                        scheme: Scheme::Https,
+                        state: PortState::Open,
+                        duration: Duration::from_millis(2),
+                    })
+                    .collect(),
+            },
+        ))),
         // Two healthy nameservers, as most zones have (4 families × 2 series, plus delegation).
         dns: Some(run(Outcome::Completed(dns_report()))),
         tls: Some(run(Outcome::Completed(tls_report(origin, facts)))),

@@ -12,10 +12,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::checks::{unix_seconds, ContextError, ProbeContext};
 use crate::config::{self, Config, LoadError};
 use crate::metrics::{self, ExporterMetrics};
-use crate::probe::{unix_seconds, ContextError, ProbeContext};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Budget, Scheduler};
 use crate::server::web::{Web, WebListener};
 use crate::server::web_config::WebConfigError;
 use crate::server::{self, AppState, Current, ReloadRequest};
@@ -77,7 +77,9 @@ impl Daemon {
         let own = Arc::new(ExporterMetrics::default());
         own.web_config_reload_successful.set(1);
         let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
-        let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&own));
+        let budget = Arc::new(Budget::new(config.global.concurrency));
+        let mut scheduler =
+            Scheduler::new(Arc::clone(&store), Arc::clone(&ctx), Arc::clone(&budget));
         let current = Arc::new(ArcSwap::from_pointee(apply(
             &mut scheduler,
             &own,
@@ -93,6 +95,7 @@ impl Daemon {
             store,
             own: Arc::clone(&own),
             current: Arc::clone(&current),
+            budget,
             reload: reload_tx.clone(),
             web: Arc::clone(&web),
             listen: local_addr,
@@ -254,12 +257,12 @@ fn apply(
     config: Config,
     ctx: Arc<ProbeContext>,
 ) -> Current {
-    let ctx = scheduler.apply(&config, ctx);
+    scheduler.apply(&config, Arc::clone(&ctx));
+    own.origins.set(scheduler.len() as i64);
     own.config_reload_successful.set(1);
     own.config_reload_timestamp
         .set(unix_seconds(SystemTime::now()));
     Current {
-        probes: Arc::new(tokio::sync::Semaphore::new(config.global.concurrency)),
         config: Arc::new(config),
         ctx,
     }

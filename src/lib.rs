@@ -6,14 +6,16 @@
 
 pub mod analysis;
 pub mod cdn;
-pub mod check;
+pub mod checks;
 pub mod config;
+pub mod cycle;
 pub mod daemon;
 pub mod diagnose;
+pub mod exposition;
 pub mod logging;
 pub mod metrics;
 pub mod netpolicy;
-pub mod probe;
+pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod shard;

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use origin_exporter::checks::ProbeContext;
 use origin_exporter::config;
 use origin_exporter::daemon::{Daemon, Options};
 use origin_exporter::logging::{self, LogFormat};
-use origin_exporter::probe::ProbeContext;
 use tracing::{error, info};
 
 #[derive(Debug, Parser)]
@@ -231,7 +231,7 @@ fn check(file: &std::path::Path, args: CheckArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(()) => return ExitCode::from(2),
     };
-    let reports = runtime.block_on(origin_exporter::check::probe_all(
+    let reports = runtime.block_on(origin_exporter::report::probe_all(
         &origins,
         &ctx,
         config.global.concurrency,
@@ -239,11 +239,11 @@ fn check(file: &std::path::Path, args: CheckArgs) -> ExitCode {
     match args.format {
         OutputFormat::Text => print!(
             "{}",
-            origin_exporter::check::render_text(&reports, std::io::stdout().is_terminal())
+            origin_exporter::report::render_text(&reports, std::io::stdout().is_terminal())
         ),
-        OutputFormat::Json => println!("{:#}", origin_exporter::check::render_json(&reports)),
+        OutputFormat::Json => println!("{:#}", origin_exporter::report::render_json(&reports)),
     }
-    ExitCode::from(origin_exporter::check::exit_code(&reports))
+    ExitCode::from(origin_exporter::report::exit_code(&reports))
 }
 
 /// The async runtime; a failure to start it is reported here.

@@ -1,27 +1,61 @@
 //! Runs every origin's checks on its interval. Each origin has its own task, so a slow or hung
-//! origin delays no other; a semaphore caps how many origins are probed at once; first runs are
-//! spread over the interval by a stable hash of the name, so a start or reload causes no burst.
+//! origin delays no other; one [`Budget`] (shared with `/probe`) caps how many origins are probed
+//! at once; first runs are spread over the interval by a stable hash of the name, so a start or
+//! reload causes no burst. A reload restarts only the origins whose settings changed; a panic in
+//! a cycle is caught, counted, and the origin keeps its schedule.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use arc_swap::ArcSwap;
+use futures_util::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant, MissedTickBehavior};
+use tracing::error;
 
-use crate::config::{Check, Config, Origin};
-use crate::diagnose::diagnose;
-use crate::metrics::{ExporterMetrics, ProbeResult};
-use crate::probe::{self, OriginResults, Outcome, ProbeContext};
-use crate::store::{Slot, Snapshot, Store};
+use crate::checks::{Memory, ProbeContext};
+use crate::config::Config;
+use crate::cycle::{self, Snapshot};
+use crate::store::{Slot, Store};
+
+/// How many origins are probed at once, by the scheduler and `/probe` together
+/// (`global.concurrency`). Resized on reload without stopping anything: probes holding a permit
+/// of the old size finish under it.
+#[derive(Debug)]
+pub struct Budget {
+    permits: ArcSwap<Semaphore>,
+    size: std::sync::atomic::AtomicUsize,
+}
+
+impl Budget {
+    pub fn new(size: usize) -> Self {
+        Budget {
+            permits: ArcSwap::from_pointee(Semaphore::new(size)),
+            size: size.into(),
+        }
+    }
+
+    pub fn resize(&self, size: usize) {
+        use std::sync::atomic::Ordering;
+        if self.size.swap(size, Ordering::AcqRel) != size {
+            self.permits.store(Arc::new(Semaphore::new(size)));
+        }
+    }
+
+    /// Waits for a permit; `None` once the budget is closed.
+    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.load_full().acquire_owned().await.ok()
+    }
+}
 
 pub struct Scheduler {
     store: Arc<Store>,
-    metrics: Arc<ExporterMetrics>,
     running: HashMap<String, Running>,
-    ctx: Option<Arc<ProbeContext>>,
-    limiter: Arc<Semaphore>,
+    ctx: Arc<ArcSwap<ProbeContext>>,
+    budget: Arc<Budget>,
 }
 
 struct Running {
@@ -35,57 +69,65 @@ impl Drop for Running {
     }
 }
 
+/// What every origin's task shares.
+struct Shared {
+    ctx: Arc<ArcSwap<ProbeContext>>,
+    budget: Arc<Budget>,
+    store: Arc<Store>,
+}
+
 impl Scheduler {
-    pub fn new(store: Arc<Store>, metrics: Arc<ExporterMetrics>) -> Self {
+    pub fn new(store: Arc<Store>, ctx: Arc<ProbeContext>, budget: Arc<Budget>) -> Self {
         Scheduler {
             store,
-            metrics,
             running: HashMap::new(),
-            ctx: None,
-            limiter: Arc::new(Semaphore::new(1)),
+            ctx: Arc::new(ArcSwap::new(ctx)),
+            budget,
         }
     }
 
     /// Makes `config` the running one: new origins start, removed ones stop and their series
-    /// vanish, changed ones restart; unchanged ones keep their task and latest results. A change
-    /// of global settings restarts every origin with a fresh probe context.
-    pub fn apply(&mut self, config: &Config, ctx: Arc<ProbeContext>) -> Arc<ProbeContext> {
-        let ctx = match &self.ctx {
-            Some(current) if current.global == config.global => Arc::clone(current),
-            _ => {
-                self.running.clear();
-                self.limiter = Arc::new(Semaphore::new(config.global.concurrency));
-                self.ctx = Some(Arc::clone(&ctx));
-                ctx
-            }
-        };
-
+    /// vanish; an origin whose settings changed restarts and keeps its latest snapshot until its
+    /// first new cycle ends; unchanged ones keep their task, schedule and snapshot. A new probe
+    /// context or concurrency applies from each origin's next cycle.
+    pub fn apply(&mut self, config: &Config, ctx: Arc<ProbeContext>) {
+        if !Arc::ptr_eq(&self.ctx.load(), &ctx) {
+            self.ctx.store(ctx);
+        }
+        self.budget.resize(config.global.concurrency);
         let mut next = HashMap::with_capacity(config.origins.len());
         for origin in &config.origins {
-            let kept = self
-                .running
-                .remove(&origin.name)
-                .filter(|r| *r.slot.origin == **origin);
-            let running = kept.unwrap_or_else(|| self.start(Arc::clone(origin), &ctx));
+            let running = match self.running.remove(&origin.name) {
+                Some(r) if *r.slot.origin == **origin => r,
+                Some(changed) => self.start(Slot::succeeding(Arc::clone(origin), &changed.slot)),
+                None => self.start(Slot::new(Arc::clone(origin))),
+            };
             next.insert(origin.name.clone(), running);
         }
-        // What is left in `running` was removed or changed: dropping it aborts its task.
+        // What is left in `running` was removed: dropping it aborts its task.
         self.running = next;
         self.store
             .replace(self.running.values().map(|r| Arc::clone(&r.slot)).collect());
-        self.metrics.origins.set(self.running.len() as i64);
-        ctx
     }
 
-    fn start(&self, origin: Arc<Origin>, ctx: &Arc<ProbeContext>) -> Running {
-        let slot = Arc::new(Slot::new(origin));
-        let task = tokio::spawn(run(
-            Arc::clone(&slot),
-            Arc::clone(ctx),
-            Arc::clone(&self.limiter),
-            Arc::clone(&self.metrics),
-        ));
+    fn start(&self, slot: Slot) -> Running {
+        let slot = Arc::new(slot);
+        let shared = Shared {
+            ctx: Arc::clone(&self.ctx),
+            budget: Arc::clone(&self.budget),
+            store: Arc::clone(&self.store),
+        };
+        let task = tokio::spawn(run(Arc::clone(&slot), shared));
         Running { slot, task }
+    }
+
+    /// Origins running.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
     }
 
     /// Stops every origin's task.
@@ -94,97 +136,53 @@ impl Scheduler {
     }
 }
 
-async fn run(
-    slot: Arc<Slot>,
-    ctx: Arc<ProbeContext>,
-    limiter: Arc<Semaphore>,
-    metrics: Arc<ExporterMetrics>,
-) {
+async fn run(slot: Arc<Slot>, shared: Shared) {
     let origin = Arc::clone(&slot.origin);
     sleep(first_run_offset(&origin.name, origin.interval)).await;
     let mut ticker = tokio::time::interval_at(Instant::now(), origin.interval);
     // A cycle that overran its interval is followed by the next one at once, then on schedule.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut memory = probe::Memory::default();
+    let mut memory = Memory::default();
     loop {
         ticker.tick().await;
-        let Ok(_permit) = limiter.acquire().await else {
+        let Some(_permit) = shared.budget.acquire().await else {
             return; // closed: the scheduler is gone
         };
-        // Boxed: the probe's state (13 KB: every check's futures) lives only while it runs. A
+        let ctx = shared.ctx.load_full();
+        // Boxed: the cycle's state (13 KB: every check's futures) lives only while it runs. A
         // task holds its future's largest state for its whole life, so inline it would cost
-        // 13 KB per origin for good (130 MB at 10,000 origins) instead of per running probe.
-        let snapshot = Box::pin(probe_cycle(&origin, &ctx, &metrics, &mut memory)).await;
-        slot.publish(Arc::new(snapshot));
-    }
-}
-
-/// One full cycle of one origin, remembering nothing: every check, the verdict, the counters.
-pub async fn probe_once(
-    origin: &Origin,
-    ctx: &ProbeContext,
-    metrics: &ExporterMetrics,
-) -> Snapshot {
-    probe_cycle(origin, ctx, metrics, &mut probe::Memory::default()).await
-}
-
-/// One cycle of one origin's scheduled probing, with what its earlier cycles left in `memory`.
-pub async fn probe_cycle(
-    origin: &Origin,
-    ctx: &ProbeContext,
-    metrics: &ExporterMetrics,
-    memory: &mut probe::Memory,
-) -> Snapshot {
-    let results = probe::probe_origin_with(origin, ctx, memory).await;
-    let diagnosis = diagnose(origin, &results);
-    for &(check, ok) in &diagnosis.check_success {
-        if let Some(result) = probe_result(check, ok, &results) {
-            metrics.count_probe(check, result);
+        // 13 KB per origin for good instead of per running probe.
+        let cycle = Box::pin(cycle::run(&origin, &ctx, &mut memory));
+        match AssertUnwindSafe(cycle).catch_unwind().await {
+            Ok(snapshot) => {
+                count(&shared.store, &snapshot);
+                slot.publish(Arc::new(snapshot));
+            }
+            Err(panic) => {
+                shared.store.counters.count_panic();
+                // What the checks remembered may be half-updated: start afresh.
+                memory = Memory::default();
+                error!(origin = %origin.name, panic = panic_message(&panic), "probe cycle panicked; the origin keeps being probed");
+            }
         }
     }
-    Snapshot {
-        results,
-        diagnosis,
-        finished_at: SystemTime::now(),
+}
+
+/// Counts every enabled check's run by how it ended.
+fn count(store: &Store, snapshot: &Snapshot) {
+    for status in &snapshot.diagnosis.checks {
+        if let Some(result) = status.result() {
+            store.counters.count_probe(status.check, result);
+        }
     }
 }
 
-fn probe_result(check: Check, ok: bool, results: &OriginResults) -> Option<ProbeResult> {
-    let timed_out = match check {
-        Check::Dns => match (&results.resolution, &results.dns) {
-            (None, None) => None,
-            (r, d) => Some(
-                r.as_ref().is_some_and(|r| r.timed_out())
-                    || d.as_ref().is_some_and(|d| d.timed_out()),
-            ),
-        },
-        Check::Tcp => results
-            .tcp
-            .as_ref()
-            .map(|r| r.timed_out() || matches!(r.outcome, Outcome::NotRun(_))),
-        // A TLS check that did not run (closed port, no address) is not counted; one whose
-        // CDN hello got no answer in time is a timeout.
-        Check::Tls => match results.tls.as_ref().map(|r| &r.outcome) {
-            None | Some(Outcome::NotRun(_)) => None,
-            Some(Outcome::TimedOut) => Some(true),
-            Some(Outcome::Completed(report)) => Some(matches!(
-                report.handshake,
-                probe::Handshake::Failed(probe::tls::Reply::TimedOut)
-            )),
-        },
-        Check::Http => results.http.as_ref().map(|r| {
-            r.timed_out()
-                || matches!(
-                    r.completed().map(|h| &h.outcome),
-                    Some(crate::probe::HttpOutcome::HeadersTimedOut)
-                )
-        }),
-    };
-    match (timed_out?, ok) {
-        (true, _) => Some(ProbeResult::Timeout),
-        (false, true) => Some(ProbeResult::Success),
-        (false, false) => Some(ProbeResult::Failure),
-    }
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Where in its interval an origin's first run falls: stable for a name, spread evenly.
@@ -204,51 +202,6 @@ pub fn stable_hash(s: &str) -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tls_probes_are_counted_by_how_the_cdn_hello_ended() {
-        use crate::probe::tls::Reply;
-        use crate::probe::{CheckRun, Handshake, NotRun, TlsReport};
-        let run = |outcome| OriginResults {
-            tls: Some(CheckRun {
-                duration: Duration::from_millis(3),
-                outcome,
-            }),
-            ..OriginResults::default()
-        };
-        let report = |handshake| {
-            Outcome::Completed(TlsReport {
-                address: "127.0.0.1:443".parse().expect("address"),
-                cdn_reply: Reply::TimedOut,
-                handshake,
-                negotiated: None,
-                protocols: Vec::new(),
-                chain: None,
-            })
-        };
-        let cases = [
-            (
-                run(report(Handshake::Accepted)),
-                true,
-                Some(ProbeResult::Success),
-            ),
-            (
-                run(report(Handshake::Failed(Reply::NotTls))),
-                false,
-                Some(ProbeResult::Failure),
-            ),
-            (
-                run(report(Handshake::Failed(Reply::TimedOut))),
-                false,
-                Some(ProbeResult::Timeout),
-            ),
-            (run(Outcome::TimedOut), false, Some(ProbeResult::Timeout)),
-            (run(Outcome::NotRun(NotRun::PortClosed)), false, None),
-        ];
-        for (results, ok, want) in cases {
-            assert_eq!(probe_result(Check::Tls, ok, &results), want);
-        }
-    }
-
     /// What each origin's task holds between its cycles stays small (see `run`).
     #[test]
     fn an_idle_origin_task_is_small() {
@@ -258,12 +211,12 @@ mod tests {
         )
         .expect("config");
         let ctx = Arc::new(ProbeContext::new(&cfg.global).expect("context"));
-        let task = run(
-            Arc::new(Slot::new(Arc::clone(&cfg.origins[0]))),
-            ctx,
-            Arc::new(Semaphore::new(1)),
-            Arc::new(ExporterMetrics::default()),
-        );
+        let shared = Shared {
+            ctx: Arc::new(ArcSwap::new(ctx)),
+            budget: Arc::new(Budget::new(1)),
+            store: Arc::new(Store::default()),
+        };
+        let task = run(Arc::new(Slot::new(Arc::clone(&cfg.origins[0]))), shared);
         let size = std::mem::size_of_val(&task);
         assert!(size < 1024, "an origin's task future is {size} bytes");
     }

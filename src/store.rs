@@ -1,22 +1,15 @@
 //! The latest results of every origin: one immutable snapshot per origin, swapped in atomically
-//! by the scheduler and read lock-free by scrapes and the landing page.
+//! by the scheduler and read lock-free by scrapes and the landing page; and the scheduler's
+//! counters. The store knows nothing of how it is exposed.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+use crate::checks::{Check, Ran};
 use crate::config::Origin;
-use crate::diagnose::Diagnosis;
-use crate::probe::OriginResults;
-
-/// What one probe cycle of one origin produced.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub results: OriginResults,
-    pub diagnosis: Diagnosis,
-    pub finished_at: SystemTime,
-}
+pub use crate::cycle::Snapshot;
 
 /// One configured origin and its latest snapshot (none before its first cycle ends).
 #[derive(Debug)]
@@ -33,6 +26,15 @@ impl Slot {
         }
     }
 
+    /// A slot for changed settings of an origin that keeps the previous latest snapshot until
+    /// its first cycle under the new settings ends.
+    pub fn succeeding(origin: Arc<Origin>, previous: &Slot) -> Self {
+        Slot {
+            origin,
+            latest: ArcSwapOption::new(previous.latest()),
+        }
+    }
+
     pub fn latest(&self) -> Option<Arc<Snapshot>> {
         self.latest.load_full()
     }
@@ -46,6 +48,9 @@ impl Slot {
 #[derive(Debug, Default)]
 pub struct Store {
     slots: ArcSwap<Vec<Arc<Slot>>>,
+    /// Set once every origin has finished a cycle; a reload never clears it.
+    ready: AtomicBool,
+    pub counters: Counters,
 }
 
 impl Store {
@@ -69,5 +74,71 @@ impl Store {
     /// Every origin has finished at least one cycle.
     pub fn all_probed(&self) -> bool {
         self.slots.load().iter().all(|s| s.latest.load().is_some())
+    }
+
+    /// Ready once every origin has finished its first cycle, and from then on: origins a
+    /// reload adds do not make a running exporter unready.
+    pub fn ready(&self) -> bool {
+        if self.ready.load(Ordering::Acquire) {
+            return true;
+        }
+        let ready = self.all_probed();
+        if ready {
+            self.ready.store(true, Ordering::Release);
+        }
+        ready
+    }
+}
+
+/// What the scheduler counts: checks run by result, and panicked cycles.
+#[derive(Debug, Default)]
+pub struct Counters {
+    probes: [[AtomicU64; Ran::RESULTS.len()]; Check::ALL.len()],
+    task_panics: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one run of `check` that ended with `result` (one of [`Ran::RESULTS`]).
+    pub fn count_probe(&self, check: Check, result: &str) {
+        if let Some(r) = Ran::RESULTS.iter().position(|&x| x == result) {
+            self.probes[check as usize][r].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn probes(&self, check: Check, result: &str) -> u64 {
+        Ran::RESULTS
+            .iter()
+            .position(|&x| x == result)
+            .map_or(0, |r| {
+                self.probes[check as usize][r].load(Ordering::Relaxed)
+            })
+    }
+
+    pub fn count_panic(&self) {
+        self.task_panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn task_panics(&self) -> u64 {
+        self.task_panics.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_count_each_check_and_result_apart() {
+        let c = Counters::default();
+        c.count_probe(Check::Tcp, "not_run");
+        c.count_probe(Check::Tcp, "not_run");
+        c.count_probe(Check::Tls, "timeout");
+        c.count_probe(Check::Tls, "bogus");
+        assert_eq!(c.probes(Check::Tcp, "not_run"), 2);
+        assert_eq!(c.probes(Check::Tcp, "timeout"), 0);
+        assert_eq!(c.probes(Check::Tls, "timeout"), 1);
+        assert_eq!(c.probes(Check::Tls, "bogus"), 0);
+        c.count_panic();
+        assert_eq!(c.task_panics(), 1);
     }
 }

@@ -377,8 +377,8 @@ async fn origins_of_a_zone_share_the_soa_answer() {
     }
     let cfg = origin_exporter::config::load_str(&yaml, std::path::Path::new("c.yaml"))
         .expect("valid config");
-    let ctx = origin_exporter::probe::ProbeContext::new(&cfg.global).expect("context");
-    let check = |i: usize| origin_exporter::probe::dns::check(&cfg.origins[i], &ctx.dns);
+    let ctx = origin_exporter::checks::ProbeContext::new(&cfg.global).expect("context");
+    let check = |i: usize| origin_exporter::checks::dns::check(&cfg.origins[i], &ctx.dns);
     // The first check discovers the zone and asks the SOA.
     let first = check(0).await;
     assert_eq!(first.servers[0].soa_serial(), Some(7));

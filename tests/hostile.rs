@@ -19,7 +19,7 @@ use lab::hostile::{Conn, KERNEL_SLACK};
 use lab::tls::{LeafSpec, Pki, RustlsOrigin};
 use lab::{Exporter, Scrape};
 use origin_exporter::analysis::MAX_CHAIN;
-use origin_exporter::probe::tls::reply::{MAX_HANDSHAKE, MAX_RECORD};
+use origin_exporter::checks::tls::reply::{MAX_HANDSHAKE, MAX_RECORD};
 
 /// The origins' timeout and interval, in seconds.
 const TIMEOUT: f64 = 2.0;

@@ -206,31 +206,8 @@ impl ProtocolPolicy {
     }
 }
 
-/// The checks an origin can run, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Check {
-    Dns,
-    Tcp,
-    Tls,
-    Http,
-}
-
-impl Check {
-    pub const ALL: [Check; 4] = [Check::Dns, Check::Tcp, Check::Tls, Check::Http];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Check::Dns => "dns",
-            Check::Tcp => "tcp",
-            Check::Tls => "tls",
-            Check::Http => "http",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Self> {
-        Check::ALL.into_iter().find(|c| c.name() == s)
-    }
-}
+/// The checks an origin can run, named by the registry.
+pub use crate::checks::Check;
 
 /// The request the CDN sends, and the statuses that count as an answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -109,21 +109,12 @@ impl Cause {
         }
     }
 
-    /// The check that detects this cause.
+    /// The check that detects this cause: the registered check whose module lists it.
     pub fn check(self) -> Check {
-        match self {
-            DnsResolutionFailed
-            | DnsAllNameserversDown
-            | DnsNameserverDown
-            | DnsLameDelegation
-            | DnsSoaSerialMismatch
-            | DnsDelegationMismatch => Check::Dns,
-            PortUnreachable => Check::Tcp,
-            TlsHandshakeFailed | TlsProtocolMismatch | TlsCipherMismatch | CertHostnameMismatch
-            | CertExpired | CertNotYetValid | CertSelfSigned | CertChainIncomplete
-            | CertUntrusted | CertChainOrder | CertExpiringSoon => Check::Tls,
-            HttpErrorStatus | HttpTimeout => Check::Http,
-        }
+        crate::checks::REGISTRY
+            .iter()
+            .find(|m| m.causes().contains(&self))
+            .map_or(Check::Dns, |m| m.id())
     }
 
     /// Whether this origin's configuration can detect the cause at all.
@@ -164,7 +155,7 @@ impl Cause {
     /// What to do about it.
     pub fn remedy(self) -> &'static str {
         match self {
-            DnsResolutionFailed => "Check that the name exists and that its zone's nameservers answer: dig +short DOMAIN A; dig DOMAIN NS.",
+            DnsResolutionFailed => "Check that the name exists (A/AAAA records) and that its zone's nameservers answer; the confirm commands show both.",
             DnsAllNameserversDown => "Bring the zone's nameservers back, or fix the NS records at the registrar/parent zone.",
             DnsNameserverDown => "Fix or remove the silent nameserver from the zone's NS set (and the parent delegation).",
             DnsLameDelegation => "Configure the zone on that nameserver, or remove it from the NS set.",

@@ -17,9 +17,10 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checks::ProbeContext;
 use crate::config::Config;
 use crate::metrics::{self, ExporterMetrics, Format};
-use crate::probe::ProbeContext;
+use crate::scheduler::Budget;
 use crate::store::Store;
 
 /// A request to reload the config, answered with the outcome.
@@ -30,8 +31,6 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 pub struct Current {
     pub config: Arc<Config>,
     pub ctx: Arc<ProbeContext>,
-    /// `/probe` requests probing at once: at most `global.concurrency`, like the scheduler.
-    pub probes: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Clone)]
@@ -40,6 +39,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub own: Arc<ExporterMetrics>,
     pub current: Arc<ArcSwap<Current>>,
+    /// Origins probed at once, shared with the scheduler (`global.concurrency`).
+    pub budget: Arc<Budget>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub web: Arc<web::Web>,
     /// Where the exporter listens: ad-hoc probes may not target it.
@@ -121,7 +122,7 @@ impl std::fmt::Write for ChunkWriter {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.store.all_probed() {
+    if state.store.ready() {
         (StatusCode::OK, "Ready\n").into_response()
     } else {
         (

@@ -1,6 +1,8 @@
 //! `/probe`: probe one origin now and return only its series (the multi-target pattern).
 //! `?origin=NAME` probes a configured origin; `?target=DOMAIN` an ad-hoc one, refused unless
-//! `global.allow_adhoc_targets` is on.
+//! `global.allow_adhoc_targets` is on. The result is this request's alone: it never changes
+//! `/metrics`, whose snapshots only the scheduler writes. Probes wait for the budget they share
+//! with the scheduler (`global.concurrency`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,14 +16,16 @@ use super::AppState;
 use std::net::SocketAddr;
 
 use super::Current;
+use crate::checks::resolve::resolve;
 use crate::config::{AdhocTarget, Check, Origin};
+use crate::cycle;
 use crate::metrics::{self, Format};
-use crate::probe::resolve::resolve;
-use crate::scheduler::probe_once;
-use crate::store::Slot;
 
 /// Taken off Prometheus's scrape timeout so the answer arrives before it gives up (as blackbox).
 const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
+/// How long a request without a scrape timeout waits for the probe budget (the default
+/// `timeout`).
+const UNBOUNDED_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize)]
 pub(super) struct ProbeParams {
@@ -39,48 +43,41 @@ pub(super) async fn probe(
     headers: HeaderMap,
 ) -> Response {
     let current = state.current.load_full();
-    let (origin, configured) = match (&params.origin, &params.target) {
-        (Some(name), None) => match state.store.get(name) {
-            Some(slot) => (Arc::clone(&slot.origin), Some(slot)),
-            None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
-        },
-        (None, Some(target)) => match adhoc_origin(&state, &current, target, &params).await {
-            Ok(origin) => (Arc::new(origin), None),
-            Err(response) => return response,
-        },
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "give exactly one of origin=NAME or target=DOMAIN",
-            )
-        }
-    };
-
+    if params.origin.is_some() == params.target.is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "give exactly one of origin=NAME or target=DOMAIN",
+        );
+    }
     let budget = scrape_budget(&headers);
-    let probed = match budget {
-        Some(budget) => Arc::new(origin.within(budget)),
-        None => Arc::clone(&origin),
-    };
-    // Requests beyond `global.concurrency` wait for a slot, but no longer than the probe itself
-    // could take: a flood of /probe requests queues instead of opening connections without end.
-    let wait = budget.unwrap_or(origin.timeout);
-    let Ok(Ok(_slot)) =
-        tokio::time::timeout(wait, Arc::clone(&current.probes).acquire_owned()).await
-    else {
+    // Requests beyond the shared budget wait for a slot, but no longer than the probe itself
+    // could take: a flood of /probe requests queues instead of opening connections without
+    // end. An ad-hoc target's resolution is probe work too, so it waits as well.
+    let wait = budget.unwrap_or(UNBOUNDED_WAIT);
+    let Ok(Some(_permit)) = tokio::time::timeout(wait, state.budget.acquire()).await else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many probes in flight (global.concurrency); try again",
         );
     };
-    let snapshot = Arc::new(probe_once(&probed, &current.ctx, &state.own).await);
-    if let Some(slot) = configured {
-        // A fresh result is the latest one for /metrics too.
-        slot.publish(Arc::clone(&snapshot));
-    }
-    let slot = Slot::new(origin);
-    slot.publish(snapshot);
+    let origin = match (&params.origin, &params.target) {
+        (Some(name), _) => match state.store.get(name) {
+            Some(slot) => Arc::clone(&slot.origin),
+            None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
+        },
+        (None, Some(target)) => match adhoc_origin(&state, &current, target, &params).await {
+            Ok(origin) => Arc::new(origin),
+            Err(response) => return response,
+        },
+        (None, None) => return error(StatusCode::BAD_REQUEST, "no origin given"),
+    };
+    let probed = match budget {
+        Some(budget) => origin.within(budget),
+        None => (*origin).clone(),
+    };
+    let snapshot = Arc::new(cycle::run_once(&probed, &current.ctx).await);
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    match metrics::encode_origin(Arc::new(slot), format) {
+    match metrics::encode_snapshot(origin, snapshot, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"),
     }

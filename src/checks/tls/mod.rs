@@ -4,10 +4,13 @@
 //! recording rustls handshake for TLS 1.3-only origins) analysed by [`crate::analysis`].
 
 pub mod aia;
+mod check;
 pub mod facts_cache;
 pub mod fallback;
+mod findings;
 pub mod hello;
 pub mod reply;
+mod series;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,6 +31,7 @@ use crate::analysis::{self, ChainReport};
 use crate::cdn::{self, CdnProfile, TlsVersion};
 use crate::config::Origin;
 
+pub use check::TlsCheck;
 pub use hello::{client_hello, HelloSpec};
 pub use reply::{Reply, ServerHello};
 

@@ -1,8 +1,8 @@
 //! TLS causes: how the CDN's hello ended, and every defect of the served chain.
 
-use super::{Cause, Finding};
 use crate::cdn::TlsVersion;
-use crate::probe::{Handshake, OriginResults, Outcome};
+use crate::checks::{Handshake, OriginResults, Outcome};
+use crate::diagnose::{Cause, Finding};
 
 pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
     let Some(run) = &results.tls else {
@@ -129,11 +129,11 @@ mod tests {
 
     use crate::analysis::{ChainReport, Defects, Trust};
     use crate::cdn::TlsVersion::*;
+    use crate::checks::tls::{Negotiated, Reply};
+    use crate::checks::{CheckRun, Handshake, NotRun, OriginResults, Outcome, TlsReport};
     use crate::config::Check;
     use crate::diagnose::diagnose;
     use crate::diagnose::test_support::origin;
-    use crate::probe::tls::{Negotiated, Reply};
-    use crate::probe::{CheckRun, Handshake, NotRun, OriginResults, Outcome, TlsReport};
 
     fn chain(defects: Defects) -> ChainReport {
         ChainReport {
@@ -355,7 +355,8 @@ mod tests {
             let active: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
             assert_eq!(active, causes, "{name}");
             assert_eq!(d.cdn_ready, ready, "{name}");
-            assert_eq!(d.check_success, vec![(Check::Tls, tls_ok)], "{name}");
+            let success: Vec<_> = d.checks.iter().map(|c| (c.check, c.success)).collect();
+            assert_eq!(success, vec![(Check::Tls, tls_ok)], "{name}");
         }
     }
 

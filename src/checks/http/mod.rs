@@ -2,6 +2,12 @@
 //! plain, and the time until response headers. The certificate is not judged here: the TLS
 //! check reports it, and a broken chain must not hide what the origin answers.
 
+mod check;
+mod findings;
+mod series;
+
+pub use check::HttpCheck;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

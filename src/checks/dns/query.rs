@@ -192,7 +192,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::probe::dns::{MAX_NS_ADDRESSES, MAX_NS_NAMES};
+    use crate::checks::dns::{MAX_NS_ADDRESSES, MAX_NS_NAMES};
 
     fn name(n: &str) -> Name {
         Name::from_ascii(n).expect("name")

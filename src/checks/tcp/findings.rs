@@ -1,7 +1,7 @@
 //! TCP causes.
 
-use super::{Cause, Finding};
-use crate::probe::{OriginResults, Outcome};
+use crate::checks::{OriginResults, Outcome};
+use crate::diagnose::{Cause, Finding};
 
 pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
     let Some(run) = &results.tcp else {
@@ -35,12 +35,12 @@ mod tests {
     use std::net::IpAddr;
     use std::time::Duration;
 
+    use crate::checks::{
+        CheckRun, NotRun, OriginResults, Outcome, PortResult, PortState, Resolution, TcpReport,
+    };
     use crate::config::{Check, Scheme};
     use crate::diagnose::test_support::origin;
     use crate::diagnose::{diagnose, Cause};
-    use crate::probe::{
-        CheckRun, NotRun, OriginResults, Outcome, PortResult, PortState, Resolution, TcpReport,
-    };
 
     fn port(addr: &str, port: u16, state: PortState) -> PortResult {
         PortResult {
@@ -145,8 +145,9 @@ mod tests {
             let active: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
             assert_eq!(active, case.causes, "{}", case.name);
             assert_eq!(d.cdn_ready, case.ready, "{}", case.name);
+            let success: Vec<_> = d.checks.iter().map(|c| (c.check, c.success)).collect();
             assert_eq!(
-                d.check_success,
+                success,
                 vec![(Check::Tcp, case.tcp_success)],
                 "{}",
                 case.name

@@ -1,9 +1,9 @@
 //! HTTP causes. A request that could not be sent (no connection, no TLS) is an echo of the TCP
 //! or TLS check and raises nothing here.
 
-use super::{Cause, Finding};
+use crate::checks::{HttpOutcome, OriginResults, Outcome};
 use crate::config::{Check, Origin};
-use crate::probe::{HttpOutcome, OriginResults, Outcome};
+use crate::diagnose::{Cause, Finding};
 
 pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding> {
     let Some(run) = &results.http else {
@@ -68,10 +68,10 @@ fn status_text(status: u16) -> &'static str {
 mod tests {
     use std::time::Duration;
 
+    use crate::checks::{CheckRun, HttpOutcome, HttpReport, NotRun, OriginResults, Outcome};
     use crate::config::{Check, Scheme};
     use crate::diagnose::diagnose;
     use crate::diagnose::test_support::origin;
-    use crate::probe::{CheckRun, HttpOutcome, HttpReport, NotRun, OriginResults, Outcome};
 
     fn with_http(outcome: Outcome<HttpOutcome>) -> OriginResults {
         let outcome = match outcome {

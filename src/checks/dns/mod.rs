@@ -3,8 +3,12 @@
 //! resolver and is cached ([`discovery`]); each cycle then asks every nameserver address two
 //! questions without recursion ([`query`]): the origin name's A record and the zone's SOA.
 
+mod check;
 mod discovery;
+pub(crate) mod explain;
+mod findings;
 mod query;
+mod series;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,6 +28,7 @@ use hickory_resolver::TokioResolver;
 use super::ContextError;
 use crate::config::{Global, Origin};
 
+pub use check::DnsCheck;
 pub use discovery::{
     display, fqdn, reason, DiscoveryError, Zone, DISCOVERY_CACHE_SIZE, DISCOVERY_MAX_STALE,
     DISCOVERY_TTL,

@@ -1,5 +1,11 @@
 //! TCP check: does every port the CDN uses accept a connection, on every address?
 
+mod check;
+mod findings;
+mod series;
+
+pub use check::TcpCheck;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -1,0 +1,58 @@
+//! What the checks share across origins and cycles: built once per `global` settings, never per
+//! probe.
+
+use std::sync::Arc;
+
+use crate::cdn::CdnProfile;
+use crate::config::Global;
+
+use super::dns::DnsContext;
+use super::http;
+use super::tls::TlsContext;
+
+#[derive(Debug)]
+pub struct ProbeContext {
+    pub cdn: &'static CdnProfile,
+    pub global: Global,
+    /// Trust store, rustls config and AIA cache of the TLS check.
+    pub tls: TlsContext,
+    /// TLS client of the HTTP check (any certificate; the TLS check judges certificates).
+    pub http_tls: Arc<rustls::ClientConfig>,
+    /// The recursive resolver and the zone-discovery cache.
+    pub dns: DnsContext,
+}
+
+impl ProbeContext {
+    pub fn new(global: &Global) -> Result<Self, ContextError> {
+        let tls = TlsContext::new(global.ca_file.as_deref())?;
+        let http_tls = http::tls_client(Arc::clone(&tls.provider)).map_err(ContextError::Tls)?;
+        Ok(ProbeContext {
+            cdn: global.cdn,
+            global: global.clone(),
+            tls,
+            http_tls,
+            dns: DnsContext::new(global)?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("{file}: {reason}")]
+    CaFile { file: String, reason: String },
+    #[error("cannot set up the TLS client: {0}")]
+    Tls(#[source] rustls::Error),
+    #[error("cannot set up the DNS resolver: {0}")]
+    Resolver(String),
+}
+
+impl ContextError {
+    /// The config field the error is about, for `config check`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ContextError::CaFile { .. } => "global.ca_file",
+            ContextError::Tls(_) => "global",
+            ContextError::Resolver(_) => "global.resolvers",
+        }
+    }
+}

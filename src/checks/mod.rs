@@ -1,0 +1,352 @@
+//! The checks, one module each, behind one interface ([`CheckModule`]), and their registry
+//! ([`REGISTRY`]): the scheduler's runner, diagnosis, `/metrics`, `/probe`, `check` and the landing
+//! page all iterate over the registry and know no check by name.
+//!
+//! A check's module holds everything of that check: how it runs (I/O), which causes its report
+//! shows (`findings`, pure), the series it exports (`series`), and what it tells a person
+//! (`explain`). Adding a check is a new module and one line in each of the three tables below
+//! (its [`Check`] id, its field in [`OriginResults`] / variant in [`Report`], its registry entry):
+//! see ARCHITECTURE.md.
+
+pub mod context;
+pub mod dns;
+pub mod http;
+pub mod resolve;
+pub mod tcp;
+pub mod tls;
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use crate::config::{Origin, Scheme};
+use crate::diagnose::{Cause, Finding};
+use crate::exposition::Observed;
+
+pub use context::{ContextError, ProbeContext};
+pub use dns::{DnsContext, DnsReport};
+pub use http::{HttpOutcome, HttpReport};
+pub use resolve::Resolution;
+pub use tcp::{PortResult, PortState, TcpReport};
+pub use tls::{Handshake, TlsContext, TlsReport};
+
+/// The checks an origin can run, in the order they run (the `check` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Check {
+    Dns,
+    Tcp,
+    Tls,
+    Http,
+}
+
+impl Check {
+    pub const ALL: [Check; 4] = [Check::Dns, Check::Tcp, Check::Tls, Check::Http];
+
+    pub fn name(self) -> &'static str {
+        module(self).name()
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Check::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+/// Every check's module, in the order the checks run.
+pub static REGISTRY: [&dyn CheckModule; 4] = [
+    &dns::DnsCheck,
+    &tcp::TcpCheck,
+    &tls::TlsCheck,
+    &http::HttpCheck,
+];
+
+/// The module of one check.
+pub fn module(check: Check) -> &'static dyn CheckModule {
+    match check {
+        Check::Dns => &dns::DnsCheck,
+        Check::Tcp => &tcp::TcpCheck,
+        Check::Tls => &tls::TlsCheck,
+        Check::Http => &http::HttpCheck,
+    }
+}
+
+/// One check's report of one cycle, as it hands it to the runner.
+#[derive(Debug, Clone)]
+pub enum Report {
+    Dns(CheckRun<DnsReport>),
+    Tcp(CheckRun<TcpReport>),
+    Tls(CheckRun<TlsReport>),
+    Http(CheckRun<HttpReport>),
+}
+
+/// Everything one cycle found out about one origin: one field per check.
+#[derive(Debug, Clone, Default)]
+pub struct OriginResults {
+    /// Resolution of `domain`: not a check of its own but the addresses every check connects
+    /// to; reported under the `dns` check. `None` when the origin pins an `address`.
+    pub resolution: Option<CheckRun<Resolution>>,
+    /// The authoritative nameservers of the domain's zone; `None` without the `dns` check.
+    pub dns: Option<CheckRun<DnsReport>>,
+    pub tcp: Option<CheckRun<TcpReport>>,
+    pub tls: Option<CheckRun<TlsReport>>,
+    pub http: Option<CheckRun<HttpReport>>,
+}
+
+impl OriginResults {
+    pub fn put(&mut self, report: Report) {
+        match report {
+            Report::Dns(r) => self.dns = Some(r),
+            Report::Tcp(r) => self.tcp = Some(r),
+            Report::Tls(r) => self.tls = Some(r),
+            Report::Http(r) => self.http = Some(r),
+        }
+    }
+}
+
+/// What an origin's checks remember between its cycles, kept by its scheduler task (fresh when
+/// the origin's settings change).
+#[derive(Debug, Default, Clone)]
+pub struct Memory {
+    pub tls: tls::TlsMemory,
+}
+
+/// One check: runs for an origin, turns its report into findings, encodes its series, explains
+/// its evidence. Implemented by a unit struct in each check's module.
+pub trait CheckModule: Send + Sync {
+    fn id(&self) -> Check;
+
+    /// The `check` label value and the name in `checks:`.
+    fn name(&self) -> &'static str;
+
+    /// The causes this check can detect, in SPEC order.
+    fn causes(&self) -> &'static [Cause];
+
+    /// Whether the origin's settings enable the check (`checks:` lists it).
+    fn enabled(&self, origin: &Origin) -> bool {
+        origin.checks.contains(&self.id())
+    }
+
+    /// Needs no address, so it runs beside resolution instead of after it.
+    fn beside_resolution(&self) -> bool {
+        false
+    }
+
+    /// Runs the check for `origin` given what earlier checks found. Bounded by the origin's
+    /// timeouts; never panics on what the network sends.
+    fn run<'a>(
+        &'a self,
+        origin: &'a Origin,
+        ctx: &'a ProbeContext,
+        earlier: &'a OriginResults,
+        memory: &'a mut Memory,
+    ) -> BoxFuture<'a, Report>;
+
+    /// How the check's run ended; `None` when it is not part of the results.
+    fn ran(&self, results: &OriginResults) -> Option<Ran>;
+
+    /// How long the check took, when it ran.
+    fn duration(&self, results: &OriginResults) -> Option<Duration>;
+
+    /// The causes its report shows. Pure; names roots, not echoes of earlier checks.
+    fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding>;
+
+    /// Writes the check's metric families for every observed origin.
+    fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result;
+
+    /// What the check saw, one line each, for `check` and the landing page.
+    fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String>;
+
+    /// The command a person runs to see `cause` with their own eyes.
+    fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String;
+}
+
+/// How one check's run ended, for `origin_exporter_probes_total{result}` and `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// An earlier check's failure explains why it could not run (no address, closed port, no
+    /// TLS): neither a success nor a failure of its own.
+    NotRun,
+    /// It did not finish (or got no answer) within its time limit.
+    TimedOut,
+    /// It ran but could not complete its exchange (a connection or handshake failed).
+    Incomplete,
+    /// It ran to the end; its findings tell whether what it saw is healthy.
+    Completed,
+}
+
+impl Ran {
+    /// `origin_exporter_probes_total{result}` for this run, given whether the check found a
+    /// critical cause.
+    pub fn result(self, critical: bool) -> &'static str {
+        match self {
+            Ran::NotRun => "not_run",
+            Ran::TimedOut => "timeout",
+            Ran::Completed if !critical => "success",
+            Ran::Completed | Ran::Incomplete => "failure",
+        }
+    }
+
+    pub const RESULTS: [&'static str; 4] = ["success", "failure", "timeout", "not_run"];
+}
+
+/// Why a check did not run: an earlier check already explains the failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRun {
+    /// The domain did not resolve, so there is no address to connect to.
+    NoAddress,
+    /// The port the check needs refused or timed out in the TCP check.
+    PortClosed,
+    /// No TLS connection could be made, so no request can be sent over it.
+    NoTls,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    Completed(T),
+    /// The check did not finish within the origin's `timeout`.
+    TimedOut,
+    NotRun(NotRun),
+}
+
+/// One check's outcome and how long it took.
+#[derive(Debug, Clone)]
+pub struct CheckRun<T> {
+    pub duration: Duration,
+    pub outcome: Outcome<T>,
+}
+
+impl<T> CheckRun<T> {
+    pub fn not_run(why: NotRun) -> Self {
+        CheckRun {
+            duration: Duration::ZERO,
+            outcome: Outcome::NotRun(why),
+        }
+    }
+
+    pub fn completed(&self) -> Option<&T> {
+        match &self.outcome {
+            Outcome::Completed(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn timed_out(&self) -> bool {
+        matches!(self.outcome, Outcome::TimedOut)
+    }
+
+    /// How the run ended, with `completed` judging a finished report.
+    pub fn ran(&self, completed: impl FnOnce(&T) -> Ran) -> Ran {
+        match &self.outcome {
+            Outcome::Completed(t) => completed(t),
+            Outcome::TimedOut => Ran::TimedOut,
+            Outcome::NotRun(_) => Ran::NotRun,
+        }
+    }
+}
+
+/// Runs one check under a time limit and measures it.
+pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckRun<T> {
+    let start = Instant::now();
+    let outcome = match tokio::time::timeout(limit, check).await {
+        Ok(t) => Outcome::Completed(t),
+        Err(_) => Outcome::TimedOut,
+    };
+    CheckRun {
+        duration: start.elapsed(),
+        outcome,
+    }
+}
+
+/// Most addresses of one origin probed in a cycle: bounds the work a hostile zone can cause.
+pub const MAX_ADDRESSES: usize = 16;
+
+/// The addresses the CDN would connect to: the pinned `address`, else what `domain` resolves to.
+pub fn addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
+    if let Some(ip) = origin.address {
+        return vec![ip];
+    }
+    if !origin.pinned_addresses.is_empty() {
+        return origin.pinned_addresses.clone();
+    }
+    results
+        .resolution
+        .as_ref()
+        .and_then(|r| r.completed())
+        .map(|r| r.addresses.clone())
+        .unwrap_or_default()
+}
+
+/// The first address whose port for `scheme` accepted a connection; without a TCP check, the
+/// first address. An error means a later check on that scheme cannot run.
+pub fn reachable_address(
+    origin: &Origin,
+    results: &OriginResults,
+    scheme: Scheme,
+) -> Result<(IpAddr, u16), NotRun> {
+    let port = match scheme {
+        Scheme::Http => origin.http_port,
+        Scheme::Https => origin.https_port,
+    };
+    let addrs = addresses(origin, results);
+    let first = *addrs.first().ok_or(NotRun::NoAddress)?;
+    match results.tcp.as_ref().map(|t| t.completed()) {
+        None => Ok((first, port)),
+        Some(Some(report)) => report
+            .ports
+            .iter()
+            .find(|p| p.port == port && p.state == PortState::Open)
+            .map(|p| (p.address, port))
+            .ok_or(NotRun::PortClosed),
+        Some(None) => Err(NotRun::PortClosed),
+    }
+}
+
+/// Wall-clock seconds since the epoch, for `_timestamp_seconds` metrics.
+pub fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_lists_every_check_once_in_run_order() {
+        let ids: Vec<Check> = REGISTRY.iter().map(|m| m.id()).collect();
+        assert_eq!(ids, Check::ALL);
+        for check in Check::ALL {
+            assert_eq!(module(check).id(), check);
+            assert_eq!(Check::from_name(check.name()), Some(check));
+        }
+        assert_eq!(Check::from_name("nope"), None);
+    }
+
+    #[test]
+    fn every_cause_belongs_to_exactly_one_check() {
+        for cause in Cause::ALL {
+            let owners: Vec<Check> = REGISTRY
+                .iter()
+                .filter(|m| m.causes().contains(&cause))
+                .map(|m| m.id())
+                .collect();
+            assert_eq!(owners, vec![cause.check()], "{}", cause.name());
+        }
+    }
+
+    #[test]
+    fn probe_results_are_named_by_how_the_run_ended() {
+        assert_eq!(Ran::NotRun.result(false), "not_run");
+        assert_eq!(Ran::NotRun.result(true), "not_run");
+        assert_eq!(Ran::TimedOut.result(false), "timeout");
+        assert_eq!(Ran::TimedOut.result(true), "timeout");
+        assert_eq!(Ran::Incomplete.result(false), "failure");
+        assert_eq!(Ran::Completed.result(true), "failure");
+        assert_eq!(Ran::Completed.result(false), "success");
+    }
+}

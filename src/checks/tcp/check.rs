@@ -1,0 +1,112 @@
+//! The TCP check as the registry sees it.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::{findings, series};
+use crate::checks::{
+    addresses, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults, ProbeContext,
+    Ran, Report,
+};
+use crate::config::Origin;
+use crate::diagnose::{Cause, Finding};
+use crate::exposition::Observed;
+
+/// Every port the CDN uses (by protocol policy), on every address it may connect to.
+pub struct TcpCheck;
+
+/// Lets each connection, itself bounded by the timeout, report instead of being cut off.
+const MARGIN: Duration = Duration::from_millis(100);
+
+impl CheckModule for TcpCheck {
+    fn id(&self) -> Check {
+        Check::Tcp
+    }
+
+    fn name(&self) -> &'static str {
+        "tcp"
+    }
+
+    fn causes(&self) -> &'static [Cause] {
+        &[Cause::PortUnreachable]
+    }
+
+    fn run<'a>(
+        &'a self,
+        origin: &'a Origin,
+        _ctx: &'a ProbeContext,
+        earlier: &'a OriginResults,
+        _memory: &'a mut Memory,
+    ) -> BoxFuture<'a, Report> {
+        async move {
+            let addrs = addresses(origin, earlier);
+            Report::Tcp(if addrs.is_empty() {
+                CheckRun::not_run(NotRun::NoAddress)
+            } else {
+                timed(
+                    origin.timeout.saturating_add(MARGIN),
+                    super::probe(&addrs, &origin.ports(), origin.timeout),
+                )
+                .await
+            })
+        }
+        .boxed()
+    }
+
+    fn ran(&self, results: &OriginResults) -> Option<Ran> {
+        Some(results.tcp.as_ref()?.ran(|_| Ran::Completed))
+    }
+
+    fn duration(&self, results: &OriginResults) -> Option<Duration> {
+        results.tcp.as_ref().map(|r| r.duration)
+    }
+
+    fn findings(&self, _origin: &Origin, results: &OriginResults) -> Vec<Finding> {
+        findings::findings(results)
+    }
+
+    fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result {
+        series::encode(enc, origins)
+    }
+
+    fn evidence(&self, _origin: &Origin, results: &OriginResults) -> Vec<String> {
+        let Some(run) = &results.tcp else {
+            return Vec::new();
+        };
+        let Some(report) = run.completed() else {
+            return vec![match run.ran(|_| Ran::Completed) {
+                Ran::TimedOut => "tcp:  no connection completed in time".to_string(),
+                _ => "tcp:  not run (no address to connect to)".to_string(),
+            }];
+        };
+        let ports: Vec<String> = report
+            .ports
+            .iter()
+            .map(|p| format!("{}:{} {}", p.address, p.port, p.state.reason()))
+            .collect();
+        vec![format!("tcp:  {}", ports.join("; "))]
+    }
+
+    fn confirm(&self, _cause: Cause, origin: &Origin, results: &OriginResults) -> String {
+        let closed: Vec<String> = results
+            .tcp
+            .as_ref()
+            .and_then(|t| t.completed())
+            .map(|t| {
+                t.closed()
+                    .map(|p| format!("nc -vz -w 5 {} {}", p.address, p.port))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if closed.is_empty() {
+            let port = origin.ports().first().map_or(origin.https_port, |p| p.1);
+            format!("nc -vz -w 5 {} {port}", origin.domain)
+        } else {
+            closed.join("; ")
+        }
+    }
+}

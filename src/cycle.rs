@@ -1,0 +1,112 @@
+//! One probe cycle of one origin: resolution, every enabled check in registry order, then the
+//! diagnosis. The one runner behind the scheduler, `/probe` and `check`; it writes nowhere, so
+//! what calls it decides what becomes of the result.
+
+use std::time::SystemTime;
+
+use crate::checks::{timed, CheckModule, Memory, OriginResults, ProbeContext, REGISTRY};
+use crate::config::Origin;
+use crate::diagnose::{diagnose, Diagnosis};
+
+/// What one probe cycle of one origin produced.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub results: OriginResults,
+    pub diagnosis: Diagnosis,
+    pub finished_at: SystemTime,
+}
+
+/// Runs one cycle, remembering nothing from earlier ones (`/probe`, `check`).
+pub async fn run_once(origin: &Origin, ctx: &ProbeContext) -> Snapshot {
+    run(origin, ctx, &mut Memory::default()).await
+}
+
+/// Runs one cycle with what the origin's earlier cycles left in `memory`.
+pub async fn run(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Snapshot {
+    fault::check(&origin.name);
+    let results = run_checks(origin, ctx, memory).await;
+    let diagnosis = diagnose(origin, &results);
+    Snapshot {
+        results,
+        diagnosis,
+        finished_at: SystemTime::now(),
+    }
+}
+
+/// Every enabled check, each under the origin's timeouts. Checks that need no address run
+/// beside resolution; the others run in registry order, each seeing what the earlier found.
+pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> OriginResults {
+    let enabled = || REGISTRY.iter().copied().filter(|m| m.enabled(origin));
+    let beside: Vec<&dyn CheckModule> = enabled().filter(|m| m.beside_resolution()).collect();
+    let resolution = async {
+        match origin.address {
+            None => Some(
+                timed(
+                    origin.timeout,
+                    crate::checks::resolve::resolve(&origin.domain, ctx),
+                )
+                .await,
+            ),
+            Some(_) => None,
+        }
+    };
+    let nothing_yet = OriginResults::default();
+    let independent = async {
+        let mut reports = Vec::with_capacity(beside.len());
+        for m in &beside {
+            reports.push(m.run(origin, ctx, &nothing_yet, memory).await);
+        }
+        reports
+    };
+    let (resolution, reports) = tokio::join!(resolution, independent);
+    let mut results = OriginResults {
+        resolution,
+        ..OriginResults::default()
+    };
+    for report in reports {
+        results.put(report);
+    }
+    for m in enabled().filter(|m| !m.beside_resolution()) {
+        let report = m.run(origin, ctx, &results, memory).await;
+        results.put(report);
+    }
+    results
+}
+
+/// A test-only fault hook: makes the next cycle of a named origin panic, so that tests can prove
+/// the scheduler survives a panicking check. Costs one uncontended lock per cycle when unused.
+#[doc(hidden)]
+pub mod fault {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static PANIC_NEXT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// The next cycle of `origin` panics.
+    pub fn panic_next(origin: &str) {
+        if let Ok(mut names) = PANIC_NEXT.lock() {
+            names.push(origin.to_string());
+            ARMED.store(true, Ordering::Release);
+        }
+    }
+
+    pub(super) fn check(origin: &str) {
+        if !ARMED.load(Ordering::Acquire) {
+            return;
+        }
+        let armed = match PANIC_NEXT.lock() {
+            Ok(mut names) if !names.is_empty() => match names.iter().position(|n| n == origin) {
+                Some(i) => {
+                    names.swap_remove(i);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        };
+        if armed {
+            panic!("fault injected into the cycle of origin {origin}");
+        }
+    }
+}
