@@ -19,6 +19,14 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Bounds of the durations, so that every sum and product of them the checks make fits: an
+/// interval from 1 s to a day, a timeout of at most the interval, a read timeout of at most the
+/// 180 s the CDN allows (CloudFront's `OriginReadTimeout`, raised by quota).
+const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(86_400));
+const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(1), INTERVAL_RANGE.1);
+const READ_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_secs(180));
 const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 21;
 
 /// Label names the exporter sets itself; an origin's `labels` may not take them.
@@ -103,18 +111,21 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         g.interval.as_deref(),
         "global.interval",
         DEFAULT_INTERVAL,
+        INTERVAL_RANGE,
         errors,
     );
     let timeout = duration(
         g.timeout.as_deref(),
         "global.timeout",
         DEFAULT_TIMEOUT,
+        TIMEOUT_RANGE,
         errors,
     );
     let read_timeout = duration(
         g.read_timeout.as_deref(),
         "global.read_timeout",
         DEFAULT_READ_TIMEOUT,
+        READ_TIMEOUT_RANGE,
         errors,
     );
     if timeout > interval {
@@ -325,11 +336,23 @@ fn validate_origin(
 
     let interval = match o.interval.as_deref() {
         None => global.interval,
-        Some(s) => duration(Some(s), &at("interval"), global.interval, errors),
+        Some(s) => duration(
+            Some(s),
+            &at("interval"),
+            global.interval,
+            INTERVAL_RANGE,
+            errors,
+        ),
     };
     let timeout = match o.timeout.as_deref() {
         None => global.timeout.min(interval),
-        Some(s) => duration(Some(s), &at("timeout"), global.timeout, errors),
+        Some(s) => duration(
+            Some(s),
+            &at("timeout"),
+            global.timeout,
+            TIMEOUT_RANGE,
+            errors,
+        ),
     };
     if timeout > interval {
         errors.push(
@@ -339,7 +362,13 @@ fn validate_origin(
     }
     let read_timeout = match o.read_timeout.as_deref() {
         None => global.read_timeout,
-        Some(s) => duration(Some(s), &at("read_timeout"), global.read_timeout, errors),
+        Some(s) => duration(
+            Some(s),
+            &at("read_timeout"),
+            global.read_timeout,
+            READ_TIMEOUT_RANGE,
+            errors,
+        ),
     };
     let expiry_warning_days = days(o.expiry_warning_days, &at("expiry_warning_days"), errors)
         .unwrap_or(global.expiry_warning_days);
@@ -394,12 +423,26 @@ fn hostname(name: &str, path: &str, errors: &mut Errors) -> String {
     name.to_ascii_lowercase()
 }
 
-fn duration(value: Option<&str>, path: &str, default: Duration, errors: &mut Errors) -> Duration {
+/// A duration within `(min, max)`; outside it, an error and the default.
+fn duration(
+    value: Option<&str>,
+    path: &str,
+    default: Duration,
+    (min, max): (Duration, Duration),
+    errors: &mut Errors,
+) -> Duration {
     match value {
         None => default,
         Some(s) => match parse_duration(s) {
             Ok(d) if d.is_zero() => {
                 errors.push(path, "must be greater than 0");
+                default
+            }
+            Ok(d) if d < min || d > max => {
+                errors.push(
+                    path,
+                    format!("must be {} to {}, got {}", show(min), show(max), show(d)),
+                );
                 default
             }
             Ok(d) => d,
@@ -728,5 +771,53 @@ origins: [{name: a, domain: a.example.com}]",
         .unwrap();
         let r: Vec<String> = cfg.global.resolvers.iter().map(|a| a.to_string()).collect();
         assert_eq!(r, ["127.0.0.1:53", "127.0.0.2:5353", "[::1]:53"]);
+    }
+}
+
+#[cfg(test)]
+mod duration_bounds {
+    use super::*;
+
+    fn messages(yaml: &str) -> Vec<String> {
+        let raw: RawConfig = serde_norway::from_str(yaml).expect("test YAML parses");
+        validate(&raw)
+            .expect_err("config should be rejected")
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn out_of_range_durations_are_errors_with_their_paths() {
+        let got = messages(
+            "global: {interval: 500ms, read_timeout: 181s}
+origins:
+  - {name: a, domain: a.example, interval: 2d}
+  - {name: b, domain: b.example, interval: 10s, timeout: 11s}
+  - {name: c, domain: c.example, read_timeout: 3m1s}
+  - {name: d, domain: d.example, interval: 1s, read_timeout: 180s}",
+        );
+        assert_eq!(
+            got,
+            [
+                "global.interval: must be 1s to 86400s, got 0.5s",
+                "global.read_timeout: must be 0.001s to 180s, got 181s",
+                "origins[0].interval: must be 1s to 86400s, got 172800s",
+                "origins[1].timeout: must not exceed interval (10s)",
+                "origins[2].read_timeout: must be 0.001s to 180s, got 181s",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_bounds_themselves_are_accepted() {
+        let raw: RawConfig = serde_norway::from_str(
+            "global: {interval: 1s, timeout: 1s, read_timeout: 180s}
+origins: [{name: a, domain: a.example, interval: 1d, timeout: 1d}]",
+        )
+        .expect("YAML");
+        let cfg = validate(&raw).expect("bounds are valid");
+        assert_eq!(cfg.origins[0].interval, Duration::from_secs(86_400));
+        assert_eq!(cfg.origins[0].read_timeout, Duration::from_secs(180));
     }
 }
