@@ -163,8 +163,10 @@ fn tls_report(origin: &Origin, facts: &ChainFacts) -> TlsReport {
 
 /// A typical healthy origin's results: two addresses, port open, TLS accepted with a valid
 /// 3-certificate chain, two nameservers, 200.
-// The update keeps this compiling as checks add fields to `OriginResults`.
-#[allow(clippy::needless_update)]
+#[allow(
+    clippy::needless_update,
+    reason = "keeps this compiling as checks add fields to `OriginResults`"
+)]
 fn results(origin: &Origin, facts: &ChainFacts) -> OriginResults {
     let addrs: Vec<IpAddr> = vec![
         "192.0.2.10".parse().unwrap(),

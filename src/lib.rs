@@ -1,8 +1,11 @@
 //! origin_exporter: probes CDN origins the way the CDN connects to them and exposes, through
 //! Prometheus, which known cause of a `502 Bad Gateway` is active.
 //!
-//! Data flows one way: [`config`] → [`scheduler`] → [`probe`] → [`diagnose`] → [`store`] →
-//! [`metrics`] and [`server`].
+//! Data flows one way: [`config`] → [`scheduler`] → [`cycle`] (the [`checks`], then
+//! [`diagnose`]) → [`store`] → [`metrics`] and [`server`]. ARCHITECTURE.md draws it.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod analysis;
 pub mod cdn;

@@ -128,6 +128,7 @@ fn main() -> ExitCode {
 /// origins took 49 MiB of RSS instead of 35. Allocation is a small part of the probes' CPU time,
 /// so the shared arena's lock costs nothing measurable. `MALLOC_ARENA_MAX`, when set, wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, reason = "mallopt is a C call; see the SAFETY note")]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only sets an allocator tunable; it runs first thing in main, before

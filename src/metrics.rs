@@ -46,27 +46,27 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
         .set(1);
     registry.register(
         "origin_exporter_build_info",
-        "Version and revision of the running exporter; value 1.",
+        "Version and revision of the running exporter; value 1",
         own.build_info.clone(),
     );
     registry.register(
         "origin_exporter_config_last_reload_successful",
-        "1 if the last config (re)load succeeded, 0 if it failed and the previous config is still in force.",
+        "1 if the last config (re)load succeeded, 0 if it failed and the previous config is still in force",
         own.config_reload_successful.clone(),
     );
     registry.register(
         "origin_exporter_config_last_reload_success_timestamp_seconds",
-        "When the config was last loaded successfully.",
+        "When the config was last loaded successfully",
         own.config_reload_timestamp.clone(),
     );
     registry.register(
         "origin_exporter_web_config_last_reload_successful",
-        "1 if the last load of --web.config.file succeeded (or none is set), 0 if it failed and the previous one is in force.",
+        "1 if the last load of --web.config.file succeeded (or none is set), 0 if it failed and the previous one is in force",
         own.web_config_reload_successful.clone(),
     );
     registry.register(
         "origin_exporter_origins",
-        "Origins in the running config.",
+        "Origins in the running config",
         own.origins.clone(),
     );
     registry.register_collector(Box::new(CounterCollector {

@@ -2,7 +2,10 @@
 //! and origins that misbehave on purpose. Integration tests, benchmarks and demos reuse it.
 //! Every server here binds 127.0.0.0/8 only and stops when dropped.
 
-#![allow(dead_code)] // each test binary uses a different part of the lab
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the lab"
+)]
 
 pub mod dns;
 pub mod hostile;
