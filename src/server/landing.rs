@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::response::Html;
 
 use super::{escape, AppState};
+use crate::checks::REGISTRY;
 use crate::config::Origin;
 use crate::diagnose::{Cause, Severity};
 use crate::store::{Slot, Snapshot};
@@ -114,7 +115,12 @@ fn row(out: &mut String, standing: Standing, o: &Origin, s: Option<&Snapshot>, n
     };
     let (causes, cert, tls, age) = match s {
         None => (String::new(), "–".into(), "–".into(), "never".into()),
-        Some(s) => (causes(s), certificate(s), negotiated(s), age(s, now)),
+        Some(s) => (
+            causes(s) + &evidence(o, s),
+            certificate(s),
+            negotiated(s),
+            age(s, now),
+        ),
     };
     let _ = writeln!(
         out,
@@ -142,6 +148,22 @@ fn causes(s: &Snapshot) -> String {
         out.push_str("<span class=muted>none</span>");
     }
     out
+}
+
+/// What each check saw, folded: the same words as `origin_exporter check` prints.
+fn evidence(o: &Origin, s: &Snapshot) -> String {
+    let lines: Vec<String> = REGISTRY
+        .iter()
+        .flat_map(|m| m.evidence(o, &s.results))
+        .map(|l| escape(&l))
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<details class=detail><summary>evidence</summary><pre>{}</pre></details>",
+        lines.join("\n")
+    )
 }
 
 fn certificate(s: &Snapshot) -> String {
