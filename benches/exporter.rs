@@ -204,6 +204,7 @@ fn results(origin: &Origin, facts: &ChainFacts) -> OriginResults {
             address: "192.0.2.10:443".parse().unwrap(),
             scheme: Scheme::Https,
             outcome: HttpOutcome::Status(200),
+            headers: Vec::new(),
             duration: Duration::from_millis(40),
         }))),
         ..OriginResults::default()

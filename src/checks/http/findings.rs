@@ -27,11 +27,14 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
         HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
             Cause::HttpErrorStatus,
             format!(
-                "{} {} answered {status} {} (from {})",
+                "{} {} answered {status} {} (from {}){}",
                 spec.method,
                 spec.path,
                 status_text(*status),
-                report.address
+                report.address,
+                aws_front(&report.headers)
+                    .map(|f| format!("; {f}"))
+                    .unwrap_or_default()
             ),
         )],
         HttpOutcome::Status(_) => Vec::new(),
@@ -57,6 +60,33 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
     }
 }
 
+/// When an AWS front answered (an Application Load Balancer or API Gateway that itself failed,
+/// as CloudFront's 502 guide lists), which one, from its response headers, and its own guide.
+pub(super) fn aws_front(headers: &[(&str, String)]) -> Option<String> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(server) = get("server").filter(|s| s.starts_with("awselb")) {
+        return Some(format!(
+            "the answer comes from an Application Load Balancer (Server: {server}), not from its targets: see https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html"
+        ));
+    }
+    let apigw: Vec<String> = ["x-amzn-requestid", "x-amzn-errortype", "x-amz-apigw-id"]
+        .into_iter()
+        .filter_map(|n| get(n).map(|v| format!("{n}: {v}")))
+        .collect();
+    if get("x-amz-apigw-id").is_some() || get("x-amzn-errortype").is_some() {
+        return Some(format!(
+            "the answer comes from Amazon API Gateway ({}): see https://repost.aws/knowledge-center/api-gateway-502-error-lambda",
+            apigw.join(", ")
+        ));
+    }
+    None
+}
+
 fn status_text(status: u16) -> &'static str {
     hyper::StatusCode::from_u16(status)
         .ok()
@@ -79,6 +109,7 @@ mod tests {
                 address: "192.0.2.1:443".parse().unwrap(),
                 scheme: Scheme::Https,
                 outcome: o,
+                headers: Vec::new(),
                 duration: Duration::from_millis(20),
             }),
             Outcome::TimedOut => Outcome::TimedOut,
@@ -173,5 +204,33 @@ mod tests {
             d.findings[0].detail,
             "GET / answered 503 Service Unavailable (from 192.0.2.1:443)"
         );
+    }
+}
+
+#[cfg(test)]
+mod aws_front_tests {
+    use super::aws_front;
+
+    #[test]
+    fn tells_load_balancers_and_api_gateways_from_applications() {
+        let alb = [("server", "awselb/2.0".to_string())];
+        let got = aws_front(&alb).expect("an ALB");
+        assert!(
+            got.contains("Application Load Balancer (Server: awselb/2.0)"),
+            "{got}"
+        );
+        let apigw = [
+            ("x-amzn-requestid", "5f0c".to_string()),
+            (
+                "x-amzn-errortype",
+                "InternalServerErrorException".to_string(),
+            ),
+        ];
+        let got = aws_front(&apigw).expect("an API Gateway");
+        assert!(got.contains("Amazon API Gateway (x-amzn-requestid: 5f0c, x-amzn-errortype: InternalServerErrorException)"), "{got}");
+        // A request id alone is any AWS service's; nginx is the application itself.
+        assert_eq!(aws_front(&[("x-amzn-requestid", "1".to_string())]), None);
+        assert_eq!(aws_front(&[("server", "nginx".to_string())]), None);
+        assert_eq!(aws_front(&[]), None);
     }
 }

@@ -30,6 +30,8 @@ pub struct HttpReport {
     pub address: SocketAddr,
     pub scheme: Scheme,
     pub outcome: HttpOutcome,
+    /// The kept response headers ([`AWS_FRONT_HEADERS`]), lowercase name and value.
+    pub headers: Vec<(&'static str, String)>,
     /// From the start of the request to the response headers (or the failure).
     pub duration: Duration,
 }
@@ -60,6 +62,15 @@ pub fn tls_client(provider: Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, ru
     Ok(Arc::new(config))
 }
 
+/// Response headers the HTTP check keeps as evidence: they tell an AWS load balancer's or API
+/// Gateway's own error from the application's.
+pub const AWS_FRONT_HEADERS: &[&str] = &[
+    "server",
+    "x-amzn-requestid",
+    "x-amzn-errortype",
+    "x-amz-apigw-id",
+];
+
 /// Sends the CDN's request to `address` and waits for the response headers.
 pub async fn probe(
     origin: &Origin,
@@ -68,51 +79,88 @@ pub async fn probe(
     tls: &Arc<ClientConfig>,
 ) -> HttpReport {
     let start = Instant::now();
-    let outcome = request(origin, address, scheme, tls).await;
+    let spec = origin.http.clone().unwrap_or_default();
+    let exchange = Exchange {
+        address,
+        scheme,
+        host: origin.sni(),
+        method: &spec.method,
+        path: &spec.path,
+        connect_timeout: origin.timeout,
+        read_timeout: origin.read_timeout,
+        keep: AWS_FRONT_HEADERS,
+    };
+    let (outcome, headers) = send(&exchange, tls).await;
     HttpReport {
         address,
         scheme,
         outcome,
+        headers,
         duration: start.elapsed(),
     }
 }
 
-async fn request(
-    origin: &Origin,
-    address: SocketAddr,
-    scheme: Scheme,
+/// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer.
+#[derive(Debug, Clone)]
+pub struct Exchange<'a> {
+    pub address: SocketAddr,
+    pub scheme: Scheme,
+    /// The TLS SNI and the `Host` header.
+    pub host: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// For the connection, and again for the TLS handshake.
+    pub connect_timeout: Duration,
+    /// For the response headers once the request is sent.
+    pub read_timeout: Duration,
+    /// Response headers to keep, lowercase.
+    pub keep: &'static [&'static str],
+}
+
+/// Longest header value kept: evidence, not storage.
+const MAX_KEPT_VALUE: usize = 256;
+
+/// Sends the request and waits for the response headers; the body is never read. Returns how
+/// it ended and the kept headers (name, printable value) of an answer.
+pub async fn send(
+    x: &Exchange<'_>,
     tls: &Arc<ClientConfig>,
-) -> HttpOutcome {
-    let tcp = match tokio::time::timeout(origin.timeout, TcpStream::connect(address)).await {
+) -> (HttpOutcome, Vec<(&'static str, String)>) {
+    let tcp = match tokio::time::timeout(x.connect_timeout, TcpStream::connect(x.address)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return HttpOutcome::ConnectFailed(e.to_string()),
-        Err(_) => return HttpOutcome::ConnectFailed("connect timed out".into()),
+        Ok(Err(e)) => return (HttpOutcome::ConnectFailed(e.to_string()), Vec::new()),
+        Err(_) => {
+            return (
+                HttpOutcome::ConnectFailed("connect timed out".into()),
+                Vec::new(),
+            )
+        }
     };
-    match scheme {
-        Scheme::Http => exchange(origin, tcp).await,
+    match x.scheme {
+        Scheme::Http => exchange(x, tcp).await,
         Scheme::Https => {
-            let name = match ServerName::try_from(origin.sni().to_string()) {
+            let name = match ServerName::try_from(x.host.to_string()) {
                 Ok(n) => n,
-                Err(e) => return HttpOutcome::TlsFailed(e.to_string()),
+                Err(e) => return (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
             };
             let connector = TlsConnector::from(Arc::clone(tls));
-            match tokio::time::timeout(origin.timeout, connector.connect(name, tcp)).await {
-                Ok(Ok(stream)) => exchange(origin, stream).await,
-                Ok(Err(e)) => HttpOutcome::TlsFailed(e.to_string()),
-                Err(_) => HttpOutcome::TlsFailed("TLS handshake timed out".into()),
+            match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
+                Ok(Ok(stream)) => exchange(x, stream).await,
+                Ok(Err(e)) => (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
+                Err(_) => (
+                    HttpOutcome::TlsFailed("TLS handshake timed out".into()),
+                    Vec::new(),
+                ),
             }
         }
     }
 }
 
 /// One HTTP/1.1 request on an established connection; the body is never read.
-async fn exchange<S>(origin: &Origin, stream: S) -> HttpOutcome
+async fn exchange<S>(x: &Exchange<'_>, stream: S) -> (HttpOutcome, Vec<(&'static str, String)>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(spec) = origin.http.as_ref() else {
-        return HttpOutcome::BadResponse("no http section".into());
-    };
     let exchange = async {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
@@ -120,9 +168,9 @@ where
                 .map_err(|e| e.to_string())?;
         let driver = tokio::spawn(connection);
         let request = Request::builder()
-            .method(spec.method.as_str())
-            .uri(spec.path.as_str())
-            .header(hyper::header::HOST, origin.sni())
+            .method(x.method)
+            .uri(x.path)
+            .header(hyper::header::HOST, x.host)
             .header(
                 hyper::header::USER_AGENT,
                 concat!("origin_exporter/", env!("CARGO_PKG_VERSION")),
@@ -134,11 +182,30 @@ where
             .await
             .map_err(|e| e.to_string());
         driver.abort();
-        response.map(|r| r.status().as_u16())
+        response.map(|r| {
+            let kept = x
+                .keep
+                .iter()
+                .filter_map(|&name| {
+                    let value = r.headers().get(name)?.to_str().ok()?;
+                    Some((name, printable(value)))
+                })
+                .collect();
+            (r.status().as_u16(), kept)
+        })
     };
-    match tokio::time::timeout(origin.read_timeout, exchange).await {
-        Ok(Ok(status)) => HttpOutcome::Status(status),
-        Ok(Err(e)) => HttpOutcome::BadResponse(e),
-        Err(_) => HttpOutcome::HeadersTimedOut,
+    match tokio::time::timeout(x.read_timeout, exchange).await {
+        Ok(Ok((status, kept))) => (HttpOutcome::Status(status), kept),
+        Ok(Err(e)) => (HttpOutcome::BadResponse(e), Vec::new()),
+        Err(_) => (HttpOutcome::HeadersTimedOut, Vec::new()),
     }
+}
+
+/// A header value as evidence: at most [`MAX_KEPT_VALUE`] characters, no control characters.
+fn printable(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_KEPT_VALUE)
+        .collect()
 }
