@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the lab
 
 pub mod dns;
+pub mod edge;
 pub mod hostile;
 pub mod http;
 pub mod tcp;
