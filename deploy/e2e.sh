@@ -360,7 +360,7 @@ fi
 if [[ -n $edge_origin ]]; then
   wait_alert OriginEdgeLambdaError lambda 30 "cause edge_lambda_error" "status 502" "lambda_validation_error" "#edge_lambda_error"
 else
-  skip "Lambda@Edge error at the fake edge -> OriginEdgeLambdaError: waits for the edge check (config check rejects edge:, see edge-support.log)"
+  skip "Lambda@Edge error at the fake edge -> OriginEdgeLambdaError: waits for the edge check; config check said: $(head -n 1 "$WORK/edge-support.log" | cut -c 1-200)"
 fi
 
 # ---- the multi-target pattern: the example's /probe jobs ------------------------------------------------
