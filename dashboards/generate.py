@@ -78,6 +78,9 @@ def mapping(values):
 READY = mapping({1: ("READY", "green"), 0: ("NOT READY", "red")})
 YESNO = mapping({1: ("yes", "green"), 0: ("no", "red")})
 ACTIVE = mapping({1: ("active", "red"), 0: ("ok", "green")})
+AGREE = mapping({0: ("agree", "green"), 1: ("disagree", "orange")})
+# The edge check's series exist only for origins with `edge:` configured; their panels stay empty
+# for the others.
 
 
 def panel(ptype, title, targets, unit, description="", decimals=None, th=None, mappings=None, options=None,
@@ -294,6 +297,19 @@ def fleet():
         target(f"max(time() - origin_last_probe_timestamp_seconds{{{J}}})", "A", "since last probe"),
         target(f"max(origin_probe_interval_seconds{{{J}}})", "B", "interval")], "s",
         "Above twice the interval, OriginProbesLate fires: the exporter cannot keep up."), 12, 8)
+
+    b.row("Edge (origins with an edge check)")
+    b.add(table("Edge answers now", [
+        target(f"origin_edge_result_info{{{J}}} == 1", "A", instant=True, table=True),
+        target(f"origin_edge_status_code{{{J}}}", "B", instant=True, table=True),
+    ], "none", "What the CDN answers for each origin's edge URL: status and X-Cache class. Errors first.",
+        hide=("Value #A",), merge=True, rename={"Value #B": "status", "result": "X-Cache"},
+        order=["origin", "status", "X-Cache"], sort=("status", True),
+        overrides=[col("status", decimals=0, cell="color-text", thresholds=thresholds("green", 500, "red")),
+                   col("origin", links=[{"title": "Origin drill-down", "url": DETAIL_LINK}])]), 12, 8)
+    b.add(timeseries("Origins by X-Cache class", [
+        target(f"count by (result) (origin_edge_result_info{{{J}}} == 1)", legend="{{result}}")], "none",
+        "How many origins' edge URLs the CDN answers with each X-Cache class.", decimals=0, stack=True), 12, 8)
     return dashboard("origin-exporter-fleet", "origin_exporter / Fleet overview",
                      "Which CDN origins would answer 502 Bad Gateway now, and why.", b, False,
                      [{"title": "Origin drill-down", "type": "link", "url": "/d/origin-exporter-origin/origin-exporter-origin",
@@ -401,8 +417,49 @@ def detail():
     b.add(timeseries("Time to response headers", [
         target(f"origin_http_duration_seconds{{{O}}}", legend="time to headers")], "s",
         "The CDN gives up after OriginReadTimeout (read_timeout, default 30 s): http_timeout."), 12, 7)
+
+    b.row("Edge (the CDN's own answer; origins with an edge check)")
+    b.add(stat("Edge status", f"origin_edge_status_code{{{O}}}", "none",
+               "Status the CDN answered for the edge URL.", th=thresholds("green", 500, "red"),
+               color_mode="value", decimals=0), 4, 6)
+    b.add(stat("Edge answers", f"origin_edge_up{{{O}}}", "none",
+               "yes: the edge answered with any HTTP response within the timeout. no: OriginEdgeDown (not an origin cause).",
+               mappings=YESNO), 4, 6)
+    b.add(stat("X-Cache now", f"origin_edge_result_info{{{O}}} == 1", "none",
+               "What the CDN said it did (X-Cache): hit, miss, refresh_hit, error (CDN-generated error), "
+               "lambda_* (Lambda@Edge), function_* (CloudFront Functions), other.",
+               legend="{{result}}", text_mode="name", color_mode="none"), 4, 6)
+    b.add(panel("state-timeline", "X-Cache class over time", [
+        target(f"origin_edge_result_info{{{O}}}", legend="{{result}}")], "none",
+        "One row per X-Cache class the edge answered with; coloured while it is the current one.", 0,
+        thresholds("transparent", 1, "blue"), mapping({1: ("current", "blue"), 0: ("", "transparent")}),
+        {"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
+         "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False}}), 12, 6)
+    b.add(timeseries("Edge and origin status over time", [
+        target(f"origin_edge_status_code{{{O}}}", legend="edge status")], "none",
+        "Status the CDN answered for the edge URL, next to the origin's own HTTP status.", decimals=0, draw="points"), 8, 7)
+    b.panels[-1]["targets"].append(target(f"origin_http_status_code{{{O}}}", "B", "origin status"))
+    b.add(timeseries("Edge time to response headers", [
+        target(f"origin_edge_duration_seconds{{{O}}}", legend="edge")], "s",
+        "Through the CDN: includes the CDN's own fetch from the origin on a miss. The whole edge check's "
+        "time is in Check durations above (check=edge)."), 8, 7)
+    b.add(panel("state-timeline", "Edge and verdict agreement", [
+        target(f"(origin_edge_status_code{{{O}}} >= bool 500) * on (job, instance, origin) "
+               f'(1 - max by (job, instance, origin) (origin_problem{{{O},severity="critical",cause!~"edge_.+"}}))',
+               "A", "edge 5xx, origin side clean"),
+        target(f"(origin_edge_status_code{{{O}}} < bool 500) * on (job, instance, origin) "
+               f"(1 - origin_cdn_ready{{{O}}})", "B", "edge OK, not CDN-ready"),
+    ], "none",
+        "disagree (edge 5xx, origin side clean): the CDN fails although no origin-side cause is active: "
+        "edge_lambda_error, edge_function_error or edge_unexplained_error (a firewall admitting the exporter but not "
+        "the CDN). disagree (edge OK, not CDN-ready): the exporter says the CDN cannot fetch, yet the edge answers: "
+        "a cached answer, an origin group failing over, or the exporter probing differently from the CDN.", 0,
+        thresholds("green", 1, "orange"), AGREE,
+        {"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
+         "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}), 8, 7)
     return dashboard("origin-exporter-origin", "origin_exporter / Origin drill-down",
-                     "One origin as the CDN sees it: causes over time, certificate chain, ports, nameservers, HTTP.",
+                     "One origin as the CDN sees it: causes over time, certificate chain, ports, nameservers, HTTP, "
+                     "and the CDN's own answer (edge check).",
                      b, True,
                      [{"title": "Fleet overview", "type": "link", "url": "/d/origin-exporter-fleet/origin-exporter-fleet-overview",
                        "keepTime": True, "includeVars": True, "icon": "dashboard"}])

@@ -100,6 +100,13 @@ mkdir -p "$pki"
   openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in expired.csr -out expired.pem \
     -startdate 20250101000000Z -enddate 20250201000000Z -notext
 ) >"$WORK/pki.log" 2>&1 || fail "lab PKI: openssl failed (see $WORK/pki.log)"
+# The fake CloudFront edge (deploy/e2e/fake_edge.py) serves edge.lab.test with a leaf of the lab CA.
+(
+  cd "$pki"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout edge.key -out edge.csr \
+    -subj "/CN=edge.lab.test" -addext "subjectAltName=DNS:edge.lab.test"
+  openssl x509 -req -in edge.csr -CA ca.pem -CAkey ca.key -set_serial 1002 -days 365 -copy_extensions copy -out edge.pem
+) >>"$WORK/pki.log" 2>&1 || fail "lab PKI: openssl failed for the edge (see $WORK/pki.log)"
 
 # ---- lab servers -----------------------------------------------------------------------------
 EXPORTER_PORT=$(free_port)
@@ -109,6 +116,7 @@ HOOK_PORT=$(free_port)
 HEALTHY_PORT=$(free_port)
 EXPIRED_PORT=$(free_port)
 CLOSED_PORT=$(free_port) # nobody will listen here
+EDGE_PORT=$(free_port)   # the fake CloudFront edge
 RESOLVER_PORT=$(free_port)
 [[ $E2E_INSIDE == netns ]] && DNS_PORT=53 || DNS_PORT=$(free_port)
 
@@ -144,6 +152,23 @@ for name in healthy expired; do
     -cert "$pki/$name.pem" -key "$pki/$name.key"
 done
 
+# The edge check: origin `lambda` is the healthy TLS server, but its edge URL is served by a fake
+# CloudFront edge answering a Lambda@Edge validation error (502, X-Cache: LambdaValidationError
+# from cloudfront) -> edge_lambda_error, alert OriginEdgeLambdaError. Only when this exporter
+# accepts `edge:` in its config (the edge check exists); otherwise reported as SKIP.
+start fake-edge python3 "$E2E_DIR/fake_edge.py" --cert "$pki/edge.pem" --key "$pki/edge.key" \
+  --listen "127.0.0.1:$EDGE_PORT" --x-cache "LambdaValidationError from cloudfront" --status 502 \
+  --lifetime "$E2E_TIMEOUT"
+edge_origin="  - name: lambda
+    domain: healthy.lab.test
+    address: 127.0.0.1
+    https_port: $HEALTHY_PORT
+    checks: [tcp, tls, http, edge]
+    http: {path: /, expect_status: [2xx]}
+    edge: {url: \"https://edge.lab.test:$EDGE_PORT/healthz\", address: 127.0.0.1}"
+printf 'global: {ca_file: %s}\norigins:\n%s\n' "$pki/ca.pem" "$edge_origin" >"$WORK/edge-support.yaml"
+"$EXPORTER" config check --config.file="$WORK/edge-support.yaml" >"$WORK/edge-support.log" 2>&1 || edge_origin=""
+
 # ---- the exporter ----------------------------------------------------------------------------
 resolvable_origins=""
 if [[ $E2E_INSIDE == netns ]]; then
@@ -171,6 +196,7 @@ origins:
   - {name: closed, domain: closed.lab.test, address: 127.0.0.1, https_port: $CLOSED_PORT, checks: [tcp, tls]}
   - {name: expired, domain: expired.lab.test, address: 127.0.0.1, https_port: $EXPIRED_PORT, checks: [tcp, tls]}
 $resolvable_origins
+$edge_origin
 EOF
 "$EXPORTER" config check --config.file="$WORK/config.yaml" >"$WORK/config-check.log" 2>&1 ||
   fail "lab config rejected: $(cat "$WORK/config-check.log")"
@@ -262,6 +288,10 @@ if [[ $E2E_INSIDE == netns ]]; then
   python3 -c 'import socket,sys; socket.getaddrinfo("healthy.lab.test", 443)' 2>/dev/null ||
     { lab_ok=0; echo "lab: the system resolver does not reach the lab resolver" >&2; }
 fi
+edge_status=$(curl -s -m 5 -o /dev/null -w '%{http_code} %header{x-cache}' --cacert "$pki/ca.pem" \
+  --resolve "edge.lab.test:$EDGE_PORT:127.0.0.1" "https://edge.lab.test:$EDGE_PORT/healthz" 2>&1 || true)
+[[ $edge_status == "502 LambdaValidationError from cloudfront" ]] ||
+  { lab_ok=0; echo "lab: the fake edge does not answer a Lambda validation error: $edge_status" >&2; }
 ((lab_ok)) && pass "lab: TLS servers (valid / expired chain), closed port, resolver, ns1 authoritative, ns2 lame" ||
   failed "lab self-test (above)"
 
@@ -327,6 +357,11 @@ elif (($(series_count '{__name__=~"origin_dns_nameserver_.+",origin="lame"}') > 
 else
   skip "lame nameserver -> OriginDNSLameDelegation: waits for the authoritative DNS check (no origin_dns_nameserver_* series yet)"
 fi
+if [[ -n $edge_origin ]]; then
+  wait_alert OriginEdgeLambdaError lambda 30 "cause edge_lambda_error" "status 502" "lambda_validation_error" "#edge_lambda_error"
+else
+  skip "Lambda@Edge error at the fake edge -> OriginEdgeLambdaError: waits for the edge check; config check said: $(head -n 1 "$WORK/edge-support.log" | cut -c 1-200)"
+fi
 
 # ---- the multi-target pattern: the example's /probe jobs ------------------------------------------------
 value_of() { # value_of EXPR: the value of the single series of an instant query, or "none"
@@ -363,6 +398,12 @@ EOF
 active=$(promql 'ALERTS{origin="healthy"}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["result"]))')
 ((active == 0)) && pass "Prometheus has no pending or firing alert for the healthy origin" ||
   failed "Prometheus has $active pending/firing alerts for the healthy origin"
+if [[ -n $edge_origin ]]; then
+  # Its only critical cause is an edge cause: OriginEdgeLambdaError pages, OriginNotCDNReady does not.
+  [[ -z $(firing_at_webhook OriginNotCDNReady lambda) ]] &&
+    pass "no OriginNotCDNReady for the origin whose only cause is edge_lambda_error (one page per origin)" ||
+    failed "OriginNotCDNReady arrived for origin lambda, whose only critical cause is an edge cause"
+fi
 ready=$(promql 'origin_cdn_ready{origin="healthy"}' | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')
 [[ $ready == 1 ]] && pass "origin_cdn_ready{origin=\"healthy\"} is 1" || failed "origin_cdn_ready{origin=\"healthy\"} is $ready"
 
@@ -377,6 +418,7 @@ kill -HUP "$EXPORTER_PID"
 # ---- dashboards: every panel query against this Prometheus ---------------------------------------------
 origins=(healthy closed expired)
 [[ $E2E_INSIDE == netns ]] && origins+=(unresolvable lame)
+[[ -n $edge_origin ]] && origins+=(lambda)
 python3 - "$PROM" "$ROOT" "${origins[@]}" <<'EOF' && pass "dashboard queries evaluated (counts above)" || failed "dashboard queries (above)"
 import json, re, sys, time, urllib.parse, urllib.request
 sys.path.insert(0, sys.argv[2] + "/deploy/validate")

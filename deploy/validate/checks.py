@@ -28,6 +28,7 @@ CAUSES = [
     "tls_protocol_mismatch", "tls_cipher_mismatch", "cert_hostname_mismatch", "cert_expired",
     "cert_not_yet_valid", "cert_self_signed", "cert_chain_incomplete", "cert_untrusted", "cert_chain_order",
     "cert_expiring_soon", "http_error_status", "http_timeout",
+    "edge_lambda_error", "edge_function_error", "edge_unexplained_error",
 ]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 DASHBOARD_UIDS = {"origin-fleet.json": "origin-exporter-fleet", "origin-detail.json": "origin-exporter-origin"}
@@ -183,7 +184,7 @@ def check_alerts(root, exposition):
     if len(set(alerts)) != len(alerts):
         p.add("duplicate alert names")
     if waiting:
-        p.note("rules use series that wait for the TLS/DNS/HTTP checks: " + ", ".join(sorted(waiting)))
+        p.note("rules use series that wait for the TLS/DNS/HTTP/edge checks (spec-metrics.txt): " + ", ".join(sorted(waiting)))
     p.finish(f"{len(alerts)} alerts have severity, summary, description, runbook; each tested firing and quiet")
 
 
@@ -405,7 +406,7 @@ def check_dashboards(root, exposition):
                         p.add(f"{pwhere}: unknown variable ${var}")
                 waiting |= check_names(p, pwhere, substitute(expr, {"job": ".*", "origin": "x"}), live, spec)
     if waiting:
-        p.note("dashboards use series that wait for the TLS/DNS/HTTP checks: " + ", ".join(sorted(waiting)))
+        p.note("dashboards use series that wait for the TLS/DNS/HTTP/edge checks (spec-metrics.txt): " + ", ".join(sorted(waiting)))
     p.finish(f"{len(files)} dashboards, {total} queries: datasource variable, ${{datasource}} everywhere, units, metric names known")
 
 

@@ -8,6 +8,7 @@
 )]
 
 pub mod dns;
+pub mod edge;
 pub mod hostile;
 pub mod http;
 pub mod tcp;
