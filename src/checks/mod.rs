@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod dns;
+pub mod edge;
 pub mod http;
 pub mod resolve;
 pub mod tcp;
@@ -29,6 +30,7 @@ use crate::exposition::Observed;
 
 pub use context::{ContextError, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
+pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
@@ -41,10 +43,11 @@ pub enum Check {
     Tcp,
     Tls,
     Http,
+    Edge,
 }
 
 impl Check {
-    pub const ALL: [Check; 4] = [Check::Dns, Check::Tcp, Check::Tls, Check::Http];
+    pub const ALL: [Check; 5] = [Check::Dns, Check::Tcp, Check::Tls, Check::Http, Check::Edge];
 
     pub fn name(self) -> &'static str {
         module(self).name()
@@ -56,11 +59,12 @@ impl Check {
 }
 
 /// Every check's module, in the order the checks run.
-pub static REGISTRY: [&dyn CheckModule; 4] = [
+pub static REGISTRY: [&dyn CheckModule; 5] = [
     &dns::DnsCheck,
     &tcp::TcpCheck,
     &tls::TlsCheck,
     &http::HttpCheck,
+    &edge::EdgeCheck,
 ];
 
 /// The module of one check.
@@ -70,6 +74,7 @@ pub fn module(check: Check) -> &'static dyn CheckModule {
         Check::Tcp => &tcp::TcpCheck,
         Check::Tls => &tls::TlsCheck,
         Check::Http => &http::HttpCheck,
+        Check::Edge => &edge::EdgeCheck,
     }
 }
 
@@ -80,6 +85,7 @@ pub enum Report {
     Tcp(CheckRun<TcpReport>),
     Tls(CheckRun<TlsReport>),
     Http(CheckRun<HttpReport>),
+    Edge(CheckRun<EdgeReport>),
 }
 
 /// Everything one cycle found out about one origin: one field per check.
@@ -93,6 +99,7 @@ pub struct OriginResults {
     pub tcp: Option<CheckRun<TcpReport>>,
     pub tls: Option<CheckRun<TlsReport>>,
     pub http: Option<CheckRun<HttpReport>>,
+    pub edge: Option<CheckRun<EdgeReport>>,
 }
 
 impl OriginResults {
@@ -102,6 +109,7 @@ impl OriginResults {
             Report::Tcp(r) => self.tcp = Some(r),
             Report::Tls(r) => self.tls = Some(r),
             Report::Http(r) => self.http = Some(r),
+            Report::Edge(r) => self.edge = Some(r),
         }
     }
 }
@@ -152,6 +160,16 @@ pub trait CheckModule: Send + Sync {
 
     /// The causes its report shows. Pure; names roots, not echoes of earlier checks.
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding>;
+
+    /// Whether a completed run saw what the origin's settings expect, beyond its causes (the
+    /// edge check's `expect_status`): part of `origin_probe_success`.
+    fn as_expected(&self, _origin: &Origin, _results: &OriginResults) -> bool {
+        true
+    }
+
+    /// Rules between this check's findings and the others' (one finding per cause, every
+    /// check's): an echo of another check's cause is dropped, a confirmation added. Pure.
+    fn reconcile(&self, _results: &OriginResults, _findings: &mut Vec<Finding>) {}
 
     /// Writes the check's metric families for every observed origin.
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result;

@@ -125,6 +125,8 @@ pub struct Origin {
     pub https_port: u16,
     pub ssl_protocols: Vec<TlsVersion>,
     pub http: Option<HttpSpec>,
+    /// The edge check's URL; `None` without an `edge` section.
+    pub edge: Option<EdgeSpec>,
     pub checks: BTreeSet<Check>,
     pub interval: Duration,
     pub timeout: Duration,
@@ -232,6 +234,28 @@ impl Default for HttpSpec {
 }
 
 impl HttpSpec {
+    pub fn accepts(&self, status: u16) -> bool {
+        self.expect_status.iter().any(|m| m.matches(status))
+    }
+}
+
+/// A URL the CDN serves from this origin, for the edge check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeSpec {
+    /// As written.
+    pub url: String,
+    pub scheme: Scheme,
+    /// TLS SNI and `Host`.
+    pub host: String,
+    pub port: u16,
+    /// Path and query.
+    pub path: String,
+    pub expect_status: Vec<StatusMatch>,
+    /// Connect here instead of resolving `host`.
+    pub address: Option<IpAddr>,
+}
+
+impl EdgeSpec {
     pub fn accepts(&self, status: u16) -> bool {
         self.expect_status.iter().any(|m| m.matches(status))
     }

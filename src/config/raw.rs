@@ -40,6 +40,7 @@ pub struct RawGlobal {
     pub http: Option<RawHttp>,
     pub checks: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub edge: Option<RawEdge>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -60,6 +61,7 @@ pub struct RawOrigin {
     pub read_timeout: Option<String>,
     pub expiry_warning_days: Option<i64>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub edge: Option<RawEdge>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -68,6 +70,15 @@ pub struct RawHttp {
     pub path: Option<String>,
     pub method: Option<String>,
     pub expect_status: Option<Vec<RawStatus>>,
+}
+
+/// `edge`: a URL the CDN serves from this origin.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEdge {
+    pub url: Option<String>,
+    pub expect_status: Option<Vec<RawStatus>>,
+    pub address: Option<String>,
 }
 
 /// `200` or `"2xx"`.

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawHttp, RawOrigin, RawStatus};
+use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
-    parse_duration, Check, Config, FieldError, Global, HttpSpec, Origin, ProtocolPolicy,
-    StatusMatch,
+    parse_duration, Check, Config, EdgeSpec, FieldError, Global, HttpSpec, Origin, ProtocolPolicy,
+    Scheme, StatusMatch,
 };
 use crate::cdn::{self, TlsVersion};
 use crate::netpolicy::{AdhocPolicy, Cidr};
@@ -295,6 +295,11 @@ fn validate_origin(
     );
     let http_raw = o.http.as_ref().or(defaults.http.as_ref());
     let mut http = http_raw.map(|h| http_spec(h, &at("http"), errors));
+    let edge = o
+        .edge
+        .as_ref()
+        .or(defaults.edge.as_ref())
+        .and_then(|e| edge_spec(e, &at("edge"), errors));
 
     let checks = match o.checks.as_ref().or(defaults.checks.as_ref()) {
         None => {
@@ -304,6 +309,9 @@ fn validate_origin(
             }
             if http.is_some() {
                 c.insert(Check::Http);
+            }
+            if edge.is_some() {
+                c.insert(Check::Edge);
             }
             c
         }
@@ -316,7 +324,10 @@ fn validate_origin(
                     }
                     None => errors.push(
                         format!("{}[{i}]", at("checks")),
-                        format!("unknown check {name:?}; known: dns, tcp, tls, http"),
+                        format!(
+                            "unknown check {name:?}; known: {}",
+                            Check::ALL.map(Check::name).join(", ")
+                        ),
                     ),
                 }
             }
@@ -329,6 +340,13 @@ fn validate_origin(
             c
         }
     };
+    if checks.contains(&Check::Edge)
+        && edge.is_none()
+        && o.edge.is_none()
+        && defaults.edge.is_none()
+    {
+        errors.push(at("checks"), "edge needs an edge section with its url");
+    }
     if checks.contains(&Check::Http) && http.is_none() {
         // Listing the check without its section means the CDN's default request.
         http = Some(HttpSpec::default());
@@ -391,6 +409,7 @@ fn validate_origin(
         https_port,
         ssl_protocols,
         http,
+        edge,
         checks,
         interval,
         timeout,
@@ -508,6 +527,87 @@ fn ssl_protocols(
     }
     out.sort();
     out
+}
+
+/// `edge`: an absolute `http://` or `https://` URL with a host, and how to check its answer.
+fn edge_spec(raw: &RawEdge, path: &str, errors: &mut Errors) -> Option<EdgeSpec> {
+    let before = errors.0.len();
+    let url = raw.url.as_deref().unwrap_or_default();
+    let uri = match url.parse::<hyper::Uri>() {
+        Ok(u) if url.is_empty() => {
+            errors.push(format!("{path}.url"), "is required");
+            Some(u)
+        }
+        Ok(u) => Some(u),
+        Err(e) => {
+            errors.push(format!("{path}.url"), format!("not a URL: {url:?}: {e}"));
+            None
+        }
+    };
+    let scheme = match uri.as_ref().and_then(|u| u.scheme_str()) {
+        Some("https") => Scheme::Https,
+        Some("http") => Scheme::Http,
+        other if !url.is_empty() && uri.is_some() => {
+            errors.push(
+                format!("{path}.url"),
+                format!(
+                    "must be an http:// or https:// URL, got {:?}",
+                    other.unwrap_or("")
+                ),
+            );
+            Scheme::Https
+        }
+        _ => Scheme::Https,
+    };
+    let host = uri
+        .as_ref()
+        .and_then(|u| u.host())
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+    if host.is_none() && !url.is_empty() && uri.is_some() {
+        errors.push(format!("{path}.url"), format!("has no host: {url:?}"));
+    }
+    let port = uri
+        .as_ref()
+        .and_then(|u| u.port_u16())
+        .unwrap_or(match scheme {
+            Scheme::Https => 443,
+            Scheme::Http => 80,
+        });
+    let request_path = uri
+        .as_ref()
+        .and_then(|u| u.path_and_query())
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    let expect = RawHttp {
+        expect_status: raw.expect_status.clone(),
+        ..RawHttp::default()
+    };
+    let expect_status = http_spec(&expect, path, errors).expect_status;
+    let address = match raw.address.as_deref() {
+        None | Some("") => None,
+        Some(a) => match a.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                errors.push(
+                    format!("{path}.address"),
+                    format!("must be an IP address, got {a:?}"),
+                );
+                None
+            }
+        },
+    };
+    (errors.0.len() == before).then(|| EdgeSpec {
+        url: url.to_string(),
+        scheme,
+        host: host.unwrap_or_default(),
+        port,
+        path: if request_path.is_empty() {
+            "/".into()
+        } else {
+            request_path
+        },
+        expect_status,
+        address,
+    })
 }
 
 fn http_spec(raw: &RawHttp, path: &str, errors: &mut Errors) -> HttpSpec {

@@ -40,12 +40,15 @@ pub enum Cause {
     CertExpiringSoon,
     HttpErrorStatus,
     HttpTimeout,
+    EdgeLambdaError,
+    EdgeFunctionError,
+    EdgeUnexplainedError,
 }
 
 use Cause::*;
 
 impl Cause {
-    pub const ALL: [Cause; 20] = [
+    pub const ALL: [Cause; 23] = [
         DnsResolutionFailed,
         DnsAllNameserversDown,
         DnsNameserverDown,
@@ -66,6 +69,9 @@ impl Cause {
         CertExpiringSoon,
         HttpErrorStatus,
         HttpTimeout,
+        EdgeLambdaError,
+        EdgeFunctionError,
+        EdgeUnexplainedError,
     ];
 
     /// The `cause` label value.
@@ -91,6 +97,9 @@ impl Cause {
             CertExpiringSoon => "cert_expiring_soon",
             HttpErrorStatus => "http_error_status",
             HttpTimeout => "http_timeout",
+            EdgeLambdaError => "edge_lambda_error",
+            EdgeFunctionError => "edge_function_error",
+            EdgeUnexplainedError => "edge_unexplained_error",
         }
     }
 
@@ -149,6 +158,9 @@ impl Cause {
             CertExpiringSoon => "A certificate the origin serves expires soon.",
             HttpErrorStatus => "The origin answers the CDN's request with an unexpected status.",
             HttpTimeout => "The origin sends no response headers within the CDN's read timeout.",
+            EdgeLambdaError => "A Lambda@Edge function fails for this origin's requests: the CDN answers 502 (invalid response) or 503 (execution error, throttling) without the origin's fault.",
+            EdgeFunctionError => "A CloudFront Function fails for this origin's requests: the CDN answers 502 (invalid object) or 503 (execution error, throttling) without the origin's fault.",
+            EdgeUnexplainedError => "The CDN itself answers 5xx although the exporter reaches the origin without a problem: the CDN cannot reach it (a firewall admitting the exporter but not the CDN's address ranges) or a cause the exporter does not model.",
         }
     }
 
@@ -175,6 +187,9 @@ impl Cause {
             CertExpiringSoon => "Renew the certificate before it expires.",
             HttpErrorStatus => "Look at the origin's (or its load balancer's) logs for the failing request.",
             HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout.",
+            EdgeLambdaError => "Read the function's logs in CloudWatch Logs of the region nearest the viewer (log group /aws/lambda/us-east-1.FUNCTION); fix the response it returns, or its errors and limits.",
+            EdgeFunctionError => "Read the function's logs (CloudWatch Logs, us-east-1, /aws/cloudfront/function/NAME) and its FunctionValidationErrors/FunctionExecutionErrors metrics; fix the object it returns.",
+            EdgeUnexplainedError => "Allow the CDN's origin-facing address ranges (the managed prefix list com.amazonaws.global.cloudfront.origin-facing) in the origin's firewall or security group; then compare the distribution's origin settings with this origin's.",
         }
     }
 }

@@ -82,6 +82,9 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
         .filter(|c| c.applies_to(origin))
         .collect();
     findings.retain(|f| applicable.contains(&f.cause));
+    for m in REGISTRY.iter().filter(|m| m.enabled(origin)) {
+        m.reconcile(results, &mut findings);
+    }
 
     let checks = REGISTRY
         .iter()
@@ -94,7 +97,7 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
             CheckStatus {
                 check: m.id(),
                 ran,
-                success: ran == Some(Ran::Completed) && !critical,
+                success: ran == Some(Ran::Completed) && !critical && m.as_expected(origin, results),
             }
         })
         .collect();
@@ -119,6 +122,15 @@ pub(crate) mod test_support {
     /// An origin with the given checks and defaults for everything else.
     pub fn origin(checks: &[Check]) -> Arc<Origin> {
         let yaml = "origins: [{name: shop, domain: origin.shop.example.com}]";
+        let cfg = config::load_str(yaml, std::path::Path::new("test.yaml")).expect("valid");
+        let mut o = (*cfg.origins[0]).clone();
+        o.checks = checks.iter().copied().collect::<BTreeSet<_>>();
+        Arc::new(o)
+    }
+
+    /// An origin with the given checks and an edge URL.
+    pub fn origin_with_edge(checks: &[Check]) -> Arc<Origin> {
+        let yaml = "origins: [{name: shop, domain: origin.shop.example.com, edge: {url: 'https://d111111abcdef8.cloudfront.net/healthz'}}]";
         let cfg = config::load_str(yaml, std::path::Path::new("test.yaml")).expect("valid");
         let mut o = (*cfg.origins[0]).clone();
         o.checks = checks.iter().copied().collect::<BTreeSet<_>>();
