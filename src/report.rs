@@ -68,6 +68,15 @@ impl Paint {
     }
 }
 
+/// `1 origin`, `2 origins`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The diagnosis as text; `colour` adds ANSI colours (for a terminal).
 pub fn render_text(reports: &[Report], colour: bool) -> String {
     let p = Paint(colour);
@@ -106,8 +115,8 @@ pub fn render_text(reports: &[Report], colour: bool) -> String {
         .count();
     let _ = writeln!(
         out,
-        "{} origin(s) checked, {not_ready} not ready",
-        reports.len()
+        "{} checked, {not_ready} not ready",
+        count(reports.len(), "origin")
     );
     out
 }

@@ -213,7 +213,7 @@ fn check_explains_healthy_and_broken_origins() {
             "global: {{timeout: 2s}}
 origins:
   - {{name: web, domain: web.lab.test, address: 127.0.0.1, protocol_policy: http-only, http_port: {}, checks: [tcp, http], http: {{path: /ok}}}}
-  - {{name: down, domain: down.lab.test, address: 127.0.0.1, https_port: {closed}, checks: [tcp]}}
+  - {{name: down, domain: down.lab.test, address: 127.0.0.1, https_port: {closed}, checks: [tcp, tls]}}
 ",
             web.port()
         ),
@@ -236,10 +236,13 @@ origins:
         "✘ port_unreachable [critical]",
         &format!("evidence: 127.0.0.1:{closed} connection refused"),
         &format!("confirm:  nc -vz -w 5 127.0.0.1 {closed}"),
-        "2 origin(s) checked, 1 not ready",
+        "2 origins checked, 1 not ready",
+        "tls:  not run (an earlier check failed)",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
+    // Every fix and confirm line names the origin's own names, no placeholder.
+    assert!(!out.contains("DOMAIN"), "{out}");
 
     let (code, out) = run(&["check", "--config.file", f, "--format", "json"], &[]);
     assert_eq!(code, 1, "{out}");
@@ -250,6 +253,12 @@ origins:
     assert_eq!(down["causes"][0]["cause"], "port_unreachable");
     assert_eq!(down["causes"][0]["severity"], "critical");
     assert_eq!(down["checks"]["tcp"]["success"], false);
+    assert_eq!(down["checks"]["tcp"]["result"], "failure");
+    // The closed port kept the TLS check from running: neither a success nor a failure.
+    assert_eq!(down["checks"]["tls"]["result"], "not_run");
+    assert_eq!(down["checks"]["tls"]["success"], serde_json::Value::Null);
+    assert_eq!(json["origins"][0]["checks"]["http"]["result"], "success");
+    assert_eq!(json["origins"][0]["checks"]["http"]["success"], true);
     assert_eq!(json["origins"][0]["cdn_ready"], true);
 
     // One origin from flags, without a config file.

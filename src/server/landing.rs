@@ -56,8 +56,8 @@ pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
 
     let count = |s: Standing| rows.iter().filter(|r| r.standing == s).count();
     let summary = format!(
-        "<p class=summary><b>{}</b> origins: <span class=bad>{} not ready</span> · <span class=warn>{} with warnings</span> · <span class=ok>{} ready</span> · {} not probed yet</p>",
-        rows.len(),
+        "<p class=summary><b>{}</b>: <span class=bad>{} not ready</span> · <span class=warn>{} with warnings</span> · <span class=ok>{} ready</span> · {} not probed yet</p>",
+        crate::report::count(rows.len(), "origin"),
         count(Standing::NotReady),
         count(Standing::Warning),
         count(Standing::Ready),
