@@ -46,8 +46,17 @@ fn entries_without_text(help: &str) -> Vec<String> {
 #[test]
 fn every_option_of_check_has_help_text() {
     let text = help(&["check"]);
-    for option in ["--https-port", "--http-port", "--domain", "--format", "--config.file"] {
-        assert!(text.contains(option), "check --help lacks {option}:\n{text}");
+    for option in [
+        "--https-port",
+        "--http-port",
+        "--domain",
+        "--format",
+        "--config.file",
+    ] {
+        assert!(
+            text.contains(option),
+            "check --help lacks {option}:\n{text}"
+        );
     }
     assert_eq!(
         entries_without_text(&text),
@@ -71,6 +80,7 @@ fn every_option_of_the_daemon_and_config_check_has_help_text() {
 
 #[test]
 fn the_parser_finds_an_option_without_text() {
-    let text = "Options:\n      --a <A>  Has text.\n      --b <B>\n  -h, --help\n          Print help\n";
+    let text =
+        "Options:\n      --a <A>  Has text.\n      --b <B>\n  -h, --help\n          Print help\n";
     assert_eq!(entries_without_text(text), ["--b <B>"]);
 }

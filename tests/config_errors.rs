@@ -51,7 +51,10 @@ fn four_mistakes_are_four_errors_with_their_paths() {
     ];
     assert_eq!(lines.len(), expected_starts.len(), "{out}");
     for (line, start) in lines.iter().zip(expected_starts) {
-        assert!(line.starts_with(start), "expected {start:?}, got {line:?}\n{out}");
+        assert!(
+            line.starts_with(start),
+            "expected {start:?}, got {line:?}\n{out}"
+        );
     }
 }
 
@@ -64,7 +67,11 @@ fn unknown_key_messages_quote_cleanly() {
         // Plain names, comma-separated: no backticks, no "one of" inside quotes.
         assert!(!line.contains('`') && !line.contains('"'), "{line}");
         let list = line.split_once("expected one of ").unwrap().1;
-        assert!(list.split(", ").all(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')), "{line}");
+        assert!(
+            list.split(", ")
+                .all(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+            "{line}"
+        );
         assert!(list.split(", ").any(|k| k == "interval"), "{line}");
     }
 }
@@ -73,14 +80,20 @@ fn unknown_key_messages_quote_cleanly() {
 fn an_unknown_environment_override_is_named_and_reported_with_the_rest() {
     let (code, out) = config_check(
         FOUR_MISTAKES,
-        &[("ORIGIN_EXPORTER_COLOUR", "red"), ("ORIGIN_EXPORTER_INTERVAL", "soon")],
+        &[
+            ("ORIGIN_EXPORTER_COLOUR", "red"),
+            ("ORIGIN_EXPORTER_INTERVAL", "soon"),
+        ],
     );
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("global.colour: unknown key (from ORIGIN_EXPORTER_COLOUR); expected one of interval,"),
+        out.contains("global.colour: unknown key (from the environment variable ORIGIN_EXPORTER_COLOUR); expected one of interval,"),
         "{out}"
     );
-    assert!(out.contains("global.interval: invalid duration \"soon\""), "{out}");
+    assert!(
+        out.contains("global.interval: invalid duration \"soon\""),
+        "{out}"
+    );
     assert!(out.contains("origins[1].intervall: unknown key"), "{out}");
     assert!(out.contains("6 error(s)"), "{out}");
 }

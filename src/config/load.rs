@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use figment::error::Kind;
+use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format};
 use figment::value::{Dict, Value};
 use figment::Figment;
@@ -289,7 +289,10 @@ fn env_source(figment: &Figment, path: &[String], value: &Value) -> Option<Strin
     }
     Some(match path {
         [global, key] if global == "global" => {
-            format!(" (from {ENV_PREFIX}{})", key.to_uppercase())
+            format!(
+                " (from the environment variable {ENV_PREFIX}{})",
+                key.to_uppercase()
+            )
         }
         _ => format!(" (from an {ENV_PREFIX}* environment variable)"),
     })
@@ -299,7 +302,11 @@ fn env_source(figment: &Figment, path: &[String], value: &Value) -> Option<Strin
 fn describe(kind: &Kind) -> String {
     match kind {
         Kind::InvalidType(actual, expected) => {
-            format!("expected {}, got {actual}", plain_type(expected))
+            format!(
+                "expected {}, got {}",
+                plain_type(expected),
+                plain_value(actual)
+            )
         }
         Kind::Message(m) if m.contains("untagged enum RawStatus") => {
             "expected a status code (200) or class (\"2xx\")".to_string()
@@ -315,9 +322,26 @@ fn describe(kind: &Kind) -> String {
 fn plain_type(expected: &str) -> String {
     match expected {
         "i64" | "u64" | "i32" | "u32" | "u16" | "u8" => "an integer".into(),
-        "a boolean" | "a string" | "a sequence" | "a map" => expected.into(),
+        "a sequence" => "a list".into(),
+        "a boolean" | "a string" | "a map" => expected.into(),
         other if other.starts_with("struct ") => "a map".into(),
         other => other.into(),
+    }
+}
+
+/// What the document had instead, as YAML would show it.
+fn plain_value(actual: &Actual) -> String {
+    match actual {
+        Actual::Bool(b) => b.to_string(),
+        Actual::Unsigned(n) => n.to_string(),
+        Actual::Signed(n) => n.to_string(),
+        Actual::Float(n) => n.to_string(),
+        Actual::Char(c) => format!("{:?}", c.to_string()),
+        Actual::Str(s) => format!("{s:?}"),
+        Actual::Unit | Actual::Option => "null".into(),
+        Actual::Seq => "a list".into(),
+        Actual::Map => "a map".into(),
+        other => other.to_string(),
     }
 }
 
@@ -376,8 +400,8 @@ fn is_within(path: &str, within: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
-/// Errors of the document first, then `global`, then each origin in turn; the order within
-/// each stays as found.
+/// Errors of the document first, then `global`, then `origins` and each origin in turn; the
+/// order within each stays as found.
 fn in_document_order(mut errors: Vec<FieldError>) -> Vec<FieldError> {
     errors.sort_by_key(|e| section_rank(&e.path));
     errors
@@ -391,10 +415,10 @@ fn section_rank(path: &str) -> (u8, usize) {
             .and_then(|i| i.parse().ok());
         return index.map_or((2, 0), |i: usize| (3, i));
     }
+    // The document itself and keys beside `global` and `origins` (unknown ones) come first.
     match path.split(['.', '[']).next() {
-        Some("") => (0, 0),
         Some("global") => (1, 0),
-        _ => (2, 0),
+        _ => (0, 0),
     }
 }
 
@@ -459,10 +483,19 @@ origins:
 ",
         );
         assert_eq!(got.len(), 4, "{got:#?}");
-        assert!(got[0].starts_with("global.colour: unknown key; expected one of interval, timeout, "), "{got:#?}");
-        assert_eq!(got[1], "global.interval: invalid duration \"10x\": unknown unit \"x\"");
+        assert!(
+            got[0].starts_with("global.colour: unknown key; expected one of interval, timeout, "),
+            "{got:#?}"
+        );
+        assert_eq!(
+            got[1],
+            "global.interval: invalid duration \"10x\": unknown unit \"x\""
+        );
         assert_eq!(got[2], "origins[0].https_port: must be 1-65535, got 0");
-        assert!(got[3].starts_with("origins[1].intervall: unknown key; expected one of name, domain, "), "{got:#?}");
+        assert!(
+            got[3].starts_with("origins[1].intervall: unknown key; expected one of name, domain, "),
+            "{got:#?}"
+        );
         assert!(!got.iter().any(|e| e.contains('`')), "{got:#?}");
     }
 
@@ -489,20 +522,32 @@ origins:
             ],
             "{got:#?}"
         );
-        assert!(got[0].ends_with("unknown key; expected one of global, origins"), "{got:#?}");
-        assert!(got[1].ends_with("expected one of path, method, expect_status"), "{got:#?}");
+        assert!(
+            got[0].ends_with("unknown key; expected one of global, origins"),
+            "{got:#?}"
+        );
+        assert!(
+            got[1].ends_with("expected one of path, method, expect_status"),
+            "{got:#?}"
+        );
     }
 
     #[test]
     fn a_key_mistyped_in_every_origin_is_reported_for_each_in_one_pass() {
         let mut text = String::from("origins:\n");
         for i in 0..2000 {
-            text.push_str(&format!("  - {{name: o{i}, domain: o{i}.example.com, intervall: 5s}}\n"));
+            text.push_str(&format!(
+                "  - {{name: o{i}, domain: o{i}.example.com, intervall: 5s}}\n"
+            ));
         }
         let started = std::time::Instant::now();
         let got = errors(&text);
         assert_eq!(got.len(), 2000);
-        assert!(got[1999].starts_with("origins[1999].intervall: unknown key"), "{}", got[1999]);
+        assert!(
+            got[1999].starts_with("origins[1999].intervall: unknown key"),
+            "{}",
+            got[1999]
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
@@ -519,12 +564,12 @@ origins:
         assert_eq!(
             got,
             [
-                "global.allow_adhoc_targets: expected a boolean, got string \"yes please\"",
-                "global.concurrency: expected an integer, got string \"many\"",
-                "origins[0]: expected a map, got string \"just-a-name\"",
-                "origins[1].checks[1]: expected a string, got unsigned int `5`",
+                "global.allow_adhoc_targets: expected a boolean, got \"yes please\"",
+                "global.concurrency: expected an integer, got \"many\"",
+                "origins[0]: expected a map, got \"just-a-name\"",
+                "origins[1].checks[1]: expected a string, got 5",
                 "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels",
-                "origins[1].domain: expected a string, got a sequence",
+                "origins[1].domain: expected a string, got a list",
                 "origins[1].https_port: must be 1-65535, got 0",
                 "origins[2].http.expect_status[1]: expected a status code (200) or class (\"2xx\")",
             ],

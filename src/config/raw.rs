@@ -109,11 +109,17 @@ mod tests {
         assert_eq!(known_keys::<RawHttp>(), ["path", "method", "expect_status"]);
         let origin = known_keys::<RawOrigin>();
         for key in ["name", "domain", "https_port", "http", "checks", "labels"] {
-            assert!(origin.iter().any(|k| k == key), "{key} in {origin:?}");
+            assert!(origin.contains(&key), "{key} in {origin:?}");
         }
         let global = known_keys::<RawGlobal>();
-        for key in ["interval", "resolvers", "adhoc_allowed_networks", "http", "labels"] {
-            assert!(global.iter().any(|k| k == key), "{key} in {global:?}");
+        for key in [
+            "interval",
+            "resolvers",
+            "adhoc_allowed_networks",
+            "http",
+            "labels",
+        ] {
+            assert!(global.contains(&key), "{key} in {global:?}");
         }
     }
 }
