@@ -376,22 +376,17 @@ fn remove_at(value: &mut Value, path: &[String]) -> bool {
 /// a list becomes an empty map, so that the elements after it keep their index (an origin
 /// given as a string then shows as an origin without keys, whose errors are not reported).
 fn set_aside(value: &mut Value, path: &[String]) -> bool {
+    if remove_at(value, path) {
+        return true;
+    }
     let Some((last, parent)) = path.split_last() else {
         return false;
     };
-    match value_at_mut(value, parent) {
-        Some(Value::Dict(_, dict)) => dict.remove(last).is_some(),
-        Some(Value::Array(_, items)) => {
-            match last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                Some(item) => {
-                    *item = Value::from(Dict::new());
-                    true
-                }
-                None => false,
-            }
-        }
-        _ => false,
-    }
+    let item = match value_at_mut(value, parent) {
+        Some(Value::Array(_, items)) => last.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+        _ => None,
+    };
+    item.map(|item| *item = Value::from(Dict::new())).is_some()
 }
 
 /// Whether `path` is `within` or below it (`origins[1]` covers `origins[1].name`).
