@@ -5,14 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STEPS=(
-  "tools|scripts/install-test-deps.sh"
+STEPS=( # "NAME|COMMAND"
+  "tools (scripts/install-test-deps.sh)|scripts/install-test-deps.sh"
   "cargo fmt --check|cargo fmt --check"
   "cargo clippy|cargo clippy --all-targets --locked -- -D warnings"
   "cargo test|cargo test --all-targets --locked"
-  "landing page in headless Chromium (scripts/landing-check.sh)|bash scripts/landing-check.sh"
-  "deploy: alert rules, live promtool check metrics, manifests, unit, Dockerfile, dashboards (deploy/validate.sh)|bash deploy/validate.sh"
-  "deploy: end to end with Prometheus and Alertmanager (deploy/e2e.sh)|bash deploy/e2e.sh"
+  "landing page in Chromium (scripts/landing-check.sh)|bash scripts/landing-check.sh"
+  "deploy checks (deploy/validate.sh)|bash deploy/validate.sh"
+  "end to end, Prometheus and Alertmanager (deploy/e2e.sh)|bash deploy/e2e.sh"
 )
 
 now_ms() { echo $((${EPOCHREALTIME//[!0-9]/} / 1000)); }
