@@ -20,8 +20,10 @@
 #   unresolvable  NXDOMAIN from the lab resolver             -> dns_resolution_failed
 #   expired       TLS server with an expired certificate     -> cert_expired       (TLS check)
 #   lame          one authoritative and one lame nameserver  -> dns_lame_delegation (DNS check)
-# The last two are asserted once the exporter reports TLS / authoritative-DNS series for them;
-# until the TLS and DNS checks land they are reported as SKIP.
+# The lame nameserver (on 127.0.0.3/4:53) and the unresolvable name (NXDOMAIN must come from the
+# lab resolver, not the host's) need the network namespace; without it (not root, or no unshare)
+# they are reported as SKIP. The expired and lame assertions also SKIP if the exporter reports no
+# TLS / authoritative-DNS series for those origins.
 set -euo pipefail
 # shellcheck source=deploy/validate/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/validate/lib.sh"
@@ -348,14 +350,14 @@ fi
 if (($(series_count '{__name__=~"origin_tls_.+",origin="expired"}') > 0)); then
   wait_alert OriginNotCDNReady expired 20 "Active critical causes: cert_expired." "#cert_expired"
 else
-  skip "expired certificate -> OriginNotCDNReady with cert_expired: waits for the TLS check (no origin_tls_* series yet)"
+  skip "expired certificate -> OriginNotCDNReady with cert_expired: the exporter reports no origin_tls_* series for it"
 fi
 if [[ $E2E_INSIDE != netns ]]; then
   skip "lame nameserver: needs a network namespace (nameservers on 127.0.0.3/4:53)"
 elif (($(series_count '{__name__=~"origin_dns_nameserver_.+",origin="lame"}') > 0)); then
   wait_alert OriginDNSLameDelegation lame 20 "dns_lame_delegation" "ns2.lab.test"
 else
-  skip "lame nameserver -> OriginDNSLameDelegation: waits for the authoritative DNS check (no origin_dns_nameserver_* series yet)"
+  skip "lame nameserver -> OriginDNSLameDelegation: the exporter reports no origin_dns_nameserver_* series for it"
 fi
 if [[ -n $edge_origin ]]; then
   wait_alert OriginEdgeLambdaError lambda 30 "cause edge_lambda_error" "status 502" "lambda_validation_error" "#edge_lambda_error"

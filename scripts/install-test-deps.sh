@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs when it is missing: Debian packages and rustup components.
+# Installs what the test suite needs when it is missing: Debian packages, rustup components and the
+# Python virtual environment (.venv-test/) that the deploy checks install their PyPI tools into.
+# The other tools are installed by the step that uses them (scripts/landing-check.sh,
+# deploy/validate.sh, deploy/e2e.sh), each only when missing.
 set -euo pipefail
 
 # shellcheck source=deploy/validate/lib.sh
-source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt
+source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt, ensure_venv
 ensure_apt openssl:openssl promtool:prometheus curl:curl
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
+ensure_venv
 echo "openssl: $(openssl version)"
 echo "promtool: $(promtool --version 2>&1 | head -n1)"
+echo "python venv: $TEST_VENV ($(python3 --version))"

@@ -73,8 +73,10 @@ struct CheckArgs {
     /// https-only, http-only or match-viewer.
     #[arg(long = "protocol-policy", requires = "domain")]
     protocol_policy: Option<String>,
+    /// The origin's HTTPS port, with --domain (default 443).
     #[arg(long = "https-port", requires = "domain")]
     https_port: Option<i64>,
+    /// The origin's HTTP port, with --domain (default 80).
     #[arg(long = "http-port", requires = "domain")]
     http_port: Option<i64>,
     /// Versions the CDN may use, comma-separated (SSLv3,TLSv1,TLSv1.1,TLSv1.2).

@@ -17,11 +17,11 @@ as_root() {
   fi
 }
 
-# apt packages, installed only if one of their commands is missing.
-ensure_apt() { # ensure_apt COMMAND:PACKAGE...
-  local want=() pair
-  for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || want+=("${pair#*:}")
+# apt_install PACKAGE...: installs Debian packages (each named once, however often given).
+apt_install() {
+  local want=() pkg
+  for pkg in "$@"; do
+    [[ " ${want[*]} " == *" $pkg "* ]] || want+=("$pkg")
   done
   ((${#want[@]})) || return 0
   command -v apt-get >/dev/null || fail "missing ${want[*]} and no apt-get to install them"
@@ -33,31 +33,80 @@ ensure_apt() { # ensure_apt COMMAND:PACKAGE...
   hash -r
 }
 
-# PyPI packages, installed only if their command (or module) is missing.
-ensure_pip() { # ensure_pip COMMAND:PACKAGE... (COMMAND "py:MODULE" means a Python module)
-  local want=() pair cmd
+# apt packages, installed only if one of their commands is missing.
+ensure_apt() { # ensure_apt COMMAND:PACKAGE...
+  local want=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || want+=("${pair#*:}")
+  done
+  apt_install "${want[@]}"
+}
+
+# The checks' PyPI tools live in a virtual environment of their own, created on first use and
+# reused: $TEST_VENV, by default .venv-test/ at the repository root (git-ignored). Nothing goes
+# into the system Python. ensure_venv puts its bin/ first on PATH, so `python3` in the scripts
+# is the venv's (it sees the system's packages only through the venv's own).
+TEST_VENV="${TEST_VENV:-$ROOT/.venv-test}"
+ensure_venv() {
+  if ! "$TEST_VENV/bin/python3" -c 'import sys' >/dev/null 2>&1; then
+    ensure_apt python3:python3
+    rm -rf "$TEST_VENV"
+    log "creating the Python virtual environment $TEST_VENV"
+    # Debian's python3 needs python3-venv (ensurepip) for this.
+    if ! python3 -m venv "$TEST_VENV" >/dev/null 2>&1; then
+      rm -rf "$TEST_VENV"
+      apt_install python3-venv
+      timeout 300 python3 -m venv "$TEST_VENV" || fail "python3 -m venv $TEST_VENV failed"
+    fi
+  fi
+  [[ ":$PATH:" == *":$TEST_VENV/bin:"* ]] || export PATH="$TEST_VENV/bin:$PATH"
+  hash -r
+}
+
+# try_pip COMMAND:PACKAGE...: installs into the venv the packages whose command (in the venv's
+# bin/) or module is missing; COMMAND "py:MODULE" means a Python module. A PACKAGE pinned as
+# NAME==VERSION is also reinstalled when another version is there. Returns non-zero on failure.
+try_pip() {
+  ensure_venv
+  local want=() pair cmd pkg py="$TEST_VENV/bin/python3"
   for pair in "$@"; do
     cmd="${pair%%:*}"
     if [[ $cmd == py ]]; then
       local rest="${pair#py:}"
-      python3 -c "import ${rest%%:*}" 2>/dev/null || want+=("${rest#*:}")
+      pkg="${rest#*:}"
+      "$py" -c "import ${rest%%:*}" 2>/dev/null || { want+=("$pkg"); continue; }
     else
-      command -v "$cmd" >/dev/null 2>&1 || want+=("${pair#*:}")
+      pkg="${pair#*:}"
+      [[ -x $TEST_VENV/bin/$cmd ]] || { want+=("$pkg"); continue; }
+    fi
+    if [[ $pkg == *==* ]]; then
+      "$py" -c 'import sys, importlib.metadata as m; sys.exit(m.version(sys.argv[1]) != sys.argv[2])' \
+        "${pkg%%==*}" "${pkg#*==}" 2>/dev/null || want+=("$pkg")
     fi
   done
   ((${#want[@]})) || return 0
-  log "installing PyPI packages: ${want[*]}"
-  timeout 300 python3 -m pip install -q --disable-pip-version-check "${want[@]}" 2>/dev/null ||
-    timeout 300 python3 -m pip install -q --disable-pip-version-check --break-system-packages "${want[@]}" ||
-    fail "pip install ${want[*]} failed"
-  PATH="$PATH:$(python3 -m site --user-base)/bin"
+  log "installing PyPI packages into $TEST_VENV: ${want[*]}"
+  timeout 600 "$py" -m pip install -q --disable-pip-version-check "${want[@]}" || return 1
   hash -r
+}
+
+# ensure_pip COMMAND:PACKAGE...: as try_pip, but a failure ends the script.
+ensure_pip() {
+  try_pip "$@" || fail "pip install (into $TEST_VENV) of $* failed"
 }
 
 ensure_base_tools() {
   ensure_apt python3:python3 curl:curl promtool:prometheus
-  command -v pip3 >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1 || ensure_apt pip3:python3-pip
   ensure_pip py:yaml:pyyaml
+}
+
+# Cargo's target directory (honours CARGO_TARGET_DIR and .cargo/config.toml).
+cargo_target_dir() {
+  local meta
+  meta=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps --offline 2>/dev/null) ||
+    meta=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps) || fail "cargo metadata failed"
+  meta=${meta#*\"target_directory\":\"}
+  printf '%s\n' "${meta%%\"*}"
 }
 
 # The exporter binary: $EXPORTER_BIN, else a debug build of this tree (a no-op when fresh).
@@ -69,7 +118,7 @@ ensure_exporter() {
   fi
   log "building the exporter (cargo build; a no-op when up to date)"
   (cd "$ROOT" && timeout 1200 cargo build --quiet --bin origin_exporter) || fail "cargo build failed"
-  EXPORTER="$ROOT/target/debug/origin_exporter"
+  EXPORTER="$(cargo_target_dir)/debug/origin_exporter"
 }
 
 # A TCP port free on 127.0.0.1 now.

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format};
+use figment::value::{Dict, Value};
 use figment::Figment;
 use serde::de::DeserializeOwned;
 
@@ -89,6 +91,9 @@ pub fn load(file: &Path) -> Result<Config, LoadError> {
 }
 
 /// Loads and validates config text; `file` names it in errors.
+///
+/// Every mistake is reported, not only the first: keys that no section knows, values of the
+/// wrong YAML type, and what [`validate`] finds in the rest.
 pub fn load_str(text: &str, file: &Path) -> Result<Config, LoadError> {
     let invalid = |errors| LoadError::Invalid {
         file: file.to_path_buf(),
@@ -100,9 +105,316 @@ pub fn load_str(text: &str, file: &Path) -> Result<Config, LoadError> {
     } else {
         Figment::from(Yaml::string(text))
     }
-    .merge(Env::prefixed("ORIGIN_EXPORTER_").map(|key| format!("global.{}", key.as_str()).into()));
-    let raw: RawConfig = figment.extract().map_err(|e| invalid(figment_errors(e)))?;
-    validate(&raw).map_err(invalid)
+    .merge(Env::prefixed(ENV_PREFIX).map(|key| format!("global.{}", key.as_str()).into()));
+    let value = match figment.find_value("") {
+        Ok(value) => value,
+        // Neither the file nor the environment gave a key.
+        Err(e) if matches!(e.kind, Kind::MissingField(_)) => Value::from(Dict::new()),
+        Err(e) => return Err(invalid(figment_errors(e))),
+    };
+    let Extracted {
+        raw,
+        mut errors,
+        dropped,
+    } = extract(&figment, value);
+    let Some(raw) = raw else {
+        return Err(invalid(errors));
+    };
+    match validate(&raw) {
+        Ok(config) if errors.is_empty() => Ok(config),
+        Ok(_) => Err(invalid(in_document_order(errors))),
+        Err(more) => {
+            // A value dropped for its type is reported once, not again as missing.
+            errors.extend(
+                more.into_iter()
+                    .filter(|e| !dropped.iter().any(|d| is_within(&e.path, d))),
+            );
+            Err(invalid(in_document_order(errors)))
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "ORIGIN_EXPORTER_";
+
+/// At most this many values of the wrong type are dropped and reported before giving up (each
+/// costs one more pass over the document).
+const MAX_TYPE_ERRORS: usize = 100;
+
+/// What [`extract`] gives: the raw config if one could be had, the errors, and the paths of
+/// the values dropped for their type.
+struct Extracted {
+    raw: Option<RawConfig>,
+    errors: Vec<FieldError>,
+    dropped: Vec<String>,
+}
+
+/// Deserializes `value` into the raw config. serde stops at its first error, so each error
+/// found is reported, its key taken out of the document, and deserialization tried again:
+///
+/// - An unknown key: the raw structs deny unknown fields, and serde names the known ones. Every
+///   section of the same kind (all the origins, all their `http`) is then cleared of unknown
+///   keys at once, so that a mistake repeated over 10,000 origins costs one more pass, not
+///   10,000. The known keys come from the structs themselves: adding a field to one in `raw.rs`
+///   is all it takes.
+/// - A value of the wrong type: that value alone (at most [`MAX_TYPE_ERRORS`] of them).
+fn extract(figment: &Figment, mut value: Value) -> Extracted {
+    let mut errors = Vec::new();
+    let mut dropped = Vec::new();
+    let mut replaced: Vec<Vec<String>> = Vec::new();
+    loop {
+        let error = match value.deserialize::<RawConfig>() {
+            Ok(raw) => {
+                return Extracted {
+                    raw: Some(raw),
+                    errors,
+                    dropped,
+                }
+            }
+            Err(e) => e,
+        };
+        let path = error.path.clone();
+        let removed = match (&error.kind, path.split_last()) {
+            (Kind::UnknownField(_, known), Some((_, section))) => {
+                let mut at = Vec::new();
+                drop_unknown_keys(&mut value, section, known, &mut at, &mut |path, v| {
+                    errors.push(unknown_key(figment, path, v, known));
+                })
+            }
+            _ => 0,
+        };
+        if removed > 0 {
+            continue;
+        }
+        // serde took a value out of a list for one of the wrong type, then the empty map put in
+        // its place for another: that list holds no maps, so it goes as a whole, silently.
+        if replaced.contains(&path) {
+            let parent = &path[..path.len() - 1];
+            if parent.is_empty() || !remove_at(&mut value, parent) {
+                return Extracted {
+                    raw: None,
+                    errors,
+                    dropped,
+                };
+            }
+            dropped.push(render_path(parent));
+            continue;
+        }
+        let source = value_at(&value, &path).and_then(|v| env_source(figment, &path, v));
+        errors.push(FieldError::new(
+            render_path(&path),
+            format!("{}{}", describe(&error.kind), source.unwrap_or_default()),
+        ));
+        if dropped.len() >= MAX_TYPE_ERRORS {
+            errors.push(FieldError::new(
+                "",
+                format!("stopped after {MAX_TYPE_ERRORS} values of the wrong type"),
+            ));
+        }
+        if dropped.len() >= MAX_TYPE_ERRORS || !set_aside(&mut value, &path) {
+            return Extracted {
+                raw: None,
+                errors,
+                dropped,
+            };
+        }
+        if path.last().is_some_and(|p| p.parse::<usize>().is_ok()) {
+            replaced.push(path.clone());
+        }
+        dropped.push(render_path(&path));
+    }
+}
+
+/// Removes from every map at `section` (indices there stand for every element of the list) the
+/// keys not in `known`, calling `found` for each; returns how many it removed.
+fn drop_unknown_keys(
+    value: &mut Value,
+    section: &[String],
+    known: &[&str],
+    at: &mut Vec<String>,
+    found: &mut dyn FnMut(&[String], &Value),
+) -> usize {
+    match (section.split_first(), value) {
+        (None, Value::Dict(_, dict)) => {
+            let unknown: Vec<String> = dict
+                .keys()
+                .filter(|k| !known.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            for key in &unknown {
+                if let Some(v) = dict.remove(key) {
+                    at.push(key.clone());
+                    found(at, &v);
+                    at.pop();
+                }
+            }
+            unknown.len()
+        }
+        (Some((key, rest)), Value::Dict(_, dict)) => match dict.get_mut(key) {
+            Some(child) => {
+                at.push(key.clone());
+                let n = drop_unknown_keys(child, rest, known, at, found);
+                at.pop();
+                n
+            }
+            None => 0,
+        },
+        (Some((index, rest)), Value::Array(_, items)) if index.parse::<usize>().is_ok() => {
+            let mut n = 0;
+            for (i, child) in items.iter_mut().enumerate() {
+                at.push(i.to_string());
+                n += drop_unknown_keys(child, rest, known, at, found);
+                at.pop();
+            }
+            n
+        }
+        _ => 0,
+    }
+}
+
+fn unknown_key(figment: &Figment, path: &[String], value: &Value, known: &[&str]) -> FieldError {
+    let source = env_source(figment, path, value).unwrap_or_default();
+    FieldError::new(
+        render_path(path),
+        format!("unknown key{source}; expected one of {}", known.join(", ")),
+    )
+}
+
+/// ` (from ORIGIN_EXPORTER_X)` when the environment gave `value`, else `None`.
+fn env_source(figment: &Figment, path: &[String], value: &Value) -> Option<String> {
+    let from_env = figment
+        .get_metadata(value.tag())
+        .is_some_and(|m| m.name.contains("environment"));
+    if !from_env {
+        return None;
+    }
+    Some(match path {
+        [global, key] if global == "global" => {
+            format!(
+                " (from the environment variable {ENV_PREFIX}{})",
+                key.to_uppercase()
+            )
+        }
+        _ => format!(" (from an {ENV_PREFIX}* environment variable)"),
+    })
+}
+
+/// serde's message for a value it could not take, in the words of the rest of the errors.
+fn describe(kind: &Kind) -> String {
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            format!(
+                "expected {}, got {}",
+                plain_type(expected),
+                plain_value(actual)
+            )
+        }
+        Kind::Message(m) if m.contains("untagged enum RawStatus") => {
+            "expected a status code (200) or class (\"2xx\")".to_string()
+        }
+        Kind::UnknownField(key, known) => {
+            format!("unknown key {key:?}; expected one of {}", known.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// serde's names of types (`i64`, `a sequence`) in words.
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "i64" | "u64" | "i32" | "u32" | "u16" | "u8" => "an integer".into(),
+        "a sequence" => "a list".into(),
+        "a boolean" | "a string" | "a map" => expected.into(),
+        other if other.starts_with("struct ") => "a map".into(),
+        other => other.into(),
+    }
+}
+
+/// What the document had instead, as YAML would show it.
+fn plain_value(actual: &Actual) -> String {
+    match actual {
+        Actual::Bool(b) => b.to_string(),
+        Actual::Unsigned(n) => n.to_string(),
+        Actual::Signed(n) => n.to_string(),
+        Actual::Float(n) => n.to_string(),
+        Actual::Char(c) => format!("{:?}", c.to_string()),
+        Actual::Str(s) => format!("{s:?}"),
+        Actual::Unit | Actual::Option => "null".into(),
+        Actual::Seq => "a list".into(),
+        Actual::Map => "a map".into(),
+        other => other.to_string(),
+    }
+}
+
+fn value_at<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, part| match v {
+        Value::Dict(_, dict) => dict.get(part),
+        Value::Array(_, items) => items.get(part.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+fn value_at_mut<'v>(value: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |v, part| match v {
+        Value::Dict(_, dict) => dict.get_mut(part),
+        Value::Array(_, items) => items.get_mut(part.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+/// Removes the key at `path` from its map; false when there is none.
+fn remove_at(value: &mut Value, path: &[String]) -> bool {
+    let Some((last, parent)) = path.split_last() else {
+        return false;
+    };
+    match value_at_mut(value, parent) {
+        Some(Value::Dict(_, dict)) => dict.remove(last).is_some(),
+        _ => false,
+    }
+}
+
+/// Takes a value of the wrong type out of the way: a key is removed from its map; an element of
+/// a list becomes an empty map, so that the elements after it keep their index (an origin
+/// given as a string then shows as an origin without keys, whose errors are not reported).
+fn set_aside(value: &mut Value, path: &[String]) -> bool {
+    if remove_at(value, path) {
+        return true;
+    }
+    let Some((last, parent)) = path.split_last() else {
+        return false;
+    };
+    let item = match value_at_mut(value, parent) {
+        Some(Value::Array(_, items)) => last.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+        _ => None,
+    };
+    item.map(|item| *item = Value::from(Dict::new())).is_some()
+}
+
+/// Whether `path` is `within` or below it (`origins[1]` covers `origins[1].name`).
+fn is_within(path: &str, within: &str) -> bool {
+    path.strip_prefix(within)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Errors of the document first, then `global`, then `origins` and each origin in turn; the
+/// order within each stays as found.
+fn in_document_order(mut errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors.sort_by_key(|e| section_rank(&e.path));
+    errors
+}
+
+fn section_rank(path: &str) -> (u8, usize) {
+    if let Some(rest) = path.strip_prefix("origins") {
+        let index = rest
+            .strip_prefix('[')
+            .and_then(|r| r.split(']').next())
+            .and_then(|i| i.parse().ok());
+        return index.map_or((2, 0), |i: usize| (3, i));
+    }
+    // The document itself and keys beside `global` and `origins` (unknown ones) come first.
+    match path.split(['.', '[']).next() {
+        Some("global") => (1, 0),
+        _ => (0, 0),
+    }
 }
 
 fn figment_errors(error: figment::Error) -> Vec<FieldError> {
@@ -147,5 +459,132 @@ mod tests {
     fn renders_paths_like_the_spec() {
         let parts = ["origins", "2", "https_port"].map(String::from);
         assert_eq!(render_path(&parts), "origins[2].https_port");
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match load_str(text, Path::new("c.yaml")) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.field_errors().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_does_not_hide_the_other_errors() {
+        let got = errors(
+            "global: {interval: 10x, colour: red}
+origins:
+  - {name: a, domain: a.example.com, https_port: 0}
+  - {name: b, domain: b.example.com, intervall: 5s}
+",
+        );
+        assert_eq!(got.len(), 4, "{got:#?}");
+        assert!(
+            got[0].starts_with("global.colour: unknown key; expected one of interval, timeout, "),
+            "{got:#?}"
+        );
+        assert_eq!(
+            got[1],
+            "global.interval: invalid duration \"10x\": unknown unit \"x\""
+        );
+        assert_eq!(got[2], "origins[0].https_port: must be 1-65535, got 0");
+        assert!(
+            got[3].starts_with("origins[1].intervall: unknown key; expected one of name, domain, "),
+            "{got:#?}"
+        );
+        assert!(!got.iter().any(|e| e.contains('`')), "{got:#?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_found_in_every_section() {
+        let got = errors(
+            "version: 2
+global: {http: {pth: /}, resolver: [1.1.1.1]}
+origins:
+  - {name: a, domain: a.example.com, http: {path: /, statuses: [200]}, labels: {any: thing}}
+  - {name: b, domain: b.example.com, http: {methd: HEAD}, port: 8443}
+",
+        );
+        let paths: Vec<&str> = got.iter().map(|e| e.split(':').next().unwrap()).collect();
+        assert_eq!(
+            paths,
+            [
+                "version",
+                "global.http.pth",
+                "global.resolver",
+                "origins[0].http.statuses",
+                "origins[1].http.methd",
+                "origins[1].port",
+            ],
+            "{got:#?}"
+        );
+        assert!(
+            got[0].ends_with("unknown key; expected one of global, origins"),
+            "{got:#?}"
+        );
+        assert!(
+            got[1].ends_with("expected one of path, method, expect_status"),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_key_mistyped_in_every_origin_is_reported_for_each_in_one_pass() {
+        let mut text = String::from("origins:\n");
+        for i in 0..2000 {
+            text.push_str(&format!(
+                "  - {{name: o{i}, domain: o{i}.example.com, intervall: 5s}}\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let got = errors(&text);
+        assert_eq!(got.len(), 2000);
+        assert!(
+            got[1999].starts_with("origins[1999].intervall: unknown key"),
+            "{}",
+            got[1999]
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_reported_with_the_rest_and_once() {
+        let got = errors(
+            "global: {concurrency: many, allow_adhoc_targets: yes please}
+origins:
+  - just-a-name
+  - {name: b, domain: [b.example.com], https_port: 0, checks: [tcp, 5], colour: red}
+  - {name: c, domain: c.example.com, http: {expect_status: [200, true]}}
+",
+        );
+        assert_eq!(
+            got,
+            [
+                "global.allow_adhoc_targets: expected a boolean, got \"yes please\"",
+                "global.concurrency: expected an integer, got \"many\"",
+                "origins[0]: expected a map, got \"just-a-name\"",
+                "origins[1].checks[1]: expected a string, got 5",
+                "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels",
+                "origins[1].domain: expected a string, got a list",
+                "origins[1].https_port: must be 1-65535, got 0",
+                "origins[2].http.expect_status[1]: expected a status code (200) or class (\"2xx\")",
+            ],
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_map_is_one_error() {
+        let got = errors("- a\n- b\n");
+        assert_eq!(got.len(), 1, "{got:#?}");
+    }
+
+    #[test]
+    fn a_valid_config_still_loads() {
+        let c = load_str(
+            "global: {interval: 30s}\norigins:\n  - {name: a, domain: a.example.com, http: {path: /}}\n",
+            Path::new("c.yaml"),
+        )
+        .expect("valid");
+        assert_eq!(c.origins.len(), 1);
     }
 }

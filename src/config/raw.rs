@@ -1,5 +1,10 @@
 //! The config file as written: every key of SPEC.md, nothing typed beyond what YAML gives, so
 //! that validation can report every mistake with its path instead of stopping at the first.
+//!
+//! Each struct here is a section and each field one of its keys: the loader (`load.rs`) learns
+//! the known keys of a section from serde itself (`deny_unknown_fields` names them), so adding a
+//! key is adding a field. A new section must be a struct with `#[serde(deny_unknown_fields)]`
+//! too (no `flatten`, which defeats it), and listed in the test below.
 
 use std::collections::BTreeMap;
 
@@ -87,4 +92,45 @@ pub struct RawEdge {
 pub enum RawStatus {
     Code(i64),
     Text(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields serde knows for `T`, from the error it gives for an unknown key: what the
+    /// loader reports as the section's known keys.
+    fn known_keys<T: for<'de> Deserialize<'de> + std::fmt::Debug>() -> Vec<&'static str> {
+        let mut dict = figment::value::Dict::new();
+        dict.insert("not_a_key_of_any_section".into(), 1.into());
+        match figment::value::Value::from(dict).deserialize::<T>() {
+            Err(e) => match e.kind {
+                figment::error::Kind::UnknownField(_, known) => known.to_vec(),
+                other => panic!("not an unknown-key error: {other}"),
+            },
+            Ok(v) => panic!("an unknown key was accepted: {v:?}"),
+        }
+    }
+
+    /// Every section refuses unknown keys (the loader depends on it) and knows the keys of the
+    /// schema: a field added or renamed shows here.
+    #[test]
+    fn every_section_denies_unknown_keys_and_names_its_own() {
+        assert_eq!(known_keys::<RawConfig>(), ["global", "origins"]);
+        assert_eq!(known_keys::<RawHttp>(), ["path", "method", "expect_status"]);
+        let origin = known_keys::<RawOrigin>();
+        for key in ["name", "domain", "https_port", "http", "checks", "labels"] {
+            assert!(origin.contains(&key), "{key} in {origin:?}");
+        }
+        let global = known_keys::<RawGlobal>();
+        for key in [
+            "interval",
+            "resolvers",
+            "adhoc_allowed_networks",
+            "http",
+            "labels",
+        ] {
+            assert!(global.contains(&key), "{key} in {global:?}");
+        }
+    }
 }

@@ -1,0 +1,109 @@
+//! `origin_exporter config check` reports every mistake of a config at once, each with its path,
+//! unknown keys included.
+
+use std::process::Command;
+
+/// Runs `config check` on `text` with the extra environment `env`: (exit code, stdout + stderr).
+fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_origin_exporter"));
+    cmd.args(["config", "check", "--config.file"]).arg(&file);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ORIGIN_EXPORTER_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run origin_exporter");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    // The file's directory differs per run: name it as a user would see it.
+    let text = text.replace(&dir.path().display().to_string(), "DIR");
+    (out.status.code().unwrap_or(-1), text)
+}
+
+const FOUR_MISTAKES: &str = "global:
+  interval: 30s
+  timout: 5s
+origins:
+  - name: shop
+    domain: origin.shop.example.com
+    https_port: 70000
+  - name: api
+    domain: api.example.com
+    intervall: 5s
+    timeout: 10q
+";
+
+#[test]
+fn four_mistakes_are_four_errors_with_their_paths() {
+    let (code, out) = config_check(FOUR_MISTAKES, &[]);
+    assert_eq!(code, 2, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let expected_starts = [
+        "DIR/config.yaml: global.timout: unknown key; expected one of interval, timeout, concurrency,",
+        "DIR/config.yaml: origins[0].https_port: must be 1-65535, got 70000",
+        "DIR/config.yaml: origins[1].intervall: unknown key; expected one of name, domain, host_header,",
+        "DIR/config.yaml: origins[1].timeout: invalid duration \"10q\"",
+        "DIR/config.yaml: 4 error(s)",
+    ];
+    assert_eq!(lines.len(), expected_starts.len(), "{out}");
+    for (line, start) in lines.iter().zip(expected_starts) {
+        assert!(
+            line.starts_with(start),
+            "expected {start:?}, got {line:?}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn unknown_key_messages_quote_cleanly() {
+    let (_, out) = config_check(FOUR_MISTAKES, &[]);
+    let unknown: Vec<&str> = out.lines().filter(|l| l.contains("unknown key")).collect();
+    assert_eq!(unknown.len(), 2, "{out}");
+    for line in unknown {
+        // Plain names, comma-separated: no backticks, no "one of" inside quotes.
+        assert!(!line.contains('`') && !line.contains('"'), "{line}");
+        let list = line.split_once("expected one of ").unwrap().1;
+        assert!(
+            list.split(", ")
+                .all(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+            "{line}"
+        );
+        assert!(list.split(", ").any(|k| k == "interval"), "{line}");
+    }
+}
+
+#[test]
+fn an_unknown_environment_override_is_named_and_reported_with_the_rest() {
+    let (code, out) = config_check(
+        FOUR_MISTAKES,
+        &[
+            ("ORIGIN_EXPORTER_COLOUR", "red"),
+            ("ORIGIN_EXPORTER_INTERVAL", "soon"),
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("global.colour: unknown key (from the environment variable ORIGIN_EXPORTER_COLOUR); expected one of interval,"),
+        "{out}"
+    );
+    assert!(
+        out.contains("global.interval: invalid duration \"soon\""),
+        "{out}"
+    );
+    assert!(out.contains("origins[1].intervall: unknown key"), "{out}");
+    assert!(out.contains("6 error(s)"), "{out}");
+}
+
+#[test]
+fn a_valid_config_with_an_override_passes() {
+    let (code, out) = config_check(
+        "origins:\n  - {name: a, domain: a.example.com}\n",
+        &[("ORIGIN_EXPORTER_INTERVAL", "30s")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK (1 origins)"), "{out}");
+}
