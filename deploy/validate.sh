@@ -60,6 +60,8 @@ timeout 60 yamllint -s -d '{extends: default, rules: {line-length: disable, docu
 log "promtool: rules, rule unit tests, example config"
 timeout 60 promtool check rules deploy/prometheus/alerts.yml >/dev/null ||
   fail "promtool check rules deploy/prometheus/alerts.yml"
+timeout 60 promtool check rules deploy/prometheus/cloudfront-cloudwatch.rules.yml >/dev/null ||
+  fail "promtool check rules deploy/prometheus/cloudfront-cloudwatch.rules.yml"
 timeout 120 promtool test rules deploy/prometheus/tests/*.yml || fail "promtool test rules"
 timeout 60 promtool check config --syntax-only deploy/prometheus/prometheus.yml >/dev/null ||
   fail "promtool check config deploy/prometheus/prometheus.yml"
