@@ -532,3 +532,6 @@ fn trust_of(
         Err(e) => Trust::Rejected(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod boundaries;
