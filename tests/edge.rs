@@ -230,21 +230,11 @@ async fn an_edge_that_is_slow_or_down_is_not_an_origin_cause() {
 
 #[test]
 fn edge_config_errors_name_their_paths() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("config.yaml");
-    std::fs::write(
-        &file,
+    let (code, text) = lab::config_check(
         "origins:\n  - {name: a, domain: a.example, edge: {url: 'ftp://cdn.example/x'}}\n  - {name: b, domain: b.example, edge: {url: 'https://cdn.example/', address: nope, expect_status: [7xx]}}\n  - {name: c, domain: c.example, checks: [tcp, edge]}\n",
-    )
-    .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
-        .args(["config", "check", "--config.file"])
-        .arg(&file)
-        .output()
-        .expect("runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+        &[],
+    );
+    assert_eq!(code, 2, "{text}");
     for expected in [
         "origins[0].edge.url: must be an http:// or https:// URL, got \"ftp\"",
         "origins[1].edge.address: must be an IP address, got \"nope\"",

@@ -159,21 +159,11 @@ async fn a_panicking_cycle_is_counted_and_the_origin_is_probed_again() {
 
 #[test]
 fn out_of_range_durations_are_config_errors_with_their_paths() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("config.yaml");
-    std::fs::write(
-        &file,
+    let (code, text) = lab::config_check(
         "global: {interval: 100ms}\norigins:\n  - {name: a, domain: a.example, read_timeout: 5m}\n  - {name: b, domain: b.example, interval: 10s, timeout: 20s}\n",
-    )
-    .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
-        .args(["config", "check", "--config.file"])
-        .arg(&file)
-        .output()
-        .expect("runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+        &[],
+    );
+    assert_eq!(code, 2, "{text}");
     for expected in [
         "global.interval: must be 1s to 86400s, got 0.1s",
         "origins[0].read_timeout: must be 0.001s to 180s, got 300s",

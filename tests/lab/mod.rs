@@ -333,3 +333,24 @@ mod tests {
         assert_eq!(s.value("z", &[("a", "1")]), Some(3.0));
     }
 }
+
+/// Runs `config check` on `text` with the extra environment `env`: (exit code, stdout + stderr).
+pub fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"));
+    cmd.args(["config", "check", "--config.file"]).arg(&file);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ORIGIN_EXPORTER_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run origin_exporter");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    // The file's directory differs per run: name it as a user would see it.
+    let text = text.replace(&dir.path().display().to_string(), "DIR");
+    (out.status.code().unwrap_or(-1), text)
+}
