@@ -320,20 +320,6 @@ fn parse_sample(line: &str) -> Option<Sample> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_samples_with_escaped_labels() {
-        let s =
-            Scrape::parse("# HELP x y\nx 1\ny{a=\"b\",c=\"d \\\"q\\\" e\"} 2.5\nz{a=\"1\",} 3\n");
-        assert_eq!(s.value("x", &[]), Some(1.0));
-        assert_eq!(s.value("y", &[("c", "d \"q\" e")]), Some(2.5));
-        assert_eq!(s.value("z", &[("a", "1")]), Some(3.0));
-    }
-}
-
 /// Runs `config check` on `text` with the extra environment `env`: (exit code, stdout + stderr).
 pub fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -353,4 +339,18 @@ pub fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
     // The file's directory differs per run: name it as a user would see it.
     let text = text.replace(&dir.path().display().to_string(), "DIR");
     (out.status.code().unwrap_or(-1), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_samples_with_escaped_labels() {
+        let s =
+            Scrape::parse("# HELP x y\nx 1\ny{a=\"b\",c=\"d \\\"q\\\" e\"} 2.5\nz{a=\"1\",} 3\n");
+        assert_eq!(s.value("x", &[]), Some(1.0));
+        assert_eq!(s.value("y", &[("c", "d \"q\" e")]), Some(2.5));
+        assert_eq!(s.value("z", &[("a", "1")]), Some(3.0));
+    }
 }
