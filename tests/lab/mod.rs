@@ -325,7 +325,9 @@ pub fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.yaml");
     std::fs::write(&file, text).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"));
+    // Known in integration tests (not in the examples that share this lab).
+    let bin = option_env!("CARGO_BIN_EXE_origin_exporter").expect("an integration test");
+    let mut cmd = std::process::Command::new(bin);
     cmd.args(["config", "check", "--config.file"]).arg(&file);
     for (key, _) in std::env::vars() {
         if key.starts_with("ORIGIN_EXPORTER_") {
