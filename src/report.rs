@@ -77,6 +77,25 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// Text from the network (certificate names, server strings, header values) as it may be shown
+/// on a terminal: control characters, and so escape sequences, are written as `\u{..}` escapes.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// The diagnosis as text; `colour` adds ANSI colours (for a terminal).
 pub fn render_text(reports: &[Report], colour: bool) -> String {
     let p = Paint(colour);
@@ -91,7 +110,7 @@ pub fn render_text(reports: &[Report], colour: bool) -> String {
         };
         let _ = writeln!(out, "{} ({}): {verdict}", o.name, o.domain);
         for line in evidence(r) {
-            let _ = writeln!(out, "  {}", p.dim(&line));
+            let _ = writeln!(out, "  {}", p.dim(&printable(&line)));
         }
         if d.findings.is_empty() {
             let _ = writeln!(out, "  no known cause of a 502 is active");
@@ -103,9 +122,9 @@ pub fn render_text(reports: &[Report], colour: bool) -> String {
             };
             let _ = writeln!(out, "  {tag}");
             let _ = writeln!(out, "      {}", f.cause.summary());
-            let _ = writeln!(out, "      evidence: {}", f.detail);
+            let _ = writeln!(out, "      evidence: {}", printable(&f.detail));
             let _ = writeln!(out, "      fix:      {}", f.cause.remedy());
-            let _ = writeln!(out, "      confirm:  {}", confirm_command(f, o, r));
+            let _ = writeln!(out, "      confirm:  {}", printable(&confirm_command(f, o, r)));
         }
         out.push('\n');
     }
@@ -192,4 +211,27 @@ fn evidence(r: &Report) -> Vec<String> {
 /// The command a person runs to see the problem with their own eyes.
 fn confirm_command(f: &Finding, o: &Origin, r: &Report) -> String {
     module(f.cause.check()).confirm(f.cause, o, &r.snapshot.results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_text_cannot_drive_the_terminal() {
+        assert_eq!(printable("leaf.example, issued by CA"), "leaf.example, issued by CA");
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+        let hostile = "evil\x1b[2J\x1b]0;title\x07\r\nnext";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            shown,
+            "evil\\u{1b}[2J\\u{1b}]0;title\\u{7}\\u{d}\\u{a}next"
+        );
+        // Non-ASCII text that is not a control character stays as it is.
+        assert_eq!(printable("zürich ✓"), "zürich ✓");
+        assert_eq!(count(1, "origin"), "1 origin");
+        assert_eq!(count(0, "origin"), "0 origins");
+        assert_eq!(count(2, "origin"), "2 origins");
+    }
 }
