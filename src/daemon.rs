@@ -96,6 +96,7 @@ impl Daemon {
             own: Arc::clone(&own),
             current: Arc::clone(&current),
             budget,
+            scrapes: Arc::new(tokio::sync::Semaphore::new(server::MAX_SCRAPES)),
             reload: reload_tx.clone(),
             web: Arc::clone(&web),
             listen: local_addr,

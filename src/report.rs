@@ -124,7 +124,11 @@ pub fn render_text(reports: &[Report], colour: bool) -> String {
             let _ = writeln!(out, "      {}", f.cause.summary());
             let _ = writeln!(out, "      evidence: {}", printable(&f.detail));
             let _ = writeln!(out, "      fix:      {}", f.cause.remedy());
-            let _ = writeln!(out, "      confirm:  {}", printable(&confirm_command(f, o, r)));
+            let _ = writeln!(
+                out,
+                "      confirm:  {}",
+                printable(&confirm_command(f, o, r))
+            );
         }
         out.push('\n');
     }
@@ -219,15 +223,15 @@ mod tests {
 
     #[test]
     fn network_text_cannot_drive_the_terminal() {
-        assert_eq!(printable("leaf.example, issued by CA"), "leaf.example, issued by CA");
+        assert_eq!(
+            printable("leaf.example, issued by CA"),
+            "leaf.example, issued by CA"
+        );
         assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
         let hostile = "evil\x1b[2J\x1b]0;title\x07\r\nnext";
         let shown = printable(hostile);
         assert!(!shown.chars().any(char::is_control), "{shown:?}");
-        assert_eq!(
-            shown,
-            "evil\\u{1b}[2J\\u{1b}]0;title\\u{7}\\u{d}\\u{a}next"
-        );
+        assert_eq!(shown, "evil\\u{1b}[2J\\u{1b}]0;title\\u{7}\\u{d}\\u{a}next");
         // Non-ASCII text that is not a control character stays as it is.
         assert_eq!(printable("zürich ✓"), "zürich ✓");
         assert_eq!(count(1, "origin"), "1 origin");

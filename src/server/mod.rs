@@ -2,15 +2,17 @@
 
 mod landing;
 mod probe;
+mod scrape;
+
+pub use scrape::MAX_SCRAPES;
 pub mod web;
 pub mod web_config;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -19,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checks::ProbeContext;
 use crate::config::Config;
-use crate::metrics::{self, ExporterMetrics, Format};
+use crate::metrics::ExporterMetrics;
 use crate::scheduler::Budget;
 use crate::store::Store;
 
@@ -41,6 +43,8 @@ pub struct AppState {
     pub current: Arc<ArcSwap<Current>>,
     /// Origins probed at once, shared with the scheduler (`global.concurrency`).
     pub budget: Arc<Budget>,
+    /// `/metrics` scrapes served at once.
+    pub scrapes: Arc<tokio::sync::Semaphore>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub web: Arc<web::Web>,
     /// Where the exporter listens: ad-hoc probes may not target it.
@@ -50,7 +54,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing::page))
-        .route("/metrics", get(serve_metrics))
+        .route("/metrics", get(scrape::metrics))
         .route("/probe", get(probe::probe))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
@@ -60,65 +64,6 @@ pub fn router(state: AppState) -> Router {
             web::guard,
         ))
         .with_state(state)
-}
-
-/// Bytes of exposition sent per chunk: the scrape never holds the whole body (tens of MB for
-/// ten thousand origins) in memory.
-const METRICS_CHUNK: usize = 64 * 1024;
-/// Chunks encoded ahead of a slow client.
-const METRICS_CHUNKS_AHEAD: usize = 4;
-
-async fn serve_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let (tx, rx) = mpsc::channel::<Bytes>(METRICS_CHUNKS_AHEAD);
-    // Encoding thousands of origins is CPU work: keep it off the async workers.
-    let registry = Arc::clone(&state.registry);
-    tokio::task::spawn_blocking(move || {
-        let mut writer = ChunkWriter {
-            buf: String::with_capacity(METRICS_CHUNK),
-            tx,
-        };
-        // Fails only when the client went away: then there is no one to tell.
-        if metrics::encode_to(&mut writer, &registry, format).is_ok() {
-            writer.flush();
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
-    });
-    (
-        [(header::CONTENT_TYPE, format.content_type())],
-        Body::from_stream(body),
-    )
-        .into_response()
-}
-
-/// A `fmt::Write` that hands full chunks to the response body, waiting when the client lags.
-struct ChunkWriter {
-    buf: String,
-    tx: mpsc::Sender<Bytes>,
-}
-
-impl ChunkWriter {
-    fn flush(&mut self) -> bool {
-        if self.buf.is_empty() {
-            return true;
-        }
-        let chunk = std::mem::replace(&mut self.buf, String::with_capacity(METRICS_CHUNK));
-        self.tx.blocking_send(Bytes::from(chunk)).is_ok()
-    }
-}
-
-impl std::fmt::Write for ChunkWriter {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.buf.push_str(s);
-        if self.buf.len() >= METRICS_CHUNK && !self.flush() {
-            return Err(std::fmt::Error);
-        }
-        Ok(())
-    }
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -77,10 +77,20 @@ pub(super) async fn probe(
     };
     let snapshot = Arc::new(cycle::run_once(&probed, &current.ctx).await);
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    match metrics::encode_snapshot(origin, snapshot, format) {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"),
-    }
+    let Ok(body) = metrics::encode_snapshot(origin, snapshot, format) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed");
+    };
+    let gzip = super::scrape::accepts_gzip(&headers);
+    let body = match gzip {
+        true => match super::scrape::gzip(body.as_bytes()) {
+            Ok(packed) => packed,
+            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "compressing failed"),
+        },
+        false => body.into_bytes(),
+    };
+    let mut response = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    super::scrape::mark_encoding(&mut response, gzip);
+    response
 }
 
 /// An ad-hoc origin, vetted: the domain is allowlisted, and every address it will connect to

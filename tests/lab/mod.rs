@@ -175,6 +175,26 @@ async fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String) {
+    let (status, response_headers, body) = http_raw(addr, method, path, headers).await;
+    let content_type = response_headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// A request; the status, the response headers and the body's bytes as sent.
+pub async fn http_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, hyper::HeaderMap, Bytes) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let mut req = Request::builder()
         .method(method)
@@ -188,18 +208,9 @@ async fn http_request(
         .expect("exporter answers in time")
         .expect("HTTP request");
     let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let response_headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        content_type,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
+    (status, response_headers, body)
 }
 
 /// One sample of a scrape.
