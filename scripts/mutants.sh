@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MUTANTS_VERSION=27.0.0
+MUTANTS_VERSION=27.1.0
 if ! command -v cargo-mutants >/dev/null || [[ $(cargo mutants --version) != *"$MUTANTS_VERSION"* ]]; then
   echo "installing cargo-mutants $MUTANTS_VERSION (a few minutes, once)"
   cargo install --locked "cargo-mutants@$MUTANTS_VERSION"
