@@ -2,7 +2,6 @@
 //! of every endpoint. The config is swapped atomically on reload or when its file changes, so
 //! new connections and requests see the new one.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use quick_cache::sync::Cache;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -26,7 +26,8 @@ use tracing::{debug, info, warn};
 
 use super::web_config::{self, WebConfig, WebConfigError};
 
-/// Cached bcrypt outcomes: a scrape must not cost a bcrypt each time.
+/// Cached bcrypt outcomes: a scrape must not cost a bcrypt each time. Beyond it the least used
+/// go (quick_cache's CLOCK-Pro).
 const AUTH_CACHE_MAX: usize = 1024;
 /// Connections in TLS handshake at once; more wait in the kernel's accept queue.
 const MAX_HANDSHAKES: usize = 256;
@@ -39,7 +40,7 @@ pub struct Web {
     file: Option<PathBuf>,
     current: ArcSwap<WebConfig>,
     stamp: Mutex<Option<SystemTime>>,
-    auth_cache: Mutex<HashMap<[u8; 32], bool>>,
+    auth_cache: Cache<[u8; 32], bool>,
 }
 
 impl Web {
@@ -54,7 +55,7 @@ impl Web {
             file,
             current: ArcSwap::from_pointee(config),
             stamp: Mutex::new(stamp),
-            auth_cache: Mutex::new(HashMap::new()),
+            auth_cache: Cache::new(AUTH_CACHE_MAX),
         }))
     }
 
@@ -73,9 +74,7 @@ impl Web {
         if let Ok(mut s) = self.stamp.lock() {
             *s = stamp;
         }
-        if let Ok(mut c) = self.auth_cache.lock() {
-            c.clear();
-        }
+        self.auth_cache.clear();
         info!(file = %file.display(), "web config loaded");
         Ok(())
     }
@@ -102,21 +101,11 @@ impl Web {
             return false;
         };
         let key = cache_key(&user, &password, hash);
-        if let Some(ok) = self
-            .auth_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).copied())
-        {
+        if let Some(ok) = self.auth_cache.get(&key) {
             return ok;
         }
         let ok = bcrypt::verify(&password, hash).unwrap_or(false);
-        if let Ok(mut cache) = self.auth_cache.lock() {
-            if cache.len() >= AUTH_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(key, ok);
-        }
+        self.auth_cache.insert(key, ok);
         ok
     }
 }
@@ -385,6 +374,32 @@ mod tests {
         assert!(!web.authorized(&config, Some(&header("alice", "wrong"))));
         assert!(!web.authorized(&config, Some(&header("bob", "secret"))));
         assert!(!web.authorized(&config, None));
-        assert_eq!(web.auth_cache.lock().unwrap().len(), 2);
+        assert_eq!(web.auth_cache.len(), 2);
+    }
+
+    #[test]
+    fn the_auth_cache_stays_bounded_and_keeps_what_is_used() {
+        let hash = bcrypt::hash("secret", 4).unwrap();
+        let web = Web::load(None).unwrap();
+        let mut config = WebConfig::default();
+        config.users.insert("alice".into(), hash.clone());
+        let alice = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:secret")
+        );
+        assert!(web.authorized(&config, Some(&alice)));
+        let alice_key = cache_key("alice", "secret", &hash);
+        // Three times the bound of other pairs (as a password-guessing client would send),
+        // while the scraper keeps coming back.
+        for i in 0..3 * AUTH_CACHE_MAX {
+            web.auth_cache
+                .insert(cache_key("mallory", &i.to_string(), &hash), false);
+            if i % 100 == 0 {
+                assert_eq!(web.auth_cache.get(&alice_key), Some(true), "evicted at {i}");
+            }
+        }
+        assert!(web.auth_cache.len() <= AUTH_CACHE_MAX);
+        assert!(web.auth_cache.len() > AUTH_CACHE_MAX / 2);
+        assert_eq!(web.auth_cache.get(&alice_key), Some(true));
     }
 }

@@ -3,9 +3,8 @@
 //! is cached between cycles (bounded, re-discovered every [`DISCOVERY_TTL`]); a cycle then only
 //! costs the two authoritative queries per nameserver address.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -13,6 +12,7 @@ use hickory_net::{DnsError, NetError};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
+use quick_cache::{OptionsBuilder, UnitWeighter};
 use tracing::{debug, warn};
 
 use super::query::{referral, Referral, ServerClient};
@@ -23,8 +23,12 @@ pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 /// How long a discovery may still be used when re-discovering fails: the zone's servers going
 /// silent must show as `dns_all_nameservers_down`, not as an unknown zone.
 pub const DISCOVERY_MAX_STALE: Duration = Duration::from_secs(3600);
-/// Most domains and zones remembered; beyond it the oldest entries go.
+/// Most domains and zones remembered (each); beyond it the least used go (quick_cache's
+/// CLOCK-Pro).
 pub const DISCOVERY_CACHE_SIZE: usize = 20_000;
+/// Shards of each discovery cache: 16 divides [`DISCOVERY_CACHE_SIZE`] (1,250 each), so the
+/// shards together hold no more than it whatever the core count.
+const CACHE_SHARDS: usize = 16;
 /// Parent servers asked for the referral before giving up on the delegation check.
 const MAX_PARENT_TRIES: usize = 3;
 
@@ -56,82 +60,82 @@ pub enum DiscoveryError {
     NoNameservers(String),
 }
 
-/// Discovered zones by name, and the zone of each domain asked about.
-#[derive(Debug, Default)]
+/// Discovered zones by name, and the zone of each domain asked about, each with when it was
+/// found: older than [`DISCOVERY_TTL`] it is re-discovered, older than [`DISCOVERY_MAX_STALE`]
+/// it is not used even when re-discovery fails (and goes when evicted or replaced).
+#[derive(Debug)]
 pub struct Cache {
-    inner: Mutex<CacheInner>,
+    zone_of: quick_cache::sync::Cache<Name, (Name, Instant)>,
+    zones: quick_cache::sync::Cache<Name, (Arc<Zone>, Instant)>,
 }
 
-#[derive(Debug, Default)]
-struct CacheInner {
-    zone_of: HashMap<Name, (Name, Instant)>,
-    zones: HashMap<Name, (Arc<Zone>, Instant)>,
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            zone_of: bounded(),
+            zones: bounded(),
+        }
+    }
+}
+
+/// A cache of at most [`DISCOVERY_CACHE_SIZE`] entries.
+fn bounded<V: Clone>() -> quick_cache::sync::Cache<Name, V> {
+    let options = OptionsBuilder::new()
+        .estimated_items_capacity(DISCOVERY_CACHE_SIZE)
+        .weight_capacity(DISCOVERY_CACHE_SIZE as u64)
+        .shards(CACHE_SHARDS)
+        .build()
+        .expect("weight capacity is set");
+    quick_cache::sync::Cache::with_options(
+        options,
+        UnitWeighter,
+        Default::default(),
+        Default::default(),
+    )
 }
 
 impl Cache {
-    fn fresh_zone_of(&self, domain: &Name) -> Option<Arc<Zone>> {
-        let inner = self.inner.lock().ok()?;
-        let (zone, at) = inner.zone_of.get(domain)?;
-        let (z, zat) = inner.zones.get(zone)?;
-        (at.elapsed() < DISCOVERY_TTL && zat.elapsed() < DISCOVERY_TTL).then(|| Arc::clone(z))
+    /// The zone remembered for `domain`, with how old at `now` the link and the zone are.
+    fn recall(&self, domain: &Name, now: Instant) -> Option<(Arc<Zone>, Duration, Duration)> {
+        let (zone, linked) = self.zone_of.get(domain)?;
+        let (z, found) = self.zones.get(&zone)?;
+        Some((
+            z,
+            now.saturating_duration_since(linked),
+            now.saturating_duration_since(found),
+        ))
     }
 
-    fn stale_zone_of(&self, domain: &Name) -> Option<Arc<Zone>> {
-        let inner = self.inner.lock().ok()?;
-        let (zone, _) = inner.zone_of.get(domain)?;
-        let (z, at) = inner.zones.get(zone)?;
-        (at.elapsed() < DISCOVERY_MAX_STALE).then(|| Arc::clone(z))
+    fn fresh_zone_of(&self, domain: &Name, now: Instant) -> Option<Arc<Zone>> {
+        self.recall(domain, now)
+            .filter(|(_, linked, found)| *linked < DISCOVERY_TTL && *found < DISCOVERY_TTL)
+            .map(|(z, ..)| z)
+    }
+
+    fn stale_zone_of(&self, domain: &Name, now: Instant) -> Option<Arc<Zone>> {
+        self.recall(domain, now)
+            .filter(|(_, _, found)| *found < DISCOVERY_MAX_STALE)
+            .map(|(z, ..)| z)
     }
 
     fn fresh_zone(&self, zone: &Name) -> Option<Arc<Zone>> {
-        let inner = self.inner.lock().ok()?;
-        let (z, at) = inner.zones.get(zone)?;
-        (at.elapsed() < DISCOVERY_TTL).then(|| Arc::clone(z))
+        let (z, found) = self.zones.get(zone)?;
+        (found.elapsed() < DISCOVERY_TTL).then_some(z)
     }
 
-    fn store(&self, domain: &Name, zone: Arc<Zone>) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        bound(&mut inner.zone_of);
-        bound(&mut inner.zones);
-        inner
-            .zone_of
+    fn store(&self, domain: &Name, zone: Arc<Zone>, now: Instant) {
+        self.zone_of
             .insert(domain.clone(), (zone.name.clone(), now));
-        inner.zones.insert(zone.name.clone(), (zone, now));
+        self.zones.insert(zone.name.clone(), (zone, now));
     }
 
     fn link(&self, domain: &Name, zone: &Name) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        bound(&mut inner.zone_of);
-        inner
-            .zone_of
+        self.zone_of
             .insert(domain.clone(), (zone.clone(), Instant::now()));
     }
 
     pub(super) fn zones(&self) -> usize {
-        self.inner.lock().map_or(0, |i| i.zones.len())
-    }
-}
-
-/// Makes room for one more entry: first what is too old to be used even stale, then the oldest.
-fn bound<V>(map: &mut HashMap<Name, (V, Instant)>) {
-    if map.len() < DISCOVERY_CACHE_SIZE {
-        return;
-    }
-    map.retain(|_, (_, at)| at.elapsed() < DISCOVERY_MAX_STALE);
-    while map.len() >= DISCOVERY_CACHE_SIZE {
-        let Some(oldest) = map
-            .iter()
-            .min_by_key(|(_, (_, at))| *at)
-            .map(|(k, _)| k.clone())
-        else {
-            break;
-        };
-        map.remove(&oldest);
+        self.zones.len()
     }
 }
 
@@ -147,12 +151,12 @@ impl Discoverer<'_> {
     /// The zone of `domain`, from the cache when fresh; a stale one when re-discovery fails.
     pub async fn zone_of(&self, domain: &str) -> Result<Arc<Zone>, DiscoveryError> {
         let name = fqdn(domain)?;
-        if let Some(z) = self.cache.fresh_zone_of(&name) {
+        if let Some(z) = self.cache.fresh_zone_of(&name, Instant::now()) {
             return Ok(z);
         }
         match self.discover(&name).await {
             Ok(zone) => Ok(zone),
-            Err(e) => match self.cache.stale_zone_of(&name) {
+            Err(e) => match self.cache.stale_zone_of(&name, Instant::now()) {
                 Some(stale) => {
                     warn!(domain, error = %e, "zone discovery failed; using the last one found");
                     Ok(stale)
@@ -168,7 +172,7 @@ impl Discoverer<'_> {
             Err(e @ DiscoveryError::Lookup { .. }) => {
                 let zone = self.discover_from_parent(domain).await.ok_or(e)?;
                 let zone = Arc::new(zone);
-                self.cache.store(domain, Arc::clone(&zone));
+                self.cache.store(domain, Arc::clone(&zone), Instant::now());
                 return Ok(zone);
             }
             Err(e) => return Err(e),
@@ -188,7 +192,7 @@ impl Discoverer<'_> {
             nameservers,
             delegation,
         });
-        self.cache.store(domain, Arc::clone(&zone));
+        self.cache.store(domain, Arc::clone(&zone), Instant::now());
         Ok(zone)
     }
 
@@ -430,21 +434,57 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_stays_bounded() {
+    fn the_cache_stays_bounded_and_keeps_what_is_used() {
         let cache = Cache::default();
-        for i in 0..DISCOVERY_CACHE_SIZE + 50 {
+        let hot_zone = fqdn("hot.example").expect("valid");
+        let hot = fqdn("o.hot.example").expect("valid");
+        let now = Instant::now();
+        cache.store(&hot, zone(&hot_zone), now);
+        let last = 2 * DISCOVERY_CACHE_SIZE;
+        for i in 0..=last {
             let z = fqdn(&format!("z{i}.example")).expect("valid");
-            cache.store(&fqdn(&format!("o.z{i}.example")).expect("valid"), zone(&z));
+            cache.store(
+                &fqdn(&format!("o.z{i}.example")).expect("valid"),
+                zone(&z),
+                now,
+            );
+            if i % 1000 == 0 {
+                // Every cycle checks the configured origins again.
+                assert!(
+                    cache.fresh_zone_of(&hot, now).is_some(),
+                    "hot evicted at {i}"
+                );
+            }
         }
         assert!(cache.zones() <= DISCOVERY_CACHE_SIZE);
-        let inner = cache.inner.lock().expect("lock");
-        assert!(inner.zone_of.len() <= DISCOVERY_CACHE_SIZE);
-        // The newest entry survived; the oldest went.
-        let newest = fqdn(&format!("z{}.example", DISCOVERY_CACHE_SIZE + 49)).expect("valid");
-        assert!(inner.zones.contains_key(&newest));
-        assert!(!inner
-            .zones
-            .contains_key(&fqdn("z0.example").expect("valid")));
+        assert!(cache.zone_of.len() <= DISCOVERY_CACHE_SIZE);
+        // Not cleared: most of the bound is still there, with the origin in use and the newest.
+        assert!(
+            cache.zones() > DISCOVERY_CACHE_SIZE / 2,
+            "{}",
+            cache.zones()
+        );
+        assert!(cache.fresh_zone_of(&hot, now).is_some());
+        let newest = fqdn(&format!("o.z{last}.example")).expect("valid");
+        assert!(cache.fresh_zone_of(&newest, now).is_some());
+    }
+
+    #[test]
+    fn old_discoveries_are_stale_then_gone() {
+        let cache = Cache::default();
+        let z = fqdn("example.com").expect("valid");
+        let a = fqdn("a.example.com").expect("valid");
+        let then = Instant::now();
+        cache.store(&a, zone(&z), then);
+        let after = |d: Duration| then + d + Duration::from_secs(1);
+        assert!(cache.fresh_zone_of(&a, then).is_some());
+        assert!(cache.fresh_zone_of(&a, after(DISCOVERY_TTL)).is_none());
+        // Past its TTL it is still the fallback when re-discovery fails...
+        assert!(cache.stale_zone_of(&a, after(DISCOVERY_TTL)).is_some());
+        // ...until it is too old even for that.
+        assert!(cache
+            .stale_zone_of(&a, after(DISCOVERY_MAX_STALE))
+            .is_none());
     }
 
     #[test]
@@ -453,11 +493,16 @@ mod tests {
         let z = fqdn("example.com").expect("valid");
         let a = fqdn("a.example.com").expect("valid");
         let b = fqdn("b.example.com").expect("valid");
-        cache.store(&a, zone(&z));
-        assert!(cache.fresh_zone_of(&b).is_none());
+        cache.store(&a, zone(&z), Instant::now());
+        assert!(cache.fresh_zone_of(&b, Instant::now()).is_none());
         assert!(cache.fresh_zone(&z).is_some());
         cache.link(&b, &z);
-        assert_eq!(cache.fresh_zone_of(&b).map(|z| z.name.clone()), Some(z));
+        assert_eq!(
+            cache
+                .fresh_zone_of(&b, Instant::now())
+                .map(|z| z.name.clone()),
+            Some(z)
+        );
         assert_eq!(cache.zones(), 1);
     }
 

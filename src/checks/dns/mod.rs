@@ -10,10 +10,8 @@ mod findings;
 mod query;
 mod series;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -24,6 +22,7 @@ use hickory_resolver::config::{
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
+use quick_cache::sync::Cache;
 
 use super::ContextError;
 use crate::config::{Global, Origin};
@@ -51,7 +50,8 @@ const RESOLVER_ATTEMPTS: usize = 2;
 /// Longest time one nameserver's SOA answer is shared by the origins of its zone (never more
 /// than half an origin's interval, so an origin's own cycles always ask afresh).
 pub const SOA_SHARE_MAX: Duration = Duration::from_secs(10);
-/// Most shared SOA answers kept (one per nameserver address and zone); when full it starts over.
+/// Most shared SOA answers kept (one per nameserver address and zone); when full the least used
+/// go (quick_cache's CLOCK-Pro).
 const SOA_SHARE_ENTRIES: usize = 4096;
 
 /// The recursive resolver, the discovery cache and the shared SOA answers, built once per config.
@@ -65,26 +65,28 @@ pub struct DnsContext {
 /// SOA answers by (nameserver address, zone). Every origin's cycle asks each nameserver of its
 /// zone for the zone's SOA, whose answer is the same for all of them: with 10,000 origins in one
 /// zone that was 10,000 identical queries a minute per nameserver. Shared for a few seconds it is
-/// a handful, and each origin still asks for its own name's A record every cycle.
-#[derive(Default)]
+/// a handful, and each origin still asks for its own name's A record every cycle. An answer
+/// older than the asker's `max_age` is absent.
 struct SoaShare {
-    entries: Mutex<HashMap<(SocketAddr, Name), (Reply, Instant)>>,
+    entries: Cache<(SocketAddr, Name), (Reply, Instant)>,
+}
+
+impl Default for SoaShare {
+    fn default() -> Self {
+        SoaShare {
+            entries: Cache::new(SOA_SHARE_ENTRIES),
+        }
+    }
 }
 
 impl SoaShare {
     fn get(&self, key: &(SocketAddr, Name), max_age: Duration) -> Option<Reply> {
-        let entries = self.entries.lock().ok()?;
-        let (reply, at) = entries.get(key)?;
-        (at.elapsed() < max_age).then(|| reply.clone())
+        let (reply, at) = self.entries.get(key)?;
+        (at.elapsed() < max_age).then_some(reply)
     }
 
     fn put(&self, key: (SocketAddr, Name), reply: Reply) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= SOA_SHARE_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(key, (reply, Instant::now()));
-        }
+        self.entries.insert(key, (reply, Instant::now()));
     }
 }
 
@@ -346,5 +348,45 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
             .map(|(ns, _)| display(ns))
             .collect(),
         delegation: zone.delegation.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> (SocketAddr, Name) {
+        let server = SocketAddr::from(([192, 0, 2, 1], 53));
+        (server, fqdn(&format!("z{i}.example")).expect("valid"))
+    }
+
+    fn reply() -> Reply {
+        Reply::NoResponse("timed out".into())
+    }
+
+    #[test]
+    fn soa_answers_are_shared_for_their_age_only() {
+        let share = SoaShare::default();
+        share.put(key(0), reply());
+        assert_eq!(share.get(&key(0), SOA_SHARE_MAX), Some(reply()));
+        assert_eq!(share.get(&key(0), Duration::ZERO), None);
+        assert_eq!(share.get(&key(1), SOA_SHARE_MAX), None);
+    }
+
+    #[test]
+    fn the_soa_share_stays_bounded_and_keeps_what_is_used() {
+        let share = SoaShare::default();
+        let hot = key(usize::MAX);
+        share.put(hot.clone(), reply());
+        for i in 0..3 * SOA_SHARE_ENTRIES {
+            share.put(key(i), reply());
+            if i % 100 == 0 {
+                assert!(share.get(&hot, SOA_SHARE_MAX).is_some(), "evicted at {i}");
+            }
+        }
+        assert!(share.entries.len() <= SOA_SHARE_ENTRIES);
+        // Not cleared when full.
+        assert!(share.entries.len() > SOA_SHARE_ENTRIES / 2);
+        assert!(share.get(&hot, SOA_SHARE_MAX).is_some());
     }
 }

@@ -3,15 +3,15 @@
 //! redirects, never to link-local or cloud metadata addresses, and cached: many origins share a
 //! few issuers, and an issuer changes rarely.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::{header, Request, Uri};
 use hyper_util::rt::TokioIo;
+use quick_cache::sync::Cache;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
@@ -27,7 +27,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_REDIRECTS: usize = 3;
 /// Longest time one fetch may take, within the probe's own timeout.
 pub const MAX_FETCH_TIME: Duration = Duration::from_secs(5);
-/// Most URLs remembered.
+/// Most URLs remembered; beyond it the least used go (quick_cache's CLOCK-Pro).
 pub const MAX_ENTRIES: usize = 1024;
 const TTL_FOUND: Duration = Duration::from_secs(3600);
 const TTL_FAILED: Duration = Duration::from_secs(300);
@@ -35,32 +35,41 @@ const TTL_FAILED: Duration = Duration::from_secs(300);
 type Issuers = Arc<Vec<CertificateDer<'static>>>;
 
 /// Issuers fetched by URL, shared by every probe of a config.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AiaCache {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Cache<String, Entry>,
 }
 
-#[derive(Debug)]
+impl Default for AiaCache {
+    fn default() -> Self {
+        AiaCache {
+            entries: Cache::new(MAX_ENTRIES),
+        }
+    }
+}
+
+/// An entry older than its TTL is absent: it stays until evicted or replaced.
+#[derive(Debug, Clone)]
 struct Entry {
     issuers: Issuers,
     at: Instant,
 }
 
 impl Entry {
-    fn fresh(&self) -> bool {
+    fn fresh(&self, now: Instant) -> bool {
         let ttl = if self.issuers.is_empty() {
             TTL_FAILED
         } else {
             TTL_FOUND
         };
-        self.at.elapsed() < ttl
+        now.saturating_duration_since(self.at) < ttl
     }
 }
 
 impl AiaCache {
     /// The certificates published at `url` (empty when the fetch failed), at most `limit` away.
     pub async fn issuers(&self, url: &str, limit: Duration) -> Issuers {
-        if let Some(hit) = self.lookup(url) {
+        if let Some(hit) = self.lookup(url, Instant::now()) {
             return hit;
         }
         let limit = limit.min(MAX_FETCH_TIME);
@@ -86,31 +95,15 @@ impl AiaCache {
         issuers
     }
 
-    fn lookup(&self, url: &str) -> Option<Issuers> {
-        let entries = self.entries.lock().ok()?;
-        entries
+    fn lookup(&self, url: &str, now: Instant) -> Option<Issuers> {
+        self.entries
             .get(url)
-            .filter(|e| e.fresh())
-            .map(|e| Arc::clone(&e.issuers))
+            .filter(|e| e.fresh(now))
+            .map(|e| e.issuers)
     }
 
     fn store(&self, url: &str, issuers: Issuers) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(url) {
-            entries.retain(|_, e| e.fresh());
-            if entries.len() >= MAX_ENTRIES {
-                let oldest = entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.at)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    entries.remove(&k);
-                }
-            }
-        }
-        entries.insert(
+        self.entries.insert(
             url.to_string(),
             Entry {
                 issuers,
@@ -465,10 +458,35 @@ mod tests {
             assert_eq!(cache.issuers(&url, Duration::from_secs(2)).await.len(), 1);
         }
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
-        for i in 0..MAX_ENTRIES + 10 {
+        // Three times the bound of other URLs, while the issuer in use keeps being asked for.
+        for i in 0..3 * MAX_ENTRIES {
             cache.store(&format!("http://x/{i}"), Arc::new(Vec::new()));
+            if i % 100 == 0 {
+                assert!(
+                    cache.lookup(&url, Instant::now()).is_some(),
+                    "issuer in use evicted at {i}"
+                );
+            }
         }
-        assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
+        assert!(cache.entries.len() <= MAX_ENTRIES);
+        // Not cleared when full: most of the bound is still there, the issuer in use too.
+        assert!(cache.entries.len() > MAX_ENTRIES / 2);
+        assert_eq!(cache.issuers(&url, Duration::from_secs(2)).await.len(), 1);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn entries_past_their_ttl_are_absent() {
+        let cache = AiaCache::default();
+        let now = Instant::now();
+        let (failed, found) = ("http://x/failed", "http://x/found");
+        cache.store(failed, Arc::new(Vec::new()));
+        cache.store(found, Arc::new(vec![CertificateDer::from(cert())]));
+        let later = |d: Duration| now + d + Duration::from_secs(1);
+        assert!(cache.lookup(failed, now).is_some());
+        assert!(cache.lookup(failed, later(TTL_FAILED)).is_none());
+        assert!(cache.lookup(found, later(TTL_FAILED)).is_some());
+        assert!(cache.lookup(found, later(TTL_FOUND)).is_none());
     }
 
     fn base64(data: &[u8]) -> String {

@@ -1,12 +1,13 @@
 //! Chain facts by chain content. The analysis of a chain (parsing, 2-4 signature checks, path
 //! building: ~150 µs) gives the same facts as long as the served bytes and the trust store are
-//! the same, and the store lives as long as this cache (one per config). Bounded: when full it
-//! starts over, which costs one analysis per origin.
+//! the same, and the store lives as long as this cache (one per config). Bounded in entries and
+//! in bytes; when full the least used chains go (quick_cache's CLOCK-Pro), not everything.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use quick_cache::sync::Cache;
+use quick_cache::{OptionsBuilder, Weighter};
 use rustls::pki_types::CertificateDer;
 
 use crate::analysis::ChainFacts;
@@ -16,19 +17,49 @@ pub const MAX_ENTRIES: usize = 16_384;
 /// Most bytes of facts remembered ([`ChainFacts::weight`]): real chains fill [`MAX_ENTRIES`]
 /// long before this; leaves packed with names (up to the handshake bound each) hit it first.
 pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+/// What one entry counts for at least: with it, [`MAX_BYTES`] of counted weight is also at most
+/// [`MAX_ENTRIES`] entries, so one weight capacity holds both bounds.
+const MIN_WEIGHT: usize = MAX_BYTES / MAX_ENTRIES;
+/// Fixed, so that each shard's share of [`MAX_BYTES`] (8 MiB) does not shrink with the core
+/// count: facts heavier than about 97 % of a share are computed but not kept.
+const SHARDS: usize = 8;
 
-#[derive(Debug, Default)]
+/// Facts with their weight, computed once ([`ChainFacts::weight`] walks the names).
+#[derive(Debug, Clone)]
+struct Weighed {
+    facts: Arc<ChainFacts>,
+    weight: usize,
+}
+
+#[derive(Debug, Clone)]
+struct ByWeight;
+
+impl Weighter<u64, Weighed> for ByWeight {
+    fn weight(&self, _key: &u64, value: &Weighed) -> u64 {
+        value.weight.max(MIN_WEIGHT) as u64
+    }
+}
+
+#[derive(Debug)]
 pub struct FactsCache {
     /// Randomly keyed, so an origin cannot craft chains that collide with another's.
     hasher: RandomState,
-    entries: Mutex<Entries>,
+    entries: Cache<u64, Weighed, ByWeight>,
 }
 
-#[derive(Debug, Default)]
-struct Entries {
-    map: HashMap<u64, Arc<ChainFacts>>,
-    /// Sum of the weights in `map`.
-    bytes: usize,
+impl Default for FactsCache {
+    fn default() -> Self {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(MAX_ENTRIES)
+            .weight_capacity(MAX_BYTES as u64)
+            .shards(SHARDS)
+            .build()
+            .expect("weight capacity is set");
+        FactsCache {
+            hasher: RandomState::new(),
+            entries: Cache::with_options(options, ByWeight, Default::default(), Default::default()),
+        }
+    }
 }
 
 impl FactsCache {
@@ -39,28 +70,19 @@ impl FactsCache {
         compute: impl FnOnce() -> ChainFacts,
     ) -> Arc<ChainFacts> {
         let key = self.key(served, fetched);
-        if let Some(hit) = self
-            .entries
-            .lock()
-            .ok()
-            .and_then(|e| e.map.get(&key).cloned())
-        {
-            return hit;
+        if let Some(hit) = self.entries.get(&key) {
+            return hit.facts;
         }
-        // Computed outside the lock: a concurrent miss on the same chain costs one extra
-        // analysis, never a wait.
+        // Computed outside the cache's locks: a concurrent miss on the same chain costs one
+        // extra analysis, never a wait.
         let facts = Arc::new(compute());
-        let weight = facts.weight();
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.map.len() >= MAX_ENTRIES || entries.bytes + weight > MAX_BYTES {
-                *entries = Entries::default();
-            }
-            if let Some(old) = entries.map.insert(key, Arc::clone(&facts)) {
-                entries.bytes = entries.bytes.saturating_sub(old.weight());
-            }
-            entries.bytes += weight;
-        }
+        self.insert(key, Arc::clone(&facts));
         facts
+    }
+
+    fn insert(&self, key: u64, facts: Arc<ChainFacts>) {
+        let weight = facts.weight();
+        self.entries.insert(key, Weighed { facts, weight });
     }
 
     fn key(&self, served: &[CertificateDer<'_>], fetched: &[CertificateDer<'_>]) -> u64 {
@@ -71,17 +93,34 @@ impl FactsCache {
         }
         h.finish()
     }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.map.len()).unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::facts;
+
+    fn light() -> Arc<ChainFacts> {
+        let roots = rustls::RootCertStore::empty();
+        Arc::new(facts(&[], &[], &roots, &[], 0))
+    }
+
+    /// Facts of a leaf with `names` DNS names of 200 bytes each.
+    fn heavy(names: usize) -> Arc<ChainFacts> {
+        let names: Vec<String> = (0..names)
+            .map(|i| format!("{i:0>190}.example.com"))
+            .collect();
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let roots = rustls::RootCertStore::empty();
+        let algs = rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .all;
+        Arc::new(facts(&[cert.der().clone()], &[], &roots, algs, 0))
+    }
 
     #[test]
     fn same_chain_same_facts_other_chain_other_facts() {
@@ -105,6 +144,54 @@ mod tests {
             computed += 1;
             facts(&a, &b, &roots, algs, 0)
         });
-        assert_eq!((computed, cache.len()), (3, 3));
+        assert_eq!((computed, cache.entries.len()), (3, 3));
+    }
+
+    #[test]
+    fn more_chains_than_the_bound_evict_some_and_keep_the_hot_ones() {
+        let cache = FactsCache::default();
+        let facts = light();
+        let hot: Vec<u64> = (0..100).map(|i| u64::MAX - i).collect();
+        for &k in &hot {
+            cache.insert(k, Arc::clone(&facts));
+        }
+        for i in 0..(MAX_ENTRIES as u64) * 2 {
+            cache.insert(i, Arc::clone(&facts));
+            if i % 1000 == 0 {
+                // Every cycle probes the configured origins again.
+                for k in &hot {
+                    assert!(cache.entries.get(k).is_some(), "hot chain {k} evicted");
+                }
+            }
+        }
+        assert!(cache.entries.len() <= MAX_ENTRIES);
+        // Evicting made room one entry at a time: the cache is far from cleared.
+        assert!(
+            cache.entries.len() > MAX_ENTRIES / 2,
+            "{}",
+            cache.entries.len()
+        );
+        assert!(hot.iter().all(|k| cache.entries.get(k).is_some()));
+    }
+
+    #[test]
+    fn heavy_facts_stay_within_the_byte_bound() {
+        let cache = FactsCache::default();
+        let facts = heavy(1200);
+        let each = facts.weight();
+        assert!(each > 200 * 1024, "weight {each}");
+        let hot = light();
+        cache.insert(u64::MAX, Arc::clone(&hot));
+        // Twice what the bound holds.
+        let n = 2 * MAX_BYTES / each;
+        for i in 0..n as u64 {
+            cache.insert(i, Arc::clone(&facts));
+            assert!(cache.entries.get(&u64::MAX).is_some(), "hot chain evicted");
+        }
+        let total: usize = cache.entries.iter().map(|(_, v)| v.facts.weight()).sum();
+        assert!(total <= MAX_BYTES, "{total} bytes kept");
+        assert!(cache.entries.weight() <= MAX_BYTES as u64);
+        // Not cleared: about the bound's worth of heavy facts is still there.
+        assert!(total > MAX_BYTES / 2, "{total} bytes kept");
     }
 }
