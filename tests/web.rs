@@ -226,3 +226,63 @@ async fn the_web_config_is_reread_on_reload_and_a_bad_one_is_kept_out() {
     );
     exporter.stop().await;
 }
+
+/// A stream of logins with new wrong passwords (each a bcrypt, 50-100 ms of a CPU) does not
+/// stall the scraper, whose login is remembered: its scrape is answered while the flood is
+/// still being verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_floods_do_not_stall_the_scraper() {
+    let open = OpenPort::start().await;
+    let pki = WebPki::new();
+    // The cost Prometheus's own docs suggest for web config hashes.
+    let hash = bcrypt::hash("s3cret", 10).unwrap();
+    let web = pki.web_config(&format!("basic_auth_users: {{prometheus: '{hash}'}}\n"));
+    let exporter = Exporter::start_with_web(&config(open.port()), Some(web))
+        .await
+        .unwrap();
+    let good = basic("prometheus", "s3cret");
+    let scrape = |auth: String| {
+        let addr = exporter.addr;
+        async move {
+            lab::http_raw(addr, "GET", "/metrics", &[("authorization", &auth)])
+                .await
+                .0
+        }
+    };
+    // The scraper has logged in once.
+    assert_eq!(scrape(good.clone()).await, 200);
+
+    const FLOOD: usize = 200;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let (done, addr) = (std::sync::Arc::clone(&done), exporter.addr);
+            tokio::spawn(async move {
+                let auth = basic("prometheus", &format!("guess-{i}"));
+                let status = lab::http_raw(addr, "GET", "/metrics", &[("authorization", &auth)])
+                    .await
+                    .0;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(scrape(good.clone()).await, 200);
+    let took = started.elapsed();
+    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        finished < FLOOD,
+        "the flood was over before the scrape was answered ({took:?})"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "the scrape took {took:?} under the flood"
+    );
+    for status in futures_util::future::join_all(flood).await {
+        // Refused, or told to come back while the verification queue is full.
+        assert!(matches!(status.unwrap(), 401 | 503));
+    }
+    exporter.stop().await;
+}

@@ -26,9 +26,15 @@ use tracing::{debug, info, warn};
 
 use super::web_config::{self, WebConfig, WebConfigError};
 
-/// Cached bcrypt outcomes: a scrape must not cost a bcrypt each time. Beyond it the least used
-/// go (quick_cache's CLOCK-Pro).
+/// Remembered successful logins (digests): a scrape must not cost a bcrypt each time. Beyond it
+/// the least used go (quick_cache's CLOCK-Pro). Failures are never cached, so a client trying
+/// new passwords cannot push the scraper's login out.
 const AUTH_CACHE_MAX: usize = 1024;
+/// bcrypt verifications at once (each 50-100 ms of a CPU, on blocking threads): a stream of wrong
+/// passwords queues here instead of taking the async workers from the scrapes.
+const BCRYPT_AT_ONCE: usize = 2;
+/// How long a login waits for a verification slot before it is answered 503.
+const BCRYPT_WAIT: Duration = Duration::from_secs(5);
 /// Connections in TLS handshake at once; more wait in the kernel's accept queue.
 const MAX_HANDSHAKES: usize = 256;
 /// Client connections open at once; more wait in the kernel's accept queue.
@@ -40,7 +46,8 @@ pub struct Web {
     file: Option<PathBuf>,
     current: ArcSwap<WebConfig>,
     stamp: Mutex<Option<SystemTime>>,
-    auth_cache: Cache<[u8; 32], bool>,
+    auth_cache: Cache<[u8; 32], ()>,
+    bcrypt_slots: Arc<Semaphore>,
 }
 
 impl Web {
@@ -56,6 +63,7 @@ impl Web {
             current: ArcSwap::from_pointee(config),
             stamp: Mutex::new(stamp),
             auth_cache: Cache::new(AUTH_CACHE_MAX),
+            bcrypt_slots: Arc::new(Semaphore::new(BCRYPT_AT_ONCE)),
         }))
     }
 
@@ -92,22 +100,46 @@ impl Web {
         self.reload().map(|()| true)
     }
 
-    /// Whether the `Authorization` header carries a configured user and its password.
-    fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> bool {
+    /// Whether the `Authorization` header carries a configured user and its password. A
+    /// remembered login answers at once; any other costs a bcrypt on a blocking thread, at most
+    /// [`BCRYPT_AT_ONCE`] at a time.
+    async fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> Login {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
-            return false;
+            return Login::Refused;
         };
         let Some(hash) = config.users.get(&user) else {
-            return false;
+            return Login::Refused;
         };
         let key = cache_key(&user, &password, hash);
-        if let Some(ok) = self.auth_cache.get(&key) {
-            return ok;
+        if self.auth_cache.get(&key).is_some() {
+            return Login::Accepted;
         }
-        let ok = bcrypt::verify(&password, hash).unwrap_or(false);
-        self.auth_cache.insert(key, ok);
-        ok
+        let slot =
+            tokio::time::timeout(BCRYPT_WAIT, Arc::clone(&self.bcrypt_slots).acquire_owned()).await;
+        let Ok(Ok(_slot)) = slot else {
+            return Login::Busy;
+        };
+        let hash = hash.clone();
+        let verified =
+            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
+        if verified {
+            self.auth_cache.insert(key, ());
+            Login::Accepted
+        } else {
+            Login::Refused
+        }
     }
+}
+
+/// How a basic-auth login ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Login {
+    Accepted,
+    Refused,
+    /// Too many verifications waiting: answered 503 without a verdict.
+    Busy,
 }
 
 fn modified(file: &std::path::Path) -> Option<SystemTime> {
@@ -148,13 +180,23 @@ pub async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) ->
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !web.authorized(&config, authorization) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Basic realm=\"origin_exporter\"")],
-                "Unauthorized\n",
-            )
-                .into_response();
+        match web.authorized(&config, authorization).await {
+            Login::Accepted => {}
+            Login::Refused => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Basic realm=\"origin_exporter\"")],
+                    "Unauthorized\n",
+                )
+                    .into_response()
+            }
+            Login::Busy => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many logins being verified; try again\n",
+                )
+                    .into_response()
+            }
         }
     }
     let mut response = next.run(request).await;
@@ -357,8 +399,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn auth_checks_and_caches() {
+    #[tokio::test]
+    async fn auth_checks_and_caches_successes_only() {
         let hash = bcrypt::hash("secret", 4).unwrap();
         let web = Web::load(None).unwrap();
         let mut config = WebConfig::default();
@@ -369,16 +411,29 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             )
         };
-        assert!(web.authorized(&config, Some(&header("alice", "secret"))));
-        assert!(web.authorized(&config, Some(&header("alice", "secret"))));
-        assert!(!web.authorized(&config, Some(&header("alice", "wrong"))));
-        assert!(!web.authorized(&config, Some(&header("bob", "secret"))));
-        assert!(!web.authorized(&config, None));
-        assert_eq!(web.auth_cache.len(), 2);
+        let login = |h: Option<String>| {
+            let (web, config) = (&web, &config);
+            async move { web.authorized(config, h.as_deref()).await }
+        };
+        assert_eq!(
+            login(Some(header("alice", "secret"))).await,
+            Login::Accepted
+        );
+        assert_eq!(web.auth_cache.len(), 1);
+        assert_eq!(
+            login(Some(header("alice", "secret"))).await,
+            Login::Accepted
+        );
+        assert_eq!(login(Some(header("alice", "wrong"))).await, Login::Refused);
+        assert_eq!(login(Some(header("bob", "secret"))).await, Login::Refused);
+        assert_eq!(login(None).await, Login::Refused);
+        assert_eq!(login(Some("Bearer x".into())).await, Login::Refused);
+        // Failures are not remembered: only the one success is.
+        assert_eq!(web.auth_cache.len(), 1);
     }
 
-    #[test]
-    fn the_auth_cache_stays_bounded_and_keeps_what_is_used() {
+    #[tokio::test]
+    async fn logins_wait_for_a_verification_slot_and_are_busy_past_the_wait() {
         let hash = bcrypt::hash("secret", 4).unwrap();
         let web = Web::load(None).unwrap();
         let mut config = WebConfig::default();
@@ -387,19 +442,38 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode("alice:secret")
         );
-        assert!(web.authorized(&config, Some(&alice)));
+        // Every slot taken (as by a flood of wrong passwords): a new login waits, then is busy.
+        let taken: Vec<_> = (0..BCRYPT_AT_ONCE)
+            .map(|_| Arc::clone(&web.bcrypt_slots).try_acquire_owned().unwrap())
+            .collect();
+        tokio::time::pause();
+        assert_eq!(web.authorized(&config, Some(&alice)).await, Login::Busy);
+        tokio::time::resume();
+        drop(taken);
+        assert_eq!(web.authorized(&config, Some(&alice)).await, Login::Accepted);
+        // Remembered: accepted without a slot even while every slot is taken.
+        let _taken: Vec<_> = (0..BCRYPT_AT_ONCE)
+            .map(|_| Arc::clone(&web.bcrypt_slots).try_acquire_owned().unwrap())
+            .collect();
+        assert_eq!(web.authorized(&config, Some(&alice)).await, Login::Accepted);
+    }
+
+    #[test]
+    fn the_auth_cache_stays_bounded_and_keeps_what_is_used() {
+        let hash = bcrypt::hash("secret", 4).unwrap();
+        let web = Web::load(None).unwrap();
         let alice_key = cache_key("alice", "secret", &hash);
-        // Three times the bound of other pairs (as a password-guessing client would send),
-        // while the scraper keeps coming back.
+        web.auth_cache.insert(alice_key, ());
+        // Three times the bound of other logins while the scraper keeps coming back.
         for i in 0..3 * AUTH_CACHE_MAX {
             web.auth_cache
-                .insert(cache_key("mallory", &i.to_string(), &hash), false);
+                .insert(cache_key("user", &i.to_string(), &hash), ());
             if i % 100 == 0 {
-                assert_eq!(web.auth_cache.get(&alice_key), Some(true), "evicted at {i}");
+                assert!(web.auth_cache.get(&alice_key).is_some(), "evicted at {i}");
             }
         }
         assert!(web.auth_cache.len() <= AUTH_CACHE_MAX);
         assert!(web.auth_cache.len() > AUTH_CACHE_MAX / 2);
-        assert_eq!(web.auth_cache.get(&alice_key), Some(true));
+        assert!(web.auth_cache.get(&alice_key).is_some());
     }
 }
