@@ -350,3 +350,60 @@ async fn probe_requests_beyond_the_concurrency_wait_then_get_503() {
     );
     exporter.stop().await;
 }
+
+/// A plain-HTTP server on loopback that answers every request with `response` and closes.
+async fn canned(response: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_load_balancers_or_api_gateways_own_502_is_named() {
+    let (alb, alb_task) = canned(
+        "HTTP/1.1 502 Bad Gateway\r\nServer: awselb/2.0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (apigw, apigw_task) = canned(
+        "HTTP/1.1 502 Bad Gateway\r\nx-amzn-RequestId: 5f0c\r\nx-amzn-ErrorType: InternalServerErrorException\r\nx-amz-apigw-id: Ab1=\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let yaml = config(
+        "",
+        &[
+            http_only("alb", alb, ", http: {}"),
+            http_only("apigw", apigw, ", http: {}"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
+            .args(["check", "--config.file"])
+            .arg(&file)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for expected in [
+        "answered 502 Bad Gateway",
+        "the answer comes from an Application Load Balancer (Server: awselb/2.0), not from its targets",
+        "the answer comes from Amazon API Gateway (x-amzn-requestid: 5f0c, x-amzn-errortype: InternalServerErrorException, x-amz-apigw-id: Ab1=)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    alb_task.abort();
+    apigw_task.abort();
+}
