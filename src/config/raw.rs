@@ -12,6 +12,8 @@ pub struct RawConfig {
     pub global: RawGlobal,
     #[serde(default)]
     pub origins: Vec<RawOrigin>,
+    /// Origins discovered from a CDN's API, beside the configured ones.
+    pub discovery: Option<RawDiscovery>,
 }
 
 /// `global`: the exporter's own settings plus defaults for every origin-level key.
@@ -40,6 +42,9 @@ pub struct RawGlobal {
     pub http: Option<RawHttp>,
     pub checks: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub ip_address_type: Option<String>,
+    pub connection_timeout: Option<String>,
+    pub connection_attempts: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -60,6 +65,9 @@ pub struct RawOrigin {
     pub read_timeout: Option<String>,
     pub expiry_warning_days: Option<i64>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub ip_address_type: Option<String>,
+    pub connection_timeout: Option<String>,
+    pub connection_attempts: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -68,6 +76,26 @@ pub struct RawHttp {
     pub path: Option<String>,
     pub method: Option<String>,
     pub expect_status: Option<Vec<RawStatus>>,
+    /// Headers the CDN adds to origin requests: `{Name: value}`.
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `discovery`: where origins come from besides `origins`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    pub cloudfront: Option<RawCloudFront>,
+}
+
+/// `discovery.cloudfront`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloudFront {
+    pub refresh_interval: Option<String>,
+    pub distribution_ids: Option<Vec<String>>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub endpoint_url: Option<String>,
+    pub edge_path: Option<String>,
 }
 
 /// `200` or `"2xx"`.

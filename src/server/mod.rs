@@ -2,6 +2,7 @@
 
 mod landing;
 mod probe;
+pub mod sd;
 pub mod web;
 pub mod web_config;
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(landing::page))
         .route("/metrics", get(serve_metrics))
         .route("/probe", get(probe::probe))
+        .route("/sd", get(sd::sd))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))

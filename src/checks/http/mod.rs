@@ -119,16 +119,22 @@ where
                 .await
                 .map_err(|e| e.to_string())?;
         let driver = tokio::spawn(connection);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(spec.method.as_str())
             .uri(spec.path.as_str())
             .header(hyper::header::HOST, origin.sni())
             .header(
                 hyper::header::USER_AGENT,
                 concat!("origin_exporter/", env!("CARGO_PKG_VERSION")),
-            )
+            );
+        // The CDN's custom origin headers. An invalid one was refused by validation; the
+        // error never carries the value.
+        for (name, value) in &spec.headers.0 {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = request
             .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| "a custom header is not valid HTTP".to_string())?;
         let response = sender
             .send_request(request)
             .await
