@@ -193,6 +193,7 @@ fn results(origin: &Origin, facts: &ChainFacts) -> OriginResults {
                         scheme: Scheme::Https,
                         state: PortState::Open,
                         duration: Duration::from_millis(2),
+                        attempts: 1,
                     })
                     .collect(),
             },

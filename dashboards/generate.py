@@ -163,8 +163,14 @@ def variables(origin=False):
          "current": {}, "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": [],
          "includeAll": True, "allValue": ".*", "multi": True},
     ]
+    # Discovered origins carry distribution_id; `.*` also matches configured ones (no label).
+    q = 'label_values(origin_cdn_ready{job=~"$job"}, distribution_id)'
+    out.append({"name": "distribution_id", "label": "Distribution", "type": "query", "datasource": DS,
+                "query": {"query": q, "refId": "distribution_id"}, "definition": q,
+                "current": {}, "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": [],
+                "includeAll": True, "allValue": ".*", "multi": True})
     if origin:
-        q = 'label_values(origin_cdn_ready{job=~"$job"}, origin)'
+        q = 'label_values(origin_cdn_ready{job=~"$job",distribution_id=~"$distribution_id"}, origin)'
         out.append({"name": "origin", "label": "Origin", "type": "query", "datasource": DS,
                     "query": {"query": q, "refId": "origin"}, "definition": q,
                     "current": {}, "hide": 0, "refresh": 2, "regex": "", "sort": 1, "options": [],

@@ -43,7 +43,7 @@ pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory
             None => Some(
                 timed(
                     origin.timeout,
-                    crate::checks::resolve::resolve(&origin.domain, ctx),
+                    crate::checks::resolve::resolve(&origin.domain, origin.ip_address_type, ctx),
                 )
                 .await,
             ),

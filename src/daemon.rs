@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 use crate::checks::{unix_seconds, ContextError, ProbeContext};
-use crate::config::{self, Config, LoadError};
+use crate::config::{self, CloudFrontDiscovery, Config, LoadError};
+use crate::discovery::{self, Discovered, DiscoveryStatus};
 use crate::metrics::{self, ExporterMetrics};
 use crate::scheduler::{Budget, Scheduler};
 use crate::server::web::{Web, WebListener};
@@ -62,8 +63,8 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
-        let config = load_shard(&options.config_file, options.shard)?;
-        let ctx = Arc::new(ProbeContext::new(&config.global)?);
+        let loaded = config::load(&options.config_file)?;
+        let ctx = Arc::new(ProbeContext::new(&loaded.global)?);
         let web = Web::load(options.web_config_file.clone())?;
         let listen_error = |source| DaemonError::Listen {
             address: options.listen_address.clone(),
@@ -77,9 +78,15 @@ impl Daemon {
         let own = Arc::new(ExporterMetrics::default());
         own.web_config_reload_successful.set(1);
         let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
-        let budget = Arc::new(Budget::new(config.global.concurrency));
+        let budget = Arc::new(Budget::new(loaded.global.concurrency));
         let mut scheduler =
             Scheduler::new(Arc::clone(&store), Arc::clone(&ctx), Arc::clone(&budget));
+        let config = compose(
+            &loaded,
+            &Discovered::default(),
+            options.shard,
+            &own.discovery,
+        );
         let current = Arc::new(ArcSwap::from_pointee(apply(
             &mut scheduler,
             &own,
@@ -87,6 +94,7 @@ impl Daemon {
             ctx,
         )));
         info!(file = %options.config_file.display(), origins = current.load().config.origins.len(), "config loaded");
+        let (sets_tx, sets_rx) = mpsc::channel(2);
 
         let (reload_tx, reload_rx) = mpsc::channel(8);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -115,15 +123,20 @@ impl Daemon {
                     error!(error = %e, "HTTP server failed");
                 }
             });
-            let reloader = Reloader {
+            let mut reloader = Reloader {
                 file: options.config_file,
                 scheduler,
                 own,
                 current,
                 web,
                 shard: options.shard,
+                loaded,
+                discovered: Discovered::default(),
+                discovery: None,
+                sets: sets_tx,
             };
-            reloader.run(reload_rx, stop_rx).await;
+            reloader.restart_discovery();
+            reloader.run(reload_rx, sets_rx, stop_rx).await;
             let _ = server_stop_tx.send(());
             let _ = server.await;
         });
@@ -164,12 +177,29 @@ struct Reloader {
     current: Arc<ArcSwap<Current>>,
     web: Arc<Web>,
     shard: Shard,
+    /// The config file as loaded: `current` is it plus the discovered origins.
+    loaded: Config,
+    /// The last set discovery listed successfully.
+    discovered: Discovered,
+    /// The running discovery task and the settings it runs with.
+    discovery: Option<(CloudFrontDiscovery, JoinHandle<()>)>,
+    /// Where discovery tasks send what they list.
+    sets: mpsc::Sender<Discovered>,
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.discovery.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Reloader {
     async fn run(
         mut self,
         mut requests: mpsc::Receiver<ReloadRequest>,
+        mut sets: mpsc::Receiver<Discovered>,
         mut stop: oneshot::Receiver<()>,
     ) {
         let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
@@ -179,6 +209,7 @@ impl Reloader {
                 Some(reply) = requests.recv() => {
                     let _ = reply.send(self.reload());
                 }
+                Some(set) = sets.recv() => self.discovered(set),
                 _ = poll.tick() => {
                     let outcome = self.web.reload_if_changed().map(|_| ());
                     let _ = self.web_outcome(outcome);
@@ -186,6 +217,49 @@ impl Reloader {
             }
         }
         self.scheduler.stop();
+    }
+
+    /// Starts, restarts or stops discovery to match the loaded config. Unchanged settings keep
+    /// the running task (and its policy cache).
+    fn restart_discovery(&mut self) {
+        let wanted = self.loaded.discovery.cloudfront.clone();
+        if self.discovery.as_ref().map(|(s, _)| s) == wanted.as_ref() {
+            return;
+        }
+        if let Some((_, task)) = self.discovery.take() {
+            task.abort();
+        }
+        self.own.discovery.set_enabled(wanted.is_some());
+        if let Some(settings) = wanted {
+            let task = discovery::cloudfront::spawn(
+                settings.clone(),
+                Arc::clone(&self.own.discovery),
+                self.sets.clone(),
+            );
+            self.discovery = Some((settings, task));
+        } else {
+            self.discovered = Discovered::default();
+        }
+    }
+
+    /// A new discovered set: applied like a reload when it differs from the running one.
+    fn discovered(&mut self, set: Discovered) {
+        if set == self.discovered {
+            return;
+        }
+        self.discovered = set;
+        let running = self.current.load();
+        let ctx = Arc::clone(&running.ctx);
+        let config = compose(
+            &self.loaded,
+            &self.discovered,
+            self.shard,
+            &self.own.discovery,
+        );
+        let origins = config.origins.len();
+        let current = apply(&mut self.scheduler, &self.own, config, ctx);
+        self.current.store(Arc::new(current));
+        info!(origins, "discovered origins applied");
     }
 
     /// Records a web config (re)load; a failed one keeps the running web config.
@@ -211,8 +285,8 @@ impl Reloader {
     }
 
     fn reload_config(&mut self) -> Result<(), String> {
-        let file = self.file.display();
-        let loaded = load_shard(&self.file, self.shard)
+        let file = self.file.display().to_string();
+        let loaded = config::load(&self.file)
             .map_err(|e| e.to_string())
             .and_then(|c| {
                 // Unchanged global settings keep the probe context (roots, resolver, caches).
@@ -225,7 +299,15 @@ impl Reloader {
                 Ok((c, ctx))
             });
         match loaded {
-            Ok((config, ctx)) => {
+            Ok((loaded, ctx)) => {
+                self.loaded = loaded;
+                self.restart_discovery();
+                let config = compose(
+                    &self.loaded,
+                    &self.discovered,
+                    self.shard,
+                    &self.own.discovery,
+                );
                 let origins = config.origins.len();
                 let current = apply(&mut self.scheduler, &self.own, config, ctx);
                 self.current.store(Arc::new(current));
@@ -241,15 +323,22 @@ impl Reloader {
     }
 }
 
-/// Loads the config and keeps the origins this replica's shard owns.
-fn load_shard(file: &std::path::Path, shard: Shard) -> Result<Config, LoadError> {
-    let mut config = config::load(file)?;
+/// The loaded config with the discovered origins joined, keeping the origins this replica's
+/// shard owns; records what discovery's mapping made of the set.
+fn compose(
+    loaded: &Config,
+    discovered: &Discovered,
+    shard: Shard,
+    status: &DiscoveryStatus,
+) -> Config {
+    let (mut config, mapping) = discovery::merge(loaded, discovered);
     if shard != Shard::ALL {
         let all = config.origins.len();
         config.origins.retain(|o| shard.owns(&o.name));
         info!(%shard, owned = config.origins.len(), of = all, "sharding origins");
     }
-    Ok(config)
+    status.mapped(&mapping);
+    config
 }
 
 fn apply(

@@ -14,6 +14,7 @@ pub mod config;
 pub mod cycle;
 pub mod daemon;
 pub mod diagnose;
+pub mod discovery;
 pub mod exposition;
 pub mod logging;
 pub mod metrics;

@@ -29,6 +29,8 @@ pub struct ExporterMetrics {
     pub config_reload_timestamp: Gauge<f64, AtomicU64>,
     pub web_config_reload_successful: Gauge,
     pub origins: Gauge,
+    /// Discovery's own state (`origin_exporter_discovery_*`, origin groups).
+    pub discovery: Arc<crate::discovery::DiscoveryStatus>,
     build_info: Family<[(&'static str, &'static str); 2], Gauge>,
 }
 
@@ -73,6 +75,10 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
         store: Arc::clone(&store),
     }));
     registry.register_collector(Box::new(RuntimeCollector));
+    registry.register_collector(Box::new(crate::discovery::DiscoveryCollector {
+        status: Arc::clone(&own.discovery),
+        store: Arc::clone(&store),
+    }));
     registry.register_collector(Box::new(OriginCollector { store }));
     registry
 }

@@ -6,7 +6,7 @@ mod load;
 mod raw;
 mod validate;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::netpolicy::AdhocPolicy;
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
-pub use raw::{RawConfig, RawGlobal};
+pub use raw::{RawConfig, RawGlobal, RawHttp, RawOrigin};
 pub use validate::validate;
 
 /// A loaded, validated configuration. Immutable; a reload builds a new one.
@@ -27,6 +27,28 @@ pub struct Config {
     pub origins: Vec<Arc<Origin>>,
     /// `global` as written: the defaults an ad-hoc origin inherits.
     pub defaults: raw::RawGlobal,
+    /// Where origins are discovered besides `origins` (`discovery`).
+    pub discovery: Discovery,
+}
+
+/// `discovery`: the CDN APIs origins are discovered from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovery {
+    pub cloudfront: Option<CloudFrontDiscovery>,
+}
+
+/// `discovery.cloudfront`: which distributions to list, and how often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudFrontDiscovery {
+    pub refresh_interval: Duration,
+    /// Only these distributions; empty means every one the credentials can list.
+    pub distribution_ids: Vec<String>,
+    /// Only distributions carrying every one of these tags.
+    pub tags: BTreeMap<String, String>,
+    /// API endpoint override; `None` is the AWS default for us-east-1.
+    pub endpoint_url: Option<String>,
+    /// When set, each discovered origin carries `https://<distribution domain><edge_path>`.
+    pub edge_path: Option<String>,
 }
 
 /// An origin given by its parameters rather than by the config file (`/probe?target=`,
@@ -72,6 +94,7 @@ impl Config {
         let raw = RawConfig {
             global: self.defaults.clone(),
             origins: vec![target.to_raw()],
+            ..RawConfig::default()
         };
         let config = validate(&raw)?;
         config
@@ -79,6 +102,12 @@ impl Config {
             .first()
             .map(|o| (**o).clone())
             .ok_or_else(|| vec![FieldError::new("target", "no origin")])
+    }
+
+    /// A discovered origin with this config's `global` defaults applied and validated.
+    pub fn discovered_origin(&self, raw: &raw::RawOrigin) -> Result<Origin, Vec<FieldError>> {
+        let path = raw.name.clone().unwrap_or_else(|| "discovered".into());
+        validate::validate_with_defaults(raw, &self.defaults, &path)
     }
 
     /// A config of one ad-hoc origin, with `global` as given (the `check --domain` command).
@@ -89,6 +118,7 @@ impl Config {
         validate(&RawConfig {
             global,
             origins: vec![target.to_raw()],
+            ..RawConfig::default()
         })
     }
 }
@@ -137,6 +167,76 @@ pub struct Origin {
     /// Addresses already resolved and vetted (ad-hoc probes): connect to these and no others,
     /// whatever a later DNS answer says. Never set from a config file.
     pub pinned_addresses: Vec<IpAddr>,
+    /// Which resolved addresses the CDN may connect to (`ip_address_type`).
+    pub ip_address_type: IpAddressType,
+    /// Bound of one connection attempt (`connection_timeout`, CloudFront's 1-10 s).
+    pub connection_timeout: Duration,
+    /// Attempts before a port counts as unreachable (`connection_attempts`, 1-3).
+    pub connection_attempts: u8,
+    /// Where the origin was discovered; `None` for a configured one.
+    pub source: Option<Arc<Source>>,
+}
+
+/// The CDN object a discovered origin comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub provider: &'static str,
+    pub distribution_id: String,
+    pub origin_id: String,
+    /// The distribution's own domain name (`d111111abcdef8.cloudfront.net`).
+    pub distribution_domain: String,
+    /// `https://<distribution domain><edge_path>` when `edge_path` is set: for the edge check.
+    pub edge_url: Option<String>,
+    /// The origin groups this origin is a member of.
+    pub groups: Vec<String>,
+}
+
+/// Which address families of the origin's name the CDN connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpAddressType {
+    #[default]
+    Ipv4,
+    Ipv6,
+    Dualstack,
+}
+
+impl IpAddressType {
+    pub const NAMES: [&'static str; 3] = ["ipv4", "ipv6", "dualstack"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "ipv4" => Some(Self::Ipv4),
+            "ipv6" => Some(Self::Ipv6),
+            "dualstack" => Some(Self::Dualstack),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ipv4 => "ipv4",
+            Self::Ipv6 => "ipv6",
+            Self::Dualstack => "dualstack",
+        }
+    }
+
+    /// Whether the CDN may connect to `ip` under this setting.
+    pub fn allows(self, ip: IpAddr) -> bool {
+        match self {
+            Self::Ipv4 => ip.is_ipv4(),
+            Self::Ipv6 => ip.is_ipv6(),
+            Self::Dualstack => true,
+        }
+    }
+
+    /// The record type(s) the CDN needs: `A`, `AAAA`, `A or AAAA`.
+    pub fn record_types(self) -> &'static str {
+        match self {
+            Self::Ipv4 => "A",
+            Self::Ipv6 => "AAAA",
+            Self::Dualstack => "A or AAAA",
+        }
+    }
 }
 
 impl Origin {
@@ -161,6 +261,11 @@ impl Origin {
         self.protocol_policy != ProtocolPolicy::HttpOnly
     }
 
+    /// Bound of one TCP connection attempt: `connection_timeout`, or `timeout` when smaller.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.connection_timeout.min(self.timeout)
+    }
+
     pub fn has_check(&self, check: Check) -> bool {
         self.checks.contains(&check)
     }
@@ -177,6 +282,10 @@ impl Origin {
         let per_step = budget / steps.max(1);
         let mut origin = self.clone();
         origin.timeout = origin.timeout.min(per_step);
+        // Every TCP attempt shares the TCP step.
+        origin.connection_timeout = origin
+            .connection_timeout
+            .min(per_step / u32::from(origin.connection_attempts.max(1)));
         origin.read_timeout = origin.read_timeout.min(per_step);
         origin
     }
@@ -217,6 +326,32 @@ pub struct HttpSpec {
     pub path: String,
     pub method: String,
     pub expect_status: Vec<StatusMatch>,
+    /// Headers the CDN adds to every origin request (`http.headers`).
+    pub headers: HttpHeaders,
+}
+
+/// Custom headers the CDN sends to the origin. Their values are often shared secrets (the
+/// origin's proof that a request came through the CDN): `Debug` shows names only, and nothing
+/// else in the exporter prints a value.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct HttpHeaders(pub Vec<(String, String)>);
+
+impl HttpHeaders {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for HttpHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(n, _)| (n, "<redacted>")))
+            .finish()
+    }
 }
 
 impl Default for HttpSpec {
@@ -229,6 +364,7 @@ impl Default for HttpSpec {
                 StatusMatch::Class(3),
                 StatusMatch::Class(4),
             ],
+            headers: HttpHeaders::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub global: RawGlobal,
     #[serde(default)]
     pub origins: Vec<RawOrigin>,
+    /// Origins discovered from a CDN's API, beside the configured ones.
+    pub discovery: Option<RawDiscovery>,
 }
 
 /// `global`: the exporter's own settings plus defaults for every origin-level key.
@@ -45,6 +47,9 @@ pub struct RawGlobal {
     pub http: Option<RawHttp>,
     pub checks: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub ip_address_type: Option<String>,
+    pub connection_timeout: Option<String>,
+    pub connection_attempts: Option<i64>,
     pub edge: Option<RawEdge>,
 }
 
@@ -66,6 +71,9 @@ pub struct RawOrigin {
     pub read_timeout: Option<String>,
     pub expiry_warning_days: Option<i64>,
     pub labels: Option<BTreeMap<String, String>>,
+    pub ip_address_type: Option<String>,
+    pub connection_timeout: Option<String>,
+    pub connection_attempts: Option<i64>,
     pub edge: Option<RawEdge>,
 }
 
@@ -75,6 +83,26 @@ pub struct RawHttp {
     pub path: Option<String>,
     pub method: Option<String>,
     pub expect_status: Option<Vec<RawStatus>>,
+    /// Headers the CDN adds to origin requests: `{Name: value}`.
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `discovery`: where origins come from besides `origins`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiscovery {
+    pub cloudfront: Option<RawCloudFront>,
+}
+
+/// `discovery.cloudfront`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloudFront {
+    pub refresh_interval: Option<String>,
+    pub distribution_ids: Option<Vec<String>>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub endpoint_url: Option<String>,
+    pub edge_path: Option<String>,
 }
 
 /// `edge`: a URL the CDN serves from this origin.
@@ -116,10 +144,25 @@ mod tests {
     /// schema: a field added or renamed shows here.
     #[test]
     fn every_section_denies_unknown_keys_and_names_its_own() {
-        assert_eq!(known_keys::<RawConfig>(), ["global", "origins"]);
-        assert_eq!(known_keys::<RawHttp>(), ["path", "method", "expect_status"]);
+        assert_eq!(
+            known_keys::<RawConfig>(),
+            ["global", "origins", "discovery"]
+        );
+        assert_eq!(
+            known_keys::<RawHttp>(),
+            ["path", "method", "expect_status", "headers"]
+        );
+        assert_eq!(known_keys::<RawEdge>(), ["url", "expect_status", "address"]);
         let origin = known_keys::<RawOrigin>();
-        for key in ["name", "domain", "https_port", "http", "checks", "labels"] {
+        for key in [
+            "name",
+            "domain",
+            "https_port",
+            "http",
+            "checks",
+            "labels",
+            "edge",
+        ] {
             assert!(origin.contains(&key), "{key} in {origin:?}");
         }
         let global = known_keys::<RawGlobal>();

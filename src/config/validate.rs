@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
-    parse_duration, Check, Config, EdgeSpec, FieldError, Global, HttpSpec, Origin, ProtocolPolicy,
-    Scheme, StatusMatch,
+    parse_duration, Check, CloudFrontDiscovery, Config, Discovery, EdgeSpec, FieldError, Global,
+    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
 };
 use crate::cdn::{self, TlsVersion};
 use crate::netpolicy::{AdhocPolicy, Cidr};
@@ -28,6 +28,16 @@ const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(1), INTERVAL_
 const READ_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(1), Duration::from_secs(180));
 const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 21;
+/// CloudFront's `ConnectionTimeout` (1-10 s, default 10) and `ConnectionAttempts` (1-3,
+/// default 3).
+const CONNECTION_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(10));
+const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECTION_ATTEMPTS: u8 = 3;
+/// How often discovery lists the distributions again, by default and at the extremes.
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+const REFRESH_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(86_400));
 
 /// Label names the exporter sets itself; an origin's `labels` may not take them.
 const RESERVED_LABELS: &[&str] = &[
@@ -49,6 +59,11 @@ const RESERVED_LABELS: &[&str] = &[
     "name",
     "job",
     "instance",
+    "distribution_id",
+    "origin_id",
+    "group",
+    "provider",
+    "reason",
 ];
 
 /// Collects errors while a config is checked, each under the path being checked.
@@ -65,8 +80,12 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
     let global = validate_global(raw, &mut errors);
     let defaults = &raw.global;
 
-    if raw.origins.is_empty() {
-        errors.push("origins", "must list at least one origin");
+    let discovery = validate_discovery(raw, &mut errors);
+    if raw.origins.is_empty() && discovery.cloudfront.is_none() {
+        errors.push(
+            "origins",
+            "must list at least one origin (or configure discovery)",
+        );
     }
     let mut seen = HashSet::new();
     let mut origins = Vec::with_capacity(raw.origins.len());
@@ -90,9 +109,63 @@ pub fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
             global: global.global,
             origins,
             defaults: raw.global.clone(),
+            discovery,
         })
     } else {
         Err(errors.0)
+    }
+}
+
+fn validate_discovery(raw: &RawConfig, errors: &mut Errors) -> Discovery {
+    let Some(cf) = raw.discovery.as_ref().and_then(|d| d.cloudfront.as_ref()) else {
+        return Discovery::default();
+    };
+    let at = |f: &str| format!("discovery.cloudfront.{f}");
+    let refresh_interval = duration(
+        cf.refresh_interval.as_deref(),
+        &at("refresh_interval"),
+        DEFAULT_REFRESH_INTERVAL,
+        REFRESH_INTERVAL_RANGE,
+        errors,
+    );
+    let mut distribution_ids = Vec::new();
+    for (i, id) in cf.distribution_ids.iter().flatten().enumerate() {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            errors.push(
+                format!("{}[{i}]", at("distribution_ids")),
+                format!("must be a distribution id like E2QWRUHEXAMPLE, got {id:?}"),
+            );
+        } else {
+            distribution_ids.push(id.clone());
+        }
+    }
+    let endpoint_url = match cf.endpoint_url.as_deref() {
+        None | Some("") => None,
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Some(u.to_string()),
+        Some(u) => {
+            errors.push(
+                at("endpoint_url"),
+                format!("must be an http:// or https:// URL, got {u:?}"),
+            );
+            None
+        }
+    };
+    let edge_path = match cf.edge_path.as_deref() {
+        None | Some("") => None,
+        Some(p) if p.starts_with('/') => Some(p.to_string()),
+        Some(p) => {
+            errors.push(at("edge_path"), format!("must start with /, got {p:?}"));
+            None
+        }
+    };
+    Discovery {
+        cloudfront: Some(CloudFrontDiscovery {
+            refresh_interval,
+            distribution_ids,
+            tags: cf.tags.clone().unwrap_or_default(),
+            endpoint_url,
+            edge_path,
+        }),
     }
 }
 
@@ -212,6 +285,25 @@ fn adhoc_policy(g: &super::raw::RawGlobal, allowed: bool, errors: &mut Errors) -
         }
     }
     AdhocPolicy { domains, networks }
+}
+
+/// One origin with `global`'s defaults applied (discovery validates what it maps this way).
+pub(crate) fn validate_with_defaults(
+    o: &RawOrigin,
+    defaults: &super::raw::RawGlobal,
+    path: &str,
+) -> Result<Origin, Vec<FieldError>> {
+    let mut errors = Errors(Vec::new());
+    let raw = RawConfig {
+        global: defaults.clone(),
+        ..RawConfig::default()
+    };
+    let global = validate_global(&raw, &mut errors);
+    let before = errors.0.len();
+    match validate_origin(o, defaults, &global, path, &mut errors) {
+        Some(origin) if errors.0.len() == before => Ok(origin),
+        _ => Err(errors.0.split_off(before)),
+    }
 }
 
 fn validate_origin(
@@ -390,6 +482,49 @@ fn validate_origin(
     };
     let expiry_warning_days = days(o.expiry_warning_days, &at("expiry_warning_days"), errors)
         .unwrap_or(global.expiry_warning_days);
+    let ip_address_type = match o
+        .ip_address_type
+        .as_deref()
+        .or(defaults.ip_address_type.as_deref())
+    {
+        None => IpAddressType::default(),
+        Some(t) => IpAddressType::from_name(t).unwrap_or_else(|| {
+            errors.push(
+                at("ip_address_type"),
+                format!(
+                    "must be one of {}, got {t:?}",
+                    IpAddressType::NAMES.join(", ")
+                ),
+            );
+            IpAddressType::default()
+        }),
+    };
+    if let Some(ip) = address.filter(|ip| !ip_address_type.allows(*ip)) {
+        errors.push(
+            at("address"),
+            format!(
+                "{ip} is not an address the CDN connects to with ip_address_type {}",
+                ip_address_type.name()
+            ),
+        );
+    }
+    let connection_timeout = duration(
+        o.connection_timeout
+            .as_deref()
+            .or(defaults.connection_timeout.as_deref()),
+        &at("connection_timeout"),
+        DEFAULT_CONNECTION_TIMEOUT,
+        CONNECTION_TIMEOUT_RANGE,
+        errors,
+    );
+    let connection_attempts = match o.connection_attempts.or(defaults.connection_attempts) {
+        None => DEFAULT_CONNECTION_ATTEMPTS,
+        Some(n) if (1..=3).contains(&n) => n as u8,
+        Some(n) => {
+            errors.push(at("connection_attempts"), format!("must be 1-3, got {n}"));
+            DEFAULT_CONNECTION_ATTEMPTS
+        }
+    };
 
     let mut labels: BTreeMap<String, String> = defaults.labels.clone().unwrap_or_default();
     labels.extend(o.labels.clone().unwrap_or_default());
@@ -417,6 +552,10 @@ fn validate_origin(
         expiry_warning_days,
         labels: labels.into_iter().collect(),
         pinned_addresses: Vec::new(),
+        ip_address_type,
+        connection_timeout,
+        connection_attempts,
+        source: None,
     })
 }
 
@@ -648,11 +787,47 @@ fn http_spec(raw: &RawHttp, path: &str, errors: &mut Errors) -> HttpSpec {
                 .collect()
         }
     };
+    let mut headers = Vec::new();
+    for (name, value) in raw.headers.iter().flatten() {
+        let at = format!("{path}.headers.{name}");
+        if let Err(why) = header_name(name) {
+            errors.push(at, why);
+        } else if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            // The value itself is never echoed: it may be a secret.
+            errors.push(at, "value must not contain CR, LF or NUL");
+        } else {
+            headers.push((name.clone(), value.clone()));
+        }
+    }
     HttpSpec {
         path: path_value,
         method,
         expect_status,
+        headers: HttpHeaders(headers),
     }
+}
+
+/// An HTTP header name (RFC 9110 token) that is not one the exporter sets itself.
+fn header_name(name: &str) -> Result<(), String> {
+    const TCHAR: &str = "!#$%&'*+-.^_`|~";
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || TCHAR.contains(c))
+    {
+        return Err(format!("must be an HTTP header name, got {name:?}"));
+    }
+    const OWN: [&str; 5] = [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "user-agent",
+    ];
+    if OWN.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!("{name} is set by the exporter itself"));
+    }
+    Ok(())
 }
 
 fn status_match(raw: &RawStatus) -> Option<StatusMatch> {
@@ -847,7 +1022,7 @@ origins: [{name: a, domain: a.example.com}]",
     fn no_origins_is_an_error() {
         assert_eq!(
             messages("global: {}"),
-            vec!["origins: must list at least one origin"]
+            vec!["origins: must list at least one origin (or configure discovery)"]
         );
     }
 

@@ -3,6 +3,7 @@
 mod landing;
 mod probe;
 mod scrape;
+pub mod sd;
 
 pub use scrape::MAX_SCRAPES;
 pub mod web;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(landing::page))
         .route("/metrics", get(scrape::metrics))
         .route("/probe", get(probe::probe))
+        .route("/sd", get(sd::sd))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))

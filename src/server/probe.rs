@@ -131,8 +131,11 @@ async fn adhoc_origin(
     let addresses = match origin.address {
         Some(ip) => vec![ip],
         None => {
-            let resolved =
-                tokio::time::timeout(origin.timeout, resolve(&origin.domain, &current.ctx)).await;
+            let resolved = tokio::time::timeout(
+                origin.timeout,
+                resolve(&origin.domain, origin.ip_address_type, &current.ctx),
+            )
+            .await;
             resolved.map(|r| r.addresses).unwrap_or_default()
         }
     };

@@ -318,6 +318,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             request_line,
             host: request_host,
             sni,
+            headers: Vec::new(),
         });
     }
     let response = match behaviour {

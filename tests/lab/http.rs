@@ -17,6 +17,8 @@ pub struct Seen {
     pub request_line: String,
     pub host: Option<String>,
     pub sni: Option<String>,
+    /// Every header as received, names lowercased.
+    pub headers: Vec<(String, String)>,
 }
 
 pub struct HttpOrigin {
@@ -28,7 +30,14 @@ pub struct HttpOrigin {
 impl HttpOrigin {
     /// Plain HTTP answering `status` after `delay`.
     pub async fn plain(status: u16, delay: Duration) -> HttpOrigin {
-        Self::start(status, delay, None).await
+        Self::start(status, delay, None, None).await
+    }
+
+    /// Plain HTTP answering `status` only to requests that carry header `name: value` (as a
+    /// CDN's custom origin header proves the request came through it), 403 to the others.
+    pub async fn requiring_header(status: u16, name: &str, value: &str) -> HttpOrigin {
+        let required = Some((name.to_ascii_lowercase(), value.to_string()));
+        Self::start(status, Duration::ZERO, None, required).await
     }
 
     /// HTTPS with a self-signed certificate for `names`, answering `status` after `delay`.
@@ -43,10 +52,21 @@ impl HttpOrigin {
             .with_no_client_auth()
             .with_single_cert(vec![CertificateDer::from(cert.cert.der().to_vec())], key)
             .expect("server config");
-        Self::start(status, delay, Some(TlsAcceptor::from(Arc::new(config)))).await
+        Self::start(
+            status,
+            delay,
+            Some(TlsAcceptor::from(Arc::new(config))),
+            None,
+        )
+        .await
     }
 
-    async fn start(status: u16, delay: Duration, tls: Option<TlsAcceptor>) -> HttpOrigin {
+    async fn start(
+        status: u16,
+        delay: Duration,
+        tls: Option<TlsAcceptor>,
+        required: Option<(String, String)>,
+    ) -> HttpOrigin {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -55,14 +75,19 @@ impl HttpOrigin {
         let log = Arc::clone(&seen);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (log, tls) = (Arc::clone(&log), tls.clone());
+                let (log, tls, required) = (Arc::clone(&log), tls.clone(), required.clone());
                 tokio::spawn(async move {
+                    let answer = Answer {
+                        status,
+                        delay,
+                        required,
+                    };
                     match tls {
-                        None => serve(stream, None, status, delay, log).await,
+                        None => serve(stream, None, answer, log).await,
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
                                 let sni = stream.get_ref().1.server_name().map(str::to_string);
-                                serve(stream, sni, status, delay, log).await;
+                                serve(stream, sni, answer, log).await;
                             }
                         }
                     }
@@ -87,12 +112,19 @@ impl Drop for HttpOrigin {
     }
 }
 
+/// How an origin answers.
+struct Answer {
+    status: u16,
+    delay: Duration,
+    /// A header (lowercased name, value) without which it answers 403.
+    required: Option<(String, String)>,
+}
+
 /// Reads one request head, records it, waits, answers with `status` and closes.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     sni: Option<String>,
-    status: u16,
-    delay: Duration,
+    answer: Answer,
     log: Arc<Mutex<Vec<Seen>>>,
 ) {
     let mut head = Vec::new();
@@ -113,18 +145,27 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let text = String::from_utf8_lossy(&head);
     let mut lines = text.lines();
     let request_line = lines.next().unwrap_or_default().to_string();
-    let host = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.trim().to_string());
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let host = headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.clone());
+    let status = match &answer.required {
+        Some(req) if !headers.contains(req) => 403,
+        _ => answer.status,
+    };
     if let Ok(mut v) = log.lock() {
         v.push(Seen {
             request_line,
             host,
             sni,
+            headers,
         });
     }
-    tokio::time::sleep(delay).await;
+    tokio::time::sleep(answer.delay).await;
     let response =
         format!("HTTP/1.1 {status} Lab\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     let _ = stream.write_all(response.as_bytes()).await;

@@ -7,6 +7,7 @@
     reason = "each test binary uses a different part of the lab"
 )]
 
+pub mod aws;
 pub mod dns;
 pub mod edge;
 pub mod hostile;

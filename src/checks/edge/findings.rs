@@ -129,6 +129,7 @@ mod tests {
                     } else {
                         PortState::Refused
                     },
+                    attempts: 1,
                     duration: Duration::from_millis(1),
                 }],
             }),

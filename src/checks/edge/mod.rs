@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::http::{self, Exchange};
 use super::{resolve, HttpOutcome, ProbeContext};
-use crate::config::{EdgeSpec, Origin};
+use crate::config::{EdgeSpec, IpAddressType, Origin};
 
 /// What the edge answered, or why it did not.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +150,8 @@ pub async fn probe(origin: &Origin, edge: &EdgeSpec, ctx: &ProbeContext) -> Edge
     let start = Instant::now();
     let address = match edge.address {
         Some(ip) => Some(SocketAddr::new(ip, edge.port)),
-        None => resolve::resolve(&edge.host, ctx)
+        // The edge is reached as a viewer reaches it: any address family.
+        None => resolve::resolve(&edge.host, IpAddressType::Dualstack, ctx)
             .await
             .addresses
             .first()
@@ -172,6 +173,7 @@ pub async fn probe(origin: &Origin, edge: &EdgeSpec, ctx: &ProbeContext) -> Edge
         path: &edge.path,
         connect_timeout: left,
         read_timeout: left,
+        headers: &[],
         keep: EDGE_HEADERS,
     };
     let (outcome, headers) = http::send(&exchange, &ctx.http_tls).await;

@@ -88,6 +88,7 @@ pub async fn probe(
         path: &spec.path,
         connect_timeout: origin.timeout,
         read_timeout: origin.read_timeout,
+        headers: &spec.headers.0,
         keep: AWS_FRONT_HEADERS,
     };
     let (outcome, headers) = send(&exchange, tls).await;
@@ -100,8 +101,9 @@ pub async fn probe(
     }
 }
 
-/// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer.
-#[derive(Debug, Clone)]
+/// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer. No `Debug`: the
+/// custom headers' values are secrets.
+#[derive(Clone)]
 pub struct Exchange<'a> {
     pub address: SocketAddr,
     pub scheme: Scheme,
@@ -113,6 +115,9 @@ pub struct Exchange<'a> {
     pub connect_timeout: Duration,
     /// For the response headers once the request is sent.
     pub read_timeout: Duration,
+    /// Request headers besides `Host` and `User-Agent` (the CDN's custom origin headers):
+    /// their values are secrets and never leave this request.
+    pub headers: &'a [(String, String)],
     /// Response headers to keep, lowercase.
     pub keep: &'static [&'static str],
 }
@@ -167,16 +172,22 @@ where
                 .await
                 .map_err(|e| e.to_string())?;
         let driver = tokio::spawn(connection);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(x.method)
             .uri(x.path)
             .header(hyper::header::HOST, x.host)
             .header(
                 hyper::header::USER_AGENT,
                 concat!("origin_exporter/", env!("CARGO_PKG_VERSION")),
-            )
+            );
+        // The CDN's custom origin headers. An invalid one was refused by validation; the
+        // error never carries the value.
+        for (name, value) in x.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = request
             .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| "a custom header is not valid HTTP".to_string())?;
         let response = sender
             .send_request(request)
             .await

@@ -47,9 +47,13 @@ impl CheckModule for TcpCheck {
             Report::Tcp(if addrs.is_empty() {
                 CheckRun::not_run(NotRun::NoAddress)
             } else {
+                let how = super::Attempts {
+                    attempts: origin.connection_attempts,
+                    limit: origin.attempt_timeout(),
+                };
                 timed(
-                    origin.timeout.saturating_add(MARGIN),
-                    super::probe(&addrs, &origin.ports(), origin.timeout),
+                    how.total().saturating_add(MARGIN),
+                    super::probe(&addrs, &origin.ports(), how),
                 )
                 .await
             })
@@ -86,7 +90,13 @@ impl CheckModule for TcpCheck {
         let ports: Vec<String> = report
             .ports
             .iter()
-            .map(|p| format!("{}:{} {}", p.address, p.port, p.state.reason()))
+            .map(|p| {
+                let mut line = format!("{}:{} {}", p.address, p.port, p.state.reason());
+                if p.attempts > 1 {
+                    line.push_str(&format!(" after {} attempts", p.attempts));
+                }
+                line
+            })
             .collect();
         vec![format!("tcp:  {}", ports.join("; "))]
     }

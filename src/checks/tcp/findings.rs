@@ -49,6 +49,7 @@ mod tests {
             scheme: Scheme::Https,
             state,
             duration: Duration::from_millis(1),
+            attempts: 1,
         }
     }
 

@@ -33,7 +33,10 @@ pub struct PortResult {
     pub port: u16,
     pub scheme: Scheme,
     pub state: PortState,
+    /// From the first attempt to the last one's end.
     pub duration: Duration,
+    /// Attempts made: 1 when the first was accepted; `connection_attempts` when all failed.
+    pub attempts: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +60,47 @@ impl PortState {
     }
 }
 
-/// Connects to every (address, port) pair at once, each bounded by `limit`.
-pub async fn probe(addresses: &[IpAddr], ports: &[(Scheme, u16)], limit: Duration) -> TcpReport {
-    let attempts = addresses.iter().flat_map(|&address| {
+/// How the CDN connects: up to `attempts` tries, each bounded by `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempts {
+    pub attempts: u8,
+    pub limit: Duration,
+}
+
+impl Attempts {
+    /// The longest all attempts to one port can take.
+    pub fn total(self) -> Duration {
+        self.limit.saturating_mul(u32::from(self.attempts.max(1)))
+    }
+}
+
+/// Connects to every (address, port) pair at once, as the CDN does: a port is unreachable when
+/// every one of its attempts failed.
+pub async fn probe(addresses: &[IpAddr], ports: &[(Scheme, u16)], how: Attempts) -> TcpReport {
+    let pairs = addresses.iter().flat_map(|&address| {
         ports.iter().map(move |&(scheme, port)| async move {
             let start = Instant::now();
-            let state = connect(SocketAddr::new(address, port), limit).await;
+            let addr = SocketAddr::new(address, port);
+            let mut made = 0;
+            let mut state = PortState::TimedOut;
+            while made < how.attempts.max(1) {
+                made += 1;
+                state = connect(addr, how.limit).await;
+                if state == PortState::Open {
+                    break;
+                }
+            }
             PortResult {
                 address,
                 port,
                 scheme,
                 state,
                 duration: start.elapsed(),
+                attempts: made,
             }
         })
     });
-    let ports = join_all(attempts).await;
+    let ports = join_all(pairs).await;
     TcpReport { ports }
 }
 
@@ -83,5 +111,64 @@ async fn connect(addr: SocketAddr, limit: Duration) -> PortState {
         Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => PortState::TimedOut,
         Ok(Err(e)) => PortState::Failed(e.kind()),
         Err(_) => PortState::TimedOut,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port that drops connections at first (its accept queue is full, as behind a
+    /// saturated origin) and accepts from `after` on: it needs more than one attempt.
+    async fn slow_to_accept(after: Duration) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind loopback");
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let filler = TcpStream::connect(addr).await.expect("filler");
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            drop(filler);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                match listener.accept().await {
+                    Ok(conn) => drop(conn),
+                    Err(_) => return,
+                }
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_port_is_up_when_a_later_attempt_is_accepted() {
+        let (addr, task) = slow_to_accept(Duration::from_millis(700)).await;
+        let how = Attempts {
+            attempts: 3,
+            limit: Duration::from_millis(500),
+        };
+        let report = probe(&[addr.ip()], &[(Scheme::Https, addr.port())], how).await;
+        task.abort();
+        let p = &report.ports[0];
+        assert_eq!(p.state, PortState::Open, "{p:?}");
+        assert!(p.attempts > 1, "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn a_port_is_unreachable_when_every_attempt_fails() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let how = Attempts {
+            attempts: 2,
+            limit: Duration::from_millis(500),
+        };
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let report = probe(&[ip], &[(Scheme::Http, port)], how).await;
+        assert_eq!(report.ports[0].state, PortState::Refused);
+        assert_eq!(report.ports[0].attempts, 2);
     }
 }

@@ -35,6 +35,23 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
     )?;
     family(
         enc,
+        "origin_tcp_connect_attempts",
+        "Connection attempts made to the address and port (as the CDN makes them, up to connection_attempts): more than 1 means earlier attempts failed.",
+        rows,
+        |o, s, e| {
+            for p in ports(s) {
+                let (addr, port) = (p.address.to_string(), p.port.to_string());
+                e.gauge(
+                    o,
+                    &[("address", &addr), ("port", &port)],
+                    i64::from(p.attempts),
+                )?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
         "origin_tcp_connect_duration_seconds",
         "How long the TCP connection took to be accepted, refused or time out.",
         rows,

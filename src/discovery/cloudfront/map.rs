@@ -1,0 +1,570 @@
+//! From CloudFront distribution configs to origins, as the exporter probes them. Pure: the API
+//! client fills the plain types below (resolving origin request policies to whether they forward
+//! `Host`), and everything CloudFront decides about how it connects to an origin is read here,
+//! tested with tables and no sockets.
+//!
+//! What a discovered origin takes from the distribution: its `domain`, ports, protocol policy,
+//! `ssl_protocols`, read timeout, connection timeout and attempts, IP address type, custom
+//! headers (`http.headers`) and origin path (prefixed to `http.path`), and the `Host` the CDN
+//! sends. When a cache behavior that targets the origin forwards the viewer's `Host`, the CDN
+//! connects with each alternate domain name as SNI and `Host`, so there is one origin per
+//! alternate domain name (the distribution's own domain name when it has none). Everything the
+//! CDN does not define (`interval`, `checks`, `http` method and statuses, `labels`, …) comes from
+//! `global`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::{RawHttp, RawOrigin};
+
+/// One distribution, as read from ListDistributions and GetDistributionConfig.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Distribution {
+    pub id: String,
+    /// `d111111abcdef8.cloudfront.net`.
+    pub domain_name: String,
+    /// Alternate domain names (CNAMEs).
+    pub aliases: Vec<String>,
+    pub origins: Vec<CfOrigin>,
+    pub origin_groups: Vec<OriginGroup>,
+    /// The default cache behavior and every other one.
+    pub behaviors: Vec<Behavior>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CfOrigin {
+    pub id: String,
+    pub domain_name: String,
+    /// `OriginPath`: prefixed to every request path; empty for none.
+    pub origin_path: String,
+    pub custom_headers: Vec<(String, String)>,
+    pub kind: OriginKind,
+    pub connection_attempts: Option<i32>,
+    /// Seconds.
+    pub connection_timeout: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OriginKind {
+    Custom(CustomOrigin),
+    /// An S3 bucket's REST endpoint (`S3OriginConfig`): not probed.
+    S3,
+    /// A VPC origin (`VpcOriginConfig`): reachable from CloudFront only, not probed.
+    Vpc,
+}
+
+impl Default for OriginKind {
+    fn default() -> Self {
+        OriginKind::Custom(CustomOrigin::default())
+    }
+}
+
+/// `CustomOriginConfig`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomOrigin {
+    pub http_port: i32,
+    pub https_port: i32,
+    /// `http-only`, `https-only` or `match-viewer`.
+    pub protocol_policy: String,
+    /// `SSLv3`, `TLSv1`, `TLSv1.1`, `TLSv1.2`.
+    pub ssl_protocols: Vec<String>,
+    /// `OriginReadTimeout`, seconds.
+    pub read_timeout: Option<i32>,
+    /// `ipv4`, `ipv6` or `dualstack`; `None` is CloudFront's default, ipv4.
+    pub ip_address_type: Option<String>,
+}
+
+impl Default for CustomOrigin {
+    fn default() -> Self {
+        CustomOrigin {
+            http_port: 80,
+            https_port: 443,
+            protocol_policy: "https-only".into(),
+            ssl_protocols: vec!["TLSv1.2".into()],
+            read_timeout: None,
+            ip_address_type: None,
+        }
+    }
+}
+
+/// `OriginGroup`: CloudFront sends to the primary (first member) and fails over to the
+/// secondary on the listed statuses or when it cannot get a response from the primary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OriginGroup {
+    pub id: String,
+    /// Origin ids: primary first.
+    pub members: Vec<String>,
+    pub failover_status_codes: Vec<u16>,
+}
+
+/// A cache behavior: which origin (or origin group) it sends to, and whether it forwards the
+/// viewer's `Host` header there.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Behavior {
+    pub target_origin_id: String,
+    pub forwards_host: bool,
+}
+
+/// Whether an origin request policy's `HeadersConfig` forwards the viewer's `Host`:
+/// `whitelist` containing Host, `allViewer` and `allViewerAndWhitelistCloudFront` do;
+/// `allExcept` does unless it lists Host; `none` does not.
+pub fn policy_forwards_host(header_behavior: &str, headers: &[String]) -> bool {
+    let lists_host = headers.iter().any(|h| h.eq_ignore_ascii_case("host"));
+    match header_behavior {
+        "whitelist" => lists_host,
+        "allViewer" | "allViewerAndWhitelistCloudFront" => true,
+        "allExcept" => !lists_host,
+        _ => false,
+    }
+}
+
+/// Whether legacy `ForwardedValues.Headers` forward `Host` (listed, or `*` for all).
+pub fn legacy_forwards_host(headers: &[String]) -> bool {
+    headers
+        .iter()
+        .any(|h| h == "*" || h.eq_ignore_ascii_case("host"))
+}
+
+/// Why a CloudFront origin is not probed: the `reason` label of
+/// `origin_exporter_discovery_skipped_origins`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    S3Origin,
+    VpcOrigin,
+    /// Its settings do not make a valid origin (a domain name that is no DNS name, say).
+    Invalid,
+    /// A configured (or earlier discovered) origin has its name.
+    DuplicateName,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 4] = [
+        Self::S3Origin,
+        Self::VpcOrigin,
+        Self::Invalid,
+        Self::DuplicateName,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::S3Origin => "s3_origin",
+            Self::VpcOrigin => "vpc_origin",
+            Self::Invalid => "invalid",
+            Self::DuplicateName => "duplicate_name",
+        }
+    }
+}
+
+/// One origin as the CDN connects to it, not yet validated against `global`.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    pub raw: RawOrigin,
+    pub distribution_id: String,
+    pub origin_id: String,
+    pub distribution_domain: String,
+    /// The origin groups it belongs to, as `(group name, position)`: 0 is the primary.
+    pub groups: Vec<(String, usize)>,
+}
+
+/// An origin group as the exporter sees it: one per group and forwarded `Host`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// `<DistributionId>_<GroupId>`, plus `_<alternate domain>` when `Host` is forwarded.
+    pub name: String,
+    pub distribution_id: String,
+    /// Exporter origin names, primary first.
+    pub members: Vec<String>,
+    pub failover_status_codes: Vec<u16>,
+}
+
+/// What a distribution maps to.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    pub origins: Vec<Mapped>,
+    pub groups: Vec<Group>,
+    pub skipped: BTreeMap<SkipReason, usize>,
+}
+
+impl Mapping {
+    pub fn extend(&mut self, other: Mapping) {
+        self.origins.extend(other.origins);
+        self.groups.extend(other.groups);
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+    }
+}
+
+/// An exporter origin name: every character outside `[A-Za-z0-9_.-]` replaced by `-`.
+pub fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// `<DistributionId>_<OriginId>`, plus `_<host>` when the viewer's `Host` is forwarded.
+pub fn origin_name(distribution_id: &str, origin_id: &str, host: Option<&str>) -> String {
+    match host {
+        None => sanitize(&format!("{distribution_id}_{origin_id}")),
+        Some(h) => sanitize(&format!("{distribution_id}_{origin_id}_{h}")),
+    }
+}
+
+/// The `Host`s the CDN connects to `origin_id` with: `None` for the origin's own domain
+/// (a behavior that does not forward `Host`), and each alternate domain name when one does.
+fn hosts(d: &Distribution, origin_id: &str) -> Vec<Option<String>> {
+    let groups_with: BTreeSet<&str> = d
+        .origin_groups
+        .iter()
+        .filter(|g| g.members.iter().any(|m| m == origin_id))
+        .map(|g| g.id.as_str())
+        .collect();
+    let targeting: Vec<&Behavior> = d
+        .behaviors
+        .iter()
+        .filter(|b| {
+            b.target_origin_id == origin_id || groups_with.contains(b.target_origin_id.as_str())
+        })
+        .collect();
+    let mut out = Vec::new();
+    // An origin no behavior targets gets no traffic, but is still the CDN's to connect to.
+    if targeting.is_empty() || targeting.iter().any(|b| !b.forwards_host) {
+        out.push(None);
+    }
+    if targeting.iter().any(|b| b.forwards_host) {
+        if d.aliases.is_empty() {
+            out.push(Some(d.domain_name.to_ascii_lowercase()));
+        } else {
+            out.extend(d.aliases.iter().map(|a| Some(a.to_ascii_lowercase())));
+        }
+    }
+    out
+}
+
+/// Maps one distribution. `global_http` is `global.http` (the HTTP check's request, whose path
+/// the origin path prefixes); `None` leaves the HTTP check to `global.checks`.
+pub fn map_distribution(
+    d: &Distribution,
+    global_http: Option<&RawHttp>,
+    http_check: bool,
+) -> Mapping {
+    let mut out = Mapping::default();
+    let mut names: BTreeMap<&str, Vec<(Option<String>, String)>> = BTreeMap::new();
+    for o in &d.origins {
+        let custom = match &o.kind {
+            OriginKind::Custom(c) => c,
+            OriginKind::S3 => {
+                *out.skipped.entry(SkipReason::S3Origin).or_default() += 1;
+                continue;
+            }
+            OriginKind::Vpc => {
+                *out.skipped.entry(SkipReason::VpcOrigin).or_default() += 1;
+                continue;
+            }
+        };
+        for host in hosts(d, &o.id) {
+            let name = origin_name(&d.id, &o.id, host.as_deref());
+            names
+                .entry(o.id.as_str())
+                .or_default()
+                .push((host.clone(), name.clone()));
+            let raw = RawOrigin {
+                name: Some(name),
+                domain: Some(o.domain_name.clone()),
+                host_header: host,
+                protocol_policy: Some(custom.protocol_policy.clone()),
+                http_port: Some(i64::from(custom.http_port)),
+                https_port: Some(i64::from(custom.https_port)),
+                ssl_protocols: Some(custom.ssl_protocols.clone()),
+                read_timeout: custom.read_timeout.map(|s| format!("{s}s")),
+                connection_timeout: o.connection_timeout.map(|s| format!("{s}s")),
+                connection_attempts: o.connection_attempts.map(i64::from),
+                ip_address_type: custom.ip_address_type.clone(),
+                http: http_section(o, global_http, http_check),
+                ..RawOrigin::default()
+            };
+            out.origins.push(Mapped {
+                raw,
+                distribution_id: d.id.clone(),
+                origin_id: o.id.clone(),
+                distribution_domain: d.domain_name.clone(),
+                groups: Vec::new(),
+            });
+        }
+    }
+    for g in &d.origin_groups {
+        // One group per forwarded Host its members share (primary's variants lead).
+        let Some(primary) = g.members.first().and_then(|m| names.get(m.as_str())) else {
+            continue;
+        };
+        for (host, _) in primary {
+            let members: Vec<String> = g
+                .members
+                .iter()
+                .filter_map(|m| names.get(m.as_str()))
+                .filter_map(|variants| {
+                    variants
+                        .iter()
+                        .find(|(h, _)| h == host)
+                        .map(|(_, n)| n.clone())
+                })
+                .collect();
+            let name = origin_name(&d.id, &g.id, host.as_deref());
+            for (position, member) in members.iter().enumerate() {
+                if let Some(m) = out
+                    .origins
+                    .iter_mut()
+                    .find(|o| o.raw.name.as_deref() == Some(member))
+                {
+                    m.groups.push((name.clone(), position));
+                }
+            }
+            out.groups.push(Group {
+                name,
+                distribution_id: d.id.clone(),
+                members,
+                failover_status_codes: g.failover_status_codes.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// `global.http` with the origin's path prefixed and its custom headers; `None` when the HTTP
+/// check is neither configured by `global.http` nor listed in `global.checks`.
+fn http_section(o: &CfOrigin, global_http: Option<&RawHttp>, http_check: bool) -> Option<RawHttp> {
+    if global_http.is_none() && !http_check {
+        return None;
+    }
+    let mut http = global_http.cloned().unwrap_or_default();
+    let path = http.path.clone().unwrap_or_else(|| "/".into());
+    let prefix = o.origin_path.trim_end_matches('/');
+    http.path = Some(format!("{prefix}{path}"));
+    if !o.custom_headers.is_empty() {
+        let mut headers = http.headers.clone().unwrap_or_default();
+        headers.extend(o.custom_headers.iter().cloned());
+        http.headers = Some(headers);
+    }
+    Some(http)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn custom(id: &str, domain: &str) -> CfOrigin {
+        CfOrigin {
+            id: id.into(),
+            domain_name: domain.into(),
+            ..CfOrigin::default()
+        }
+    }
+
+    fn behavior(target: &str, forwards_host: bool) -> Behavior {
+        Behavior {
+            target_origin_id: target.into(),
+            forwards_host,
+        }
+    }
+
+    fn names(m: &Mapping) -> Vec<&str> {
+        m.origins
+            .iter()
+            .filter_map(|o| o.raw.name.as_deref())
+            .collect()
+    }
+
+    #[test]
+    fn names_replace_characters_outside_the_allowed_set() {
+        assert_eq!(
+            origin_name("E1ABC", "my origin/api:8443", None),
+            "E1ABC_my-origin-api-8443"
+        );
+        assert_eq!(
+            origin_name("E1ABC", "S3-my.bucket", Some("www.example.com")),
+            "E1ABC_S3-my.bucket_www.example.com"
+        );
+        assert_eq!(sanitize("ÄÖ*ü"), "----");
+    }
+
+    #[test]
+    fn every_cdn_setting_is_carried() {
+        let d = Distribution {
+            id: "E1".into(),
+            domain_name: "d1.cloudfront.net".into(),
+            origins: vec![CfOrigin {
+                id: "api".into(),
+                domain_name: "api.example.com".into(),
+                origin_path: "/v1/".into(),
+                custom_headers: vec![("X-Origin-Verify".into(), "s3cret".into())],
+                kind: OriginKind::Custom(CustomOrigin {
+                    http_port: 8080,
+                    https_port: 8443,
+                    protocol_policy: "match-viewer".into(),
+                    ssl_protocols: vec!["TLSv1.1".into(), "TLSv1.2".into()],
+                    read_timeout: Some(45),
+                    ip_address_type: Some("dualstack".into()),
+                }),
+                connection_attempts: Some(2),
+                connection_timeout: Some(4),
+            }],
+            behaviors: vec![behavior("api", false)],
+            ..Distribution::default()
+        };
+        let global = RawHttp {
+            path: Some("/health".into()),
+            method: Some("HEAD".into()),
+            ..RawHttp::default()
+        };
+        let m = map_distribution(&d, Some(&global), false);
+        assert_eq!(names(&m), ["E1_api"]);
+        let o = &m.origins[0].raw;
+        assert_eq!(o.domain.as_deref(), Some("api.example.com"));
+        assert!(o.host_header.is_none());
+        assert_eq!((o.http_port, o.https_port), (Some(8080), Some(8443)));
+        assert_eq!(o.protocol_policy.as_deref(), Some("match-viewer"));
+        assert_eq!(o.read_timeout.as_deref(), Some("45s"));
+        assert_eq!(o.connection_timeout.as_deref(), Some("4s"));
+        assert_eq!(o.connection_attempts, Some(2));
+        assert_eq!(o.ip_address_type.as_deref(), Some("dualstack"));
+        let http = o.http.as_ref().expect("http section");
+        assert_eq!(http.path.as_deref(), Some("/v1/health"));
+        assert_eq!(http.method.as_deref(), Some("HEAD"));
+        let headers = http.headers.as_ref().expect("headers");
+        assert_eq!(
+            headers.get("X-Origin-Verify").map(String::as_str),
+            Some("s3cret")
+        );
+        // Keys the CDN does not define are left to `global`.
+        assert_eq!((o.interval.as_ref(), o.checks.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn without_an_http_check_there_is_no_http_section() {
+        let mut o = custom("a", "a.example.com");
+        o.origin_path = "/p".into();
+        let d = Distribution {
+            id: "E1".into(),
+            origins: vec![o],
+            ..Distribution::default()
+        };
+        assert!(map_distribution(&d, None, false).origins[0]
+            .raw
+            .http
+            .is_none());
+        let with_check = map_distribution(&d, None, true);
+        let http = with_check.origins[0].raw.http.as_ref().expect("http");
+        assert_eq!(http.path.as_deref(), Some("/p/"));
+    }
+
+    #[test]
+    fn a_forwarded_host_makes_one_origin_per_alias() {
+        let d = Distribution {
+            id: "E2".into(),
+            domain_name: "d2.cloudfront.net".into(),
+            aliases: vec!["www.example.com".into(), "Shop.Example.com".into()],
+            origins: vec![
+                custom("web", "lb.example.net"),
+                custom("static", "st.example.net"),
+            ],
+            behaviors: vec![behavior("web", true), behavior("static", false)],
+            ..Distribution::default()
+        };
+        let m = map_distribution(&d, None, false);
+        assert_eq!(
+            names(&m),
+            [
+                "E2_web_www.example.com",
+                "E2_web_shop.example.com",
+                "E2_static"
+            ]
+        );
+        assert_eq!(
+            m.origins[1].raw.host_header.as_deref(),
+            Some("shop.example.com")
+        );
+        assert_eq!(m.origins[1].raw.domain.as_deref(), Some("lb.example.net"));
+        assert!(m.origins[2].raw.host_header.is_none());
+    }
+
+    #[test]
+    fn host_forwarded_without_aliases_is_the_distribution_domain() {
+        let d = Distribution {
+            id: "E3".into(),
+            domain_name: "d3.cloudfront.net".into(),
+            origins: vec![custom("web", "lb.example.net")],
+            behaviors: vec![behavior("web", true), behavior("web", false)],
+            ..Distribution::default()
+        };
+        let m = map_distribution(&d, None, false);
+        assert_eq!(names(&m), ["E3_web", "E3_web_d3.cloudfront.net"]);
+    }
+
+    #[test]
+    fn s3_and_vpc_origins_are_skipped_and_counted() {
+        let mut s3 = custom("bucket", "b.s3.amazonaws.com");
+        s3.kind = OriginKind::S3;
+        let mut vpc = custom("internal", "10.0.0.1");
+        vpc.kind = OriginKind::Vpc;
+        let d = Distribution {
+            id: "E4".into(),
+            origins: vec![s3.clone(), vpc, custom("web", "w.example.com"), s3],
+            ..Distribution::default()
+        };
+        let m = map_distribution(&d, None, false);
+        assert_eq!(names(&m), ["E4_web"]);
+        assert_eq!(m.skipped.get(&SkipReason::S3Origin), Some(&2));
+        assert_eq!(m.skipped.get(&SkipReason::VpcOrigin), Some(&1));
+    }
+
+    #[test]
+    fn origin_groups_list_their_members_per_forwarded_host() {
+        let d = Distribution {
+            id: "E5".into(),
+            domain_name: "d5.cloudfront.net".into(),
+            aliases: vec!["a.example.com".into()],
+            origins: vec![custom("p", "p.example.com"), custom("s", "s.example.com")],
+            origin_groups: vec![OriginGroup {
+                id: "grp".into(),
+                members: vec!["p".into(), "s".into()],
+                failover_status_codes: vec![502, 503],
+            }],
+            behaviors: vec![behavior("grp", true)],
+        };
+        let m = map_distribution(&d, None, false);
+        assert_eq!(names(&m), ["E5_p_a.example.com", "E5_s_a.example.com"]);
+        assert_eq!(m.groups.len(), 1);
+        assert_eq!(m.groups[0].name, "E5_grp_a.example.com");
+        assert_eq!(
+            m.groups[0].members,
+            ["E5_p_a.example.com", "E5_s_a.example.com"]
+        );
+        assert_eq!(
+            m.origins[1].groups,
+            [("E5_grp_a.example.com".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn host_forwarding_by_policy_and_legacy_headers() {
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(policy_forwards_host("whitelist", &h(&["Origin", "host"])));
+        assert!(!policy_forwards_host("whitelist", &h(&["Origin"])));
+        assert!(policy_forwards_host("allViewer", &[]));
+        assert!(policy_forwards_host(
+            "allViewerAndWhitelistCloudFront",
+            &h(&["CloudFront-Viewer-Country"])
+        ));
+        assert!(!policy_forwards_host("allExcept", &h(&["Host"])));
+        assert!(policy_forwards_host("allExcept", &h(&["Accept"])));
+        assert!(!policy_forwards_host("none", &[]));
+        assert!(legacy_forwards_host(&h(&["*"])));
+        assert!(legacy_forwards_host(&h(&["Host"])));
+        assert!(!legacy_forwards_host(&h(&["Accept-Language"])));
+    }
+}

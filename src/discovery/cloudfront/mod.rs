@@ -1,0 +1,376 @@
+//! CloudFront discovery: lists every distribution the credentials can see (every page,
+//! `Marker`/`NextMarker`), keeps those matching `distribution_ids` and `tags`
+//! (ListTagsForResource), resolves each cache behavior's origin request policy
+//! (GetOriginRequestPolicy, cached by id) to whether it forwards `Host`, and hands the result to
+//! the pure mapping ([`map`]). Credentials come from the AWS default chain (environment, profile,
+//! web identity / IRSA, container and instance metadata); the region is us-east-1, where the
+//! CloudFront API lives. The SDK's HTTP client is built on rustls with ring, the exporter's one
+//! crypto provider.
+
+pub mod map;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_cloudfront::error::DisplayErrorContext;
+use aws_sdk_cloudfront::types::{CacheBehavior, DefaultCacheBehavior, DistributionSummary};
+use aws_sdk_cloudfront::Client;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use self::map::{Behavior, CfOrigin, CustomOrigin, Distribution, OriginGroup, OriginKind};
+use super::{Discovered, DiscoveryStatus};
+use crate::config::CloudFrontDiscovery;
+
+/// Distributions asked for per ListDistributions page.
+const PAGE_SIZE: i32 = 100;
+/// Bound of one API operation, retries included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cloudfront {operation}: {message}")]
+    Api {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+fn api<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> DiscoveryError {
+    move |e| DiscoveryError::Api {
+        operation,
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// API calls made, by operation (the benchmark's figures).
+#[derive(Debug, Default)]
+pub struct ApiCalls {
+    pub list_distributions: AtomicU64,
+    pub list_tags_for_resource: AtomicU64,
+    pub get_origin_request_policy: AtomicU64,
+}
+
+impl ApiCalls {
+    pub fn total(&self) -> u64 {
+        self.list_distributions.load(Ordering::Relaxed)
+            + self.list_tags_for_resource.load(Ordering::Relaxed)
+            + self.get_origin_request_policy.load(Ordering::Relaxed)
+    }
+}
+
+/// A CloudFront API client for one `discovery.cloudfront` section.
+pub struct CloudFront {
+    client: Client,
+    settings: CloudFrontDiscovery,
+    /// Origin request policy id → forwards `Host`. Policies are immutable per id in practice;
+    /// the cache lives as long as the settings.
+    policies: HashMap<String, bool>,
+    pub calls: Arc<ApiCalls>,
+}
+
+impl CloudFront {
+    /// Builds the client; makes no request (credentials are fetched on the first call).
+    pub async fn new(settings: &CloudFrontDiscovery) -> CloudFront {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::from_static("us-east-1"))
+            .http_client(http)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .connect_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        CloudFront {
+            client: Client::new(&config),
+            settings: settings.clone(),
+            policies: HashMap::new(),
+            calls: Arc::default(),
+        }
+    }
+
+    /// Every distribution the settings select, as the mapping reads it.
+    pub async fn list(&mut self) -> Result<Discovered, DiscoveryError> {
+        let mut distributions = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.calls
+                .list_distributions
+                .fetch_add(1, Ordering::Relaxed);
+            let page = self
+                .client
+                .list_distributions()
+                .set_marker(marker.clone())
+                .max_items(PAGE_SIZE)
+                .send()
+                .await
+                .map_err(api("ListDistributions"))?;
+            let Some(list) = page.distribution_list() else {
+                break;
+            };
+            for summary in list.items() {
+                if !self.settings.distribution_ids.is_empty()
+                    && !self
+                        .settings
+                        .distribution_ids
+                        .iter()
+                        .any(|id| id == summary.id())
+                {
+                    continue;
+                }
+                if !self.tags_match(summary.arn()).await? {
+                    continue;
+                }
+                distributions.push(self.distribution(summary).await?);
+            }
+            match list.next_marker() {
+                Some(next) if list.is_truncated() && !next.is_empty() => {
+                    marker = Some(next.to_string());
+                }
+                _ => break,
+            }
+        }
+        Ok(Discovered { distributions })
+    }
+
+    async fn tags_match(&self, arn: &str) -> Result<bool, DiscoveryError> {
+        if self.settings.tags.is_empty() {
+            return Ok(true);
+        }
+        self.calls
+            .list_tags_for_resource
+            .fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource(arn)
+            .send()
+            .await
+            .map_err(api("ListTagsForResource"))?;
+        let tags: HashMap<&str, &str> = out
+            .tags()
+            .map(|t| t.items())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| (t.key(), t.value().unwrap_or_default()))
+            .collect();
+        Ok(self
+            .settings
+            .tags
+            .iter()
+            .all(|(k, v)| tags.get(k.as_str()) == Some(&v.as_str())))
+    }
+
+    async fn distribution(
+        &mut self,
+        s: &DistributionSummary,
+    ) -> Result<Distribution, DiscoveryError> {
+        let mut behaviors = Vec::new();
+        if let Some(b) = s.default_cache_behavior() {
+            behaviors.push(self.default_behavior(b).await?);
+        }
+        for b in s.cache_behaviors().map(|c| c.items()).unwrap_or_default() {
+            behaviors.push(self.behavior(b).await?);
+        }
+        Ok(Distribution {
+            id: s.id().to_string(),
+            domain_name: s.domain_name().to_string(),
+            aliases: s.aliases().map(|a| a.items().to_vec()).unwrap_or_default(),
+            origins: s
+                .origins()
+                .map(|o| o.items())
+                .unwrap_or_default()
+                .iter()
+                .map(origin)
+                .collect(),
+            origin_groups: s
+                .origin_groups()
+                .map(|g| g.items())
+                .unwrap_or_default()
+                .iter()
+                .map(|g| OriginGroup {
+                    id: g.id().to_string(),
+                    members: g
+                        .members()
+                        .map(|m| m.items())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|m| m.origin_id().to_string())
+                        .collect(),
+                    failover_status_codes: g
+                        .failover_criteria()
+                        .and_then(|f| f.status_codes())
+                        .map(|c| c.items())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|c| u16::try_from(*c).ok())
+                        .collect(),
+                })
+                .collect(),
+            behaviors,
+        })
+    }
+
+    // `ForwardedValues` is deprecated in favour of policies, but distributions still use it.
+    #[allow(
+        deprecated,
+        reason = "legacy ForwardedValues still decide Host forwarding"
+    )]
+    async fn default_behavior(
+        &mut self,
+        b: &DefaultCacheBehavior,
+    ) -> Result<Behavior, DiscoveryError> {
+        let legacy = b
+            .forwarded_values()
+            .and_then(|f| f.headers())
+            .map(|h| h.items().to_vec());
+        let forwards_host = self
+            .forwards_host(b.origin_request_policy_id(), legacy)
+            .await?;
+        Ok(Behavior {
+            target_origin_id: b.target_origin_id().to_string(),
+            forwards_host,
+        })
+    }
+
+    #[allow(
+        deprecated,
+        reason = "legacy ForwardedValues still decide Host forwarding"
+    )]
+    async fn behavior(&mut self, b: &CacheBehavior) -> Result<Behavior, DiscoveryError> {
+        let legacy = b
+            .forwarded_values()
+            .and_then(|f| f.headers())
+            .map(|h| h.items().to_vec());
+        let forwards_host = self
+            .forwards_host(b.origin_request_policy_id(), legacy)
+            .await?;
+        Ok(Behavior {
+            target_origin_id: b.target_origin_id().to_string(),
+            forwards_host,
+        })
+    }
+
+    /// An origin request policy, when the behavior has one; else legacy forwarded headers.
+    async fn forwards_host(
+        &mut self,
+        policy: Option<&str>,
+        legacy: Option<Vec<String>>,
+    ) -> Result<bool, DiscoveryError> {
+        let Some(id) = policy.filter(|p| !p.is_empty()) else {
+            return Ok(legacy.is_some_and(|h| map::legacy_forwards_host(&h)));
+        };
+        if let Some(known) = self.policies.get(id) {
+            return Ok(*known);
+        }
+        self.calls
+            .get_origin_request_policy
+            .fetch_add(1, Ordering::Relaxed);
+        let out = self
+            .client
+            .get_origin_request_policy()
+            .id(id)
+            .send()
+            .await
+            .map_err(api("GetOriginRequestPolicy"))?;
+        let forwards = out
+            .origin_request_policy()
+            .and_then(|p| p.origin_request_policy_config())
+            .and_then(|c| c.headers_config())
+            .is_some_and(|h| {
+                let listed = h.headers().map(|l| l.items().to_vec()).unwrap_or_default();
+                map::policy_forwards_host(h.header_behavior().as_str(), &listed)
+            });
+        self.policies.insert(id.to_string(), forwards);
+        Ok(forwards)
+    }
+}
+
+fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {
+    let kind = if o.s3_origin_config().is_some() {
+        OriginKind::S3
+    } else if o.vpc_origin_config().is_some() {
+        OriginKind::Vpc
+    } else if let Some(c) = o.custom_origin_config() {
+        OriginKind::Custom(CustomOrigin {
+            http_port: c.http_port(),
+            https_port: c.https_port(),
+            protocol_policy: c.origin_protocol_policy().as_str().to_string(),
+            ssl_protocols: c
+                .origin_ssl_protocols()
+                .map(|p| p.items())
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+            read_timeout: c.origin_read_timeout(),
+            ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
+        })
+    } else {
+        // Neither: CloudFront treats it as an S3 REST origin.
+        OriginKind::S3
+    };
+    CfOrigin {
+        id: o.id().to_string(),
+        domain_name: o.domain_name().to_string(),
+        origin_path: o.origin_path().unwrap_or_default().to_string(),
+        custom_headers: o
+            .custom_headers()
+            .map(|h| h.items())
+            .unwrap_or_default()
+            .iter()
+            .map(|h| (h.header_name().to_string(), h.header_value().to_string()))
+            .collect(),
+        kind,
+        connection_attempts: o.connection_attempts(),
+        connection_timeout: o.connection_timeout(),
+    }
+}
+
+/// Runs discovery for one `discovery.cloudfront` section until aborted: lists now, then every
+/// `refresh_interval`; each success goes to `sets`, each failure is logged once and counted, and
+/// the last set stays in force.
+pub fn spawn(
+    settings: CloudFrontDiscovery,
+    status: Arc<DiscoveryStatus>,
+    sets: mpsc::Sender<Discovered>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut cloudfront = CloudFront::new(&settings).await;
+        let mut ticker = tokio::time::interval(settings.refresh_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match cloudfront.list().await {
+                Ok(set) => {
+                    status.succeeded(crate::checks::unix_seconds(std::time::SystemTime::now()));
+                    info!(
+                        provider = super::CLOUDFRONT,
+                        distributions = set.distributions.len(),
+                        "discovery refreshed"
+                    );
+                    if sets.send(set).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    status.failed();
+                    error!(provider = super::CLOUDFRONT, error = %e, "discovery refresh failed; the last discovered origins stay in force");
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,186 @@
+//! Origins discovered from a CDN's API, beside the configured ones. A provider lists what the CDN
+//! knows (`cloudfront`: distributions); the pure mapping turns that into origins
+//! (`cloudfront::map`); [`merge`] validates them against the running config's `global` and
+//! joins them to the configured origins, and the daemon applies the result like a reload. A
+//! failed refresh keeps the last discovered set.
+
+pub mod cloudfront;
+mod status;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::config::{Config, Source};
+pub use cloudfront::map::{Distribution, Group, Mapping, SkipReason};
+pub use status::{DiscoveryCollector, DiscoveryStatus};
+
+/// The `provider` label of CloudFront discovery.
+pub const CLOUDFRONT: &str = "cloudfront";
+
+/// What the last successful refresh listed: the raw distributions, mapped again on every config
+/// reload so that changed `global` defaults apply to discovered origins too.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovered {
+    pub distributions: Vec<Distribution>,
+}
+
+/// `config` with the discovered origins added after the configured ones. A discovered origin
+/// whose settings are invalid, or whose name a configured (or earlier discovered) origin already
+/// has, is skipped and counted.
+pub fn merge(config: &Config, discovered: &Discovered) -> (Config, Mapping) {
+    let mut mapping = Mapping::default();
+    let http_check = config.defaults.checks.iter().flatten().any(|c| c == "http");
+    for d in &discovered.distributions {
+        mapping.extend(cloudfront::map::map_distribution(
+            d,
+            config.defaults.http.as_ref(),
+            http_check,
+        ));
+    }
+    let edge_path = config
+        .discovery
+        .cloudfront
+        .as_ref()
+        .and_then(|c| c.edge_path.clone());
+    let mut names: HashSet<String> = config.origins.iter().map(|o| o.name.clone()).collect();
+    let mut out = config.clone();
+    let mut accepted: HashSet<String> = HashSet::new();
+    for m in &mapping.origins {
+        let name = m.raw.name.clone().unwrap_or_default();
+        if !names.insert(name.clone()) {
+            warn!(origin = %name, "discovered origin skipped: an origin of that name exists");
+            *mapping
+                .skipped
+                .entry(SkipReason::DuplicateName)
+                .or_default() += 1;
+            continue;
+        }
+        let mut origin = match config.discovered_origin(&m.raw) {
+            Ok(o) => o,
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                warn!(origin = %name, errors = %errors.join("; "), "discovered origin skipped: invalid settings");
+                *mapping.skipped.entry(SkipReason::Invalid).or_default() += 1;
+                continue;
+            }
+        };
+        origin
+            .labels
+            .push(("distribution_id".into(), m.distribution_id.clone()));
+        origin
+            .labels
+            .push(("origin_id".into(), m.origin_id.clone()));
+        origin.labels.sort();
+        origin.source = Some(Arc::new(Source {
+            provider: CLOUDFRONT,
+            distribution_id: m.distribution_id.clone(),
+            origin_id: m.origin_id.clone(),
+            distribution_domain: m.distribution_domain.clone(),
+            edge_url: edge_path
+                .as_ref()
+                .map(|p| format!("https://{}{p}", m.distribution_domain)),
+            groups: m.groups.iter().map(|(g, _)| g.clone()).collect(),
+        }));
+        accepted.insert(name);
+        out.origins.push(Arc::new(origin));
+    }
+    // Groups keep only members that became origins.
+    for g in &mut mapping.groups {
+        g.members.retain(|m| accepted.contains(m));
+    }
+    mapping
+        .origins
+        .retain(|m| m.raw.name.as_ref().is_some_and(|n| accepted.contains(n)));
+    (out, mapping)
+}
+
+/// Skipped origins by reason, every reason present (zeros included).
+pub fn skipped_by_reason(mapping: &Mapping) -> BTreeMap<SkipReason, usize> {
+    SkipReason::ALL
+        .iter()
+        .map(|r| (*r, mapping.skipped.get(r).copied().unwrap_or(0)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cloudfront::map::{Behavior, CfOrigin, OriginKind};
+    use super::*;
+
+    fn config(yaml: &str) -> Config {
+        crate::config::load_str(yaml, std::path::Path::new("t.yaml")).expect("config")
+    }
+
+    fn distribution() -> Distribution {
+        let origin = |id: &str, domain: &str| CfOrigin {
+            id: id.into(),
+            domain_name: domain.into(),
+            ..CfOrigin::default()
+        };
+        let mut s3 = origin("bucket", "b.s3.amazonaws.com");
+        s3.kind = OriginKind::S3;
+        Distribution {
+            id: "EDIST".into(),
+            domain_name: "d1.cloudfront.net".into(),
+            origins: vec![
+                origin("web", "web.example.com"),
+                origin("bad", "not a domain"),
+                s3,
+            ],
+            behaviors: vec![Behavior {
+                target_origin_id: "web".into(),
+                forwards_host: false,
+            }],
+            ..Distribution::default()
+        }
+    }
+
+    #[test]
+    fn discovered_origins_join_the_configured_ones_with_their_labels() {
+        let cfg = config(
+            "global: {interval: 30s, labels: {team: web}}
+discovery: {cloudfront: {edge_path: /health}}
+origins: [{name: EDIST_web, domain: taken.example.com}]",
+        );
+        let mut d = distribution();
+        d.id = "EOTHER".into();
+        let (merged, mapping) = merge(
+            &cfg,
+            &Discovered {
+                distributions: vec![distribution(), d],
+            },
+        );
+        let names: Vec<&str> = merged.origins.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["EDIST_web", "EOTHER_web"]);
+        let o = &merged.origins[1];
+        assert_eq!(o.interval, std::time::Duration::from_secs(30));
+        assert_eq!(
+            o.labels,
+            [
+                ("distribution_id".to_string(), "EOTHER".to_string()),
+                ("origin_id".to_string(), "web".to_string()),
+                ("team".to_string(), "web".to_string()),
+            ]
+        );
+        let source = o.source.as_ref().expect("source");
+        assert_eq!(
+            source.edge_url.as_deref(),
+            Some("https://d1.cloudfront.net/health")
+        );
+        let skipped = skipped_by_reason(&mapping);
+        assert_eq!(skipped[&SkipReason::DuplicateName], 1);
+        assert_eq!(skipped[&SkipReason::Invalid], 2);
+        assert_eq!(skipped[&SkipReason::S3Origin], 2);
+        assert_eq!(skipped[&SkipReason::VpcOrigin], 0);
+    }
+
+    #[test]
+    fn discovery_alone_is_a_valid_config() {
+        let cfg = config("discovery: {cloudfront: {}}");
+        assert!(cfg.origins.is_empty());
+        let cf = cfg.discovery.cloudfront.expect("cloudfront");
+        assert_eq!(cf.refresh_interval, std::time::Duration::from_secs(300));
+    }
+}
