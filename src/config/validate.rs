@@ -481,7 +481,9 @@ fn validate_origin(
             IpAddressType::default()
         }),
     };
-    if let Some(ip) = address.filter(|ip| !ip_address_type.allows(*ip)) {
+    // A pinned `address` is taken as given unless `ip_address_type` says otherwise explicitly.
+    let explicit_type = o.ip_address_type.is_some() || defaults.ip_address_type.is_some();
+    if let Some(ip) = address.filter(|ip| explicit_type && !ip_address_type.allows(*ip)) {
         errors.push(
             at("address"),
             format!(
