@@ -248,18 +248,23 @@ impl Reloader {
             return;
         }
         self.discovered = set;
-        let running = self.current.load();
-        let ctx = Arc::clone(&running.ctx);
+        let ctx = Arc::clone(&self.current.load().ctx);
+        let origins = self.apply_composed(ctx);
+        info!(origins, "discovered origins applied");
+    }
+
+    /// Applies the loaded config joined with the discovered set; returns the origins running.
+    fn apply_composed(&mut self, ctx: Arc<ProbeContext>) -> usize {
         let config = compose(
             &self.loaded,
             &self.discovered,
             self.shard,
             &self.own.discovery,
         );
-        let origins = config.origins.len();
         let current = apply(&mut self.scheduler, &self.own, config, ctx);
+        let origins = current.config.origins.len();
         self.current.store(Arc::new(current));
-        info!(origins, "discovered origins applied");
+        origins
     }
 
     /// Records a web config (re)load; a failed one keeps the running web config.
@@ -302,15 +307,7 @@ impl Reloader {
             Ok((loaded, ctx)) => {
                 self.loaded = loaded;
                 self.restart_discovery();
-                let config = compose(
-                    &self.loaded,
-                    &self.discovered,
-                    self.shard,
-                    &self.own.discovery,
-                );
-                let origins = config.origins.len();
-                let current = apply(&mut self.scheduler, &self.own, config, ctx);
-                self.current.store(Arc::new(current));
+                let origins = self.apply_composed(ctx);
                 info!(file = %file, origins, "config reloaded");
                 Ok(())
             }

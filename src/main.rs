@@ -154,7 +154,16 @@ fn config_check(file: &std::path::Path) -> ExitCode {
         });
     match result {
         Ok(c) => {
-            println!("{}: OK ({} origins)", file.display(), c.origins.len());
+            let discovery = if c.discovery.cloudfront.is_some() {
+                ", plus those discovered from cloudfront"
+            } else {
+                ""
+            };
+            println!(
+                "{}: OK ({} origins{discovery})",
+                file.display(),
+                c.origins.len()
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -70,7 +70,8 @@ async fn open_closed_and_hung_ports_in_one_scrape() {
             .is_empty());
         assert_eq!(s.matching("origin_problem", &[("origin", origin)]).len(), 1);
     }
-    // The hung connection was cut at the 1s timeout.
+    // The hung connection was tried as the CDN tries it: 3 attempts (connection_attempts),
+    // each cut at the 1s timeout (the smaller of timeout and connection_timeout).
     let hung_labels = [
         ("origin", "hung"),
         ("address", "127.0.0.1"),
@@ -80,9 +81,10 @@ async fn open_closed_and_hung_ports_in_one_scrape() {
         .value("origin_tcp_connect_duration_seconds", &hung_labels)
         .unwrap();
     assert!(
-        (1.0..2.0).contains(&hung_took),
+        (3.0..4.0).contains(&hung_took),
         "hung connect took {hung_took}s"
     );
+    s.assert_value("origin_tcp_connect_attempts", &hung_labels, 3.0);
 
     s.assert_value("origin_exporter_origins", &[], 3.0);
     s.assert_value("origin_exporter_config_last_reload_successful", &[], 1.0);

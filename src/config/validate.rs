@@ -499,7 +499,9 @@ fn validate_origin(
             IpAddressType::default()
         }),
     };
-    if let Some(ip) = address.filter(|ip| !ip_address_type.allows(*ip)) {
+    // A pinned `address` is taken as given unless `ip_address_type` says otherwise explicitly.
+    let explicit_type = o.ip_address_type.is_some() || defaults.ip_address_type.is_some();
+    if let Some(ip) = address.filter(|ip| explicit_type && !ip_address_type.allows(*ip)) {
         errors.push(
             at("address"),
             format!(
@@ -1024,6 +1026,31 @@ origins: [{name: a, domain: a.example.com}]",
             messages("global: {}"),
             vec!["origins: must list at least one origin (or configure discovery)"]
         );
+    }
+
+    #[test]
+    fn discovery_is_validated_with_paths() {
+        let errs = messages(
+            "discovery: {cloudfront: {refresh_interval: 0s, distribution_ids: [E1, 'bad id'],
+              endpoint_url: 'ftp://x', edge_path: health}}",
+        );
+        assert_eq!(
+            errs,
+            [
+                "discovery.cloudfront.refresh_interval: must be greater than 0",
+                "discovery.cloudfront.distribution_ids[1]: must be a distribution id like E2QWRUHEXAMPLE, got \"bad id\"",
+                "discovery.cloudfront.endpoint_url: must be an http:// or https:// URL, got \"ftp://x\"",
+                "discovery.cloudfront.edge_path: must start with /, got \"health\"",
+            ]
+        );
+        let cfg = parse(
+            "discovery: {cloudfront: {refresh_interval: 1m, tags: {env: prod}, edge_path: /ping}}",
+        )
+        .unwrap();
+        let cf = cfg.discovery.cloudfront.unwrap();
+        assert_eq!(cf.refresh_interval, Duration::from_secs(60));
+        assert_eq!(cf.tags.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(cf.edge_path.as_deref(), Some("/ping"));
     }
 
     #[test]

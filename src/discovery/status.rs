@@ -246,6 +246,65 @@ pub fn primary_state(
 mod tests {
     use super::*;
 
+    use std::time::{Duration, SystemTime};
+
+    use crate::checks::{CheckRun, OriginResults, Outcome, PortResult, PortState, TcpReport};
+    use crate::config::Scheme;
+    use crate::cycle::Snapshot;
+
+    /// A probed origin whose one port is open (ready) or refused (port_unreachable).
+    fn slot(ready: bool) -> Option<Arc<Slot>> {
+        let cfg = crate::config::load_str(
+            "origins: [{name: a, domain: a.example, address: 127.0.0.1, checks: [tcp]}]",
+            std::path::Path::new("t.yaml"),
+        )
+        .expect("config");
+        let origin = Arc::clone(&cfg.origins[0]);
+        let port = PortResult {
+            address: [127, 0, 0, 1].into(),
+            port: 443,
+            scheme: Scheme::Https,
+            state: if ready {
+                PortState::Open
+            } else {
+                PortState::Refused
+            },
+            duration: Duration::ZERO,
+            attempts: 3,
+        };
+        let results = OriginResults {
+            tcp: Some(CheckRun {
+                duration: Duration::ZERO,
+                outcome: Outcome::Completed(TcpReport { ports: vec![port] }),
+            }),
+            ..OriginResults::default()
+        };
+        let diagnosis = crate::diagnose::diagnose(&origin, &results);
+        let slot = Slot::new(origin);
+        slot.publish(Arc::new(Snapshot {
+            results,
+            diagnosis,
+            finished_at: SystemTime::now(),
+        }));
+        Some(Arc::new(slot))
+    }
+
+    #[test]
+    fn a_group_serves_through_its_secondary_when_the_primary_fails_over() {
+        let group = Group {
+            name: "E1_g".into(),
+            distribution_id: "E1".into(),
+            members: vec!["p".into(), "s".into()],
+            failover_status_codes: vec![502],
+        };
+        assert_eq!(can_serve(&group, &[slot(true), slot(false)]), Some(true));
+        assert_eq!(can_serve(&group, &[slot(false), slot(true)]), Some(true));
+        assert_eq!(can_serve(&group, &[slot(false), slot(false)]), Some(false));
+        // The secondary not probed yet: unknown.
+        assert_eq!(can_serve(&group, &[slot(false), None]), None);
+        assert_eq!(can_serve(&group, &[None, slot(true)]), None);
+    }
+
     #[test]
     fn failover_follows_cloudfronts_rules() {
         let codes = [500, 502, 503, 504];

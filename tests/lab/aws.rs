@@ -62,12 +62,12 @@ fn install() -> Result<PathBuf, String> {
                     ))
                 }
             };
-            if !venv.join("bin/pip").exists() {
-                if run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).is_err() {
-                    // Debian splits venv out of python3.
-                    let _ = run(Command::new("apt-get").args(["install", "-y", "python3-venv"]));
-                    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-                }
+            if !venv.join("bin/pip").exists()
+                && run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).is_err()
+            {
+                // Debian splits venv out of python3.
+                let _ = run(Command::new("apt-get").args(["install", "-y", "python3-venv"]));
+                run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
             }
             run(Command::new(venv.join("bin/pip")).args(["install", "-q", MOTO, BOTO3]))?;
             let _ = std::fs::write(&marker, "");

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cloudfront::error::DisplayErrorContext;
-use aws_sdk_cloudfront::types::{CacheBehavior, DefaultCacheBehavior, DistributionSummary};
+use aws_sdk_cloudfront::types::DistributionSummary;
 use aws_sdk_cloudfront::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -180,10 +180,26 @@ impl CloudFront {
     ) -> Result<Distribution, DiscoveryError> {
         let mut behaviors = Vec::new();
         if let Some(b) = s.default_cache_behavior() {
-            behaviors.push(self.default_behavior(b).await?);
+            #[allow(
+                deprecated,
+                reason = "legacy ForwardedValues still decide Host forwarding"
+            )]
+            let legacy = b.forwarded_values();
+            let b = self
+                .behavior(b.target_origin_id(), b.origin_request_policy_id(), legacy)
+                .await?;
+            behaviors.push(b);
         }
         for b in s.cache_behaviors().map(|c| c.items()).unwrap_or_default() {
-            behaviors.push(self.behavior(b).await?);
+            #[allow(
+                deprecated,
+                reason = "legacy ForwardedValues still decide Host forwarding"
+            )]
+            let legacy = b.forwarded_values();
+            let b = self
+                .behavior(b.target_origin_id(), b.origin_request_policy_id(), legacy)
+                .await?;
+            behaviors.push(b);
         }
         Ok(Distribution {
             id: s.id().to_string(),
@@ -224,43 +240,18 @@ impl CloudFront {
         })
     }
 
-    // `ForwardedValues` is deprecated in favour of policies, but distributions still use it.
-    #[allow(
-        deprecated,
-        reason = "legacy ForwardedValues still decide Host forwarding"
-    )]
-    async fn default_behavior(
+    /// A cache behavior (the default one or another) by its target, origin request policy
+    /// and legacy `ForwardedValues` headers.
+    async fn behavior(
         &mut self,
-        b: &DefaultCacheBehavior,
+        target: &str,
+        policy: Option<&str>,
+        legacy: Option<&aws_sdk_cloudfront::types::ForwardedValues>,
     ) -> Result<Behavior, DiscoveryError> {
-        let legacy = b
-            .forwarded_values()
-            .and_then(|f| f.headers())
-            .map(|h| h.items().to_vec());
-        let forwards_host = self
-            .forwards_host(b.origin_request_policy_id(), legacy)
-            .await?;
+        let legacy = legacy.and_then(|f| f.headers()).map(|h| h.items().to_vec());
         Ok(Behavior {
-            target_origin_id: b.target_origin_id().to_string(),
-            forwards_host,
-        })
-    }
-
-    #[allow(
-        deprecated,
-        reason = "legacy ForwardedValues still decide Host forwarding"
-    )]
-    async fn behavior(&mut self, b: &CacheBehavior) -> Result<Behavior, DiscoveryError> {
-        let legacy = b
-            .forwarded_values()
-            .and_then(|f| f.headers())
-            .map(|h| h.items().to_vec());
-        let forwards_host = self
-            .forwards_host(b.origin_request_policy_id(), legacy)
-            .await?;
-        Ok(Behavior {
-            target_origin_id: b.target_origin_id().to_string(),
-            forwards_host,
+            target_origin_id: target.to_string(),
+            forwards_host: self.forwards_host(policy, legacy).await?,
         })
     }
 
