@@ -17,7 +17,7 @@ use crate::netpolicy::AdhocPolicy;
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
-pub use raw::{RawConfig, RawGlobal, RawHttp, RawOrigin};
+pub use raw::{RawConfig, RawEdge, RawGlobal, RawHttp, RawOrigin};
 pub use validate::validate;
 
 /// A loaded, validated configuration. Immutable; a reload builds a new one.

@@ -57,7 +57,23 @@ pub fn merge(config: &Config, discovered: &Discovered) -> (Config, Mapping) {
                 .or_default() += 1;
             continue;
         }
-        let mut origin = match config.discovered_origin(&m.raw) {
+        let edge_url = edge_path
+            .as_ref()
+            .map(|p| format!("https://{}{p}", m.distribution_domain));
+        // With `edge_path`, the edge check asks the distribution itself for this origin's path
+        // (unless the origin's settings name an edge of their own).
+        let raw = match &edge_url {
+            Some(url) if m.raw.edge.is_none() => {
+                let mut raw = m.raw.clone();
+                raw.edge = Some(crate::config::RawEdge {
+                    url: Some(url.clone()),
+                    ..Default::default()
+                });
+                std::borrow::Cow::Owned(raw)
+            }
+            _ => std::borrow::Cow::Borrowed(&m.raw),
+        };
+        let mut origin = match config.discovered_origin(&raw) {
             Ok(o) => o,
             Err(errors) => {
                 let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -78,9 +94,7 @@ pub fn merge(config: &Config, discovered: &Discovered) -> (Config, Mapping) {
             distribution_id: m.distribution_id.clone(),
             origin_id: m.origin_id.clone(),
             distribution_domain: m.distribution_domain.clone(),
-            edge_url: edge_path
-                .as_ref()
-                .map(|p| format!("https://{}{p}", m.distribution_domain)),
+            edge_url,
             groups: m.groups.iter().map(|(g, _)| g.clone()).collect(),
         }));
         accepted.insert(name);
@@ -169,6 +183,12 @@ origins: [{name: EDIST_web, domain: taken.example.com}]",
             source.edge_url.as_deref(),
             Some("https://d1.cloudfront.net/health")
         );
+        // The edge check asks the distribution for the origin's edge path.
+        let edge = o.edge.as_ref().expect("an edge check");
+        assert_eq!(edge.url, "https://d1.cloudfront.net/health");
+        assert_eq!(edge.host, "d1.cloudfront.net");
+        assert_eq!(edge.path, "/health");
+        assert!(o.has_check(crate::checks::Check::Edge));
         let skipped = skipped_by_reason(&mapping);
         assert_eq!(skipped[&SkipReason::DuplicateName], 1);
         assert_eq!(skipped[&SkipReason::Invalid], 2);
