@@ -41,6 +41,7 @@ pub struct RawGlobal {
     pub checks: Option<Vec<String>>,
     pub labels: Option<BTreeMap<String, String>>,
     pub edge: Option<RawEdge>,
+    pub client_certificate: Option<RawClientCertificate>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -62,6 +63,15 @@ pub struct RawOrigin {
     pub expiry_warning_days: Option<i64>,
     pub labels: Option<BTreeMap<String, String>>,
     pub edge: Option<RawEdge>,
+    pub client_certificate: Option<RawClientCertificate>,
+}
+
+/// `client_certificate`: what the CDN presents when the origin asks (origin mTLS).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientCertificate {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -44,6 +44,45 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
             Cause::TlsHandshakeFailed,
             format!("{}: {}", report.address, reply.describe()),
         )),
+        // The first certificate served is not the leaf: the handshake breaks on its key (a
+        // bad ServerKeyExchange signature), an echo of cert_chain_order, which names the root.
+        Handshake::Unfinished(_)
+            if report
+                .chain
+                .as_ref()
+                .is_some_and(|c| c.defects.out_of_order && c.leaf != Some(0)) => {}
+        Handshake::Unfinished(finish) => out.push(Finding::new(
+            Cause::TlsHandshakeFailed,
+            format!(
+                "{}: the hello was accepted, then the CDN-profile handshake failed: {}",
+                report.address,
+                finish.describe()
+            ),
+        )),
+        Handshake::KeyMismatch { key } => out.push(Finding::new(
+            Cause::TlsCipherMismatch,
+            format!(
+                "{}: the certificate's {key} key fits no signature scheme the CDN offers (RSA PKCS#1 and ECDSA only); serve an RSA or ECDSA certificate ({})",
+                report.address,
+                report.cdn_reply.describe()
+            ),
+        )),
+        Handshake::ClientCertificateRequired { finish } => out.push(Finding::new(
+            Cause::TlsClientCertificateRequired,
+            format!(
+                "{}: the origin sends a CertificateRequest and this origin has no client_certificate; without origin mTLS the CDN drops the request (handshake without a certificate: {})",
+                report.address,
+                finish.describe()
+            ),
+        )),
+        Handshake::ClientCertificateRejected(finish) => out.push(Finding::new(
+            Cause::TlsClientCertificateRejected,
+            format!(
+                "{}: the origin refused the configured client_certificate: {}",
+                report.address,
+                finish.describe()
+            ),
+        )),
     }
     let Some(chain) = &report.chain else {
         return out;
@@ -162,6 +201,8 @@ mod tests {
             }),
             protocols: Vec::new(),
             chain,
+            cert_request: false,
+            finish: None,
         })
     }
 
