@@ -44,13 +44,14 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
             Cause::TlsHandshakeFailed,
             format!("{}: {}", report.address, reply.describe()),
         )),
-        // The first certificate served is not the leaf: the handshake breaks on its key (a
-        // bad ServerKeyExchange signature), an echo of cert_chain_order, which names the root.
+        // The first certificate served is not the leaf (the handshake breaks on its key: a bad
+        // ServerKeyExchange signature), or a served certificate does not parse (the client
+        // stops at the Certificate message): echoes of cert_chain_order and cert_untrusted,
+        // which name the root.
         Handshake::Unfinished(_)
-            if report
-                .chain
-                .as_ref()
-                .is_some_and(|c| c.defects.out_of_order && c.leaf != Some(0)) => {}
+            if report.chain.as_ref().is_some_and(|c| {
+                (c.defects.out_of_order && c.leaf != Some(0)) || c.unparsable > 0
+            }) => {}
         Handshake::Unfinished(finish) => out.push(Finding::new(
             Cause::TlsHandshakeFailed,
             format!(
