@@ -501,18 +501,24 @@ fn origin_http(name: &str, port: u16, extra: &str) -> String {
     )
 }
 
-/// The `check` command's output for one origin of `config`.
-fn check_output(config: &str, origin: &str) -> String {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("config.yaml");
-    std::fs::write(&file, config).expect("write config");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
-        .args(["check", "--config.file"])
-        .arg(&file)
-        .arg(origin)
-        .output()
-        .expect("run check");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+/// The `check` command's output for one origin of `config` (off the runtime's thread, so that
+/// in-process origins keep serving).
+async fn check_output(config: &str, origin: &str) -> String {
+    let (config, origin) = (config.to_string(), origin.to_string());
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, config).expect("write config");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
+            .args(["check", "--config.file"])
+            .arg(&file)
+            .arg(origin)
+            .output()
+            .expect("run check");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    })
+    .await
+    .expect("check command")
 }
 
 #[tokio::test]
@@ -632,19 +638,19 @@ async fn late_handshake_failures_and_client_certificates() {
     assert_causes(&s, "gosni", &["tls_handshake_failed"], false);
     exporter.stop().await;
 
-    let out = check_output(&config, "goed");
+    let out = check_output(&config, "goed").await;
     assert!(
         out.contains("tls_cipher_mismatch")
             && out.contains("Ed25519 key fits no signature scheme the CDN offers")
             && out.contains(&go_ed25519.addr.to_string()),
         "{out}"
     );
-    let out = check_output(&config, "goreq");
+    let out = check_output(&config, "goreq").await;
     assert!(
         out.contains("tls_client_certificate_required") && out.contains("CertificateRequest"),
         "{out}"
     );
-    let out = check_output(&config, "osslbadmtls");
+    let out = check_output(&config, "osslbadmtls").await;
     assert!(
         out.contains("tls_client_certificate_rejected") && out.contains("alert"),
         "{out}"
@@ -732,4 +738,33 @@ async fn http_over_everything_the_cdn_speaks() {
         assert_protocols(&s, o, &["TLSv1.2"]);
     }
     exporter.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_message_over_what_the_cdn_reads_is_a_failed_handshake() {
+    let pki = Pki::new();
+    // A leaf with 10,000 names: a Certificate message of ~250 KB, over s2n-tls's 64 KiB.
+    let many: Vec<String> = (0..10_000)
+        .map(|i| format!("name{i:05}.oversized.lab.test"))
+        .collect();
+    let mut names: Vec<&str> = vec!["oversized.lab.test"];
+    names.extend(many.iter().map(String::as_str));
+    let l = pki.leaf(&LeafSpec::new(&names), Some(&pki.inter));
+    let server = RustlsOrigin::start(
+        vec![l.der.clone(), pki.inter.der.clone()],
+        &l.key_der,
+        false,
+    )
+    .await;
+    let config = config(&pki, "2s", &[origin("oversized", server.port(), "")]);
+    let exporter = Exporter::start(&config).await;
+    let s = exporter.wait_cycle(&["oversized"]).await;
+    // The handshake fails on the message's size; no certificate cause is made up from it.
+    assert_causes(&s, "oversized", &["tls_handshake_failed"], false);
+    exporter.stop().await;
+    let out = check_output(&config, "oversized").await;
+    assert!(
+        out.contains("over the 64 KiB the CDN's TLS client accepts"),
+        "{out}"
+    );
 }
