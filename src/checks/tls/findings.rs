@@ -263,6 +263,61 @@ mod tests {
                 false,
             ),
             (
+                "client certificate asked for, none configured",
+                report(
+                    Handshake::ClientCertificateRequired {
+                        finish: crate::checks::tls::cdn_client::Finish::AlertReceived {
+                            alert: 116,
+                            step: "SSLv3/TLS read finished".into(),
+                        },
+                    },
+                    ok(),
+                ),
+                &["tls_client_certificate_required"],
+                false,
+                false,
+            ),
+            (
+                "client certificate refused",
+                report(
+                    Handshake::ClientCertificateRejected(
+                        crate::checks::tls::cdn_client::Finish::AlertReceived {
+                            alert: 48,
+                            step: "SSLv3/TLS read finished".into(),
+                        },
+                    ),
+                    ok(),
+                ),
+                &["tls_client_certificate_rejected"],
+                false,
+                false,
+            ),
+            (
+                "an Ed25519 certificate",
+                report(
+                    Handshake::KeyMismatch {
+                        key: "Ed25519".into(),
+                    },
+                    ok(),
+                ),
+                &["tls_cipher_mismatch"],
+                false,
+                false,
+            ),
+            (
+                "a later handshake step fails",
+                report(
+                    Handshake::Unfinished(crate::checks::tls::cdn_client::Finish::AlertReceived {
+                        alert: 80,
+                        step: "SSLv3/TLS read server key exchange".into(),
+                    }),
+                    ok(),
+                ),
+                &["tls_handshake_failed"],
+                false,
+                false,
+            ),
+            (
                 "not TLS",
                 report(Handshake::Failed(Reply::NotTls), None),
                 &["tls_handshake_failed"],
