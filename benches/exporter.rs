@@ -158,6 +158,8 @@ fn tls_report(origin: &Origin, facts: &ChainFacts) -> TlsReport {
             .map(|v| (v, v >= TlsVersion::Tls1_2))
             .collect(),
         chain: Some(analysis::report(facts, &[&origin.domain], now(), 30)),
+        cert_request: false,
+        finish: None,
     }
 }
 

@@ -161,6 +161,19 @@ pub static OTHER_SUITES: &[CipherSuite] = &[
     suite(0x003D, "AES256-SHA256", true),
     suite(0x003C, "AES128-SHA256", true),
     suite(0x0005, "RC4-SHA", false),
+    // NULL (no encryption) and anonymous (no certificate) suites: an origin speaking only these
+    // speaks the protocol, with no suite the CDN accepts.
+    suite(0xC010, "ECDHE-RSA-NULL-SHA", false),
+    suite(0xC006, "ECDHE-ECDSA-NULL-SHA", false),
+    suite(0x003B, "NULL-SHA256", true),
+    suite(0x0002, "NULL-SHA", false),
+    suite(0x0001, "NULL-MD5", false),
+    suite(0xC018, "AECDH-AES128-SHA", false),
+    suite(0xC019, "AECDH-AES256-SHA", false),
+    suite(0x00A6, "ADH-AES128-GCM-SHA256", true),
+    suite(0x00A7, "ADH-AES256-GCM-SHA384", true),
+    suite(0x0034, "ADH-AES128-SHA", false),
+    suite(0x003A, "ADH-AES256-SHA", false),
 ];
 
 /// TLS 1.3 suites, named by IANA (OpenSSL uses the same names for them).

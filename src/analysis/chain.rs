@@ -259,6 +259,21 @@ pub fn facts(
     algorithms: &[&dyn SignatureVerificationAlgorithm],
     now: i64,
 ) -> ChainFacts {
+    facts_with(served, fetched, roots, None, algorithms, now)
+}
+
+/// [`facts`], with trust judged the way the CDN's client judges it when `cdn_store` is given:
+/// OpenSSL's `X509_verify_cert` over the served chain (s2n-tls calls AWS-LC's, which builds the
+/// path from the first matching issuer and never backtracks to another one), with the store's
+/// flags (no time checks: expiry and notBefore are their own causes).
+pub fn facts_with(
+    served: &[CertificateDer<'_>],
+    fetched: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+    cdn_store: Option<&openssl::x509::store::X509Store>,
+    algorithms: &[&dyn SignatureVerificationAlgorithm],
+    now: i64,
+) -> ChainFacts {
     let served = &served[..served.len().min(MAX_CHAIN)];
     let parsed: Vec<Parsed<'_>> = served
         .iter()
@@ -303,11 +318,15 @@ pub fn facts(
         .collect();
     let leaf_der = &served[parsed[leaf].position];
     let at = verification_time(&certs, fetched, now);
+    let judge = |intermediates: &[CertificateDer<'_>]| match cdn_store {
+        Some(store) => cdn_trust_of(leaf_der, intermediates, store),
+        None => trust_of(leaf_der, intermediates, roots, algorithms, at),
+    };
     let mut trust = if unparsable > 0 {
         // The CDN cannot parse what the origin sent; webpki would skip such an intermediate.
         Trust::Rejected(format!("{unparsable} served certificate(s) do not parse"))
     } else {
-        trust_of(leaf_der, &others, roots, algorithms, at)
+        judge(&others)
     };
     if let Trust::UnknownIssuer { aia } = &mut trust {
         *aia = top_of_path(leaf, &issuer).and_then(|top| ca_issuers_url(&parsed[top].cert));
@@ -316,7 +335,7 @@ pub fn facts(
     if matches!(trust, Trust::UnknownIssuer { .. }) && !fetched.is_empty() {
         let mut all = others.clone();
         all.extend(fetched.iter().take(MAX_CHAIN).cloned());
-        incomplete = trust_of(leaf_der, &all, roots, algorithms, at) == Trust::Trusted;
+        incomplete = judge(&all) == Trust::Trusted;
     }
     // A leaf that is itself one of the trusted roots (a private CA's self-signed certificate in
     // `ca_file`) is trusted, even when webpki refuses a CA certificate as an end entity.
@@ -531,6 +550,62 @@ fn trust_of(
         }
         Err(e) => Trust::Rejected(e.to_string()),
     }
+}
+
+/// OpenSSL's verdict on the chain, as the CDN's s2n-tls client asks AWS-LC for it: the leaf, the
+/// served certificates as untrusted intermediates, the CDN's trust store.
+fn cdn_trust_of(
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    store: &openssl::x509::store::X509Store,
+) -> Trust {
+    use openssl::stack::Stack;
+    use openssl::x509::{X509StoreContext, X509};
+    let Ok(leaf) = X509::from_der(leaf) else {
+        return Trust::Rejected("the leaf certificate does not parse".into());
+    };
+    let verdict = (|| {
+        let mut chain = Stack::new()?;
+        for der in intermediates {
+            if let Ok(c) = X509::from_der(der) {
+                chain.push(c)?;
+            }
+        }
+        let mut ctx = X509StoreContext::new()?;
+        ctx.init(store, &leaf, &chain, |c| Ok((c.verify_cert()?, c.error())))
+    })();
+    match verdict {
+        Ok((true, _)) => Trust::Trusted,
+        // unable to get issuer certificate (locally), unable to verify the first certificate,
+        // self-signed leaf or root not in the store.
+        Ok((false, e)) if matches!(e.as_raw(), 2 | 18 | 19 | 20 | 21) => {
+            Trust::UnknownIssuer { aia: None }
+        }
+        Ok((false, e)) => Trust::Rejected(e.error_string().to_string()),
+        Err(e) => Trust::Rejected(e.to_string()),
+    }
+}
+
+/// The CDN's trust store for [`facts_with`]: `certs` (DER), with s2n-tls's flags
+/// (`X509_V_FLAG_PARTIAL_CHAIN`: a trusted intermediate is an anchor), the TLS server purpose,
+/// and no time checks.
+pub fn cdn_store<'a>(
+    certs: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<openssl::x509::store::X509Store, openssl::error::ErrorStack> {
+    use openssl::x509::store::X509StoreBuilder;
+    use openssl::x509::verify::X509VerifyFlags;
+    use openssl::x509::{X509PurposeId, X509};
+    let mut b = X509StoreBuilder::new()?;
+    for der in certs {
+        // A root OpenSSL cannot parse is one the CDN cannot use either.
+        if let Ok(c) = X509::from_der(der) {
+            // A duplicate is refused by some OpenSSL versions; the first copy serves.
+            let _ = b.add_cert(c);
+        }
+    }
+    b.set_flags(X509VerifyFlags::PARTIAL_CHAIN | X509VerifyFlags::NO_CHECK_TIME)?;
+    b.set_purpose(X509PurposeId::SSL_SERVER)?;
+    Ok(b.build())
 }
 
 #[cfg(test)]

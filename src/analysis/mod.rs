@@ -5,8 +5,8 @@ pub mod chain;
 pub mod hostname;
 
 pub use chain::{
-    analyze, facts, report, CertSummary, ChainFacts, ChainReport, Defects, Inputs, Trust,
-    MAX_AIA_URL, MAX_CHAIN, MAX_LABEL,
+    analyze, cdn_store, facts, facts_with, report, CertSummary, ChainFacts, ChainReport, Defects,
+    Inputs, Trust, MAX_AIA_URL, MAX_CHAIN, MAX_LABEL,
 };
 pub use hostname::{dns_matches, CertNames};
 

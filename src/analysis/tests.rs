@@ -510,3 +510,70 @@ fn facts_weigh_their_names_and_overlong_names_are_not_kept() {
     assert!(!covered[0].1);
     assert!(covered[1].1);
 }
+
+/// The CDN's trust (OpenSSL's chain building, no time checks) over `served`, with `roots`.
+fn cdn_facts(served: &[CertificateDer<'static>], roots: &[&CertificateDer<'static>]) -> ChainFacts {
+    let algs = rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all;
+    let cdn = cdn_store(roots.iter().map(|c| c.as_ref())).unwrap();
+    facts_with(served, &[], &store(roots), Some(&cdn), algs, now())
+}
+
+#[test]
+fn an_expired_leaf_under_a_reissued_intermediate_is_expired_not_untrusted() {
+    let root = root("Root");
+    // The intermediate that signed the leaf, and its re-issue (same name, same key) whose
+    // validity starts after the leaf expired: no moment is inside every window.
+    let key = KeyPair::generate().unwrap();
+    let same_key = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+    let first = Ca {
+        der: ca_params("Inter", (-400, 3650))
+            .signed_by(&key, &root.issuer)
+            .unwrap()
+            .der()
+            .clone(),
+        issuer: Issuer::new(ca_params("Inter", (-400, 3650)), key),
+    };
+    let reissued = ca_params("Inter", (-10, 3650))
+        .signed_by(&same_key, &root.issuer)
+        .unwrap()
+        .der()
+        .clone();
+    let expired = leaf(&["a.example"], &first, (-365, -30), None);
+    let served = [expired, reissued];
+    let r = report(&cdn_facts(&served, &[&root.der]), &["a.example"], now(), 21);
+    assert!(r.defects.expired, "{r:?}");
+    assert!(!r.defects.untrusted, "trust does not depend on time: {r:?}");
+    assert_eq!(r.trust, Trust::Trusted);
+}
+
+#[test]
+fn the_cdn_takes_the_first_matching_issuer_and_does_not_backtrack() {
+    let (a, b) = (root("Root A"), root("Root B"));
+    let key = KeyPair::generate().unwrap();
+    let same_key = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+    let params = || ca_params("Inter", (-30, 3650));
+    let by_b = params().signed_by(&key, &b.issuer).unwrap().der().clone();
+    let by_a = params()
+        .signed_by(&same_key, &a.issuer)
+        .unwrap()
+        .der()
+        .clone();
+    let inter = Ca {
+        der: by_a.clone(),
+        issuer: Issuer::new(params(), key),
+    };
+    let l = leaf(&["a.example"], &inter, (-1, 90), None);
+    let served = [l, by_b, by_a];
+    // webpki backtracks to the intermediate issued by the trusted root A...
+    let webpki = run(&served, &[], &store(&[&a.der]), &["a.example"]);
+    assert_eq!(webpki.trust, Trust::Trusted);
+    // ...OpenSSL, like the CDN's s2n-tls/AWS-LC, follows the first one (issued by B) and fails.
+    let r = report(&cdn_facts(&served, &[&a.der]), &["a.example"], now(), 21);
+    assert!(r.defects.untrusted, "{r:?}");
+    // With B's intermediate last, the first match is A's: trusted.
+    let reordered = [served[0].clone(), served[2].clone(), served[1].clone()];
+    let r = report(&cdn_facts(&reordered, &[&a.der]), &["a.example"], now(), 21);
+    assert_eq!(r.trust, Trust::Trusted, "{r:?}");
+}

@@ -143,6 +143,13 @@ impl PartialEq for CdnProfile {
     }
 }
 
+/// `client_certificate`: PEM files of the certificate (with its chain) and its private key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientCertificate {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
 /// One origin with every default applied: what the probes read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin {
@@ -164,6 +171,8 @@ pub struct Origin {
     pub expiry_warning_days: u32,
     /// Extra labels on every series of this origin, sorted by name.
     pub labels: Vec<(String, String)>,
+    /// The client certificate the CDN presents when the origin asks (origin mTLS).
+    pub client_certificate: Option<ClientCertificate>,
     /// Addresses already resolved and vetted (ad-hoc probes): connect to these and no others,
     /// whatever a later DNS answer says. Never set from a config file.
     pub pinned_addresses: Vec<IpAddr>,

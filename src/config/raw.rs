@@ -51,6 +51,7 @@ pub struct RawGlobal {
     pub connection_timeout: Option<String>,
     pub connection_attempts: Option<i64>,
     pub edge: Option<RawEdge>,
+    pub client_certificate: Option<RawClientCertificate>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -75,6 +76,15 @@ pub struct RawOrigin {
     pub connection_timeout: Option<String>,
     pub connection_attempts: Option<i64>,
     pub edge: Option<RawEdge>,
+    pub client_certificate: Option<RawClientCertificate>,
+}
+
+/// `client_certificate`: what the CDN presents when the origin asks (origin mTLS).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientCertificate {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

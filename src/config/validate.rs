@@ -536,6 +536,12 @@ fn validate_origin(
         }
     }
 
+    let client_certificate = o
+        .client_certificate
+        .as_ref()
+        .or(defaults.client_certificate.as_ref())
+        .and_then(|c| client_certificate(c, &at("client_certificate"), errors));
+
     (errors.0.len() == before).then(|| Origin {
         name,
         domain,
@@ -553,11 +559,45 @@ fn validate_origin(
         read_timeout,
         expiry_warning_days,
         labels: labels.into_iter().collect(),
+        client_certificate,
         pinned_addresses: Vec::new(),
         ip_address_type,
         connection_timeout,
         connection_attempts,
         source: None,
+    })
+}
+
+/// Both files named, readable, and PEM; whether they hold a matching certificate and key is
+/// checked when the TLS client is built, and reported by the TLS check.
+fn client_certificate(
+    raw: &super::raw::RawClientCertificate,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<super::ClientCertificate> {
+    let mut file = |value: Option<&String>, key: &str| -> Option<PathBuf> {
+        let at = format!("{path}.{key}");
+        let Some(f) = value.filter(|f| !f.is_empty()) else {
+            errors.push(at, "required: a PEM file");
+            return None;
+        };
+        match std::fs::read(f) {
+            Ok(bytes) if bytes.windows(11).any(|w| w == b"-----BEGIN ") => Some(PathBuf::from(f)),
+            Ok(_) => {
+                errors.push(at, format!("{f}: no PEM block in the file"));
+                None
+            }
+            Err(e) => {
+                errors.push(at, format!("{f}: {e}"));
+                None
+            }
+        }
+    };
+    let cert_file = file(raw.cert_file.as_ref(), "cert_file");
+    let key_file = file(raw.key_file.as_ref(), "key_file");
+    Some(super::ClientCertificate {
+        cert_file: cert_file?,
+        key_file: key_file?,
     })
 }
 

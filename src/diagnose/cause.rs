@@ -40,6 +40,8 @@ pub enum Cause {
     CertExpiringSoon,
     HttpErrorStatus,
     HttpTimeout,
+    TlsClientCertificateRequired,
+    TlsClientCertificateRejected,
     EdgeLambdaError,
     EdgeFunctionError,
     EdgeUnexplainedError,
@@ -48,7 +50,7 @@ pub enum Cause {
 use Cause::*;
 
 impl Cause {
-    pub const ALL: [Cause; 23] = [
+    pub const ALL: [Cause; 25] = [
         DnsResolutionFailed,
         DnsAllNameserversDown,
         DnsNameserverDown,
@@ -69,6 +71,8 @@ impl Cause {
         CertExpiringSoon,
         HttpErrorStatus,
         HttpTimeout,
+        TlsClientCertificateRequired,
+        TlsClientCertificateRejected,
         EdgeLambdaError,
         EdgeFunctionError,
         EdgeUnexplainedError,
@@ -97,6 +101,8 @@ impl Cause {
             CertExpiringSoon => "cert_expiring_soon",
             HttpErrorStatus => "http_error_status",
             HttpTimeout => "http_timeout",
+            TlsClientCertificateRequired => "tls_client_certificate_required",
+            TlsClientCertificateRejected => "tls_client_certificate_rejected",
             EdgeLambdaError => "edge_lambda_error",
             EdgeFunctionError => "edge_function_error",
             EdgeUnexplainedError => "edge_unexplained_error",
@@ -158,6 +164,8 @@ impl Cause {
             CertExpiringSoon => "A certificate the origin serves expires soon.",
             HttpErrorStatus => "The origin answers the CDN's request with an unexpected status.",
             HttpTimeout => "The origin sends no response headers within the CDN's read timeout.",
+            TlsClientCertificateRequired => "The origin asks for a client certificate (TLS CertificateRequest) and the origin has no client_certificate: the CDN, without origin mTLS, drops the request.",
+            TlsClientCertificateRejected => "The origin refuses the configured client certificate: the CDN's handshake with origin mTLS fails.",
             EdgeLambdaError => "A Lambda@Edge function fails for this origin's requests: the CDN answers 502 (invalid response) or 503 (execution error, throttling) without the origin's fault.",
             EdgeFunctionError => "A CloudFront Function fails for this origin's requests: the CDN answers 502 (invalid object) or 503 (execution error, throttling) without the origin's fault.",
             EdgeUnexplainedError => "The CDN itself answers 5xx although the exporter reaches the origin without a problem: the CDN cannot reach it (a firewall admitting the exporter but not the CDN's address ranges) or a cause the exporter does not model.",
@@ -187,6 +195,8 @@ impl Cause {
             CertExpiringSoon => "Renew the certificate before it expires.",
             HttpErrorStatus => "Look at the origin's (or its load balancer's) logs for the failing request.",
             HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout.",
+            TlsClientCertificateRequired => "Stop requesting client certificates on the CDN-facing listener (nginx: ssl_verify_client off), or configure origin mTLS on the distribution and the same certificate as this origin's client_certificate.",
+            TlsClientCertificateRejected => "Make the origin trust the client certificate's issuer (nginx: ssl_client_certificate) and check the certificate is valid and meant for client authentication; it must be the one the distribution's origin mTLS presents.",
             EdgeLambdaError => "Read the function's logs in CloudWatch Logs of the region nearest the viewer (log group /aws/lambda/us-east-1.FUNCTION); fix the response it returns, or its errors and limits.",
             EdgeFunctionError => "Read the function's logs (CloudWatch Logs, us-east-1, /aws/cloudfront/function/NAME) and its FunctionValidationErrors/FunctionExecutionErrors metrics; fix the object it returns.",
             EdgeUnexplainedError => "Allow the CDN's origin-facing address ranges (the managed prefix list com.amazonaws.global.cloudfront.origin-facing) in the origin's firewall or security group; then compare the distribution's origin settings with this origin's.",

@@ -86,6 +86,8 @@ pub struct LeafSpec {
     pub aia_url: Option<String>,
     /// An RSA key (made by `openssl genpkey`): RSA key exchange and DHE-RSA need one.
     pub rsa: bool,
+    /// An Ed25519 key: no signature scheme the CDN offers fits it.
+    pub ed25519: bool,
 }
 
 impl LeafSpec {
@@ -96,6 +98,7 @@ impl LeafSpec {
             valid_until_days: 90,
             aia_url: None,
             rsa: false,
+            ed25519: false,
         }
     }
 
@@ -112,6 +115,11 @@ impl LeafSpec {
 
     pub fn rsa(mut self) -> LeafSpec {
         self.rsa = true;
+        self
+    }
+
+    pub fn ed25519(mut self) -> LeafSpec {
+        self.ed25519 = true;
         self
     }
 }
@@ -147,7 +155,9 @@ impl Pki {
 
     /// A leaf issued by `issuer` (`None`: self-signed).
     pub fn leaf(&self, spec: &LeafSpec, issuer: Option<&Ca>) -> Leaf {
-        let key = if spec.rsa {
+        let key = if spec.ed25519 {
+            KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("Ed25519 key")
+        } else if spec.rsa {
             KeyPair::from_pem_and_sign_algo(rsa_key_pem(), &rcgen::PKCS_RSA_SHA256)
                 .expect("RSA key")
         } else {
@@ -493,5 +503,120 @@ impl PlainHttpPort {
 impl Drop for PlainHttpPort {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// PEM files in a temporary directory, for servers that read files.
+pub struct Files {
+    pub dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Waits until `addr` accepts a connection, or panics naming `what`.
+async fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited: {status}");
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} not ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A Go crypto/tls origin (tests/lab/go/tlsorigin, built once per test binary with `go build`)
+/// answering HTTP 200; exits by itself after two minutes, and on drop.
+pub struct GoOrigin {
+    pub addr: SocketAddr,
+    child: Child,
+    _files: Files,
+}
+
+fn go_binary() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lab/go/tlsorigin");
+        // Integration tests have a target tmp dir; the examples that share the lab do not.
+        let dir = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let out = dir.join(format!("lab-go-tlsorigin-{}", std::process::id()));
+        let status = Command::new("go")
+            .arg("build")
+            .arg("-o")
+            .arg(&out)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOFLAGS", "-mod=mod")
+            .env("CGO_ENABLED", "0")
+            .status()
+            .expect("go build (install golang-go)");
+        assert!(status.success(), "go build of the lab's Go origin failed");
+        out
+    })
+}
+
+impl GoOrigin {
+    /// Serves `leaf` (and the lab intermediate) with extra flags of tlsorigin (`-client-auth`,
+    /// `-client-ca`, `-max`, `-min`, `-sni`).
+    pub async fn start(pki: &Pki, leaf: &Leaf, args: &[&str]) -> GoOrigin {
+        let files = Files::new();
+        let cert = files.write("cert.pem", &format!("{}{}", leaf.pem, pki.inter.pem));
+        let key = files.write("key.pem", &leaf.key_pem);
+        let mut child = Command::new(go_binary())
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lab Go origin");
+        let mut line = String::new();
+        if let Some(out) = child.stdout.as_mut() {
+            use std::io::BufRead;
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let port: u16 = line.trim().parse().expect("Go origin's port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        wait_listening(&mut child, addr, "Go origin").await;
+        GoOrigin {
+            addr,
+            child,
+            _files: files,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for GoOrigin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

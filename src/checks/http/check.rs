@@ -60,7 +60,17 @@ impl CheckModule for HttpCheck {
                         .saturating_mul(2)
                         .saturating_add(origin.read_timeout);
                     let address = SocketAddr::new(ip, port);
-                    timed(limit, super::probe(origin, address, scheme, &ctx.http_tls)).await
+                    let identity = origin.client_certificate.as_ref();
+                    // The CDN's own TLS client; one that cannot be built is the TLS check's
+                    // finding (its handshake fails the same way).
+                    match ctx
+                        .tls
+                        .clients
+                        .get(ctx.cdn, &origin.ssl_protocols, identity)
+                    {
+                        Ok(tls) => timed(limit, super::probe(origin, address, scheme, &tls)).await,
+                        Err(_) => CheckRun::not_run(NotRun::NoTls),
+                    }
                 }
             })
         }

@@ -22,6 +22,9 @@ use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use openssl::ssl::SslContext;
+
+use super::tls::cdn_client;
 use super::tls::fallback::AcceptAnyCertificate;
 use crate::config::{Origin, Scheme};
 
@@ -71,12 +74,13 @@ pub const AWS_FRONT_HEADERS: &[&str] = &[
     "x-amz-apigw-id",
 ];
 
-/// Sends the CDN's request to `address` and waits for the response headers.
+/// Sends the CDN's request to `address` over the CDN-profile TLS client and waits for the
+/// response headers.
 pub async fn probe(
     origin: &Origin,
     address: SocketAddr,
     scheme: Scheme,
-    tls: &Arc<ClientConfig>,
+    tls: &SslContext,
 ) -> HttpReport {
     let start = Instant::now();
     let spec = origin.http.clone().unwrap_or_default();
@@ -91,7 +95,7 @@ pub async fn probe(
         headers: &spec.headers.0,
         keep: AWS_FRONT_HEADERS,
     };
-    let (outcome, headers) = send(&exchange, tls).await;
+    let (outcome, headers) = send_over(&exchange, Client::Cdn(tls)).await;
     HttpReport {
         address,
         scheme,
@@ -131,6 +135,31 @@ pub async fn send(
     x: &Exchange<'_>,
     tls: &Arc<ClientConfig>,
 ) -> (HttpOutcome, Vec<(&'static str, String)>) {
+    send_over(x, Client::Rustls(tls)).await
+}
+
+/// [`send`] over the CDN-profile TLS client (OpenSSL): what the CDN itself can speak, TLS 1.0,
+/// CBC, RSA key exchange, 3DES, RC4, small keys included.
+pub async fn send_cdn(
+    x: &Exchange<'_>,
+    tls: &SslContext,
+) -> (HttpOutcome, Vec<(&'static str, String)>) {
+    send_over(x, Client::Cdn(tls)).await
+}
+
+/// The TLS client a request goes over.
+#[derive(Clone, Copy)]
+enum Client<'a> {
+    /// rustls, any certificate: the edge check's client towards the CDN itself.
+    Rustls(&'a Arc<ClientConfig>),
+    /// The CDN's own client towards origins.
+    Cdn(&'a SslContext),
+}
+
+async fn send_over(
+    x: &Exchange<'_>,
+    client: Client<'_>,
+) -> (HttpOutcome, Vec<(&'static str, String)>) {
     let tcp = match tokio::time::timeout(x.connect_timeout, TcpStream::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return (HttpOutcome::ConnectFailed(e.to_string()), Vec::new()),
@@ -143,21 +172,34 @@ pub async fn send(
     };
     match x.scheme {
         Scheme::Http => exchange(x, tcp).await,
-        Scheme::Https => {
-            let name = match ServerName::try_from(x.host.to_string()) {
-                Ok(n) => n,
-                Err(e) => return (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
-            };
-            let connector = TlsConnector::from(Arc::clone(tls));
-            match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
-                Ok(Ok(stream)) => exchange(x, stream).await,
-                Ok(Err(e)) => (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
-                Err(_) => (
-                    HttpOutcome::TlsFailed("TLS handshake timed out".into()),
-                    Vec::new(),
-                ),
+        Scheme::Https => match client {
+            Client::Cdn(ssl) => {
+                let handshake = cdn_client::handshake(ssl, tcp, x.host);
+                match tokio::time::timeout(x.connect_timeout, handshake).await {
+                    Ok((_, Some(stream))) => exchange(x, stream).await,
+                    Ok((finish, None)) => (HttpOutcome::TlsFailed(finish.describe()), Vec::new()),
+                    Err(_) => (
+                        HttpOutcome::TlsFailed("TLS handshake timed out".into()),
+                        Vec::new(),
+                    ),
+                }
             }
-        }
+            Client::Rustls(tls) => {
+                let name = match ServerName::try_from(x.host.to_string()) {
+                    Ok(n) => n,
+                    Err(e) => return (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
+                };
+                let connector = TlsConnector::from(Arc::clone(tls));
+                match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
+                    Ok(Ok(stream)) => exchange(x, stream).await,
+                    Ok(Err(e)) => (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
+                    Err(_) => (
+                        HttpOutcome::TlsFailed("TLS handshake timed out".into()),
+                        Vec::new(),
+                    ),
+                }
+            }
+        },
     }
 }
 

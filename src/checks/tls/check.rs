@@ -47,6 +47,8 @@ impl CheckModule for TlsCheck {
             CertUntrusted,
             CertChainOrder,
             CertExpiringSoon,
+            TlsClientCertificateRequired,
+            TlsClientCertificateRejected,
         ]
     }
 
@@ -74,7 +76,8 @@ impl CheckModule for TlsCheck {
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
         // A CDN hello that got no answer in time is a timeout, not a refusal.
         Some(results.tls.as_ref()?.ran(|t| match t.handshake {
-            Handshake::Failed(Reply::TimedOut) => Ran::TimedOut,
+            Handshake::Failed(Reply::TimedOut)
+            | Handshake::Unfinished(super::cdn_client::Finish::TimedOut) => Ran::TimedOut,
             _ => Ran::Completed,
         }))
     }
@@ -117,7 +120,20 @@ fn evidence(run: &CheckRun<super::TlsReport>) -> Vec<String> {
     };
     let hello = match (&t.handshake, &t.negotiated) {
         (Handshake::Accepted, Some(n)) => format!("{} {}", n.version, n.cipher),
+        (_, Some(n)) if t.cdn_reply.hello().is_some() => format!(
+            "accepted ({} {}), then {}",
+            n.version,
+            n.cipher,
+            t.finish
+                .as_ref()
+                .map_or_else(|| t.cdn_reply.describe(), |f| f.describe())
+        ),
         _ => format!("refused: {}", t.cdn_reply.describe()),
+    };
+    let hello = if t.cert_request {
+        format!("{hello}; asks for a client certificate")
+    } else {
+        hello
     };
     let versions: Vec<&str> = t
         .protocols

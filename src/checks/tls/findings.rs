@@ -44,6 +44,46 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
             Cause::TlsHandshakeFailed,
             format!("{}: {}", report.address, reply.describe()),
         )),
+        // The first certificate served is not the leaf (the handshake breaks on its key: a bad
+        // ServerKeyExchange signature), or a served certificate does not parse (the client
+        // stops at the Certificate message): echoes of cert_chain_order and cert_untrusted,
+        // which name the root.
+        Handshake::Unfinished(_)
+            if report.chain.as_ref().is_some_and(|c| {
+                (c.defects.out_of_order && c.leaf != Some(0)) || c.unparsable > 0
+            }) => {}
+        Handshake::Unfinished(finish) => out.push(Finding::new(
+            Cause::TlsHandshakeFailed,
+            format!(
+                "{}: the hello was accepted, then the CDN-profile handshake failed: {}",
+                report.address,
+                finish.describe()
+            ),
+        )),
+        Handshake::KeyMismatch { key } => out.push(Finding::new(
+            Cause::TlsCipherMismatch,
+            format!(
+                "{}: the certificate's {key} key fits no signature scheme the CDN offers (RSA PKCS#1 and ECDSA only); serve an RSA or ECDSA certificate ({})",
+                report.address,
+                report.cdn_reply.describe()
+            ),
+        )),
+        Handshake::ClientCertificateRequired { finish } => out.push(Finding::new(
+            Cause::TlsClientCertificateRequired,
+            format!(
+                "{}: the origin sends a CertificateRequest and this origin has no client_certificate; without origin mTLS the CDN drops the request (handshake without a certificate: {})",
+                report.address,
+                finish.describe()
+            ),
+        )),
+        Handshake::ClientCertificateRejected(finish) => out.push(Finding::new(
+            Cause::TlsClientCertificateRejected,
+            format!(
+                "{}: the origin refused the configured client_certificate: {}",
+                report.address,
+                finish.describe()
+            ),
+        )),
     }
     let Some(chain) = &report.chain else {
         return out;
@@ -162,6 +202,8 @@ mod tests {
             }),
             protocols: Vec::new(),
             chain,
+            cert_request: false,
+            finish: None,
         })
     }
 
@@ -217,6 +259,61 @@ mod tests {
                     ok(),
                 ),
                 &["tls_cipher_mismatch"],
+                false,
+                false,
+            ),
+            (
+                "client certificate asked for, none configured",
+                report(
+                    Handshake::ClientCertificateRequired {
+                        finish: crate::checks::tls::cdn_client::Finish::AlertReceived {
+                            alert: 116,
+                            step: "SSLv3/TLS read finished".into(),
+                        },
+                    },
+                    ok(),
+                ),
+                &["tls_client_certificate_required"],
+                false,
+                false,
+            ),
+            (
+                "client certificate refused",
+                report(
+                    Handshake::ClientCertificateRejected(
+                        crate::checks::tls::cdn_client::Finish::AlertReceived {
+                            alert: 48,
+                            step: "SSLv3/TLS read finished".into(),
+                        },
+                    ),
+                    ok(),
+                ),
+                &["tls_client_certificate_rejected"],
+                false,
+                false,
+            ),
+            (
+                "an Ed25519 certificate",
+                report(
+                    Handshake::KeyMismatch {
+                        key: "Ed25519".into(),
+                    },
+                    ok(),
+                ),
+                &["tls_cipher_mismatch"],
+                false,
+                false,
+            ),
+            (
+                "a later handshake step fails",
+                report(
+                    Handshake::Unfinished(crate::checks::tls::cdn_client::Finish::AlertReceived {
+                        alert: 80,
+                        step: "SSLv3/TLS read server key exchange".into(),
+                    }),
+                    ok(),
+                ),
+                &["tls_handshake_failed"],
                 false,
                 false,
             ),

@@ -19,7 +19,7 @@ const MATRIX_SIGNATURE_SCHEMES: &[u16] = &[
 pub struct HelloSpec {
     /// Highest version offered in `client_version` (TLS 1.2 at most; 1.3 goes in an extension).
     pub max_version: TlsVersion,
-    /// Offer TLS 1.3 only, through supported_versions, with an empty key_share.
+    /// Offer TLS 1.3 only, through supported_versions, with an X25519 key_share.
     pub tls13: bool,
     pub suites: Vec<u16>,
     pub groups: Vec<u16>,
@@ -127,15 +127,34 @@ fn extensions(spec: &HelloSpec, sni: &str) -> Vec<u8> {
     if spec.tls13 {
         put_ext(&mut ext, 0x002b, &[2, 0x03, 0x04]); // supported_versions: TLS 1.3 only
         put_ext(&mut ext, 0x002d, &[1, 1]); // psk_key_exchange_modes: psk_dhe_ke
-                                            // An empty key_share: the server answers with a HelloRetryRequest naming its group,
-                                            // which proves TLS 1.3 without computing a key share.
-        put_ext(&mut ext, 0x0033, &[0, 0]);
+        put_ext(&mut ext, 0x0033, &key_share());
     }
     ext
 }
 
+/// A key_share with a real X25519 public key: the server goes on to choose its certificate (and
+/// may refuse the SNI) instead of answering a HelloRetryRequest to an empty share, which any
+/// TLS 1.3 server would. The private key is dropped: the handshake is never finished.
+fn key_share() -> Vec<u8> {
+    use ring::agreement::{EphemeralPrivateKey, X25519};
+    let rng = ring::rand::SystemRandom::new();
+    let public = EphemeralPrivateKey::generate(&X25519, &rng)
+        .and_then(|k| k.compute_public_key())
+        .map(|p| p.as_ref().to_vec())
+        // Without randomness, a fixed point still makes a well-formed share.
+        .unwrap_or_else(|_| vec![9; 32]);
+    let mut entry = Vec::with_capacity(36);
+    put_u16(&mut entry, 0x001d);
+    put_u16(&mut entry, public.len() as u16);
+    entry.extend_from_slice(&public);
+    let mut data = Vec::with_capacity(entry.len() + 2);
+    put_u16(&mut data, entry.len() as u16);
+    data.extend_from_slice(&entry);
+    data
+}
+
 /// A DNS name that fits the extension; IP literals are never sent as SNI.
-fn sendable_sni(sni: &str) -> bool {
+pub(crate) fn sendable_sni(sni: &str) -> bool {
     !sni.is_empty() && sni.len() <= 253 && sni.parse::<std::net::IpAddr>().is_err()
 }
 
@@ -223,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn tls13_probe_has_supported_versions_and_empty_key_share() {
+    fn tls13_probe_has_supported_versions_and_an_x25519_key_share() {
         let spec = HelloSpec::matrix(&CLOUDFRONT, TlsVersion::Tls1_3);
         let bytes = client_hello(&spec, "a.example", &[0; 32]);
         let (version, suites, ext) = parsed(&bytes);
@@ -233,9 +252,8 @@ mod tests {
             .iter()
             .any(|e| matches!(e, TlsExtension::SupportedVersions(v)
             if v.len() == 1 && v[0].0 == 0x0304)));
-        assert!(ext
-            .iter()
-            .any(|e| matches!(e, TlsExtension::KeyShare(k) if k == &[0, 0])));
+        assert!(ext.iter().any(|e| matches!(e, TlsExtension::KeyShare(k)
+            if k.len() == 38 && k[..6] == [0, 36, 0, 0x1d, 0, 32])));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! recording rustls handshake for TLS 1.3-only origins) analysed by [`crate::analysis`].
 
 pub mod aia;
+pub mod cdn_client;
 mod check;
 pub mod facts_cache;
 pub mod fallback;
@@ -41,11 +42,16 @@ pub use reply::{Reply, ServerHello};
 pub struct TlsContext {
     /// The CDN's trust store: Mozilla's roots (webpki-roots) plus `global.ca_file`.
     pub roots: RootCertStore,
+    /// The same roots for OpenSSL, whose chain building (first matching issuer, no
+    /// backtracking) is the CDN's: it judges trust.
+    pub cdn_store: CdnStore,
     pub provider: Arc<CryptoProvider>,
     pub recording: Arc<ClientConfig>,
     pub aia: aia::AiaCache,
     /// Analysed chains by content: most origins serve the same chain every cycle.
     facts: facts_cache::FactsCache,
+    /// The CDN-profile OpenSSL clients, per allowed versions and client certificate.
+    pub clients: cdn_client::CdnClients,
 }
 
 impl TlsContext {
@@ -53,6 +59,8 @@ impl TlsContext {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        let mut whole: Vec<CertificateDer<'static>> =
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.to_vec();
         if let Some(path) = ca_file {
             let err = |reason: String| ContextError::CaFile {
                 file: path.display().to_string(),
@@ -66,18 +74,24 @@ impl TlsContext {
                 return Err(err("no PEM certificate in the file".into()));
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| err(e.to_string()))?;
+                roots.add(cert.clone()).map_err(|e| err(e.to_string()))?;
+                whole.push(cert);
             }
         }
+        let cdn_store = analysis::cdn_store(whole.iter().map(|c| c.as_ref()))
+            .map(CdnStore)
+            .map_err(|e| ContextError::Tls(rustls::Error::General(e.to_string())))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let recording =
             fallback::recording_config(Arc::clone(&provider)).map_err(ContextError::Tls)?;
         Ok(TlsContext {
             roots,
+            cdn_store,
             provider,
             recording: Arc::new(recording),
             aia: aia::AiaCache::default(),
             facts: facts_cache::FactsCache::default(),
+            clients: cdn_client::CdnClients::default(),
         })
     }
 
@@ -91,6 +105,15 @@ impl TlsContext {
         // for a handshake that is never finished.
         let _ = self.provider.secure_random.fill(&mut r);
         r
+    }
+}
+
+/// OpenSSL's trust store of the CDN's roots (a newtype: `X509Store` has no `Debug`).
+pub struct CdnStore(pub openssl::x509::store::X509Store);
+
+impl std::fmt::Debug for CdnStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CdnStore")
     }
 }
 
@@ -109,6 +132,11 @@ pub struct TlsReport {
     pub protocols: Vec<(TlsVersion, bool)>,
     /// The served chain, analysed; `None` when no certificate could be obtained.
     pub chain: Option<ChainReport>,
+    /// The origin's first flight asked for a client certificate (CertificateRequest).
+    pub cert_request: bool,
+    /// How the CDN-profile handshake (OpenSSL) ended; `None` when it was not attempted (the
+    /// CDN's hello already failed).
+    pub finish: Option<cdn_client::Finish>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +160,18 @@ pub enum Handshake {
     },
     /// Not TLS, reset, timeout, or an alert that no other hello explains.
     Failed(Reply),
+    /// The hello was accepted, but the CDN-profile handshake broke at a later step.
+    Unfinished(cdn_client::Finish),
+    /// The certificate's key fits none of the signature schemes the CDN offers (Ed25519...).
+    KeyMismatch {
+        key: String,
+    },
+    /// The origin asks for a client certificate and the origin has no `client_certificate`.
+    ClientCertificateRequired {
+        finish: cdn_client::Finish,
+    },
+    /// The origin refused the configured client certificate.
+    ClientCertificateRejected(cdn_client::Finish),
 }
 
 /// How many cycles in a row may reuse an origin's protocol matrix: it is probed again at least
@@ -159,7 +199,7 @@ struct KnownMatrix {
     reused: u32,
 }
 
-type Exchanged = (Reply, Option<Vec<CertificateDer<'static>>>);
+type Exchanged = (Reply, reply::Flight);
 
 /// Runs the check against `addr`, within `origin.timeout`, always probing the whole matrix.
 pub async fn probe(
@@ -197,26 +237,26 @@ pub async fn probe_with(
         .matrix
         .take()
         .filter(|m| m.address == addr && m.reused < MATRIX_REUSE_CYCLES);
-    let (cdn_reply, cdn_chain, matrix, protocols): (_, _, Vec<Exchanged>, Vec<_>) = match known {
+    let (cdn_reply, cdn_flight, matrix, protocols): (_, _, Vec<Exchanged>, Vec<_>) = match known {
         Some(mut known) => {
-            let (cdn_reply, cdn_chain) = exchange(addr, cdn_hello, true, deadline).await;
+            let (cdn_reply, cdn_flight) = exchange(addr, cdn_hello, true, deadline).await;
             if cdn_reply == known.cdn_reply {
                 known.reused += 1;
                 let protocols = known.protocols.clone();
                 memory.matrix = Some(known);
-                (cdn_reply, cdn_chain, Vec::new(), protocols)
+                (cdn_reply, cdn_flight, Vec::new(), protocols)
             } else {
                 // The answer changed: the matrix must explain the new one.
                 let matrix = run_matrix().await;
                 let protocols = protocols_of(&matrix);
-                (cdn_reply, cdn_chain, matrix, protocols)
+                (cdn_reply, cdn_flight, matrix, protocols)
             }
         }
         None => {
-            let ((cdn_reply, cdn_chain), matrix) =
+            let ((cdn_reply, cdn_flight), matrix) =
                 futures_util::join!(exchange(addr, cdn_hello, true, deadline), run_matrix());
             let protocols = protocols_of(&matrix);
-            (cdn_reply, cdn_chain, matrix, protocols)
+            (cdn_reply, cdn_flight, matrix, protocols)
         }
     };
     let accepted = accepted(&cdn_reply, cdn, &origin.ssl_protocols);
@@ -230,7 +270,7 @@ pub async fn probe_with(
     } else if accepted.is_none() {
         memory.matrix = None;
     }
-    let handshake = classify(
+    let hello_handshake = classify(
         accepted.is_some(),
         &protocols,
         &origin.ssl_protocols,
@@ -238,14 +278,42 @@ pub async fn probe_with(
     );
     let mut negotiated = accepted;
 
+    // The CDN's hello was accepted: finish the handshake as the CDN does (OpenSSL, the CDN
+    // profile, the client certificate if configured), so a failure at any later step is seen.
+    let finish = if hello_handshake == Handshake::Accepted {
+        let identity = origin.client_certificate.as_ref();
+        Some(
+            match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
+                Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await.0,
+                Err(e) => cdn_client::Finish::Refused {
+                    reason: e.to_string(),
+                    step: "client setup".into(),
+                },
+            },
+        )
+    } else {
+        None
+    };
+
     // The chain: from the CDN's hello, else from the newest version that showed one in the
     // clear, else from a recording handshake (TLS 1.3 shows it only encrypted).
-    let mut chain = cdn_chain.or_else(|| {
+    let cert_request = cdn_flight.cert_request;
+    let mut chain = cdn_flight.chain.or_else(|| {
         matrix
             .into_iter()
             .rev()
-            .find_map(|(_, c)| c.filter(|c| !c.is_empty()))
+            .find_map(|(_, f)| f.chain.filter(|c| !c.is_empty()))
     });
+    let handshake = finish_classify(
+        hello_handshake,
+        finish.as_ref(),
+        cert_request,
+        origin.client_certificate.is_some(),
+        chain
+            .as_deref()
+            .and_then(|c| c.first())
+            .and_then(unusable_key),
+    );
     let modern = protocols
         .iter()
         .any(|(v, ok)| *ok && *v >= TlsVersion::Tls1_2);
@@ -279,6 +347,8 @@ pub async fn probe_with(
         negotiated,
         protocols,
         chain,
+        cert_request,
+        finish,
     }
 }
 
@@ -301,7 +371,14 @@ async fn analyse(
         .map_or(0, |d| d.as_secs() as i64);
     let facts = |fetched: &[CertificateDer<'static>]| {
         ctx.facts.get_or_insert(served, fetched, || {
-            analysis::facts(served, fetched, &ctx.roots, ctx.algorithms(), now)
+            analysis::facts_with(
+                served,
+                fetched,
+                &ctx.roots,
+                Some(&ctx.cdn_store.0),
+                ctx.algorithms(),
+                now,
+            )
         })
     };
     let days = origin.expiry_warning_days;
@@ -339,16 +416,16 @@ async fn exchange(
     let work = async {
         let mut stream = match TcpStream::connect(addr).await {
             Ok(s) => s,
-            Err(e) => return (io_reply(&e), None),
+            Err(e) => return (io_reply(&e), reply::Flight::default()),
         };
         if let Err(e) = stream.write_all(&hello).await {
-            return (io_reply(&e), None);
+            return (io_reply(&e), reply::Flight::default());
         }
-        reply::read_reply(&mut stream, want_chain).await
+        reply::read_flight(&mut stream, want_chain).await
     };
     tokio::time::timeout_at(deadline, work)
         .await
-        .unwrap_or((Reply::TimedOut, None))
+        .unwrap_or((Reply::TimedOut, reply::Flight::default()))
 }
 
 fn io_reply(e: &std::io::Error) -> Reply {
@@ -410,6 +487,75 @@ pub fn classify(
         }
     } else {
         Handshake::Failed(cdn_reply.clone())
+    }
+}
+
+/// What the CDN-profile handshake adds to the hello's verdict: a later step that broke, a
+/// client certificate asked for or refused, a certificate key no offered scheme fits.
+pub fn finish_classify(
+    hello: Handshake,
+    finish: Option<&cdn_client::Finish>,
+    cert_request: bool,
+    has_identity: bool,
+    unusable_key: Option<String>,
+) -> Handshake {
+    use cdn_client::Finish;
+    let finished = matches!(finish, Some(Finish::Done { .. }));
+    // A key the CDN cannot verify a signature of breaks every handshake that chose it.
+    if let Some(key) = unusable_key {
+        let refused = matches!(
+            hello,
+            Handshake::Accepted | Handshake::Failed(_) | Handshake::CipherMismatch { .. }
+        );
+        if !finished && refused {
+            return Handshake::KeyMismatch { key };
+        }
+    }
+    if hello != Handshake::Accepted {
+        return hello;
+    }
+    let Some(finish) = finish else {
+        return hello;
+    };
+    match (finished, cert_request, has_identity) {
+        // Without origin mTLS the CDN drops the request of an origin that asks, whether or not
+        // the origin would go on without one (`ssl_verify_client optional`).
+        (_, true, false) => Handshake::ClientCertificateRequired {
+            finish: finish.clone(),
+        },
+        (true, _, _) => Handshake::Accepted,
+        (false, true, true) if refuses_certificate(finish) => {
+            Handshake::ClientCertificateRejected(finish.clone())
+        }
+        (false, _, _) => Handshake::Unfinished(finish.clone()),
+    }
+}
+
+/// Alerts a server sends about the client's certificate (RFC 5246 7.2.2, RFC 8446 6.2), or the
+/// connection ending right after the client's certificate was sent.
+fn refuses_certificate(finish: &cdn_client::Finish) -> bool {
+    use cdn_client::Finish;
+    match finish {
+        Finish::AlertReceived { alert, .. } => {
+            matches!(alert, 40 | 42 | 43 | 44 | 45 | 46 | 48 | 49 | 51 | 116)
+        }
+        Finish::Io(_) | Finish::Refused { .. } => true,
+        Finish::Done { .. } | Finish::TimedOut => false,
+    }
+}
+
+/// The leaf's key type when no signature scheme of the CDN fits it (only RSA and ECDSA do).
+fn unusable_key(leaf: &CertificateDer<'_>) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(leaf).ok()?;
+    let oid = cert.public_key().algorithm.algorithm.to_id_string();
+    match oid.as_str() {
+        "1.2.840.113549.1.1.1" | "1.2.840.10045.2.1" => None,
+        "1.3.101.112" => Some("Ed25519".into()),
+        "1.3.101.113" => Some("Ed448".into()),
+        "1.2.840.113549.1.1.10" => Some("RSA-PSS".into()),
+        "1.2.840.10040.4.1" => Some("DSA".into()),
+        other => Some(format!("OID {other}")),
     }
 }
 
@@ -482,6 +628,130 @@ mod tests {
     }
 
     #[test]
+    fn finishing_the_handshake_table() {
+        use cdn_client::Finish;
+        let done = Finish::Done {
+            version: "TLSv1.2".into(),
+            cipher: "AES128-SHA".into(),
+        };
+        let alert = |a| Finish::AlertReceived {
+            alert: a,
+            step: "SSLv3/TLS read server key exchange".into(),
+        };
+        let failed = Handshake::Failed(Reply::Alert(40));
+        let ed = || Some("Ed25519".to_string());
+        let key = Handshake::KeyMismatch {
+            key: "Ed25519".into(),
+        };
+        // (hello verdict, finish, cert_request, identity, unusable key, want)
+        let cases = [
+            (
+                Handshake::Accepted,
+                Some(done.clone()),
+                false,
+                false,
+                None,
+                Handshake::Accepted,
+            ),
+            (
+                Handshake::Accepted,
+                Some(alert(80)),
+                false,
+                false,
+                None,
+                Handshake::Unfinished(alert(80)),
+            ),
+            // `ssl_verify_client optional`: the handshake finishes, the CDN still drops it.
+            (
+                Handshake::Accepted,
+                Some(done.clone()),
+                true,
+                false,
+                None,
+                Handshake::ClientCertificateRequired {
+                    finish: done.clone(),
+                },
+            ),
+            (
+                Handshake::Accepted,
+                Some(alert(116)),
+                true,
+                false,
+                None,
+                Handshake::ClientCertificateRequired { finish: alert(116) },
+            ),
+            (
+                Handshake::Accepted,
+                Some(done.clone()),
+                true,
+                true,
+                None,
+                Handshake::Accepted,
+            ),
+            (
+                Handshake::Accepted,
+                Some(alert(48)),
+                true,
+                true,
+                None,
+                Handshake::ClientCertificateRejected(alert(48)),
+            ),
+            // A failure unrelated to the certificate the server asked for.
+            (
+                Handshake::Accepted,
+                Some(Finish::TimedOut),
+                true,
+                true,
+                None,
+                Handshake::Unfinished(Finish::TimedOut),
+            ),
+            // Go: ServerHello, Certificate (Ed25519), then alert 40.
+            (failed.clone(), None, false, false, ed(), key.clone()),
+            // OpenSSL: no suite for the key; the matrix shows TLS 1.2 and the certificate.
+            (
+                Handshake::CipherMismatch {
+                    versions: vec![Tls1_2],
+                },
+                None,
+                false,
+                false,
+                ed(),
+                key.clone(),
+            ),
+            (
+                Handshake::Accepted,
+                Some(alert(40)),
+                false,
+                false,
+                ed(),
+                key,
+            ),
+            (failed.clone(), None, false, false, None, failed.clone()),
+            (
+                Handshake::ProtocolMismatch {
+                    supported: vec![Tls1_3],
+                    allowed: vec![Tls1_2],
+                },
+                None,
+                false,
+                false,
+                ed(),
+                Handshake::ProtocolMismatch {
+                    supported: vec![Tls1_3],
+                    allowed: vec![Tls1_2],
+                },
+            ),
+        ];
+        for (hello, finish, request, identity, key, want) in cases {
+            let got = finish_classify(hello.clone(), finish.as_ref(), request, identity, key);
+            assert_eq!(
+                got, want,
+                "{hello:?} {finish:?} request={request} identity={identity}"
+            );
+        }
+    }
+
+    #[test]
     fn ca_file_adds_roots_and_bad_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let mozilla = TlsContext::new(None).unwrap().roots.len();
@@ -548,7 +818,7 @@ mod tests {
                     let mut hello = vec![2, 0, 0, 38, 3, 3];
                     hello.extend_from_slice(&[1; 32]);
                     hello.extend_from_slice(&[0, suite[0], suite[1], 0]);
-                    hello.extend_from_slice(&[11, 0, 0, 7, 0, 0, 4, 0, 0, 1, b'x']);
+                    hello.extend_from_slice(&[11, 0, 0, 7, 0, 0, 4, 0, 0, 1, b'x', 14, 0, 0, 0]);
                     let mut record = vec![22, 3, 3, 0, hello.len() as u8];
                     record.extend(hello);
                     let _ = conn.write_all(&record).await;
@@ -580,20 +850,27 @@ mod tests {
                 (report, connections.load(Ordering::SeqCst) - before)
             }};
         }
+        // The canned origin accepts the hello but cannot finish a handshake: the CDN-profile
+        // handshake (one more connection per accepted hello) says so.
         let (first, n) = cycle!();
-        assert_eq!((first.handshake.clone(), n), (Handshake::Accepted, 6));
+        assert!(
+            matches!(first.handshake, Handshake::Unfinished(_)),
+            "{:?}",
+            first.handshake
+        );
+        assert_eq!(n, 7);
         assert_eq!(first.protocols, matrix(&[Tls1_2]));
         for _ in 0..MATRIX_REUSE_CYCLES {
             let (again, n) = cycle!();
-            assert_eq!(n, 1, "only the CDN hello");
+            assert_eq!(n, 2, "only the CDN hello and its handshake");
             assert_eq!(again.protocols, first.protocols);
         }
         assert_eq!(
             cycle!().1,
-            6,
+            7,
             "refreshed after {MATRIX_REUSE_CYCLES} reuses"
         );
-        assert_eq!(cycle!().1, 1);
+        assert_eq!(cycle!().1, 2);
         // Another answer (a suite CloudFront does not offer): the matrix is probed again at once,
         // and not reused while the hello fails.
         suite.store(0xCCA8, Ordering::SeqCst);

@@ -17,6 +17,10 @@ use crate::analysis::MAX_CHAIN;
 
 /// Largest record accepted: 2^14 bytes of plaintext plus the 2048 bytes of expansion TLS allows.
 pub const MAX_RECORD: usize = 16_384 + 2_048;
+/// Largest handshake message the CDN's TLS client accepts: s2n-tls caps every handshake message
+/// at 64 KiB (`S2N_MAXIMUM_HANDSHAKE_MESSAGE_LENGTH`). A bigger one (a Certificate message with a
+/// leaf of 10,000 names) fails the CDN's handshake, whatever the certificates say.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Most handshake bytes read before giving up (a Certificate message of a real chain is < 16 KiB).
 pub const MAX_HANDSHAKE: usize = 256 * 1024;
 
@@ -41,6 +45,8 @@ pub enum Reply {
     Reset,
     /// Bytes that are not a TLS handshake (plain HTTP on the port, oversized records...).
     NotTls,
+    /// A handshake message announcing more than [`MAX_MESSAGE`] bytes.
+    Oversized(usize),
     TimedOut,
     /// The connection could not be made or written to.
     Io(io::ErrorKind),
@@ -73,6 +79,10 @@ impl Reply {
             Reply::Closed => "connection closed without a ServerHello".into(),
             Reply::Reset => "connection reset".into(),
             Reply::NotTls => "the answer is not TLS".into(),
+            Reply::Oversized(n) => format!(
+                "a handshake message of {n} bytes, over the {} KiB the CDN's TLS client accepts",
+                MAX_MESSAGE / 1024
+            ),
             Reply::TimedOut => "no answer within the timeout".into(),
             Reply::Io(kind) => kind.to_string(),
         }
@@ -105,23 +115,43 @@ pub fn alert_name(d: u8) -> &'static str {
     }
 }
 
-/// Reads records until the ServerHello (and, with `want_chain`, the Certificate message that
-/// follows it in TLS <= 1.2). Returns the reply and the served chain if one was read.
+/// Reads records until the ServerHello (and, with `want_chain`, the rest of the server's first
+/// flight in TLS <= 1.2, through ServerHelloDone). Returns the reply and the served chain if one
+/// was read.
 pub async fn read_reply<S: AsyncRead + Unpin>(
     stream: &mut S,
     want_chain: bool,
 ) -> (Reply, Option<Vec<CertificateDer<'static>>>) {
+    let (reply, flight) = read_flight(stream, want_chain).await;
+    (reply, flight.chain)
+}
+
+/// What the server's first flight (TLS <= 1.2) showed besides its ServerHello.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flight {
+    /// The Certificate message's chain, also when the flight then broke.
+    pub chain: Option<Vec<CertificateDer<'static>>>,
+    /// The server sent a CertificateRequest: it asks the client for a certificate.
+    pub cert_request: bool,
+}
+
+/// [`read_reply`], with everything the first flight showed.
+pub async fn read_flight<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    want_chain: bool,
+) -> (Reply, Flight) {
     let mut reader = Reader {
         handshake: Vec::new(),
         total: 0,
         hello: None,
+        flight: Flight::default(),
     };
     match reader.run(stream, want_chain).await {
-        Ok(done) => done,
+        Ok(reply) => (reply, reader.flight),
         // Only a reader that wants the chain goes on after a hello (TLS <= 1.2).
         Err(reply) => match reader.hello {
-            Some(hello) => (Reply::HelloThen(hello, Box::new(reply)), None),
-            None => (reply, None),
+            Some(hello) => (Reply::HelloThen(hello, Box::new(reply)), reader.flight),
+            None => (reply, reader.flight),
         },
     }
 }
@@ -131,9 +161,8 @@ struct Reader {
     handshake: Vec<u8>,
     total: usize,
     hello: Option<ServerHello>,
+    flight: Flight,
 }
-
-type Done = (Reply, Option<Vec<CertificateDer<'static>>>);
 
 impl Reader {
     /// `Err` ends the read: with the ServerHello if one arrived, else with the error reply.
@@ -141,7 +170,7 @@ impl Reader {
         &mut self,
         stream: &mut S,
         want_chain: bool,
-    ) -> Result<Done, Reply> {
+    ) -> Result<Reply, Reply> {
         let mut header = [0u8; 5];
         let mut record = Vec::new();
         loop {
@@ -172,7 +201,7 @@ impl Reader {
     }
 
     /// Consumes every whole handshake message buffered; `Some` when the reading is done.
-    fn messages(&mut self, want_chain: bool) -> Result<Option<Done>, Reply> {
+    fn messages(&mut self, want_chain: bool) -> Result<Option<Reply>, Reply> {
         let mut at = 0;
         let result = loop {
             let rest = &self.handshake[at..];
@@ -180,8 +209,8 @@ impl Reader {
                 break None;
             }
             let len = u32::from_be_bytes([0, rest[1], rest[2], rest[3]]) as usize;
-            if len > MAX_HANDSHAKE {
-                return Err(Reply::NotTls);
+            if len > MAX_MESSAGE {
+                return Err(Reply::Oversized(len));
             }
             if rest.len() < 4 + len {
                 break None;
@@ -195,16 +224,17 @@ impl Reader {
                     let stop = tls13 || !want_chain;
                     self.hello = Some(hello.clone());
                     if stop {
-                        break Some((Reply::Hello(hello), None));
+                        break Some(Reply::Hello(hello));
                     }
                 }
                 // Anything before the ServerHello is a protocol violation.
                 (_, None) => return Err(Reply::NotTls),
-                (11, Some(hello)) => {
-                    break Some((Reply::Hello(hello.clone()), Some(parse_certificates(msg))));
+                (11, Some(_)) if self.flight.chain.is_none() => {
+                    self.flight.chain = Some(parse_certificates(msg));
                 }
-                // ServerHelloDone without a Certificate: an anonymous or PSK suite.
-                (14, Some(hello)) => break Some((Reply::Hello(hello.clone()), None)),
+                (13, Some(_)) => self.flight.cert_request = true,
+                // ServerHelloDone: the end of the server's first flight.
+                (14, Some(hello)) => break Some(Reply::Hello(hello.clone())),
                 _ => {}
             }
         };
@@ -301,7 +331,7 @@ mod tests {
         handshake(11, &body)
     }
 
-    fn read(bytes: &[u8], want_chain: bool) -> Done {
+    fn read(bytes: &[u8], want_chain: bool) -> (Reply, Option<Vec<CertificateDer<'static>>>) {
         let mut input = bytes;
         tokio_test_block_on(read_reply(&mut input, want_chain))
     }
@@ -368,7 +398,7 @@ mod tests {
         // A handshake message announcing 16 MB.
         assert_eq!(
             read(&record(22, &[11, 0xff, 0xff, 0xff, 0]), true).0,
-            Reply::NotTls
+            Reply::Oversized(0xff_ffff)
         );
         // A Certificate before any ServerHello.
         assert_eq!(

@@ -1,0 +1,3 @@
+module tlsorigin
+
+go 1.19
