@@ -239,6 +239,13 @@ def lab(job, static):
             assert r["replacement"] == "origin-exporter:19502", r
             r["replacement"] = exporter
     return j
+def lab_sd(job):
+    # The exporter's own target list: every origin name from /sd, as the example relabels it.
+    j = lab(job, None)
+    del j["static_configs"]
+    j["http_sd_configs"] = [dict(c, url=f"http://{exporter}/sd", refresh_interval="5s")
+                            for c in jobs[job]["http_sd_configs"]]
+    return j
 cfg = {
     "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
     "rule_files": ["alerts.yml"],
@@ -246,6 +253,7 @@ cfg = {
     "scrape_configs": [
         {"job_name": "origin_exporter", "static_configs": [{"targets": [exporter]}]},
         lab("origin_exporter_probe", [{"targets": ["healthy", "closed"]}]),
+        lab_sd("origin_exporter_sd"),
         lab("origin_exporter_adhoc", [{"targets": ["healthy.lab.test"],
                                        "labels": {"__param_address": "127.0.0.1", "__param_https_port": healthy_port}}]),
     ],
@@ -356,12 +364,15 @@ probe_ok=1
 for check in 'up{job="origin_exporter_probe",instance="healthy"}=1' 'up{job="origin_exporter_probe",instance="closed"}=1' \
   'origin_cdn_ready{job="origin_exporter_probe",instance="healthy",origin="healthy"}=1' \
   'origin_cdn_ready{job="origin_exporter_probe",instance="closed",origin="closed"}=0' \
+  'up{job="origin_exporter_sd",instance="healthy"}=1' \
+  'origin_cdn_ready{job="origin_exporter_sd",instance="healthy",origin="healthy"}=1' \
+  'origin_cdn_ready{job="origin_exporter_sd",instance="closed",origin="closed"}=0' \
   'up{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1' \
   'origin_cdn_ready{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1'; do
   got=$(value_of "${check%=*}")
   [[ $got == "${check##*=}" ]] || { probe_ok=0; echo "  /probe: ${check%=*} is $got, expected ${check##*=}" >&2; }
 done
-((probe_ok)) && pass "/probe?origin= and /probe?target= through the example's relabeling: up, and the verdicts of healthy and closed" ||
+((probe_ok)) && pass "/probe?origin= (static and from /sd) and /probe?target= through the example's relabeling: up, and the verdicts of healthy and closed" ||
   failed "the multi-target pattern (above)"
 
 # ---- assertions: nothing for the healthy origin, nothing about the exporter ---------------------------
