@@ -360,18 +360,28 @@ wait_alert OriginEdgeLambdaError lambda 30 "cause edge_lambda_error" "status 502
 value_of() { # value_of EXPR: the value of the single series of an instant query, or "none"
   promql "$1" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if len(r) == 1 else "none")'
 }
-probe_ok=1
-for check in 'up{job="origin_exporter_probe",instance="healthy"}=1' 'up{job="origin_exporter_probe",instance="closed"}=1' \
-  'origin_cdn_ready{job="origin_exporter_probe",instance="healthy",origin="healthy"}=1' \
-  'origin_cdn_ready{job="origin_exporter_probe",instance="closed",origin="closed"}=0' \
-  'up{job="origin_exporter_sd",instance="healthy"}=1' \
-  'origin_cdn_ready{job="origin_exporter_sd",instance="healthy",origin="healthy"}=1' \
-  'origin_cdn_ready{job="origin_exporter_sd",instance="closed",origin="closed"}=0' \
-  'up{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1' \
-  'origin_cdn_ready{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1'; do
-  got=$(value_of "${check%=*}")
-  [[ $got == "${check##*=}" ]] || { probe_ok=0; echo "  /probe: ${check%=*} is $got, expected ${check##*=}" >&2; }
+# Prometheus hands static and /sd targets to its scrape loops on a 5 s tick, offsets each target
+# within its 5 s interval and waits up to the 4 s scrape timeout: a target's first sample can come
+# 14 s after start. Poll (up to 30 s) instead of asking once.
+probe_checks=('up{job="origin_exporter_probe",instance="healthy"}=1' 'up{job="origin_exporter_probe",instance="closed"}=1'
+  'origin_cdn_ready{job="origin_exporter_probe",instance="healthy",origin="healthy"}=1'
+  'origin_cdn_ready{job="origin_exporter_probe",instance="closed",origin="closed"}=0'
+  'up{job="origin_exporter_sd",instance="healthy"}=1'
+  'origin_cdn_ready{job="origin_exporter_sd",instance="healthy",origin="healthy"}=1'
+  'origin_cdn_ready{job="origin_exporter_sd",instance="closed",origin="closed"}=0'
+  'up{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1'
+  'origin_cdn_ready{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1')
+probe_deadline=$((SECONDS + 30))
+while :; do
+  probe_ok=1 probe_report=""
+  for check in "${probe_checks[@]}"; do
+    got=$(value_of "${check%=*}")
+    [[ $got == "${check##*=}" ]] || { probe_ok=0; probe_report+="  /probe: ${check%=*} is $got, expected ${check##*=}"$'\n'; }
+  done
+  ((probe_ok)) || ((SECONDS >= probe_deadline)) && break
+  sleep 1
 done
+[[ -z $probe_report ]] || printf '%s' "$probe_report" >&2
 ((probe_ok)) && pass "/probe?origin= (static and from /sd) and /probe?target= through the example's relabeling: up, and the verdicts of healthy and closed" ||
   failed "the multi-target pattern (above)"
 
