@@ -160,6 +160,7 @@ fn tls_report(origin: &Origin, facts: &ChainFacts) -> TlsReport {
         chain: Some(analysis::report(facts, &[&origin.domain], now(), 30)),
         cert_request: false,
         finish: None,
+        more: Vec::new(),
     }
 }
 
@@ -209,6 +210,7 @@ fn results(origin: &Origin, facts: &ChainFacts) -> OriginResults {
             outcome: HttpOutcome::Status(200),
             headers: Vec::new(),
             duration: Duration::from_millis(40),
+            more: Vec::new(),
         }))),
         ..OriginResults::default()
     }

@@ -275,6 +275,19 @@ fn encode_verdict(enc: &mut DescriptorEncoder, rows: &[Latest]) -> fmt::Result {
         rows,
         |o, s, e| e.gauge(o, &[], u8::from(s.diagnosis.cdn_ready) as i64),
     )?;
+    family(
+        enc,
+        "origin_address_ready",
+        "1 when no critical cause is active on this address of the origin (the CDN connects to any of them).",
+        rows,
+        |o, s, e| {
+            for (address, ready) in &s.diagnosis.addresses {
+                let address = address.to_string();
+                e.gauge(o, &[("address", &address)], i64::from(*ready))?;
+            }
+            Ok(())
+        },
+    )?;
     family(enc, "origin_problem", "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.", rows, |o, s, e| {
         for &cause in &s.diagnosis.applicable {
             let active = s.diagnosis.is_active(cause);

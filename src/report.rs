@@ -109,6 +109,15 @@ pub fn render_text(reports: &[Report], colour: bool) -> String {
             p.red("NOT READY")
         };
         let _ = writeln!(out, "{} ({}): {verdict}", o.name, o.domain);
+        // Which of several addresses the CDN may use are broken: a share of viewers gets 502.
+        if d.addresses.len() > 1 {
+            let each: Vec<String> = d
+                .addresses
+                .iter()
+                .map(|(a, ready)| format!("{a} {}", if *ready { "ready" } else { "NOT READY" }))
+                .collect();
+            let _ = writeln!(out, "  addresses: {}", each.join(", "));
+        }
         for line in evidence(r) {
             let _ = writeln!(out, "  {}", p.dim(&printable(&line)));
         }
@@ -160,6 +169,7 @@ pub fn render_json(reports: &[Report]) -> Value {
                         "severity": f.cause.severity().name(),
                         "summary": f.cause.summary(),
                         "evidence": f.detail,
+                        "addresses": f.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                         "remedy": f.cause.remedy(),
                         "confirm": confirm_command(f, o, r),
                     })
@@ -192,6 +202,7 @@ pub fn render_json(reports: &[Report]) -> Value {
                 "domain": o.domain,
                 "host_header": o.host_header,
                 "cdn_ready": d.cdn_ready,
+                "addresses": d.addresses.iter().map(|(a, ready)| json!({"address": a.to_string(), "ready": ready})).collect::<Vec<_>>(),
                 "causes": causes,
                 "checks": checks,
                 "evidence": evidence(r),

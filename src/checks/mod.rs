@@ -18,7 +18,7 @@ pub mod tls;
 
 use std::fmt;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -139,6 +139,12 @@ pub trait CheckModule: Send + Sync {
 
     /// Needs no address, so it runs beside resolution instead of after it.
     fn beside_resolution(&self) -> bool {
+        false
+    }
+
+    /// Connects to each of the origin's addresses, so its causes concern addresses
+    /// (`origin_address_ready`): a finding of it that names no address concerns every one.
+    fn per_address(&self) -> bool {
         false
     }
 
@@ -266,6 +272,22 @@ impl<T> CheckRun<T> {
     }
 }
 
+impl<T> CheckRun<Option<T>> {
+    /// The run, with a completed run that has no report counted as not run for `why`.
+    pub fn or_not_run(self, why: NotRun) -> CheckRun<T> {
+        let outcome = match self.outcome {
+            Outcome::Completed(Some(t)) => Outcome::Completed(t),
+            Outcome::Completed(None) => return CheckRun::not_run(why),
+            Outcome::TimedOut => Outcome::TimedOut,
+            Outcome::NotRun(why) => Outcome::NotRun(why),
+        };
+        CheckRun {
+            duration: self.duration,
+            outcome,
+        }
+    }
+}
+
 /// Runs one check under a time limit and measures it.
 pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckRun<T> {
     let start = Instant::now();
@@ -298,28 +320,52 @@ pub fn addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// The first address whose port for `scheme` accepted a connection; without a TCP check, the
-/// first address. An error means a later check on that scheme cannot run.
-pub fn reachable_address(
+/// Most addresses of one origin the TLS and HTTP checks probe (and `origin_address_ready`
+/// reports): the first ones of [`addresses`]. Round-robin names rarely have more (an AWS load
+/// balancer answers at most 8); the TCP check still tries all [`MAX_ADDRESSES`].
+pub const MAX_PROBED_ADDRESSES: usize = 8;
+
+/// The addresses the TLS and HTTP checks probe: every address the CDN may use, up to
+/// [`MAX_PROBED_ADDRESSES`].
+pub fn probed_addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
+    let mut addrs = addresses(origin, results);
+    addrs.truncate(MAX_PROBED_ADDRESSES);
+    addrs
+}
+
+/// The probed addresses whose port for `scheme` accepted a connection, in order; without a TCP
+/// check, every probed address. An error means no later check on that scheme can run.
+pub fn open_addresses(
     origin: &Origin,
     results: &OriginResults,
     scheme: Scheme,
-) -> Result<(IpAddr, u16), NotRun> {
+) -> Result<Vec<SocketAddr>, NotRun> {
     let port = match scheme {
         Scheme::Http => origin.http_port,
         Scheme::Https => origin.https_port,
     };
-    let addrs = addresses(origin, results);
-    let first = *addrs.first().ok_or(NotRun::NoAddress)?;
-    match results.tcp.as_ref().map(|t| t.completed()) {
-        None => Ok((first, port)),
-        Some(Some(report)) => report
-            .ports
+    let addrs = probed_addresses(origin, results);
+    if addrs.is_empty() {
+        return Err(NotRun::NoAddress);
+    }
+    let open: Vec<SocketAddr> = match results.tcp.as_ref().map(|t| t.completed()) {
+        None => addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+        Some(Some(report)) => addrs
             .iter()
-            .find(|p| p.port == port && p.state == PortState::Open)
-            .map(|p| (p.address, port))
-            .ok_or(NotRun::PortClosed),
-        Some(None) => Err(NotRun::PortClosed),
+            .filter(|ip| {
+                report
+                    .ports
+                    .iter()
+                    .any(|p| p.address == **ip && p.port == port && p.state == PortState::Open)
+            })
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect(),
+        Some(None) => Vec::new(),
+    };
+    if open.is_empty() {
+        Err(NotRun::PortClosed)
+    } else {
+        Ok(open)
     }
 }
 
@@ -355,6 +401,73 @@ mod tests {
                 .collect();
             assert_eq!(owners, vec![cause.check()], "{}", cause.name());
         }
+    }
+
+    /// TLS and HTTP probe every address whose port accepted a connection, at most
+    /// [`MAX_PROBED_ADDRESSES`], in resolution order; without a TCP check, every address.
+    #[test]
+    fn open_addresses_are_the_probed_ones_whose_port_is_open() {
+        use crate::diagnose::test_support::origin;
+        let ips: Vec<IpAddr> = (1..=10)
+            .map(|i| format!("192.0.2.{i}").parse().expect("ip"))
+            .collect();
+        let resolution = Some(CheckRun {
+            duration: Duration::ZERO,
+            outcome: Outcome::Completed(Resolution {
+                addresses: ips.clone(),
+                error: None,
+            }),
+        });
+        let o = origin(&[Check::Tls]);
+        let without_tcp = OriginResults {
+            resolution: resolution.clone(),
+            ..OriginResults::default()
+        };
+        let all = open_addresses(&o, &without_tcp, Scheme::Https).expect("open");
+        assert_eq!(all.len(), MAX_PROBED_ADDRESSES);
+        assert_eq!(all[0], SocketAddr::new(ips[0], o.https_port));
+        assert_eq!(all[7], SocketAddr::new(ips[7], o.https_port));
+        let port = |i: usize, port: u16, state: PortState| PortResult {
+            address: ips[i],
+            port,
+            scheme: Scheme::Https,
+            state,
+            duration: Duration::ZERO,
+            attempts: 1,
+        };
+        let tcp = |ports| OriginResults {
+            resolution: resolution.clone(),
+            tcp: Some(CheckRun {
+                duration: Duration::ZERO,
+                outcome: Outcome::Completed(TcpReport { ports }),
+            }),
+            ..OriginResults::default()
+        };
+        // Open on 2 and 9 (past the bound), refused on 1; port 80 open on 1 does not count.
+        let some = tcp(vec![
+            port(0, o.https_port, PortState::Refused),
+            port(0, o.http_port, PortState::Open),
+            port(1, o.https_port, PortState::Open),
+            port(8, o.https_port, PortState::Open),
+        ]);
+        assert_eq!(
+            open_addresses(&o, &some, Scheme::Https),
+            Ok(vec![SocketAddr::new(ips[1], o.https_port)])
+        );
+        assert_eq!(
+            open_addresses(&o, &some, Scheme::Http),
+            Ok(vec![SocketAddr::new(ips[0], o.http_port)])
+        );
+        let none = tcp(vec![port(0, o.https_port, PortState::TimedOut)]);
+        assert_eq!(
+            open_addresses(&o, &none, Scheme::Https),
+            Err(NotRun::PortClosed)
+        );
+        let unresolved = OriginResults::default();
+        assert_eq!(
+            open_addresses(&o, &unresolved, Scheme::Https),
+            Err(NotRun::NoAddress)
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 mod cause;
 
+use std::net::IpAddr;
+
 use crate::checks::{Check, OriginResults, Ran, REGISTRY};
 use crate::config::Origin;
 
@@ -18,6 +20,9 @@ pub use cause::{Cause, Severity};
 pub struct Finding {
     pub cause: Cause,
     pub detail: String,
+    /// The origin's addresses the cause is active on; empty when it is not tied to addresses
+    /// (a DNS cause) or concerns every address (a check that timed out as a whole).
+    pub addresses: Vec<IpAddr>,
 }
 
 impl Finding {
@@ -25,8 +30,58 @@ impl Finding {
         Finding {
             cause,
             detail: detail.into(),
+            addresses: Vec::new(),
         }
     }
+
+    /// The finding, active on `addresses` only.
+    pub fn on(mut self, addresses: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.addresses = addresses.into_iter().collect();
+        self
+    }
+
+    /// Whether the cause is active on `address`: it names that address, or names none and the
+    /// check that found it connects to every address.
+    pub fn concerns(&self, address: IpAddr) -> bool {
+        if self.addresses.is_empty() {
+            crate::checks::module(self.cause.check()).per_address()
+        } else {
+            self.addresses.contains(&address)
+        }
+    }
+}
+
+/// One finding per cause from the findings of each probed address (in probe order): a cause is
+/// active when it is active on any address. The detail is the first address's; when the cause
+/// is active on some addresses only, it says on which of how many.
+pub fn merge_addresses(per_address: Vec<(IpAddr, Vec<Finding>)>) -> Vec<Finding> {
+    let probed = per_address.len();
+    let mut merged: Vec<Finding> = Vec::new();
+    for (address, findings) in per_address {
+        for finding in findings {
+            match merged.iter_mut().find(|m| m.cause == finding.cause) {
+                Some(m) => m.addresses.push(address),
+                None => merged.push(Finding {
+                    addresses: vec![address],
+                    ..finding
+                }),
+            }
+        }
+    }
+    if probed > 1 {
+        for m in &mut merged {
+            if m.addresses.len() < probed {
+                let on: Vec<String> = m.addresses.iter().map(IpAddr::to_string).collect();
+                m.detail = format!(
+                    "{} (on {} of {probed} addresses: {})",
+                    m.detail,
+                    on.len(),
+                    on.join(", ")
+                );
+            }
+        }
+    }
+    merged
 }
 
 /// How one enabled check fared in a cycle.
@@ -58,6 +113,9 @@ pub struct Diagnosis {
     pub checks: Vec<CheckStatus>,
     /// No critical cause is active: the CDN can fetch from this origin now.
     pub cdn_ready: bool,
+    /// Each address the checks probed, and whether no critical cause is active on it
+    /// (`origin_address_ready`).
+    pub addresses: Vec<(IpAddr, bool)>,
 }
 
 impl Diagnosis {
@@ -101,15 +159,35 @@ pub fn diagnose(origin: &Origin, results: &OriginResults) -> Diagnosis {
             }
         })
         .collect();
-    let cdn_ready = !findings
-        .iter()
-        .any(|f| f.cause.severity() == Severity::Critical);
+    let critical = || {
+        findings
+            .iter()
+            .filter(|f| f.cause.severity() == Severity::Critical)
+    };
+    let cdn_ready = critical().next().is_none();
+    let addresses = probed_addresses(origin, results)
+        .into_iter()
+        .map(|a| (a, !critical().any(|f| f.concerns(a))))
+        .collect();
     Diagnosis {
         applicable,
         findings,
         checks,
         cdn_ready,
+        addresses,
     }
+}
+
+/// The addresses the TLS and HTTP checks probe (every address the CDN may use, within
+/// [`crate::checks::MAX_PROBED_ADDRESSES`]); none when no check connects to the origin.
+fn probed_addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
+    if !REGISTRY
+        .iter()
+        .any(|m| m.per_address() && m.enabled(origin))
+    {
+        return Vec::new();
+    }
+    crate::checks::probed_addresses(origin, results)
 }
 
 #[cfg(test)]
@@ -221,6 +299,110 @@ mod tests {
         assert!(!d.is_active(Cause::DnsResolutionFailed));
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    /// A cause active on any address is active once, naming exactly those addresses; the detail
+    /// says on which of how many only when not on all of them.
+    #[test]
+    fn findings_of_each_address_merge_into_one_per_cause() {
+        let (a, b, c) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::3"));
+        let expired = || Finding::new(Cause::CertExpired, "expired");
+        let merged = merge_addresses(vec![
+            (a, vec![expired()]),
+            (b, vec![Finding::new(Cause::HttpTimeout, "slow"), expired()]),
+            (c, vec![]),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                Finding {
+                    cause: Cause::CertExpired,
+                    detail: "expired (on 2 of 3 addresses: 192.0.2.1, 192.0.2.2)".into(),
+                    addresses: vec![a, b],
+                },
+                Finding {
+                    cause: Cause::HttpTimeout,
+                    detail: "slow (on 1 of 3 addresses: 192.0.2.2)".into(),
+                    addresses: vec![b],
+                },
+            ]
+        );
+        // On every address: the detail stays as the first address said it.
+        let all = merge_addresses(vec![(a, vec![expired()]), (b, vec![expired()])]);
+        assert_eq!(all[0].detail, "expired");
+        assert_eq!(all[0].addresses, vec![a, b]);
+        // One address: nothing to add.
+        let one = merge_addresses(vec![(a, vec![expired()])]);
+        assert_eq!(one[0].detail, "expired");
+        assert_eq!(one[0].addresses, vec![a]);
+        assert!(merge_addresses(vec![(a, vec![]), (b, vec![])]).is_empty());
+    }
+
+    /// A finding concerns the addresses it names; one that names none concerns every address
+    /// when its check connects to each address, and none when it does not (DNS, edge).
+    #[test]
+    fn a_finding_concerns_its_addresses_or_all_of_a_per_address_check() {
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        let named = Finding::new(Cause::CertExpired, "x").on([a]);
+        assert!(named.concerns(a));
+        assert!(!named.concerns(b));
+        let tls_timeout = Finding::new(Cause::TlsHandshakeFailed, "timed out");
+        assert!(tls_timeout.concerns(a) && tls_timeout.concerns(b));
+        let tcp = Finding::new(Cause::PortUnreachable, "timed out");
+        assert!(tcp.concerns(b));
+        let dns = Finding::new(Cause::DnsLameDelegation, "ns2");
+        assert!(!dns.concerns(a));
+        let edge = Finding::new(Cause::EdgeUnexplainedError, "502");
+        assert!(!edge.concerns(a));
+    }
+
+    /// `origin_address_ready`: per probed address, no critical cause active on it; a warning on
+    /// an address leaves it ready; no series without a check that connects to addresses.
+    #[test]
+    fn each_probed_address_is_ready_unless_a_critical_cause_concerns_it() {
+        use crate::checks::{PortResult, PortState};
+        use crate::config::Scheme;
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        let o = origin(&[Check::Dns, Check::Tcp]);
+        let port = |address, state| PortResult {
+            address,
+            port: 443,
+            scheme: Scheme::Https,
+            state,
+            duration: Duration::from_millis(1),
+            attempts: 1,
+        };
+        let results = |states: [PortState; 2]| OriginResults {
+            resolution: Some(CheckRun {
+                duration: Duration::from_millis(2),
+                outcome: Outcome::Completed(Resolution {
+                    addresses: vec![a, b],
+                    error: None,
+                }),
+            }),
+            tcp: Some(CheckRun {
+                duration: Duration::from_millis(1),
+                outcome: Outcome::Completed(TcpReport {
+                    ports: vec![port(a, states[0]), port(b, states[1])],
+                }),
+            }),
+            ..OriginResults::default()
+        };
+        let d = diagnose(&o, &results([PortState::Open, PortState::Refused]));
+        assert_eq!(d.addresses, vec![(a, true), (b, false)]);
+        assert!(!d.cdn_ready);
+        let d = diagnose(&o, &results([PortState::Open, PortState::Open]));
+        assert_eq!(d.addresses, vec![(a, true), (b, true)]);
+        assert!(d.cdn_ready);
+        // Only DNS: no check connects, so no address series.
+        let dns_only = origin(&[Check::Dns]);
+        assert!(diagnose(&dns_only, &results([PortState::Open; 2]))
+            .addresses
+            .is_empty());
+    }
+
     /// `is_active` is exactly "a finding names the cause".
     #[test]
     fn is_active_means_a_finding_names_the_cause() {
@@ -229,6 +411,7 @@ mod tests {
             findings: vec![Finding::new(Cause::CertExpired, "x")],
             checks: Vec::new(),
             cdn_ready: false,
+            addresses: Vec::new(),
         };
         assert!(d.is_active(Cause::CertExpired));
         assert!(!d.is_active(Cause::PortUnreachable));

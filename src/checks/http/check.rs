@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, HttpOutcome};
 use crate::checks::{
-    reachable_address, timed, Check, CheckModule, CheckRun, Handshake, Memory, NotRun,
+    open_addresses, timed, Check, CheckModule, CheckRun, Handshake, Memory, NotRun,
     OriginResults, Outcome, ProbeContext, Ran, Report,
 };
 use crate::config::{Origin, Scheme};
@@ -29,6 +29,10 @@ impl CheckModule for HttpCheck {
         "http"
     }
 
+    fn per_address(&self) -> bool {
+        true
+    }
+
     fn causes(&self) -> &'static [Cause] {
         &[Cause::HttpErrorStatus, Cause::HttpTimeout]
     }
@@ -42,24 +46,30 @@ impl CheckModule for HttpCheck {
     ) -> BoxFuture<'a, Report> {
         async move {
             let scheme = scheme(origin);
-            let reachable = reachable_address(origin, earlier, scheme).and_then(|found| {
-                // No request after a failed CDN handshake: the TLS cause is the root.
-                if scheme == Scheme::Https && tls_failed(earlier) {
+            let reachable = open_addresses(origin, earlier, scheme).and_then(|addrs| {
+                // No request over a failed CDN handshake: the TLS cause is the root.
+                let addrs: Vec<SocketAddr> = match scheme {
+                    Scheme::Https => addrs
+                        .into_iter()
+                        .filter(|a| !tls_failed(earlier, *a))
+                        .collect(),
+                    Scheme::Http => addrs,
+                };
+                if addrs.is_empty() {
                     Err(NotRun::NoTls)
                 } else {
-                    Ok(found)
+                    Ok(addrs)
                 }
             });
             Report::Http(match reachable {
                 Err(why) => CheckRun::not_run(why),
                 // Connect and TLS within the timeout each, then the CDN's read timeout for
                 // headers.
-                Ok((ip, port)) => {
+                Ok(addrs) => {
                     let limit = origin
                         .timeout
                         .saturating_mul(2)
                         .saturating_add(origin.read_timeout);
-                    let address = SocketAddr::new(ip, port);
                     let identity = origin.client_certificate.as_ref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).
@@ -68,7 +78,9 @@ impl CheckModule for HttpCheck {
                         .clients
                         .get(ctx.cdn, &origin.ssl_protocols, identity)
                     {
-                        Ok(tls) => timed(limit, super::probe(origin, address, scheme, &tls)).await,
+                        Ok(tls) => timed(limit, super::probe_all(origin, &addrs, scheme, &tls))
+                            .await
+                            .or_not_run(NotRun::NoAddress),
                         Err(_) => CheckRun::not_run(NotRun::NoTls),
                     }
                 }
@@ -78,10 +90,19 @@ impl CheckModule for HttpCheck {
     }
 
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
-        Some(results.http.as_ref()?.ran(|h| match h.outcome {
-            HttpOutcome::Status(_) | HttpOutcome::BadResponse(_) => Ran::Completed,
-            HttpOutcome::HeadersTimedOut => Ran::TimedOut,
-            HttpOutcome::ConnectFailed(_) | HttpOutcome::TlsFailed(_) => Ran::Incomplete,
+        // Completed when the request to every address was answered, else how the first one
+        // that was not ended.
+        Some(results.http.as_ref()?.ran(|report| {
+            let ran = |h: &super::HttpReport| match h.outcome {
+                HttpOutcome::Status(_) | HttpOutcome::BadResponse(_) => Ran::Completed,
+                HttpOutcome::HeadersTimedOut => Ran::TimedOut,
+                HttpOutcome::ConnectFailed(_) | HttpOutcome::TlsFailed(_) => Ran::Incomplete,
+            };
+            report
+                .all()
+                .map(ran)
+                .find(|r| *r != Ran::Completed)
+                .unwrap_or(Ran::Completed)
         }))
     }
 
@@ -102,31 +123,51 @@ impl CheckModule for HttpCheck {
             return Vec::new();
         };
         let spec = origin.http.clone().unwrap_or_default();
-        let line = match run.completed().map(|h| (&h.outcome, h.address)) {
-            Some((HttpOutcome::Status(s), addr)) => format!(
-                "http: {} {} (Host: {}) to {addr} answered {s} in {:.0} ms",
-                spec.method,
-                spec.path,
-                origin.sni(),
-                run.duration.as_secs_f64() * 1000.0
-            ),
-            Some((other, addr)) => format!("http: request to {addr}: {other:?}"),
-            None if run.timed_out() => "http: no answer in time".to_string(),
-            None => "http: not sent (an earlier check failed)".to_string(),
+        let Some(report) = run.completed() else {
+            return vec![if run.timed_out() {
+                "http: no answer in time".to_string()
+            } else {
+                "http: not sent (an earlier check failed)".to_string()
+            }];
         };
-        vec![line]
+        report
+            .all()
+            .map(|h| match &h.outcome {
+                HttpOutcome::Status(s) => format!(
+                    "http: {} {} (Host: {}) to {} answered {s} in {:.0} ms",
+                    spec.method,
+                    spec.path,
+                    origin.sni(),
+                    h.address,
+                    h.duration.as_secs_f64() * 1000.0
+                ),
+                other => format!("http: request to {}: {other:?}", h.address),
+            })
+            .collect()
     }
 
-    fn confirm(&self, _cause: Cause, origin: &Origin, _results: &OriginResults) -> String {
+    fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String {
         let spec = origin.http.clone().unwrap_or_default();
+        // The first address the cause is active on, else the name.
+        let target = findings::findings(origin, results)
+            .into_iter()
+            .find(|f| f.cause == cause)
+            .and_then(|f| f.addresses.first().copied())
+            .map_or_else(
+                || origin.domain.clone(),
+                |ip| match ip {
+                    std::net::IpAddr::V4(v4) => v4.to_string(),
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                },
+            );
         let sni = origin.sni();
         let (scheme, port) = match scheme(origin) {
             Scheme::Https => ("https", origin.https_port),
             Scheme::Http => ("http", origin.http_port),
         };
         format!(
-            "curl -sv -o /dev/null -X {} -H 'Host: {sni}' --connect-to {sni}:{port}:{}:{port} {scheme}://{sni}:{port}{}",
-            spec.method, origin.domain, spec.path
+            "curl -sv -o /dev/null -X {} -H 'Host: {sni}' --connect-to {sni}:{port}:{target}:{port} {scheme}://{sni}:{port}{}",
+            spec.method, spec.path
         )
     }
 }
@@ -140,10 +181,12 @@ fn scheme(origin: &Origin) -> Scheme {
     }
 }
 
-/// The TLS check ran and the CDN's handshake did not succeed.
-fn tls_failed(results: &OriginResults) -> bool {
+/// The TLS check ran and the CDN's handshake with `address` did not succeed.
+fn tls_failed(results: &OriginResults, address: SocketAddr) -> bool {
     match results.tls.as_ref().map(|r| &r.outcome) {
-        Some(Outcome::Completed(report)) => report.handshake != Handshake::Accepted,
+        Some(Outcome::Completed(report)) => report
+            .all()
+            .any(|t| t.address == address && t.handshake != Handshake::Accepted),
         Some(Outcome::TimedOut) => true,
         None | Some(Outcome::NotRun(_)) => false,
     }

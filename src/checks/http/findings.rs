@@ -1,10 +1,11 @@
 //! HTTP causes. A request that could not be sent (no connection, no TLS) is an echo of the TCP
 //! or TLS check and raises nothing here.
 
-use crate::checks::{HttpOutcome, OriginResults, Outcome};
+use crate::checks::{HttpOutcome, HttpReport, OriginResults, Outcome};
 use crate::config::{Check, Origin};
-use crate::diagnose::{Cause, Finding};
+use crate::diagnose::{merge_addresses, Cause, Finding};
 
+/// The causes active on any of the addresses the request went to, each naming its addresses.
 pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding> {
     let Some(run) = &results.http else {
         return Vec::new();
@@ -22,6 +23,16 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
         }
         Outcome::NotRun(_) => return Vec::new(),
     };
+    merge_addresses(
+        report
+            .all()
+            .map(|r| (r.address.ip(), address_findings(origin, r)))
+            .collect(),
+    )
+}
+
+/// The causes one address's answer shows.
+fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
     let spec = origin.http.clone().unwrap_or_default();
     match &report.outcome {
         HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
@@ -111,6 +122,7 @@ mod tests {
                 outcome: o,
                 headers: Vec::new(),
                 duration: Duration::from_millis(20),
+                more: Vec::new(),
             }),
             Outcome::TimedOut => Outcome::TimedOut,
             Outcome::NotRun(n) => Outcome::NotRun(n),

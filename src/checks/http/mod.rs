@@ -37,6 +37,15 @@ pub struct HttpReport {
     pub headers: Vec<(&'static str, String)>,
     /// From the start of the request to the response headers (or the failure).
     pub duration: Duration,
+    /// The same request to the origin's other addresses, in order (each with `more` empty).
+    pub more: Vec<HttpReport>,
+}
+
+impl HttpReport {
+    /// This address's report, then the other addresses'.
+    pub fn all(&self) -> impl Iterator<Item = &HttpReport> {
+        std::iter::once(self).chain(self.more.iter())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +111,28 @@ pub async fn probe(
         outcome,
         headers,
         duration: start.elapsed(),
+        more: Vec::new(),
     }
+}
+
+/// Sends the CDN's request to every address in `addrs` at once; the first one's report holds the
+/// others' in `more`. `None` when `addrs` is empty.
+pub async fn probe_all(
+    origin: &Origin,
+    addrs: &[SocketAddr],
+    scheme: Scheme,
+    tls: &SslContext,
+) -> Option<HttpReport> {
+    let reports = futures_util::future::join_all(
+        addrs
+            .iter()
+            .map(|addr| probe(origin, *addr, scheme, tls)),
+    )
+    .await;
+    let mut reports = reports.into_iter();
+    let mut first = reports.next()?;
+    first.more = reports.collect();
+    Some(first)
 }
 
 /// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer. No `Debug`: the

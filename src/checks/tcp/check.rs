@@ -31,6 +31,10 @@ impl CheckModule for TcpCheck {
         "tcp"
     }
 
+    fn per_address(&self) -> bool {
+        true
+    }
+
     fn causes(&self) -> &'static [Cause] {
         &[Cause::PortUnreachable]
     }

@@ -16,10 +16,16 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
                     format!("{addr} {}", p.state.reason())
                 })
                 .collect();
+            let mut addresses: Vec<std::net::IpAddr> = Vec::new();
+            for p in report.closed() {
+                if !addresses.contains(&p.address) {
+                    addresses.push(p.address);
+                }
+            }
             if closed.is_empty() {
                 Vec::new()
             } else {
-                vec![Finding::new(Cause::PortUnreachable, closed.join("; "))]
+                vec![Finding::new(Cause::PortUnreachable, closed.join("; ")).on(addresses)]
             }
         }
         Outcome::TimedOut => vec![Finding::new(

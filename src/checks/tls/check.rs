@@ -1,7 +1,6 @@
 //! The TLS check as the registry sees it.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -10,7 +9,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, Handshake, Reply};
 use crate::checks::{
-    reachable_address, timed, Check, CheckModule, CheckRun, Memory, OriginResults, Outcome,
+    open_addresses, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults, Outcome,
     ProbeContext, Ran, Report,
 };
 use crate::config::{Origin, Scheme};
@@ -31,6 +30,10 @@ impl CheckModule for TlsCheck {
 
     fn name(&self) -> &'static str {
         "tls"
+    }
+
+    fn per_address(&self) -> bool {
+        true
     }
 
     fn causes(&self) -> &'static [Cause] {
@@ -60,13 +63,14 @@ impl CheckModule for TlsCheck {
         memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
-            Report::Tls(match reachable_address(origin, earlier, Scheme::Https) {
+            Report::Tls(match open_addresses(origin, earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
-                Ok((ip, port)) => {
-                    let address = SocketAddr::new(ip, port);
+                Ok(addresses) => {
                     let check =
-                        super::probe_with(origin, ctx.cdn, &ctx.tls, address, &mut memory.tls);
-                    timed(origin.timeout.saturating_add(MARGIN), check).await
+                        super::probe_all(origin, ctx.cdn, &ctx.tls, &addresses, &mut memory.tls);
+                    timed(origin.timeout.saturating_add(MARGIN), check)
+                        .await
+                        .or_not_run(NotRun::NoAddress)
                 }
             })
         }
@@ -75,10 +79,20 @@ impl CheckModule for TlsCheck {
 
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
         // A CDN hello that got no answer in time is a timeout, not a refusal.
-        Some(results.tls.as_ref()?.ran(|t| match t.handshake {
-            Handshake::Failed(Reply::TimedOut)
-            | Handshake::Unfinished(super::cdn_client::Finish::TimedOut) => Ran::TimedOut,
-            _ => Ran::Completed,
+        // On any address.
+        Some(results.tls.as_ref()?.ran(|report| {
+            let timed_out = report.all().any(|t| {
+                matches!(
+                    t.handshake,
+                    Handshake::Failed(Reply::TimedOut)
+                        | Handshake::Unfinished(super::cdn_client::Finish::TimedOut)
+                )
+            });
+            if timed_out {
+                Ran::TimedOut
+            } else {
+                Ran::Completed
+            }
         }))
     }
 
@@ -98,10 +112,17 @@ impl CheckModule for TlsCheck {
         results.tls.as_ref().map(evidence).unwrap_or_default()
     }
 
-    fn confirm(&self, _cause: Cause, origin: &Origin, results: &OriginResults) -> String {
-        let target = reachable_address(origin, results, Scheme::Https)
-            .map(|(ip, port)| SocketAddr::new(ip, port).to_string())
-            .unwrap_or_else(|_| format!("{}:{}", origin.domain, origin.https_port));
+    fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String {
+        // The first address the cause is active on.
+        let report = results.tls.as_ref().and_then(|r| r.completed());
+        let target = report
+            .and_then(|r| {
+                r.all()
+                    .find(|t| findings::address_findings(t).iter().any(|f| f.cause == cause))
+            })
+            .or(report)
+            .map(|t| t.address.to_string())
+            .unwrap_or_else(|| format!("{}:{}", origin.domain, origin.https_port));
         format!(
             "openssl s_client -connect {target} -servername {} -showcerts </dev/null",
             origin.sni()
@@ -109,15 +130,33 @@ impl CheckModule for TlsCheck {
     }
 }
 
-/// The CDN's handshake, the versions the origin speaks, the leaf, then every served certificate
-/// in the order the origin sent it.
+/// Per address: the CDN's handshake, the versions the origin speaks, the leaf, then every
+/// served certificate in the order the origin sent it (once for addresses serving the same
+/// chain).
 fn evidence(run: &CheckRun<super::TlsReport>) -> Vec<String> {
-    let Some(t) = run.completed() else {
+    let Some(report) = run.completed() else {
         return vec![match run.outcome {
             Outcome::TimedOut => "tls:  no answer in time".to_string(),
             _ => "tls:  not run (an earlier check failed)".to_string(),
         }];
     };
+    let mut lines = Vec::new();
+    let mut shown: Vec<Vec<&str>> = Vec::new();
+    for t in report.all() {
+        let serials: Vec<&str> = t
+            .chain
+            .iter()
+            .flat_map(|c| c.certs.iter().map(|c| c.serial.as_str()))
+            .collect();
+        let new_chain = !shown.contains(&serials);
+        lines.extend(address_evidence(t, new_chain));
+        shown.push(serials);
+    }
+    lines
+}
+
+/// One address's lines; its certificates only when `with_certificates`.
+fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String> {
     let hello = match (&t.handshake, &t.negotiated) {
         (Handshake::Accepted, Some(n)) => format!("{} {}", n.version, n.cipher),
         (_, Some(n)) if t.cdn_reply.hello().is_some() => format!(
@@ -164,7 +203,12 @@ fn evidence(run: &CheckRun<super::TlsReport>) -> Vec<String> {
         }
     }
     let mut lines = vec![line];
-    for c in t.chain.iter().flat_map(|chain| chain.certs.iter()) {
+    let certificates = t
+        .chain
+        .iter()
+        .flat_map(|chain| chain.certs.iter())
+        .filter(|_| with_certificates);
+    for c in certificates {
         lines.push(format!(
             "      #{} {} issued by {}, valid {} to {}, serial {}",
             c.position,

@@ -1,9 +1,10 @@
 //! TLS causes: how the CDN's hello ended, and every defect of the served chain.
 
 use crate::cdn::TlsVersion;
-use crate::checks::{Handshake, OriginResults, Outcome};
-use crate::diagnose::{Cause, Finding};
+use crate::checks::{Handshake, OriginResults, Outcome, TlsReport};
+use crate::diagnose::{merge_addresses, Cause, Finding};
 
+/// The causes active on any of the addresses the check probed, each naming its addresses.
 pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
     let Some(run) = &results.tls else {
         return Vec::new();
@@ -19,6 +20,16 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
         // A closed port or no address: the TCP or DNS cause already names the root.
         Outcome::NotRun(_) => return Vec::new(),
     };
+    merge_addresses(
+        report
+            .all()
+            .map(|r| (r.address.ip(), address_findings(r)))
+            .collect(),
+    )
+}
+
+/// The causes one address's report shows.
+pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
     let mut out = Vec::new();
     match &report.handshake {
         Handshake::Accepted => {}
@@ -204,6 +215,7 @@ mod tests {
             chain,
             cert_request: false,
             finish: None,
+            more: Vec::new(),
         })
     }
 

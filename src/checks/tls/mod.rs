@@ -137,6 +137,17 @@ pub struct TlsReport {
     /// How the CDN-profile handshake (OpenSSL) ended; `None` when it was not attempted (the
     /// CDN's hello already failed).
     pub finish: Option<cdn_client::Finish>,
+    /// The same check on the origin's other open addresses, in order (each with `more` empty):
+    /// the CDN connects to any of them. This report is the first address's, whose series are
+    /// exported.
+    pub more: Vec<TlsReport>,
+}
+
+impl TlsReport {
+    /// This address's report, then the other addresses'.
+    pub fn all(&self) -> impl Iterator<Item = &TlsReport> {
+        std::iter::once(self).chain(self.more.iter())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,14 +189,20 @@ pub enum Handshake {
 /// every this many cycles (every 5 minutes at the default 60 s interval).
 pub const MATRIX_REUSE_CYCLES: u32 = 4;
 
-/// What the TLS check remembers of one origin between its cycles. The protocol matrix costs five
+/// What the TLS check remembers of one origin between its cycles, per address.
+#[derive(Debug, Default, Clone)]
+pub struct TlsMemory {
+    addresses: Vec<AddressMemory>,
+}
+
+/// What the TLS check remembers of one address between its cycles. The protocol matrix costs five
 /// of the check's six connections, and for an origin whose CDN hello keeps being accepted with
 /// the same answer it does not change the verdict (the handshake is `Accepted` whatever the
 /// matrix says) and rarely changes at all: such an origin re-probes it only every
 /// [`MATRIX_REUSE_CYCLES`] + 1 cycles. Any other CDN answer, a new address, or a first cycle
 /// probes the matrix at once, so every failure is still classified from a fresh matrix.
 #[derive(Debug, Default, Clone)]
-pub struct TlsMemory {
+pub struct AddressMemory {
     matrix: Option<KnownMatrix>,
 }
 
@@ -208,17 +225,52 @@ pub async fn probe(
     ctx: &TlsContext,
     addr: SocketAddr,
 ) -> TlsReport {
-    probe_with(origin, cdn, ctx, addr, &mut TlsMemory::default()).await
+    probe_address(origin, cdn, ctx, addr, &mut AddressMemory::default()).await
 }
 
-/// Runs the check against `addr`, within `origin.timeout`, reusing the origin's protocol matrix
+/// Runs the check against every address in `addrs` at once (the first one's report holds the
+/// others' in `more`), within `origin.timeout`, with what `memory` kept of each address; `None`
+/// when `addrs` is empty.
+pub async fn probe_all(
+    origin: &Origin,
+    cdn: &CdnProfile,
+    ctx: &TlsContext,
+    addrs: &[SocketAddr],
+    memory: &mut TlsMemory,
+) -> Option<TlsReport> {
+    let mut kept: Vec<AddressMemory> = addrs
+        .iter()
+        .map(|a| {
+            memory
+                .addresses
+                .iter()
+                .find(|m| m.matrix.as_ref().is_some_and(|k| k.address == *a))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let reports = join_all(
+        addrs
+            .iter()
+            .zip(kept.iter_mut())
+            .map(|(addr, mem)| probe_address(origin, cdn, ctx, *addr, mem)),
+    )
+    .await;
+    memory.addresses = kept;
+    let mut reports = reports.into_iter();
+    let mut first = reports.next()?;
+    first.more = reports.collect();
+    Some(first)
+}
+
+/// Runs the check against `addr`, within `origin.timeout`, reusing the address's protocol matrix
 /// from `memory` when the CDN's hello got the same accepted answer as when it was probed.
-pub async fn probe_with(
+async fn probe_address(
     origin: &Origin,
     cdn: &CdnProfile,
     ctx: &TlsContext,
     addr: SocketAddr,
-    memory: &mut TlsMemory,
+    memory: &mut AddressMemory,
 ) -> TlsReport {
     let deadline = Instant::now() + origin.timeout;
     let sni = origin.sni();
@@ -349,6 +401,7 @@ pub async fn probe_with(
         chain,
         cert_request,
         finish,
+        more: Vec::new(),
     }
 }
 
@@ -846,7 +899,9 @@ mod tests {
         macro_rules! cycle {
             () => {{
                 let before = connections.load(Ordering::SeqCst);
-                let report = probe_with(origin, &cdn::CLOUDFRONT, &ctx, addr, &mut memory).await;
+                let report = probe_all(origin, &cdn::CLOUDFRONT, &ctx, &[addr], &mut memory)
+                    .await
+                    .expect("one address");
                 (report, connections.load(Ordering::SeqCst) - before)
             }};
         }
