@@ -768,3 +768,122 @@ async fn a_certificate_message_over_what_the_cdn_reads_is_a_failed_handshake() {
         "{out}"
     );
 }
+
+/// A port free on every one of `ips` (bound on each, then released for the servers).
+fn port_free_on(ips: &[std::net::IpAddr]) -> u16 {
+    for _ in 0..50 {
+        let Ok(first) = std::net::TcpListener::bind((ips[0], 0)) else {
+            continue;
+        };
+        let Ok(port) = first.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        let rest: Vec<_> = ips[1..]
+            .iter()
+            .filter_map(|ip| std::net::TcpListener::bind((*ip, port)).ok())
+            .collect();
+        if rest.len() == ips.len() - 1 {
+            return port;
+        }
+    }
+    panic!("no port free on all of {ips:?}");
+}
+
+/// The CDN connects to any address of a round-robin name, so one broken server behind it is a
+/// 502 for a share of viewers. Every address is probed by TLS and HTTP, the cause names the
+/// broken address, and `origin_address_ready` says which one, on OpenSSL and on Go.
+#[tokio::test]
+async fn every_address_the_cdn_may_use() {
+    use lab::dns::{DnsLab, Zone};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    const NS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 41);
+    let (a, b): (IpAddr, IpAddr) = ([127, 0, 0, 1].into(), [127, 0, 0, 2].into());
+    let pki = Pki::new();
+    let valid = |name: &str| pki.leaf(&names(name).rsa(), Some(&pki.inter));
+    // OpenSSL on both addresses; the second serves an expired certificate.
+    let p = port_free_on(&[a, b]);
+    let expired = pki.leaf(
+        &names("openssl.multi.test").valid(-30, -1).rsa(),
+        Some(&pki.inter),
+    );
+    let _ossl_a = OpenSslOrigin::start_at(
+        &pki,
+        &valid("openssl.multi.test"),
+        SocketAddr::new(a, p),
+        &[],
+    )
+    .await;
+    let _ossl_b = OpenSslOrigin::start_at(&pki, &expired, SocketAddr::new(b, p), &[]).await;
+    // Go on both addresses; the second answers 503.
+    let q = port_free_on(&[a, b]);
+    let go_leaf = valid("go.multi.test");
+    let _go_a = GoOrigin::start_at(&pki, &go_leaf, SocketAddr::new(a, q), &[]).await;
+    let _go_b =
+        GoOrigin::start_at(&pki, &go_leaf, SocketAddr::new(b, q), &["-status", "503"]).await;
+    // Go on both addresses, both healthy: one series more per address, nothing else.
+    let r = port_free_on(&[a, b]);
+    let both_leaf = valid("both.multi.test");
+    let _both_a = GoOrigin::start_at(&pki, &both_leaf, SocketAddr::new(a, r), &[]).await;
+    let _both_b = GoOrigin::start_at(&pki, &both_leaf, SocketAddr::new(b, r), &[]).await;
+    let mut zone = Zone::new("multi.test", 1, &[NS]);
+    for name in ["openssl", "go", "both"] {
+        for ip in [a, b] {
+            zone = zone.with_record(&format!("{name}.multi.test"), ip);
+        }
+    }
+    let dns = DnsLab::start(vec![zone], &[]).await;
+    let origin = |name: &str, port: u16| {
+        format!(
+            "  - {{name: {name}, domain: {name}.multi.test, https_port: {port}, checks: [tcp, tls, http], http: {{path: /}}}}\n"
+        )
+    };
+    let config = format!(
+        "global: {{interval: 2s, timeout: 2s, ca_file: '{}'{}}}\norigins:\n{}{}{}",
+        pki.ca_file.display(),
+        dns.global_yaml(),
+        origin("openssl", p),
+        origin("go", q),
+        origin("both", r)
+    );
+    let exporter = Exporter::start(&config).await;
+    let s = exporter.wait_cycle(&["openssl", "go", "both"]).await;
+    assert_causes(&s, "openssl", &["cert_expired"], false);
+    assert_causes(&s, "go", &["http_error_status"], false);
+    assert_causes(&s, "both", &[], true);
+    for (origin, ready_b) in [("openssl", 0.0), ("go", 0.0), ("both", 1.0)] {
+        let address_ready = s.matching("origin_address_ready", &[("origin", origin)]);
+        assert_eq!(address_ready.len(), 2, "{origin}: one series per address");
+        s.assert_value(
+            "origin_address_ready",
+            &[("origin", origin), ("address", "127.0.0.1")],
+            1.0,
+        );
+        s.assert_value(
+            "origin_address_ready",
+            &[("origin", origin), ("address", "127.0.0.2")],
+            ready_b,
+        );
+        // The TLS series stay those of one address.
+        assert_eq!(
+            s.matching("origin_tls_version_info", &[("origin", origin)])
+                .len(),
+            1
+        );
+    }
+    exporter.stop().await;
+
+    // `check` names the broken address, in the cause and in the address list.
+    let out = check_output(&config, "openssl").await;
+    assert!(
+        out.contains("addresses: 127.0.0.1 ready, 127.0.0.2 NOT READY"),
+        "{out}"
+    );
+    assert!(out.contains("cert_expired"), "{out}");
+    assert!(out.contains("(on 1 of 2 addresses: 127.0.0.2)"), "{out}");
+    assert!(out.contains("-connect 127.0.0.2:"), "{out}");
+    let out = check_output(&config, "go").await;
+    assert!(out.contains("http_error_status"), "{out}");
+    assert!(out.contains("503"), "{out}");
+    assert!(out.contains("(on 1 of 2 addresses: 127.0.0.2)"), "{out}");
+    assert!(out.contains(":127.0.0.2:"), "{out}");
+}

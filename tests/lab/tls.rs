@@ -339,6 +339,22 @@ impl OpenSslOrigin {
     /// Serves `leaf` and the lab intermediate with extra `s_server` arguments (protocol and
     /// cipher selection).
     pub async fn start(pki: &Pki, leaf: &Leaf, args: &[&str]) -> OpenSslOrigin {
+        // A free port: bound then released (s_server binds it itself).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self::start_at(pki, leaf, ([127, 0, 0, 1], port).into(), args).await
+    }
+
+    /// The same on a given loopback address and port.
+    pub async fn start_at(
+        pki: &Pki,
+        leaf: &Leaf,
+        addr: SocketAddr,
+        args: &[&str],
+    ) -> OpenSslOrigin {
+        assert!(addr.ip().is_loopback(), "lab servers bind loopback only");
         let dir = tempfile::tempdir().expect("temp dir");
         let write = |name: &str, text: &str| {
             let p = dir.path().join(name);
@@ -348,12 +364,6 @@ impl OpenSslOrigin {
         let cert = write("cert.pem", &leaf.pem);
         let key = write("key.pem", &leaf.key_pem);
         let chain = write("chain.pem", &pki.inter.pem);
-        // A free port: bound then released (s_server binds it itself).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut child = Command::new("openssl")
             .arg("s_server")
             .args(["-accept", &addr.to_string()])
@@ -580,6 +590,12 @@ impl GoOrigin {
     /// Serves `leaf` (and the lab intermediate) with extra flags of tlsorigin (`-client-auth`,
     /// `-client-ca`, `-max`, `-min`, `-sni`).
     pub async fn start(pki: &Pki, leaf: &Leaf, args: &[&str]) -> GoOrigin {
+        Self::start_at(pki, leaf, "127.0.0.1:0".parse().expect("address"), args).await
+    }
+
+    /// The same on a given loopback address and port (port 0: a free one).
+    pub async fn start_at(pki: &Pki, leaf: &Leaf, listen: SocketAddr, args: &[&str]) -> GoOrigin {
+        assert!(listen.ip().is_loopback(), "lab servers bind loopback only");
         let files = Files::new();
         let cert = files.write("cert.pem", &format!("{}{}", leaf.pem, pki.inter.pem));
         let key = files.write("key.pem", &leaf.key_pem);
@@ -588,6 +604,8 @@ impl GoOrigin {
             .arg(&cert)
             .arg("-key")
             .arg(&key)
+            .arg("-listen")
+            .arg(listen.to_string())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -600,7 +618,7 @@ impl GoOrigin {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
         let port: u16 = line.trim().parse().expect("Go origin's port");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let addr = SocketAddr::new(listen.ip(), port);
         wait_listening(&mut child, addr, "Go origin").await;
         GoOrigin {
             addr,

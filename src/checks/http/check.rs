@@ -10,8 +10,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, HttpOutcome};
 use crate::checks::{
-    open_addresses, timed, Check, CheckModule, CheckRun, Handshake, Memory, NotRun,
-    OriginResults, Outcome, ProbeContext, Ran, Report,
+    open_addresses, timed, Check, CheckModule, CheckRun, Handshake, Memory, NotRun, OriginResults,
+    Outcome, ProbeContext, Ran, Report,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};

@@ -123,12 +123,9 @@ pub async fn probe_all(
     scheme: Scheme,
     tls: &SslContext,
 ) -> Option<HttpReport> {
-    let reports = futures_util::future::join_all(
-        addrs
-            .iter()
-            .map(|addr| probe(origin, *addr, scheme, tls)),
-    )
-    .await;
+    let reports =
+        futures_util::future::join_all(addrs.iter().map(|addr| probe(origin, *addr, scheme, tls)))
+            .await;
     let mut reports = reports.into_iter();
     let mut first = reports.next()?;
     first.more = reports.collect();

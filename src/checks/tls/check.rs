@@ -117,8 +117,11 @@ impl CheckModule for TlsCheck {
         let report = results.tls.as_ref().and_then(|r| r.completed());
         let target = report
             .and_then(|r| {
-                r.all()
-                    .find(|t| findings::address_findings(t).iter().any(|f| f.cause == cause))
+                r.all().find(|t| {
+                    findings::address_findings(t)
+                        .iter()
+                        .any(|f| f.cause == cause)
+                })
             })
             .or(report)
             .map(|t| t.address.to_string())

@@ -1,6 +1,6 @@
 // A TLS origin on Go's crypto/tls for the exporter's tests: serves HTTP 200 over TLS with the
 // given certificate, optionally asking for client certificates or accepting one SNI only.
-// Listens on 127.0.0.1 only, prints its port on stdout, and exits after -lifetime.
+// Listens on loopback only (127.0.0.1, or -listen on another loopback address), prints its port on stdout, and exits after -lifetime.
 package main
 
 import (
@@ -27,6 +27,7 @@ func main() {
 	status := flag.Int("status", 200, "HTTP status of every answer")
 	sni := flag.String("sni", "", "accept only this SNI (others get a handshake error)")
 	lifetime := flag.Duration("lifetime", 120*time.Second, "exit after this long")
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
 	flag.Parse()
 
 	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
@@ -80,7 +81,12 @@ func main() {
 		pool.AppendCertsFromPEM(pem)
 		cfg.ClientCAs = pool
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	host, _, err := net.SplitHostPort(*listen)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		fmt.Fprintln(os.Stderr, "-listen must be a loopback address and port")
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
