@@ -381,6 +381,10 @@ def detail():
         target(f"origin_tls_san_match{{{O}}}", "C", "SAN {{name}}", instant=True)]
 
     b.row("TCP")
+    b.add(stat("Addresses ready", f"origin_address_ready{{{O}}}", "none",
+               "Each address the CDN may connect to (the first 8): READY when no critical cause is active on it. "
+               "One NOT READY address is a 502 for the share of viewers the CDN sends there.",
+               legend="{{address}}", mappings=READY, text_mode="value_and_name"), 24, 4)
     b.add(table("Ports by address", [
         target(f"origin_tcp_port_up{{{O}}}", "A", instant=True, table=True),
         target(f"origin_tcp_connect_duration_seconds{{{O}}}", "B", instant=True, table=True),
