@@ -13,6 +13,8 @@
 # network namespace with only a loopback interface, and /etc/resolv.conf points at a lab DNS stub,
 # so that nothing can leave the machine. Bounded: about 30 s, hard limit E2E_TIMEOUT (170 s).
 # E2E_KEEP=1 keeps the work directory (configs, logs, webhook.jsonl) for a look afterwards.
+# E2E_LARGE_FLEET=1 runs the exporter in large-fleet mode (global.large_fleet: true): every
+# assertion must hold in both modes.
 #
 # Lab origins (global.resolvers and the system resolver both point at the lab DNS stub):
 #   healthy       TLS server with a certificate from the lab CA (global.ca_file), valid 1 year
@@ -45,6 +47,7 @@ fi
 export E2E_INSIDE
 EXPORTER="$EXPORTER_BIN"
 started=$SECONDS
+[[ ${E2E_LARGE_FLEET:-0} == 1 ]] && log "e2e: large-fleet mode (global.large_fleet: true)"
 
 WORK="$(mktemp -d -t origin-exporter-e2e.XXXXXX)"
 PIDS=()
@@ -177,6 +180,7 @@ cat >"$WORK/config.yaml" <<EOF
 global:
   interval: 5s
   timeout: 3s
+  large_fleet: $([[ ${E2E_LARGE_FLEET:-0} == 1 ]] && echo true || echo false)
   resolvers: ["127.0.0.1:$RESOLVER_PORT"]
   allow_adhoc_targets: true
   adhoc_allowed_domains: ["*.lab.test"]
@@ -410,6 +414,19 @@ active=$(promql 'ALERTS{origin="healthy"}' | python3 -c 'import json,sys; print(
   failed "OriginNotCDNReady arrived for origin lambda, whose only critical cause is an edge cause"
 ready=$(promql 'origin_cdn_ready{origin="healthy"}' | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')
 [[ $ready == 1 ]] && pass "origin_cdn_ready{origin=\"healthy\"} is 1" || failed "origin_cdn_ready{origin=\"healthy\"} is $ready"
+# The healthy origin's series in /metrics: at most 20 in large-fleet mode (no origin_problem 0
+# series, no details), every one otherwise.
+healthy_series=$(value_of 'count({job="origin_exporter",origin="healthy"})')
+healthy_problems=$(value_of 'count(origin_problem{job="origin_exporter",origin="healthy"})')
+if [[ ${E2E_LARGE_FLEET:-0} == 1 ]]; then
+  [[ $healthy_series != none && $healthy_series -le 20 && $healthy_problems == none ]] &&
+    pass "large-fleet mode: the healthy origin has $healthy_series series, no origin_problem series" ||
+    failed "large-fleet mode: the healthy origin has $healthy_series series and $healthy_problems origin_problem series"
+else
+  [[ $healthy_series != none && $healthy_series -gt 20 && $healthy_problems != none ]] &&
+    pass "full mode: the healthy origin has $healthy_series series, $healthy_problems of them origin_problem" ||
+    failed "full mode: the healthy origin has $healthy_series series and $healthy_problems origin_problem series"
+fi
 
 # ---- assertion: a rejected config reload alerts --------------------------------------------------------
 cp "$WORK/config.yaml" "$WORK/config.good"

@@ -16,17 +16,29 @@ use crate::config::Origin;
 /// One row of a family: an origin with its labels.
 pub trait Row {
     fn origin(&self) -> &Labeled<'_>;
+
+    /// Whether the origin's detail series are written ([`detail_family`]).
+    fn detailed(&self) -> bool {
+        true
+    }
 }
 
 /// An origin and what its latest cycle found: what a check's series are made of.
 pub struct Observed<'a> {
     pub origin: &'a Labeled<'a>,
     pub results: &'a OriginResults,
+    /// Whether to write the origin's detail series: always, except in large-fleet mode while no
+    /// cause is active on the origin (see docs/metrics.md, "Large-fleet mode").
+    pub detailed: bool,
 }
 
 impl Row for Observed<'_> {
     fn origin(&self) -> &Labeled<'_> {
         self.origin
+    }
+
+    fn detailed(&self) -> bool {
+        self.detailed
     }
 }
 
@@ -97,6 +109,28 @@ where
         each(row.origin(), row, &mut series)?;
     }
     Ok(())
+}
+
+/// Writes one family of detail series: like [`family`], for the rows whose detail series are
+/// written (every row, except in large-fleet mode those of origins with no active cause).
+pub fn detail_family<R, F>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[R],
+    each: F,
+) -> fmt::Result
+where
+    R: Row,
+    F: Fn(&Labeled, &R, &mut Series) -> fmt::Result,
+{
+    family(enc, name, help, rows, |o, row, series| {
+        if row.detailed() {
+            each(o, row, series)
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// Emits series of one family.

@@ -19,7 +19,9 @@ use prometheus_client::registry::Registry;
 use crate::checks::{module, unix_seconds, Check, Ran, REGISTRY};
 use crate::cycle::Snapshot;
 use crate::diagnose::Cause;
-use crate::exposition::{family, lookup, push_label, Labeled, Observed, Rendered, Row};
+use crate::exposition::{
+    detail_family, family, lookup, push_label, Labeled, Observed, Rendered, Row,
+};
 use crate::store::{Counters, Slot, Store};
 
 /// The exporter's own metrics, updated by the reloader.
@@ -231,6 +233,11 @@ impl Row for Latest<'_> {
     fn origin(&self) -> &Labeled<'_> {
         &self.origin
     }
+
+    /// See [`Observed::detailed`].
+    fn detailed(&self) -> bool {
+        !self.origin.large_fleet || !self.snapshot.diagnosis.findings.is_empty()
+    }
 }
 
 impl std::ops::Deref for Latest<'_> {
@@ -258,6 +265,7 @@ impl Collector for OriginCollector {
             .map(|l| Observed {
                 origin: &l.origin,
                 results: &l.snapshot.results,
+                detailed: l.detailed(),
             })
             .collect();
         for check in REGISTRY {
@@ -288,10 +296,12 @@ fn encode_verdict(enc: &mut DescriptorEncoder, rows: &[Latest]) -> fmt::Result {
             Ok(())
         },
     )?;
-    family(enc, "origin_problem", "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect.", rows, |o, s, e| {
+    family(enc, "origin_problem", "1 when the cause is active, 0 when not; one series per cause the origin's checks can detect (in large-fleet mode, active causes only).", rows, |o, s, e| {
         for &cause in &s.diagnosis.applicable {
             let active = s.diagnosis.is_active(cause);
-            e.gauge_rendered(o, cause_labels(cause), i64::from(active))?;
+            if active || !s.origin.large_fleet {
+                e.gauge_rendered(o, cause_labels(cause), i64::from(active))?;
+            }
         }
         Ok(())
     })?;
@@ -307,7 +317,7 @@ fn encode_verdict(enc: &mut DescriptorEncoder, rows: &[Latest]) -> fmt::Result {
             Ok(())
         },
     )?;
-    family(
+    detail_family(
         enc,
         "origin_probe_duration_seconds",
         "How long the check took.",

@@ -9,6 +9,8 @@
                                       the Deployment's; writes its core objects to OUTDIR
   checks.py dashboards ROOT EXPOSITION  Grafana dashboards: datasource variable, panels, units, metrics
   checks.py queries DASHBOARD_JSON VAR=VALUE...   prints every panel query, variables substituted (JSON)
+  checks.py large-fleet-tests ROOT OUTDIR   writes the alert rule tests as large-fleet mode would feed
+                                      them (origin_problem only while active) to OUTDIR, for promtool
 
 EXPOSITION is a file with a live scrape of the exporter's /metrics. Each check prints what it
 checked and exits 1 with every problem found.
@@ -411,6 +413,68 @@ def check_dashboards(root, exposition):
     p.finish(f"{len(files)} dashboards, {total} queries: datasource variable, ${{datasource}} everywhere, units, metric names known")
 
 
+def expand_values(notation):
+    """promtool's series notation ('1 0x3 _ 0+1x2') as one token per sample."""
+    out = []
+    for token in notation.split():
+        m = re.fullmatch(r"(_|stale|-?[0-9.e+]+?)(?:([+-][0-9.e]+)?x([0-9]+))?", token)
+        if not m:
+            raise ValueError(f"series notation {token!r}")
+        start, step, times = m.group(1), m.group(2), m.group(3)
+        if times is None:
+            out.append(start)
+        elif start in ("_", "stale") or step is None:
+            out.extend([start] * (int(times) + 1))
+        else:
+            out.extend(str(float(start) + float(step) * i) for i in range(int(times) + 1))
+    return out
+
+
+def large_fleet_tests(root, outdir):
+    """Large-fleet mode writes origin_problem only while the cause is active: the same alert tests
+    must pass with every 0 sample of origin_problem missing (and all-0 series absent)."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for path in sorted((root / "deploy/prometheus/tests").glob("*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        doc["rule_files"] = [str((path.parent / f).resolve()) for f in doc["rule_files"]]
+        for test in doc["tests"]:
+            kept = []
+            for series in test.get("input_series", []):
+                if series["series"].startswith("origin_problem{"):
+                    samples = absent_while_zero(expand_values(series["values"]))
+                    if all(v == "_" for v in samples):
+                        continue
+                    series = dict(series, values=" ".join(samples))
+                kept.append(series)
+            test["input_series"] = kept
+        (out / path.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+        written += 1
+    print(f"ok: {written} alert rule test files rewritten for large-fleet mode in {out}")
+
+
+def absent_while_zero(samples):
+    """A series the exporter stops writing: Prometheus marks it stale at the first scrape without
+    it, then has no sample (promtool: 'stale', then '_')."""
+    out, present = [], False
+    for v in samples:
+        if float_or(v) == 0:
+            out.append("stale" if present else "_")
+            present = False
+        else:
+            out.append(v)
+            present = v not in ("_", "stale")
+    return out
+
+
+def float_or(v):
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
 def print_queries(path, assignments):
     values = dict(a.split("=", 1) for a in assignments)
     dash = json.loads(Path(path).read_text())
@@ -436,6 +500,8 @@ if __name__ == "__main__":
         check_dashboards(Path(args[0]), args[1])
     elif cmd == "queries":
         print_queries(args[0], args[1:])
+    elif cmd == "large-fleet-tests":
+        large_fleet_tests(Path(args[0]), args[1])
     elif cmd == "names":
         print("\n".join(sorted(metric_names(args[0]))))
     else:

@@ -132,6 +132,8 @@ pub struct Global {
     pub resolvers: Vec<SocketAddr>,
     pub dns_port: u16,
     pub ca_file: Option<PathBuf>,
+    /// Large-fleet mode (`large_fleet`): fewer series per healthy origin.
+    pub large_fleet: bool,
     pub allow_adhoc_targets: bool,
     /// What `/probe?target=` may probe when `allow_adhoc_targets` is on.
     pub adhoc: AdhocPolicy,
@@ -173,6 +175,9 @@ pub struct Origin {
     pub labels: Vec<(String, String)>,
     /// The client certificate the CDN presents when the origin asks (origin mTLS).
     pub client_certificate: Option<ClientCertificate>,
+    /// Large-fleet mode (`global.large_fleet`): this origin's detail series only while a cause
+    /// is active on it.
+    pub large_fleet: bool,
     /// Addresses already resolved and vetted (ad-hoc probes): connect to these and no others,
     /// whatever a later DNS answer says. Never set from a config file.
     pub pinned_addresses: Vec<IpAddr>,

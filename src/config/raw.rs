@@ -34,6 +34,7 @@ pub struct RawGlobal {
     pub dns_port: Option<i64>,
     pub ca_file: Option<String>,
     pub read_timeout: Option<String>,
+    pub large_fleet: Option<bool>,
     pub allow_adhoc_targets: Option<bool>,
     pub adhoc_allowed_domains: Option<Vec<String>>,
     pub adhoc_allowed_networks: Option<Vec<String>>,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::exposition::{family, Observed};
+use crate::exposition::{detail_family, family, Observed};
 
 use super::{DnsReport, ServerReport};
 
@@ -23,7 +23,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
             None => Ok(()),
         },
     )?;
-    family(
+    detail_family(
         enc,
         "origin_dns_resolve_duration_seconds",
         "How long resolving the domain took.",
@@ -50,7 +50,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
     nameservers(enc, rows)
 }
 
-/// Per nameserver address of the origin's zone. Addresses this host has no route to (an IPv6
+/// Per nameserver address of the origin's zone (detail series). Addresses this host has no route to (an IPv6
 /// server from an IPv4-only host) have no series: nothing was learnt about them.
 fn nameservers(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
     fn report<'a>(s: &Observed<'a>) -> Option<&'a DnsReport> {
@@ -85,7 +85,7 @@ fn nameservers(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
         ),
     ];
     for (name, help, value) in families {
-        family(enc, name, help, rows, |o, snap, e| {
+        detail_family(enc, name, help, rows, |o, snap, e| {
             let Some(r) = report(snap) else { return Ok(()) };
             let zone = r.zone.as_deref().unwrap_or_default();
             for s in r.servers.iter().filter(|s| !s.untestable()) {
@@ -105,7 +105,7 @@ fn nameservers(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
             Ok(())
         })?;
     }
-    family(
+    detail_family(
         enc,
         "origin_dns_delegation_match",
         "1 when the parent zone's NS set for the origin's zone equals the zone's own NS set; absent when no parent server gave a referral.",

@@ -5,7 +5,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::cdn::TlsVersion;
-use crate::exposition::{family, lookup, push_label, Observed, Rendered};
+use crate::exposition::{detail_family, family, lookup, push_label, Observed, Rendered};
 
 pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
     use crate::checks::{Handshake, Outcome, TlsReport};
@@ -48,7 +48,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
             None => Ok(()),
         },
     )?;
-    family(
+    detail_family(
         enc,
         "origin_tls_protocol_supported",
         "1 when the origin accepts a ClientHello offering only that version.",
@@ -82,7 +82,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
             false,
         ),
     ] {
-        family(enc, name, help, rows, |o, s, e| {
+        detail_family(enc, name, help, rows, |o, s, e| {
             for c in chain(s).map_or(&[][..], |c| &c.certs[..]) {
                 let position = c.position.to_string();
                 let labels = [
@@ -107,7 +107,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
             None => Ok(()),
         },
     )?;
-    family(
+    detail_family(
         enc,
         "origin_tls_san_match",
         "1 when the leaf certificate covers the name (domain, and host_header if set).",
