@@ -72,7 +72,7 @@ impl Daemon {
         };
         let listener = listen(&options.listen_address).await?;
         let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
-        let local_addr = axum::serve::Listener::local_addr(&listener).map_err(listen_error)?;
+        let local_addr = listener.local_addr();
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
@@ -116,12 +116,7 @@ impl Daemon {
                 let shutdown = async {
                     let _ = server_stop_rx.await;
                 };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    error!(error = %e, "HTTP server failed");
-                }
+                crate::server::web::serve(listener, app, shutdown).await;
             });
             let mut reloader = Reloader {
                 file: options.config_file,

@@ -1,7 +1,9 @@
-//! Where an ad-hoc probe (`/probe?target=`) may connect. The exporter must never become a proxy
-//! into the network it runs in: only allowlisted domains and networks are probed, and the
-//! link-local range (cloud metadata services live there) and the exporter's own listen address
-//! are refused unless an allowlist entry names them specifically.
+//! Where an ad-hoc probe (`/probe?target=`) and an AIA fetch may connect. The exporter must never
+//! become a proxy into the network it runs in: only allowlisted domains and networks are probed,
+//! and the link-local range (cloud metadata services live there) and the exporter's own listen
+//! address are refused unless an allowlist entry names them specifically. An AIA fetch (a URL
+//! taken from a certificate the origin serves) is refused every address that is not public unless
+//! `global.aia_allowed_networks` names it ([`aia_refusal`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -47,7 +49,7 @@ impl Cidr {
     }
 
     /// This network lies within `other` (names it or a part of it).
-    fn within(&self, other: &Cidr) -> bool {
+    pub fn within(&self, other: &Cidr) -> bool {
         self.prefix >= other.prefix && other.contains(self.network)
     }
 }
@@ -118,15 +120,10 @@ impl AdhocPolicy {
     /// listens (an unspecified address there means every local address, so loopback).
     pub fn refuse(&self, target: SocketAddr, own: SocketAddr) -> Option<String> {
         let ip = target.ip();
-        let named = |range: Cidr| self.networks.iter().any(|n| n.within(&range));
-        for (network, prefix, what) in REFUSED {
-            let range = Cidr { network, prefix };
-            if range.contains(ip) && !named(range) {
-                return Some(format!(
-                    "{ip} is {what}; list it in global.adhoc_allowed_networks to allow it"
-                ));
-            }
+        if let Some(why) = self.refused_range(ip) {
+            return Some(why);
         }
+        let named = |range: Cidr| self.networks.iter().any(|n| n.within(&range));
         let own_ip = own.ip();
         let is_own = target.port() == own.port()
             && (ip == own_ip || (own_ip.is_unspecified() && ip.is_loopback()));
@@ -137,11 +134,127 @@ impl AdhocPolicy {
         if is_own && !named(own_single) {
             return Some(format!("{target} is the exporter itself"));
         }
-        if !self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(ip)) {
-            return Some(format!("{ip} is not in global.adhoc_allowed_networks"));
-        }
-        None
+        self.outside_networks(ip)
     }
+
+    /// Why an ad-hoc probe may not make the exporter connect to `ip` on its behalf (an AIA
+    /// fetch): [`AdhocPolicy::refuse`] without the port-bound check of the exporter itself.
+    pub fn refuse_address(&self, ip: IpAddr) -> Option<String> {
+        self.refused_range(ip).or_else(|| self.outside_networks(ip))
+    }
+
+    fn refused_range(&self, ip: IpAddr) -> Option<String> {
+        let named = |range: Cidr| self.networks.iter().any(|n| n.within(&range));
+        REFUSED.into_iter().find_map(|(network, prefix, what)| {
+            let range = Cidr { network, prefix };
+            (range.contains(ip) && !named(range)).then(|| {
+                format!("{ip} is {what}; list it in global.adhoc_allowed_networks to allow it")
+            })
+        })
+    }
+
+    fn outside_networks(&self, ip: IpAddr) -> Option<String> {
+        (!self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(ip)))
+            .then(|| format!("{ip} is not in global.adhoc_allowed_networks"))
+    }
+}
+
+/// Ranges an AIA fetch never connects to unless `global.aia_allowed_networks` names them, most
+/// specific first (the metadata addresses lie within link-local and ULA, broadcast within the
+/// reserved range).
+const AIA_REFUSED: [(IpAddr, u8, &str); 19] = [
+    (
+        IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+        32,
+        "cloud metadata",
+    ),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+        128,
+        "cloud metadata",
+    ),
+    (IpAddr::V4(Ipv4Addr::BROADCAST), 32, "broadcast"),
+    (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 128, "unspecified"),
+    (IpAddr::V6(Ipv6Addr::LOCALHOST), 128, "loopback"),
+    (IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0)), 8, "unspecified"),
+    (IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8, "loopback"),
+    (
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)),
+        8,
+        "private (RFC 1918)",
+    ),
+    (
+        IpAddr::V4(Ipv4Addr::new(172, 16, 0, 0)),
+        12,
+        "private (RFC 1918)",
+    ),
+    (
+        IpAddr::V4(Ipv4Addr::new(192, 168, 0, 0)),
+        16,
+        "private (RFC 1918)",
+    ),
+    (
+        IpAddr::V4(Ipv4Addr::new(100, 64, 0, 0)),
+        10,
+        "shared address space (CGNAT)",
+    ),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)),
+        7,
+        "private (unique local)",
+    ),
+    (IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16, "link-local"),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
+        10,
+        "link-local",
+    ),
+    (IpAddr::V4(Ipv4Addr::new(224, 0, 0, 0)), 4, "multicast"),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0)),
+        8,
+        "multicast",
+    ),
+    (IpAddr::V4(Ipv4Addr::new(240, 0, 0, 0)), 4, "reserved"),
+    // IPv4-compatible and NAT64 forms are not unwrapped: refuse them unless named.
+    (
+        IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0)),
+        96,
+        "an IPv4-compatible address",
+    ),
+    (
+        IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)),
+        96,
+        "a NAT64 address",
+    ),
+];
+
+/// Why an AIA fetch may not connect to `ip`, if it may not. `allowed` is
+/// `global.aia_allowed_networks`: an address in a refused range (loopback, private, CGNAT,
+/// link-local, unspecified, multicast, broadcast, reserved, cloud metadata) is fetched only
+/// from an entry that contains it and lies within that range, so `127.0.0.0/8` admits loopback
+/// but `0.0.0.0/0` admits none of them, and the metadata address needs an entry of its own.
+/// `adhoc` is the ad-hoc policy when the certificate came from a `/probe?target=` origin: the
+/// address must pass it too. An IPv4-mapped IPv6 address is its IPv4 address. Pure.
+pub fn aia_refusal(ip: IpAddr, allowed: &[Cidr], adhoc: Option<&AdhocPolicy>) -> Option<String> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let range = AIA_REFUSED
+        .into_iter()
+        .map(|(network, prefix, what)| (Cidr { network, prefix }, what))
+        .find(|(range, _)| range.contains(ip));
+    if let Some((range, what)) = range {
+        if !allowed.iter().any(|n| n.within(&range) && n.contains(ip)) {
+            return Some(format!(
+                "{ip} is {what}; list it in global.aia_allowed_networks to allow it"
+            ));
+        }
+    }
+    adhoc
+        .and_then(|policy| policy.refuse_address(ip))
+        .map(|why| format!("ad-hoc target: {why}"))
 }
 
 #[cfg(test)]
@@ -212,5 +325,114 @@ mod tests {
             why.contains("not in global.adhoc_allowed_networks"),
             "{why}"
         );
+    }
+
+    fn nets(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|n| Cidr::parse(n).unwrap()).collect()
+    }
+
+    #[test]
+    fn aia_fetches_refuse_every_non_public_address_by_default() {
+        let table = [
+            ("127.0.0.1", Some("loopback")),
+            ("127.8.9.10", Some("loopback")),
+            ("::1", Some("loopback")),
+            ("::ffff:127.0.0.1", Some("loopback")),
+            ("10.1.2.3", Some("private (RFC 1918)")),
+            ("172.16.0.1", Some("private (RFC 1918)")),
+            ("172.31.255.254", Some("private (RFC 1918)")),
+            ("192.168.1.1", Some("private (RFC 1918)")),
+            ("::ffff:192.168.1.1", Some("private (RFC 1918)")),
+            ("100.64.0.1", Some("shared address space (CGNAT)")),
+            ("100.127.255.254", Some("shared address space (CGNAT)")),
+            ("fc00::1", Some("private (unique local)")),
+            ("fdff::1", Some("private (unique local)")),
+            ("169.254.169.254", Some("cloud metadata")),
+            ("fd00:ec2::254", Some("cloud metadata")),
+            ("169.254.1.1", Some("link-local")),
+            ("fe80::1", Some("link-local")),
+            ("0.0.0.0", Some("unspecified")),
+            ("::", Some("unspecified")),
+            ("224.0.0.1", Some("multicast")),
+            ("ff02::1", Some("multicast")),
+            ("255.255.255.255", Some("broadcast")),
+            ("240.0.0.1", Some("reserved")),
+            ("::7f00:1", Some("an IPv4-compatible address")),
+            ("64:ff9b::a00:1", Some("a NAT64 address")),
+            // Public addresses, including the edges of the refused ranges.
+            ("192.0.2.1", None),
+            ("8.8.8.8", None),
+            ("172.32.0.1", None),
+            ("172.15.255.255", None),
+            ("100.128.0.1", None),
+            ("100.63.255.255", None),
+            ("11.0.0.1", None),
+            ("2001:db8::1", None),
+            ("::ffff:192.0.2.1", None),
+        ];
+        for (ip, want) in table {
+            let got = aia_refusal(ip.parse().unwrap(), &[], None);
+            match want {
+                None => assert_eq!(got, None, "{ip}"),
+                Some(what) => {
+                    let why = got.unwrap_or_else(|| panic!("{ip} allowed"));
+                    assert!(why.contains(&format!(" is {what};")), "{ip}: {why}");
+                    assert!(why.contains("global.aia_allowed_networks"), "{why}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn aia_allowed_networks_admit_what_they_name_and_no_more() {
+        let allowed = nets(&["127.0.0.0/8", "10.1.0.0/16", "::1", "0.0.0.0/0", "::/0"]);
+        let ok = |ip: &str| aia_refusal(ip.parse().unwrap(), &allowed, None).is_none();
+        assert!(ok("127.0.0.1") && ok("127.0.0.2") && ok("::1") && ok("::ffff:127.0.0.1"));
+        assert!(ok("10.1.2.3"));
+        assert!(ok("192.0.2.1"));
+        // Outside the named part of a range, and ranges only a broad entry covers.
+        for ip in [
+            "10.2.0.1",
+            "192.168.0.1",
+            "169.254.169.254",
+            "fd00:ec2::254",
+            "fe80::1",
+        ] {
+            assert!(!ok(ip), "{ip} admitted by a broad entry");
+        }
+        // The link-local range does not name the metadata address within it; an entry does.
+        let link_local = nets(&["169.254.0.0/16"]);
+        assert!(aia_refusal("169.254.1.1".parse().unwrap(), &link_local, None).is_none());
+        assert!(aia_refusal("169.254.169.254".parse().unwrap(), &link_local, None).is_some());
+        let metadata = nets(&["169.254.169.254/32"]);
+        assert!(aia_refusal("169.254.169.254".parse().unwrap(), &metadata, None).is_none());
+    }
+
+    #[test]
+    fn aia_fetches_for_ad_hoc_targets_also_pass_the_ad_hoc_networks() {
+        let allowed = nets(&["127.0.0.0/8"]);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // No ad-hoc networks: anything the AIA policy allows.
+        let open = policy(&["*.x"], &[]);
+        assert_eq!(aia_refusal(ip("127.0.0.1"), &allowed, Some(&open)), None);
+        assert_eq!(aia_refusal(ip("192.0.2.1"), &allowed, Some(&open)), None);
+        // Ad-hoc networks restrict every address, loopback admitted for AIA included.
+        let narrow = policy(&["*.x"], &["198.51.100.0/24"]);
+        let why = aia_refusal(ip("127.0.0.1"), &allowed, Some(&narrow)).unwrap();
+        assert!(
+            why.contains("not in global.adhoc_allowed_networks"),
+            "{why}"
+        );
+        assert!(aia_refusal(ip("192.0.2.1"), &allowed, Some(&narrow)).is_some());
+        assert_eq!(
+            aia_refusal(ip("198.51.100.7"), &allowed, Some(&narrow)),
+            None
+        );
+        // Both lists name loopback: fetched.
+        let lab = policy(&["*.x"], &["127.0.0.0/8"]);
+        assert_eq!(aia_refusal(ip("127.0.0.1"), &allowed, Some(&lab)), None);
+        // The AIA refusal comes first.
+        let why = aia_refusal(ip("127.0.0.1"), &[], Some(&lab)).unwrap();
+        assert!(why.contains("global.aia_allowed_networks"), "{why}");
     }
 }

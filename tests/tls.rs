@@ -22,9 +22,10 @@ fn origin(name: &str, port: u16, extra: &str) -> String {
     )
 }
 
+/// The lab's AIA servers are on loopback, which AIA fetches need `aia_allowed_networks` for.
 fn config(pki: &Pki, timeout: &str, origins: &[String]) -> String {
     format!(
-        "global: {{interval: 2s, timeout: {timeout}, ca_file: '{}'}}\norigins:\n{}",
+        "global: {{interval: 2s, timeout: {timeout}, ca_file: '{}', aia_allowed_networks: [127.0.0.0/8]}}\norigins:\n{}",
         pki.ca_file.display(),
         origins.concat()
     )
@@ -451,6 +452,102 @@ async fn every_certificate_defect() {
     for o in ["wrongname", "wild2"] {
         s.assert_value("origin_tls_chain_valid", &[("origin", o)], 1.0);
     }
+    exporter.stop().await;
+}
+
+/// A leaf whose AIA URL points at loopback: the issuer is fetched only once
+/// `global.aia_allowed_networks` names loopback; a host name in the URL resolves through
+/// `global.resolvers` (a name only the lab's resolver knows); and an ad-hoc target's fetch must
+/// pass `global.adhoc_allowed_networks` too.
+#[tokio::test]
+async fn aia_fetches_to_loopback_only_with_the_allow_list() {
+    use lab::dns::{DnsLab, Zone};
+    let pki = Pki::new();
+    let by_ip = AiaServer::start_on("127.0.0.1", "/inter.der").await;
+    by_ip.serve(&pki.inter.der);
+    let by_name = AiaServer::start_on("127.0.0.2", "/inter.der").await;
+    by_name.serve(&pki.inter.der);
+    let zone = Zone::new("aia.test", 1, &["127.0.0.11".parse().unwrap()])
+        .with_record("ca.aia.test", "127.0.0.2".parse().unwrap());
+    let dns = DnsLab::start(vec![zone], &[]).await;
+    let named_url = by_name.url.replace("127.0.0.2", "ca.aia.test");
+    let l = pki.leaf(&names("byip.lab.test").aia(&by_ip.url), Some(&pki.inter));
+    let byip = RustlsOrigin::start(vec![l.der.clone()], &l.key_der, false).await;
+    let l = pki.leaf(&names("byname.lab.test").aia(&named_url), Some(&pki.inter));
+    let byname = RustlsOrigin::start(vec![l.der.clone()], &l.key_der, false).await;
+    let both = [
+        origin("byip", byip.port(), ""),
+        origin("byname", byname.port(), ""),
+    ];
+    let with = |interval: &str, global: &str, origins: &[String]| {
+        format!(
+            "global: {{interval: {interval}, timeout: 2s, checks: [tcp, tls], ca_file: '{}'{}{global}}}\norigins:\n{}",
+            pki.ca_file.display(),
+            dns.global_yaml(),
+            origins.concat()
+        )
+    };
+
+    // No allow-list: nothing fetched, the chain stays untrusted.
+    let exporter = Exporter::start(&with("2s", "", &both)).await;
+    let s = exporter.wait_cycle(&["byip", "byname"]).await;
+    assert_causes(&s, "byip", &["cert_untrusted"], false);
+    assert_causes(&s, "byname", &["cert_untrusted"], false);
+    exporter.stop().await;
+    assert_eq!(
+        by_ip.hits(),
+        0,
+        "fetched from 127.0.0.1 without the allow-list"
+    );
+    assert_eq!(
+        by_name.hits(),
+        0,
+        "fetched from 127.0.0.2 without the allow-list"
+    );
+
+    // Loopback allowed: both fetched (the name through the lab's resolver), chains incomplete.
+    let exporter =
+        Exporter::start(&with("2s", ", aia_allowed_networks: [127.0.0.0/8]", &both)).await;
+    let s = exporter.wait_cycle(&["byip", "byname"]).await;
+    assert_causes(&s, "byip", &["cert_chain_incomplete"], false);
+    assert_causes(&s, "byname", &["cert_chain_incomplete"], false);
+    exporter.stop().await;
+    assert!(by_ip.hits() >= 1, "not fetched from 127.0.0.1");
+    assert!(
+        by_name.hits() >= 1,
+        "not fetched from ca.aia.test (127.0.0.2)"
+    );
+
+    // Ad-hoc targets: 127.0.0.2 is outside adhoc_allowed_networks, 127.0.0.1 within. The one
+    // configured origin fetches nothing.
+    let exporter = Exporter::start(&with(
+        "60s",
+        ", aia_allowed_networks: [127.0.0.0/8], allow_adhoc_targets: true,
+         adhoc_allowed_domains: ['*.lab.test'], adhoc_allowed_networks: [127.0.0.1/32]",
+        &[origin("idle", closed_port(), "")],
+    ))
+    .await;
+    let (ip_hits, name_hits) = (by_ip.hits(), by_name.hits());
+    let adhoc = |name: &'static str, port: u16| {
+        let exporter = &exporter;
+        async move {
+            let (status, body) = exporter
+                .get(&format!(
+                    "/probe?target={name}.lab.test&address=127.0.0.1&https_port={port}"
+                ))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            Scrape::parse(&body).active_causes(&format!("{name}.lab.test"))
+        }
+    };
+    assert_eq!(adhoc("byname", byname.port()).await, ["cert_untrusted"]);
+    assert_eq!(
+        by_name.hits(),
+        name_hits,
+        "an ad-hoc target fetched from 127.0.0.2"
+    );
+    assert_eq!(adhoc("byip", byip.port()).await, ["cert_chain_incomplete"]);
+    assert!(by_ip.hits() > ip_hits, "the ad-hoc target's own fetch");
     exporter.stop().await;
 }
 

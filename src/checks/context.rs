@@ -8,6 +8,7 @@ use crate::config::Global;
 
 use super::dns::DnsContext;
 use super::http;
+use super::tls::aia::{AiaCache, AiaPolicy};
 use super::tls::TlsContext;
 
 #[derive(Debug)]
@@ -24,14 +25,21 @@ pub struct ProbeContext {
 
 impl ProbeContext {
     pub fn new(global: &Global) -> Result<Self, ContextError> {
-        let tls = TlsContext::new(global.ca_file.as_deref())?;
+        let mut tls = TlsContext::new(global.ca_file.as_deref())?;
         let http_tls = http::tls_client(Arc::clone(&tls.provider)).map_err(ContextError::Tls)?;
+        let dns = DnsContext::new(global)?;
+        // AIA host names resolve through the checks' resolver, and go where the policy says.
+        tls.aia = AiaCache::new(AiaPolicy {
+            resolver: Some(dns.resolver.clone()),
+            allowed: global.aia_allowed_networks.clone(),
+            adhoc: global.adhoc.clone(),
+        });
         Ok(ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
             tls,
             http_tls,
-            dns: DnsContext::new(global)?,
+            dns,
         })
     }
 }

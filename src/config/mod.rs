@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cdn::{CdnProfile, TlsVersion};
-use crate::netpolicy::AdhocPolicy;
+use crate::netpolicy::{AdhocPolicy, Cidr};
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
@@ -100,7 +100,10 @@ impl Config {
         config
             .origins
             .first()
-            .map(|o| (**o).clone())
+            .map(|o| Origin {
+                adhoc: true,
+                ..(**o).clone()
+            })
             .ok_or_else(|| vec![FieldError::new("target", "no origin")])
     }
 
@@ -137,6 +140,9 @@ pub struct Global {
     pub allow_adhoc_targets: bool,
     /// What `/probe?target=` may probe when `allow_adhoc_targets` is on.
     pub adhoc: AdhocPolicy,
+    /// The non-public networks AIA fetches may connect to (`aia_allowed_networks`; empty: only
+    /// public addresses).
+    pub aia_allowed_networks: Vec<Cidr>,
 }
 
 impl PartialEq for CdnProfile {
@@ -189,6 +195,9 @@ pub struct Origin {
     pub connection_attempts: u8,
     /// Where the origin was discovered; `None` for a configured one.
     pub source: Option<Arc<Source>>,
+    /// A `/probe?target=` origin: what it makes the exporter fetch (AIA) passes the ad-hoc
+    /// network policy too. Never set from a config file.
+    pub adhoc: bool,
 }
 
 /// The CDN object a discovered origin comes from.

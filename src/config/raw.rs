@@ -38,6 +38,7 @@ pub struct RawGlobal {
     pub allow_adhoc_targets: Option<bool>,
     pub adhoc_allowed_domains: Option<Vec<String>>,
     pub adhoc_allowed_networks: Option<Vec<String>>,
+    pub aia_allowed_networks: Option<Vec<String>>,
     // Defaults for origin-level keys.
     pub host_header: Option<String>,
     pub address: Option<String>,
@@ -181,6 +182,7 @@ mod tests {
             "interval",
             "resolvers",
             "adhoc_allowed_networks",
+            "aia_allowed_networks",
             "http",
             "labels",
         ] {

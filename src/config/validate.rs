@@ -245,6 +245,11 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
     };
     let allow_adhoc_targets = g.allow_adhoc_targets.unwrap_or(false);
     let adhoc = adhoc_policy(g, allow_adhoc_targets, errors);
+    let aia_allowed_networks = networks(
+        g.aia_allowed_networks.as_deref(),
+        "global.aia_allowed_networks",
+        errors,
+    );
     GlobalDefaults {
         global: Global {
             concurrency,
@@ -255,6 +260,7 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
             large_fleet: g.large_fleet.unwrap_or(false),
             allow_adhoc_targets,
             adhoc,
+            aia_allowed_networks,
         },
         interval,
         timeout,
@@ -278,14 +284,24 @@ fn adhoc_policy(g: &super::raw::RawGlobal, allowed: bool, errors: &mut Errors) -
             "must list the domains /probe?target= may probe (names or *.suffix) when allow_adhoc_targets is true",
         );
     }
+    let networks = networks(
+        g.adhoc_allowed_networks.as_deref(),
+        "global.adhoc_allowed_networks",
+        errors,
+    );
+    AdhocPolicy { domains, networks }
+}
+
+/// A list of CIDR networks; each bad entry is an error naming `field` and its index.
+fn networks(list: Option<&[String]>, field: &str, errors: &mut Errors) -> Vec<Cidr> {
     let mut networks = Vec::new();
-    for (i, n) in g.adhoc_allowed_networks.iter().flatten().enumerate() {
+    for (i, n) in list.into_iter().flatten().enumerate() {
         match Cidr::parse(n) {
             Ok(c) => networks.push(c),
-            Err(why) => errors.push(format!("global.adhoc_allowed_networks[{i}]"), why),
+            Err(why) => errors.push(format!("{field}[{i}]"), why),
         }
     }
-    AdhocPolicy { domains, networks }
+    networks
 }
 
 /// One origin with `global`'s defaults applied (discovery validates what it maps this way).
@@ -563,6 +579,7 @@ fn validate_origin(
         client_certificate,
         large_fleet: global.global.large_fleet,
         pinned_addresses: Vec::new(),
+        adhoc: false,
         ip_address_type,
         connection_timeout,
         connection_attempts,
@@ -1060,6 +1077,35 @@ origins: [{name: a, domain: a.example.com}]",
         )
         .unwrap();
         assert!(cfg.global.adhoc.allows_domain("www.example.com"));
+    }
+
+    #[test]
+    fn aia_allowed_networks_are_checked_like_the_ad_hoc_ones() {
+        let errs = messages(
+            "global: {aia_allowed_networks: [127.0.0.0/8, 'fd00::/129', loopback]}
+origins: [{name: a, domain: a.example.com}]",
+        );
+        assert_eq!(
+            errs,
+            [
+                "global.aia_allowed_networks[1]: prefix must be 0-128, got \"fd00::/129\"",
+                "global.aia_allowed_networks[2]: must be an IP network like 192.0.2.0/24, got \"loopback\""
+            ]
+        );
+        let cfg = parse(
+            "global: {aia_allowed_networks: [127.0.0.0/8, '::1']}
+origins: [{name: a, domain: a.example.com}]",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.global.aia_allowed_networks,
+            [
+                Cidr::parse("127.0.0.0/8").unwrap(),
+                Cidr::parse("::1/128").unwrap()
+            ]
+        );
+        let cfg = parse("origins: [{name: a, domain: a.example.com}]").unwrap();
+        assert!(cfg.global.aia_allowed_networks.is_empty());
     }
 
     #[test]

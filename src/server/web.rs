@@ -2,10 +2,14 @@
 //! of every endpoint. The config is swapped atomically on reload or when its file changes, so
 //! new connections and requests see the new one.
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -16,10 +20,16 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use quick_cache::sync::Cache;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
@@ -37,9 +47,14 @@ const BCRYPT_AT_ONCE: usize = 2;
 const BCRYPT_WAIT: Duration = Duration::from_secs(5);
 /// Connections in TLS handshake at once; more wait in the kernel's accept queue.
 const MAX_HANDSHAKES: usize = 256;
-/// Client connections open at once; more wait in the kernel's accept queue.
+/// Client connections open at once. Past it, the oldest connection not answering a request is
+/// closed to make room; when all are answering, new clients wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS: usize = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send a whole request head, from the moment the server starts reading it
+/// (after the TLS handshake, or after the previous response): slowloris clients and idle
+/// keep-alive connections are closed then.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The web config in force, and where it came from.
 pub struct Web {
@@ -210,7 +225,7 @@ pub async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) ->
 /// the listener's [`MAX_CONNECTIONS`] slots until it closes.
 pub struct Conn {
     stream: Stream,
-    _slot: OwnedSemaphorePermit,
+    slot: Slot,
 }
 
 enum Stream {
@@ -258,12 +273,125 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// One open connection as the listener sees it: whether it is answering a request, and how to
+/// close it to make room.
+struct ConnState {
+    /// Requests being answered: from the complete request head until the response body is
+    /// written (or dropped). Zero: idle, or still sending a request head.
+    busy: AtomicUsize,
+    /// Already asked to close.
+    evicted: AtomicBool,
+    /// Wakes the connection's task to close it (a stored permit if it is not waiting yet).
+    evict: Notify,
+}
+
+/// The open connections, oldest first, and the slots they hold.
+struct Slots {
+    permits: Arc<Semaphore>,
+    open: Mutex<BTreeMap<u64, Arc<ConnState>>>,
+    next: AtomicU64,
+}
+
+impl Slots {
+    fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            permits: Arc::new(Semaphore::new(max)),
+            open: Mutex::new(BTreeMap::new()),
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// A slot for a connection just accepted. At the limit, the oldest connection that is not
+    /// answering a request (idle, or still sending its head) is closed to make room; when every
+    /// one is answering, this waits for one to end, and new clients wait in the kernel's queue.
+    /// A client that opens connections and sends nothing thus cannot keep the scraper out.
+    async fn take(self: &Arc<Self>) -> Option<Slot> {
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                self.evict_idlest();
+                Arc::clone(&self.permits).acquire_owned().await.ok()?
+            }
+        };
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(ConnState {
+            busy: AtomicUsize::new(0),
+            evicted: AtomicBool::new(false),
+            evict: Notify::new(),
+        });
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(id, Arc::clone(&state));
+        }
+        Some(Slot {
+            id,
+            state,
+            slots: Arc::clone(self),
+            _permit: permit,
+        })
+    }
+
+    /// Asks the oldest connection not answering a request to close; false when there is none.
+    fn evict_idlest(&self) -> bool {
+        let Ok(open) = self.open.lock() else {
+            return false;
+        };
+        let idlest = open
+            .values()
+            .find(|c| c.busy.load(Ordering::Acquire) == 0 && !c.evicted.load(Ordering::Acquire));
+        match idlest {
+            Some(c) => {
+                c.evicted.store(true, Ordering::Release);
+                c.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.open.lock().map_or(0, |o| o.len())
+    }
+}
+
+/// One of the [`MAX_CONNECTIONS`] slots, held by a connection until it closes.
+struct Slot {
+    id: u64,
+    state: Arc<ConnState>,
+    slots: Arc<Slots>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.slots.open.lock() {
+            open.remove(&self.id);
+        }
+    }
+}
+
+/// Marks its connection busy while a request is answered; dropped with the response body.
+struct Busy(Arc<ConnState>);
+
+impl Busy {
+    fn start(state: &Arc<ConnState>) -> Busy {
+        state.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(Arc::clone(state))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Accepts connections and completes TLS handshakes off the accept loop, so a slow client
 /// never holds up the next one.
 pub struct WebListener {
     local: SocketAddr,
     ready: mpsc::Receiver<(Conn, SocketAddr)>,
     accept_task: tokio::task::JoinHandle<()>,
+    slots: Arc<Slots>,
 }
 
 impl Drop for WebListener {
@@ -277,13 +405,10 @@ impl WebListener {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let slots = Slots::new(MAX_CONNECTIONS);
+        let accepting = Arc::clone(&slots);
         let accept_task = tokio::spawn(async move {
             loop {
-                // At the limit, stop accepting: new clients wait in the kernel's queue.
-                let Ok(slot) = Arc::clone(&connections).acquire_owned().await else {
-                    return;
-                };
                 let (stream, peer) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -293,12 +418,15 @@ impl WebListener {
                         continue;
                     }
                 };
+                let Some(slot) = accepting.take().await else {
+                    return;
+                };
                 let _ = stream.set_nodelay(true);
                 match web.config().tls.clone() {
                     None => {
                         let conn = Conn {
                             stream: Stream::Plain(stream),
-                            _slot: slot,
+                            slot,
                         };
                         if tx.send((conn, peer)).await.is_err() {
                             return;
@@ -311,16 +439,22 @@ impl WebListener {
                         let tx = tx.clone();
                         tokio::spawn(async move {
                             let accept = TlsAcceptor::from(tls).accept(stream);
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
-                                Ok(Ok(s)) => {
-                                    let conn = Conn {
-                                        stream: Stream::Tls(Box::new(s)),
-                                        _slot: slot,
-                                    };
-                                    let _ = tx.send((conn, peer)).await;
+                            let state = Arc::clone(&slot.state);
+                            tokio::select! {
+                                done = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept) => match done {
+                                    Ok(Ok(s)) => {
+                                        let conn = Conn {
+                                            stream: Stream::Tls(Box::new(s)),
+                                            slot,
+                                        };
+                                        let _ = tx.send((conn, peer)).await;
+                                    }
+                                    Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                                    Err(_) => debug!(%peer, "TLS handshake timed out"),
+                                },
+                                () = state.evict.notified() => {
+                                    debug!(%peer, "TLS handshake cut: connection limit reached");
                                 }
-                                Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                                Err(_) => debug!(%peer, "TLS handshake timed out"),
                             }
                             drop(permit);
                         });
@@ -332,25 +466,96 @@ impl WebListener {
             local,
             ready,
             accept_task,
+            slots,
         })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Connections holding a slot now (accepted, in TLS handshake or being served).
+    pub fn open_connections(&self) -> usize {
+        self.slots.open()
     }
 }
 
-impl axum::serve::Listener for WebListener {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(c) => c,
-            // The accept task only ends with the listener; never resolve again.
-            None => std::future::pending().await,
-        }
+/// Serves `app` on `listener` (HTTP/1.1) until `shutdown` resolves, then lets the requests in
+/// flight finish. Each connection has [`HEADER_READ_TIMEOUT`] to send a whole request head,
+/// counted from when the server starts reading it (accepted, or the previous response
+/// written): a client that sends nothing, trickles its head (slowloris) or idles between
+/// keep-alive requests is closed then.
+pub async fn serve(
+    mut listener: WebListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopping = stop_rx.clone();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (conn, peer) = tokio::select! {
+            next = listener.ready.recv() => match next {
+                Some(c) => c,
+                None => break,
+            },
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        // Finished connection tasks are reaped here so the set holds only the open ones.
+        while connections.try_join_next().is_some() {}
+        let state = Arc::clone(&conn.slot.state);
+        let service = TowerToHyperService::new(app.clone());
+        let busy = Arc::clone(&state);
+        let service = service_fn(move |request: axum::http::Request<Incoming>| {
+            let guard = Busy::start(&busy);
+            let answer = hyper::service::Service::call(&service, request);
+            async move {
+                let response = answer.await?;
+                // The connection counts as busy until the body is written or dropped.
+                Ok::<_, Infallible>(response.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _busy = &guard;
+                        frame
+                    })
+                }))
+            }
+        });
+        let connection = http.serve_connection(TokioIo::new(conn), service);
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut evicted = std::pin::pin!(state.evict.notified());
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            debug!(%peer, error = %e, "connection ended");
+                        }
+                        break;
+                    }
+                    () = evicted.as_mut() => {
+                        debug!(%peer, "connection closed: connection limit reached");
+                        break;
+                    }
+                    _ = stop.wait_for(|stop| *stop), if !draining => {
+                        draining = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
     }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 #[cfg(test)]
@@ -475,5 +680,49 @@ mod tests {
         assert!(web.auth_cache.len() <= AUTH_CACHE_MAX);
         assert!(web.auth_cache.len() > AUTH_CACHE_MAX / 2);
         assert!(web.auth_cache.get(&alice_key).is_some());
+    }
+
+    #[tokio::test]
+    async fn at_the_limit_the_oldest_idle_connection_makes_room() {
+        let slots = Slots::new(3);
+        let busy = slots.take().await.unwrap();
+        let oldest_idle = slots.take().await.unwrap();
+        let newer_idle = slots.take().await.unwrap();
+        let _answering = Busy::start(&busy.state);
+        let fourth = tokio::spawn({
+            let slots = Arc::clone(&slots);
+            async move { slots.take().await }
+        });
+        // The oldest connection not answering a request is asked to close; the one answering
+        // and the newer idle one are not.
+        oldest_idle.state.evict.notified().await;
+        assert!(!busy.state.evicted.load(Ordering::Acquire));
+        assert!(!newer_idle.state.evicted.load(Ordering::Acquire));
+        // Its slot goes to the new connection once it closes.
+        drop(oldest_idle);
+        let fourth = fourth.await.unwrap().unwrap();
+        assert_eq!(fourth.id, 3);
+        assert_eq!(slots.open(), 3);
+    }
+
+    #[tokio::test]
+    async fn when_every_connection_is_answering_a_new_one_waits() {
+        let slots = Slots::new(2);
+        let a = slots.take().await.unwrap();
+        let b = slots.take().await.unwrap();
+        let answering_a = Busy::start(&a.state);
+        let _answering_b = Busy::start(&b.state);
+        let waiting = tokio::spawn({
+            let slots = Arc::clone(&slots);
+            async move { slots.take().await.map(|s| s.id) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!slots.evict_idlest(), "a busy connection was picked");
+        assert!(!waiting.is_finished());
+        // The response written, `a` is idle: the next arrival may close it; here it just ends.
+        drop(answering_a);
+        assert_eq!(a.state.busy.load(Ordering::Acquire), 0);
+        drop(a);
+        assert_eq!(waiting.await.unwrap(), Some(2));
     }
 }

@@ -425,7 +425,12 @@ pub struct AiaServer {
 impl AiaServer {
     /// Binds first, so that the URL can be baked into a leaf before the body is known.
     pub async fn start(path: &str) -> AiaServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on("127.0.0.1", path).await
+    }
+
+    /// The same on another loopback address (`127.0.0.2`...).
+    pub async fn start_on(ip: &str, path: &str) -> AiaServer {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind");
         let url = format!("http://{}{path}", listener.local_addr().expect("addr"));
         let body: Arc<Mutex<Vec<u8>>> = Arc::default();
         let hits: Arc<Mutex<usize>> = Arc::default();

@@ -1,12 +1,17 @@
 //! Fetching a missing issuer from a certificate's AIA caIssuers URL, to tell an incomplete
 //! chain from an untrusted one. Plain HTTP only (what CAs publish), bounded in size, time and
-//! redirects, never to link-local or cloud metadata addresses, and cached: many origins share a
-//! few issuers, and an issuer changes rarely.
+//! redirects, and cached: many origins share a few issuers, and an issuer changes rarely. The URL
+//! comes from a certificate the origin chose, so a fetch goes to public addresses only, unless
+//! `global.aia_allowed_networks` names a private range ([`aia_refusal`]); for a `/probe?target=`
+//! origin the address must pass `global.adhoc_allowed_networks` too. Host names resolve through
+//! `global.resolvers` (the checks' resolver), never the system's resolver directly.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hickory_resolver::TokioResolver;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::{header, Request, Uri};
@@ -15,11 +20,13 @@ use quick_cache::sync::Cache;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
-use tracing::debug;
+use tracing::{debug, warn};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
 use crate::analysis::MAX_CHAIN;
+use crate::checks::dns::{fqdn, reason};
+use crate::netpolicy::{aia_refusal, AdhocPolicy, Cidr};
 
 /// Largest issuer document accepted (a certificate is 1-2 KiB; a PKCS#7 bundle a few).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -34,17 +41,45 @@ const TTL_FAILED: Duration = Duration::from_secs(300);
 
 type Issuers = Arc<Vec<CertificateDer<'static>>>;
 
+/// Where AIA fetches may connect, and how their host names resolve. The default resolves
+/// nothing (IP literals only) and allows public addresses only.
+#[derive(Clone, Default)]
+pub struct AiaPolicy {
+    /// The checks' recursive resolver (`global.resolvers`, or the system's configuration).
+    pub resolver: Option<TokioResolver>,
+    /// `global.aia_allowed_networks`.
+    pub allowed: Vec<Cidr>,
+    /// `global.adhoc_allowed_networks` (and the ranges it refuses), for ad-hoc origins.
+    pub adhoc: AdhocPolicy,
+}
+
+impl fmt::Debug for AiaPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AiaPolicy")
+            .field("resolver", &self.resolver.is_some())
+            .field("allowed", &self.allowed)
+            .field("adhoc", &self.adhoc)
+            .finish()
+    }
+}
+
+impl AiaPolicy {
+    /// Why `ip` may not be fetched from, if it may not.
+    fn refusal(&self, ip: IpAddr, adhoc: bool) -> Option<String> {
+        aia_refusal(ip, &self.allowed, adhoc.then_some(&self.adhoc))
+    }
+}
+
 /// Issuers fetched by URL, shared by every probe of a config.
 #[derive(Debug)]
 pub struct AiaCache {
     entries: Cache<String, Entry>,
+    policy: AiaPolicy,
 }
 
 impl Default for AiaCache {
     fn default() -> Self {
-        AiaCache {
-            entries: Cache::new(MAX_ENTRIES),
-        }
+        AiaCache::new(AiaPolicy::default())
     }
 }
 
@@ -67,14 +102,32 @@ impl Entry {
 }
 
 impl AiaCache {
-    /// The certificates published at `url` (empty when the fetch failed), at most `limit` away.
-    pub async fn issuers(&self, url: &str, limit: Duration) -> Issuers {
-        if let Some(hit) = self.lookup(url, Instant::now()) {
+    pub fn new(policy: AiaPolicy) -> AiaCache {
+        AiaCache {
+            entries: Cache::new(MAX_ENTRIES),
+            policy,
+        }
+    }
+
+    /// The certificates published at `url` (empty when the fetch failed or was refused), at
+    /// most `limit` away. `adhoc`: the certificate came from a `/probe?target=` origin, whose
+    /// fetches pass the ad-hoc network policy too (and are cached apart).
+    pub async fn issuers(&self, url: &str, limit: Duration, adhoc: bool) -> Issuers {
+        let key = match adhoc {
+            true => format!("adhoc {url}"),
+            false => url.to_string(),
+        };
+        if let Some(hit) = self.lookup(&key, Instant::now()) {
             return hit;
         }
         let limit = limit.min(MAX_FETCH_TIME);
-        let issuers = match tokio::time::timeout(limit, fetch(url)).await {
+        let issuers = match tokio::time::timeout(limit, fetch(url, &self.policy, adhoc)).await {
             Ok(Ok(certs)) => certs,
+            Ok(Err(AiaError::Refused { host, why })) => {
+                // Remembered like any failure: logged once per URL per TTL_FAILED.
+                warn!(url, host, reason = %why, "AIA fetch refused; the chain stays incomplete");
+                Vec::new()
+            }
             Ok(Err(e)) => {
                 debug!(url, error = %e, "AIA fetch failed");
                 Vec::new()
@@ -91,7 +144,7 @@ impl AiaCache {
             }
         };
         let issuers = Arc::new(issuers);
-        self.store(url, Arc::clone(&issuers));
+        self.store(&key, Arc::clone(&issuers));
         issuers
     }
 
@@ -119,8 +172,12 @@ pub enum AiaError {
     BadUrl,
     #[error("too many redirects")]
     Redirects,
-    #[error("no address allowed for {0}")]
+    #[error("no address for {0}")]
     NoAddress(String),
+    #[error("cannot resolve {host}: {why}")]
+    Resolve { host: String, why: String },
+    #[error("refused to fetch from {host}: {why}")]
+    Refused { host: String, why: String },
     #[error("HTTP status {0}")]
     Status(u16),
     #[error("body larger than {MAX_BODY} bytes or unreadable")]
@@ -135,10 +192,14 @@ pub enum AiaError {
     Request(#[from] hyper::http::Error),
 }
 
-async fn fetch(url: &str) -> Result<Vec<CertificateDer<'static>>, AiaError> {
+async fn fetch(
+    url: &str,
+    policy: &AiaPolicy,
+    adhoc: bool,
+) -> Result<Vec<CertificateDer<'static>>, AiaError> {
     let mut url: Uri = url.parse().map_err(|_| AiaError::BadUrl)?;
     for _ in 0..=MAX_REDIRECTS {
-        match get(&url).await? {
+        match get(&url, policy, adhoc).await? {
             Fetched::Body(body) => return decode(&body).ok_or(AiaError::NoCertificate),
             Fetched::Redirect(next) => url = next,
         }
@@ -151,18 +212,55 @@ enum Fetched {
     Redirect(Uri),
 }
 
-async fn get(url: &Uri) -> Result<Fetched, AiaError> {
+/// The first address of `host` the policy allows: an IP literal as it is, a name through the
+/// checks' resolver. Every address refused is [`AiaError::Refused`] with the first reason.
+async fn address(host: &str, policy: &AiaPolicy, adhoc: bool) -> Result<IpAddr, AiaError> {
+    let candidates: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            let resolve_error = |why: String| AiaError::Resolve {
+                host: host.to_string(),
+                why,
+            };
+            let resolver = policy
+                .resolver
+                .as_ref()
+                .ok_or_else(|| resolve_error("no resolver".into()))?;
+            let name = fqdn(host).map_err(|e| resolve_error(e.to_string()))?;
+            let lookup = resolver
+                .lookup_ip(name)
+                .await
+                .map_err(|e| resolve_error(reason(&e)))?;
+            lookup.iter().collect()
+        }
+    };
+    let mut refused = None;
+    for ip in candidates {
+        match policy.refusal(ip, adhoc) {
+            None => return Ok(ip),
+            Some(why) => {
+                refused.get_or_insert(why);
+            }
+        }
+    }
+    Err(match refused {
+        Some(why) => AiaError::Refused {
+            host: host.to_string(),
+            why,
+        },
+        None => AiaError::NoAddress(host.to_string()),
+    })
+}
+
+async fn get(url: &Uri, policy: &AiaPolicy, adhoc: bool) -> Result<Fetched, AiaError> {
     if url.scheme_str() != Some("http") {
         return Err(AiaError::BadUrl);
     }
     let host = url.host().ok_or(AiaError::BadUrl)?;
     let host_bare = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_u16().unwrap_or(80);
-    let addr = tokio::net::lookup_host((host_bare, port))
-        .await?
-        .find(allowed)
-        .ok_or_else(|| AiaError::NoAddress(host.to_string()))?;
-    let stream = TcpStream::connect(addr).await?;
+    let ip = address(host_bare, policy, adhoc).await?;
+    let stream = TcpStream::connect(SocketAddr::new(ip, port)).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let conn = tokio::spawn(conn);
     let path = url.path_and_query().map_or("/", |p| p.as_str());
@@ -203,18 +301,6 @@ fn redirect_target(authority: &str, location: &str) -> Option<Uri> {
         format!("http://{authority}{location}").parse().ok()
     } else {
         location.parse().ok()
-    }
-}
-
-/// Link-local and cloud metadata addresses are never fetched: an origin must not make the
-/// exporter read the instance's credentials.
-fn allowed(addr: &SocketAddr) -> bool {
-    match addr.ip() {
-        IpAddr::V4(ip) => !ip.is_link_local() && !ip.is_unspecified() && !ip.is_broadcast(),
-        IpAddr::V6(ip) => {
-            let metadata: std::net::Ipv6Addr = [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254].into();
-            (ip.segments()[0] & 0xffc0) != 0xfe80 && ip != metadata && !ip.is_unspecified()
-        }
     }
 }
 
@@ -357,19 +443,104 @@ mod tests {
         }
     }
 
-    #[test]
-    fn metadata_addresses_are_refused() {
-        let no = [
-            "169.254.169.254:80",
-            "[fd00:ec2::254]:80",
-            "[fe80::1]:80",
-            "0.0.0.0:80",
-        ];
-        for a in no {
-            assert!(!allowed(&a.parse().unwrap()), "{a}");
+    /// What the lab needs: its AIA servers are on loopback.
+    fn lab() -> AiaPolicy {
+        AiaPolicy {
+            allowed: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+            ..AiaPolicy::default()
         }
-        assert!(allowed(&"127.0.0.1:80".parse().unwrap()));
-        assert!(allowed(&"192.0.2.1:80".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn refused_addresses_are_never_connected_to() {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (h, body) = (Arc::clone(&hits), cert());
+        let (base, _task) = server(move |_| {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ok(&body)
+        })
+        .await;
+        let url = format!("{base}/cert");
+        let refused = |r: Result<Vec<CertificateDer<'static>>, AiaError>| match r {
+            Err(AiaError::Refused { why, .. }) => why,
+            other => panic!("not refused: {other:?}"),
+        };
+        // Loopback by default, metadata and link-local even with the lab's allow-list.
+        let why = refused(fetch(&url, &AiaPolicy::default(), false).await);
+        assert!(why.contains("loopback"), "{why}");
+        for bad in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00:ec2::254]/",
+            "http://[fe80::1]/",
+            "http://0.0.0.0/",
+            "http://[::ffff:127.0.0.1]:1/",
+            "http://10.0.0.1/",
+        ] {
+            let policy = AiaPolicy {
+                allowed: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+                ..AiaPolicy::default()
+            };
+            let r = fetch(bad, &policy, false).await;
+            if bad.contains("::ffff:127") {
+                // Allowed by the lab's list: the connection itself fails (port 1).
+                assert!(matches!(r, Err(AiaError::Io(_))), "{bad}: {r:?}");
+            } else {
+                refused(r);
+            }
+        }
+        // An ad-hoc origin's fetch passes the ad-hoc networks too.
+        let narrow = AiaPolicy {
+            adhoc: AdhocPolicy {
+                domains: vec!["*.x".into()],
+                networks: vec![Cidr::parse("192.0.2.0/24").unwrap()],
+            },
+            ..lab()
+        };
+        let why = refused(fetch(&url, &narrow, true).await);
+        assert!(why.contains("global.adhoc_allowed_networks"), "{why}");
+        // A name with no resolver is not looked up by the system's.
+        assert!(matches!(
+            fetch("http://localhost/x", &lab(), false).await,
+            Err(AiaError::Resolve { .. })
+        ));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Allowed: fetched, and for an ad-hoc origin under an open ad-hoc policy too.
+        assert_eq!(fetch(&url, &lab(), false).await.unwrap().len(), 1);
+        assert_eq!(fetch(&url, &lab(), true).await.unwrap().len(), 1);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_refused_address_is_not_followed() {
+        let (base, _task) = server(|_| {
+            b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/creds\r\nContent-Length: 0\r\n\r\n"
+                .to_vec()
+        })
+        .await;
+        assert!(matches!(
+            fetch(&format!("{base}/x"), &lab(), false).await,
+            Err(AiaError::Refused { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn ad_hoc_fetches_are_cached_apart() {
+        let c = cert();
+        let (base, _task) = server(move |_| ok(&c)).await;
+        let url = format!("{base}/cert");
+        let policy = AiaPolicy {
+            adhoc: AdhocPolicy {
+                domains: vec!["*.x".into()],
+                networks: vec![Cidr::parse("192.0.2.0/24").unwrap()],
+            },
+            ..lab()
+        };
+        let cache = AiaCache::new(policy);
+        let limit = Duration::from_secs(2);
+        assert_eq!(cache.issuers(&url, limit, false).await.len(), 1);
+        // The configured origin's success is not the ad-hoc origin's to use.
+        assert!(cache.issuers(&url, limit, true).await.is_empty());
+        assert_eq!(cache.issuers(&url, limit, false).await.len(), 1);
     }
 
     /// A loopback HTTP server answering every request with `response(path)`.
@@ -421,23 +592,29 @@ mod tests {
             _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
         })
         .await;
-        let got = fetch(&format!("{base}/cert")).await.unwrap();
+        let got = fetch(&format!("{base}/cert"), &lab(), false).await.unwrap();
         assert_eq!(got[0].as_ref(), &c[..]);
-        assert_eq!(fetch(&format!("{base}/moved")).await.unwrap().len(), 1);
+        assert_eq!(
+            fetch(&format!("{base}/moved"), &lab(), false)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(matches!(
-            fetch(&format!("{base}/loop")).await,
+            fetch(&format!("{base}/loop"), &lab(), false).await,
             Err(AiaError::Redirects)
         ));
         assert!(matches!(
-            fetch(&format!("{base}/huge")).await,
+            fetch(&format!("{base}/huge"), &lab(), false).await,
             Err(AiaError::Body)
         ));
         assert!(matches!(
-            fetch(&format!("{base}/gone")).await,
+            fetch(&format!("{base}/gone"), &lab(), false).await,
             Err(AiaError::Status(404))
         ));
         assert!(matches!(
-            fetch("https://127.0.0.1/x").await,
+            fetch("https://127.0.0.1/x", &lab(), false).await,
             Err(AiaError::BadUrl)
         ));
     }
@@ -452,10 +629,16 @@ mod tests {
             ok(&body)
         })
         .await;
-        let cache = AiaCache::default();
+        let cache = AiaCache::new(lab());
         let url = format!("{base}/cert");
         for _ in 0..3 {
-            assert_eq!(cache.issuers(&url, Duration::from_secs(2)).await.len(), 1);
+            assert_eq!(
+                cache
+                    .issuers(&url, Duration::from_secs(2), false)
+                    .await
+                    .len(),
+                1
+            );
         }
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Three times the bound of other URLs, while the issuer in use keeps being asked for.
@@ -471,7 +654,13 @@ mod tests {
         assert!(cache.entries.len() <= MAX_ENTRIES);
         // Not cleared when full: most of the bound is still there, the issuer in use too.
         assert!(cache.entries.len() > MAX_ENTRIES / 2);
-        assert_eq!(cache.issuers(&url, Duration::from_secs(2)).await.len(), 1);
+        assert_eq!(
+            cache
+                .issuers(&url, Duration::from_secs(2), false)
+                .await
+                .len(),
+            1
+        );
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 

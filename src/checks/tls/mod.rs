@@ -443,7 +443,7 @@ async fn analyse(
     if left < Duration::from_millis(10) {
         return report;
     }
-    let issuers = ctx.aia.issuers(url, left).await;
+    let issuers = ctx.aia.issuers(url, left, origin.adhoc).await;
     if issuers.is_empty() {
         return report;
     }
