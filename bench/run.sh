@@ -3,19 +3,24 @@
 # loopback TLS farm, in the same run. See bench/README.md.
 #
 #   bash bench/run.sh [--origins N] [--cycles K] [--blackbox-cycles K] [--interval SECONDS]
-#                     [--only ours|blackbox]
+#                     [--only ours|blackbox] [--key ecdsa|rsa] [--blackbox-modules one|per-name]
+#                     [--large-fleet]
 #
 # K defaults to 5: origin_exporter re-probes an origin's protocol matrix every 5th cycle, so its
 # CPU per cycle is only a fair average over a multiple of 5 cycles. blackbox_exporter keeps no
 # state between probes: --blackbox-cycles (default K) may be smaller to save time.
 #
-# One nginx TLS listener on 127.0.0.1 (RSA-2048 wildcard certificate *.bench.test issued by a lab
-# intermediate, no session cache or tickets), N origins oN.bench.test pinned to it. First
-# origin_exporter probes them with checks [tcp, tls] (one warm-up interval, then K measured
-# intervals, /metrics scraped once per interval); then blackbox_exporter probes the same names
-# (tcp prober with tls, one module per SNI name) driven by a loader that requests /probe once per
-# origin per interval, spread evenly. bench/measure.py measures both the same way and prints the
-# figures and ratios. Everything listens on loopback and is stopped on exit.
+# One nginx TLS listener on 127.0.0.1 (wildcard certificate *.bench.test with an ECDSA P-256 key,
+# or RSA-2048 with --key rsa, issued by a lab intermediate; no session cache or tickets), N
+# origins oN.bench.test pinned to it. First origin_exporter probes them with checks [tcp, tls]
+# (one warm-up interval, then K measured intervals, /metrics scraped once per interval; with
+# --large-fleet in large-fleet mode); then blackbox_exporter probes the same names driven by a
+# loader that requests /probe once per origin per interval, spread evenly: by default configured
+# as its users run it, one tcp+tls module with the SNI taken from the target name (the names
+# resolve through a private /etc/hosts bind-mounted in blackbox's own mount namespace), or with
+# --blackbox-modules per-name one module per SNI name (server_name). bench/measure.py measures
+# both the same way and prints the figures and ratios. Everything listens on loopback and is
+# stopped on exit.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +29,9 @@ CYCLES=5
 BB_CYCLES=
 INTERVAL=60
 ONLY=both
+KEY=ecdsa
+BB_MODULES=one
+LARGE_FLEET=false
 while (($#)); do
   case $1 in
     --origins) N=$2; shift 2 ;;
@@ -31,11 +39,16 @@ while (($#)); do
     --blackbox-cycles) BB_CYCLES=$2; shift 2 ;;
     --interval) INTERVAL=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    --key) KEY=$2; shift 2 ;;
+    --blackbox-modules) BB_MODULES=$2; shift 2 ;;
+    --large-fleet) LARGE_FLEET=true; shift ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 BB_CYCLES=${BB_CYCLES:-$CYCLES}
+[[ $KEY == ecdsa || $KEY == rsa ]] || { echo "--key ecdsa|rsa" >&2; exit 2; }
+[[ $BB_MODULES == one || $BB_MODULES == per-name ]] || { echo "--blackbox-modules one|per-name" >&2; exit 2; }
 
 # shellcheck source=deploy/validate/lib.sh
 source "$ROOT/deploy/validate/lib.sh" # ensure_apt, free_port
@@ -70,7 +83,7 @@ if [[ -z ${EXPORTER_BIN:-} ]]; then
   (cd "$ROOT" && cargo build --release --quiet) || fail "cargo build --release"
 fi
 
-# ---- PKI: lab root -> intermediate -> RSA-2048 *.bench.test ---------------------------------------
+# ---- PKI: lab root -> intermediate (RSA-2048) -> *.bench.test (ECDSA P-256 or RSA-2048) ----------
 log "PKI (openssl)"
 cd "$WORK"
 {
@@ -81,7 +94,11 @@ cd "$WORK"
   printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' >inter.ext
   openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key -CAcreateserial -days 30 \
     -extfile inter.ext -out inter.pem
-  openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj "/CN=*.bench.test"
+  if [[ $KEY == ecdsa ]]; then
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr -subj "/CN=*.bench.test"
+  else
+    openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj "/CN=*.bench.test"
+  fi
   printf 'subjectAltName=DNS:*.bench.test\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >leaf.ext
   openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key -CAcreateserial -days 30 \
     -extfile leaf.ext -out leaf.pem
@@ -130,7 +147,7 @@ echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername o1.bench.test
 
 MACHINE="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 log "machine: $MACHINE; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-log "N=$N origins, interval ${INTERVAL}s, $CYCLES measured cycles ($BB_CYCLES for blackbox) after one warm-up interval"
+log "N=$N origins, interval ${INTERVAL}s, $CYCLES measured cycles ($BB_CYCLES for blackbox) after one warm-up interval; leaf key $KEY; blackbox modules: $BB_MODULES; large_fleet: $LARGE_FLEET"
 
 # ---- origin_exporter -------------------------------------------------------------------------------
 if [[ $ONLY != blackbox ]]; then
@@ -140,6 +157,7 @@ if [[ $ONLY != blackbox ]]; then
     echo "  timeout: 5s"
     echo "  ca_file: $WORK/root.pem"
     echo "  checks: [tcp, tls]"
+    echo "  large_fleet: $LARGE_FLEET"
     echo "origins:"
     for ((i = 1; i <= N; i++)); do
       echo "  - {name: o$i, domain: o$i.bench.test, address: 127.0.0.1, https_port: $TLS_PORT}"
@@ -160,21 +178,34 @@ fi
 
 # ---- blackbox_exporter -------------------------------------------------------------------------------
 if [[ $ONLY != ours ]]; then
-  # blackbox 0.23 takes `hostname` for the http prober only, so the SNI name is per module.
-  {
-    echo "modules:"
-    for ((i = 1; i <= N; i++)); do
-      echo "  tls_o$i: {prober: tcp, timeout: 5s, tcp: {tls: true, tls_config: {ca_file: $WORK/root.pem, server_name: o$i.bench.test}}}"
-    done
-  } >blackbox.yml
   BB_PORT=$(free_port)
-  prometheus-blackbox-exporter --config.file=blackbox.yml --web.listen-address="127.0.0.1:$BB_PORT" \
-    --log.level=warn >blackbox.log 2>&1 &
+  if [[ $BB_MODULES == one ]]; then
+    # As blackbox's users run it: one module, the SNI name from the target (tcp prober, tls).
+    # The names resolve through a hosts file bind-mounted over /etc/hosts in blackbox's own mount
+    # namespace (Go's resolver reads /etc/hosts first): nothing changes outside it.
+    printf 'modules:\n  tls_connect: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4, tls: true, tls_config: {ca_file: %s}}}\n' \
+      "$WORK/root.pem" >blackbox.yml
+    { echo "127.0.0.1 localhost"; for ((i = 1; i <= N; i++)); do echo "127.0.0.1 o$i.bench.test"; done; } >hosts
+    unshare --mount bash -c 'mount --bind "$1" /etc/hosts && exec "${@:2}"' _ "$WORK/hosts" \
+      prometheus-blackbox-exporter --config.file=blackbox.yml --web.listen-address="127.0.0.1:$BB_PORT" \
+      --log.level=warn >blackbox.log 2>&1 &
+    PROBE_URL="http://127.0.0.1:$BB_PORT/probe?target=o{i}.bench.test:$TLS_PORT&module=tls_connect"
+  else
+    # blackbox 0.23 takes `hostname` for the http prober only: one module per SNI name.
+    {
+      echo "modules:"
+      for ((i = 1; i <= N; i++)); do
+        echo "  tls_o$i: {prober: tcp, timeout: 5s, tcp: {tls: true, tls_config: {ca_file: $WORK/root.pem, server_name: o$i.bench.test}}}"
+      done
+    } >blackbox.yml
+    prometheus-blackbox-exporter --config.file=blackbox.yml --web.listen-address="127.0.0.1:$BB_PORT" \
+      --log.level=warn >blackbox.log 2>&1 &
+    PROBE_URL="http://127.0.0.1:$BB_PORT/probe?target=127.0.0.1:$TLS_PORT&module=tls_o{i}"
+  fi
   BB_PID=$!
   PIDS+=("$BB_PID")
   python3 "$ROOT/bench/measure.py" blackbox --pid "$BB_PID" --origins "$N" --interval "$INTERVAL" \
-    --cycles "$BB_CYCLES" --metrics "http://127.0.0.1:$BB_PORT/metrics" \
-    --probe "http://127.0.0.1:$BB_PORT/probe?target=127.0.0.1:$TLS_PORT&module=tls_o{i}" \
+    --cycles "$BB_CYCLES" --metrics "http://127.0.0.1:$BB_PORT/metrics" --probe "$PROBE_URL" \
     --out "$WORK/blackbox.json" || { tail -20 blackbox.log >&2; fail "measuring blackbox_exporter"; }
 fi
 

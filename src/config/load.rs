@@ -11,7 +11,8 @@ use figment::value::{Dict, Value};
 use figment::Figment;
 use serde::de::DeserializeOwned;
 
-use super::{validate, Config, RawConfig};
+use super::split::{split, Split};
+use super::{Config, RawConfig, Validator};
 
 /// One mistake in a config, with the path of the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,10 +96,93 @@ pub fn load(file: &Path) -> Result<Config, LoadError> {
 /// Every mistake is reported, not only the first: keys that no section knows, values of the
 /// wrong YAML type, and what [`validate`] finds in the rest.
 pub fn load_str(text: &str, file: &Path) -> Result<Config, LoadError> {
-    let invalid = |errors| LoadError::Invalid {
+    // A long `origins` list is read one origin at a time (see split.rs).
+    match split(text) {
+        Some(cut) => load_cut(&cut, file).unwrap_or_else(|| load_whole(text, file)),
+        None => load_whole(text, file),
+    }
+}
+
+/// The whole document at once: every origin's raw form held until all are validated.
+fn load_whole(text: &str, file: &Path) -> Result<Config, LoadError> {
+    let Read {
+        raw,
+        mut errors,
+        dropped,
+    } = match read_document(text) {
+        Ok(read) => read,
+        Err(errors) => return Err(invalid(file, errors)),
+    };
+    let mut validator = Validator::new(&raw);
+    for (i, o) in raw.origins.iter().enumerate() {
+        validator.origin(i, o);
+    }
+    finish(validator, &mut errors, &dropped).map_err(|errors| invalid(file, errors))
+}
+
+/// The document without its `origins` list, then each item on its own, validated as soon as it
+/// is read and dropped: what is held is the validated origins. `None` when an item is no YAML on
+/// its own (the whole document is then read instead, for the parser's own message).
+fn load_cut(cut: &Split, file: &Path) -> Option<Result<Config, LoadError>> {
+    let Read {
+        raw,
+        mut errors,
+        mut dropped,
+    } = match read_document(&cut.rest) {
+        Ok(read) => read,
+        Err(errors) => return Some(Err(invalid(file, errors))),
+    };
+    let mut validator = Validator::new(&raw);
+    let no_environment = Figment::new();
+    for (i, item) in cut.items.iter().enumerate() {
+        let value: Value = Yaml::from_str(&item.document()).ok()?;
+        let mut document = Dict::new();
+        document.insert("origins".into(), Value::from(vec![value]));
+        // The item as the document `{origins: [item]}`: every message and rule is the one of
+        // the whole-document path, renumbered.
+        let one = extract(&no_environment, Value::from(document));
+        let renumber = |path: String| match path.strip_prefix("origins[0]") {
+            Some(rest) => format!("origins[{i}]{rest}"),
+            None => path,
+        };
+        errors.extend(
+            one.errors
+                .into_iter()
+                .map(|e| FieldError::new(renumber(e.path), e.message)),
+        );
+        dropped.extend(one.dropped.into_iter().map(renumber));
+        let Some(origin) = one.raw.and_then(|r| r.origins.into_iter().next()) else {
+            return Some(Err(invalid(file, in_document_order(errors))));
+        };
+        if dropped.len() >= MAX_TYPE_ERRORS {
+            errors.push(FieldError::new(
+                "",
+                format!("stopped after {MAX_TYPE_ERRORS} values of the wrong type"),
+            ));
+            return Some(Err(invalid(file, in_document_order(errors))));
+        }
+        validator.origin(i, &origin);
+    }
+    Some(finish(validator, &mut errors, &dropped).map_err(|errors| invalid(file, errors)))
+}
+
+fn invalid(file: &Path, errors: Vec<FieldError>) -> LoadError {
+    LoadError::Invalid {
         file: file.to_path_buf(),
         errors,
-    };
+    }
+}
+
+/// A document read into the raw config, with what [`extract`] found on the way.
+struct Read {
+    raw: RawConfig,
+    errors: Vec<FieldError>,
+    dropped: Vec<String>,
+}
+
+/// Reads `text` merged with the environment's `global` overrides. The errors when no raw config
+/// could be had.
+fn read_document(text: &str) -> Result<Read, Vec<FieldError>> {
     // An empty file is a document with no keys, which validation then reports properly.
     let figment = if text.trim().is_empty() {
         Figment::new()
@@ -110,26 +194,40 @@ pub fn load_str(text: &str, file: &Path) -> Result<Config, LoadError> {
         Ok(value) => value,
         // Neither the file nor the environment gave a key.
         Err(e) if matches!(e.kind, Kind::MissingField(_)) => Value::from(Dict::new()),
-        Err(e) => return Err(invalid(figment_errors(e))),
+        Err(e) => return Err(figment_errors(e)),
     };
     let Extracted {
         raw,
-        mut errors,
+        errors,
         dropped,
     } = extract(&figment, value);
-    let Some(raw) = raw else {
-        return Err(invalid(errors));
-    };
-    match validate(&raw) {
+    match raw {
+        Some(raw) => Ok(Read {
+            raw,
+            errors,
+            dropped,
+        }),
+        None => Err(errors),
+    }
+}
+
+/// The validated config, or every error: those of reading first, then validation's, except
+/// those about a value already reported (and dropped) for its type.
+fn finish(
+    validator: Validator,
+    errors: &mut Vec<FieldError>,
+    dropped: &[String],
+) -> Result<Config, Vec<FieldError>> {
+    match validator.finish() {
         Ok(config) if errors.is_empty() => Ok(config),
-        Ok(_) => Err(invalid(in_document_order(errors))),
+        Ok(_) => Err(in_document_order(std::mem::take(errors))),
         Err(more) => {
             // A value dropped for its type is reported once, not again as missing.
             errors.extend(
                 more.into_iter()
                     .filter(|e| !dropped.iter().any(|d| is_within(&e.path, d))),
             );
-            Err(invalid(in_document_order(errors)))
+            Err(in_document_order(std::mem::take(errors)))
         }
     }
 }
@@ -454,6 +552,45 @@ fn render_path(parts: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reading the origins one by one gives exactly what reading the whole document gives: the
+    /// same config, or the same errors in the same order.
+    #[test]
+    fn origins_read_one_by_one_equal_the_whole_document() {
+        let file = Path::new("c.yaml");
+        for text in [
+            "origins:\n  - {name: a, domain: a.example}\n  - name: b\n    domain: b.example\n    labels: {team: pay}\n",
+            "global: {interval: 30s}\norigins: [{name: a, domain: a.example, https_port: 8443}]\n",
+            // Unknown keys, repeated; a wrong type; a duplicate name; a scalar item; a missing name.
+            "origins:\n  - {name: a, domain: a.example, colour: red}\n  - {name: a, domain: b.example, colour: blue, https_port: many}\n  - 42\n  - {domain: c.example}\n",
+            "global: {intervall: 1m}\norigins:\n  - {name: a, domain: a.example, http: {path: /, methd: GET}}\n",
+            "origins:\n  - {name: a, domain: a.example, checks: tls}\n  - {name: b, domain: b.example, ssl_protocols: [TLSv9]}\n",
+            "origins: []\n",
+        ] {
+            let cut = split(text).expect("a document that can be cut");
+            let one_by_one = load_cut(&cut, file).expect("every item is YAML");
+            let whole = load_whole(text, file);
+            assert_eq!(
+                format!("{one_by_one:?}"),
+                format!("{whole:?}"),
+                "{text}"
+            );
+        }
+    }
+
+    /// An item that is no YAML on its own (here: broken flow syntax the streaming parser took
+    /// differently) makes the whole document be read, for the parser's own message.
+    #[test]
+    fn an_item_that_is_no_yaml_alone_falls_back_to_the_whole_document() {
+        let cut = Split {
+            rest: "origins: []\n".into(),
+            items: vec![crate::config::split::Item {
+                indent: 0,
+                text: "{name: a, domain: [",
+            }],
+        };
+        assert!(load_cut(&cut, Path::new("c.yaml")).is_none());
+    }
 
     #[test]
     fn renders_paths_like_the_spec() {

@@ -4,6 +4,7 @@
 mod duration;
 mod load;
 mod raw;
+mod split;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +19,7 @@ use crate::netpolicy::{AdhocPolicy, Cidr};
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
 pub use raw::{RawConfig, RawEdge, RawGlobal, RawHttp, RawOrigin};
-pub use validate::validate;
+pub use validate::{validate, Validator};
 
 /// A loaded, validated configuration. Immutable; a reload builds a new one.
 #[derive(Debug, Clone)]

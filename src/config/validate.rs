@@ -76,43 +76,78 @@ impl Errors {
 }
 
 pub fn validate(raw: &RawConfig) -> Result<Config, Vec<FieldError>> {
-    let mut errors = Errors(Vec::new());
-    let global = validate_global(raw, &mut errors);
-    let defaults = &raw.global;
-
-    let discovery = validate_discovery(raw, &mut errors);
-    if raw.origins.is_empty() && discovery.cloudfront.is_none() {
-        errors.push(
-            "origins",
-            "must list at least one origin (or configure discovery)",
-        );
-    }
-    let mut seen = HashSet::new();
-    let mut origins = Vec::with_capacity(raw.origins.len());
+    let mut validator = Validator::new(raw);
     for (i, o) in raw.origins.iter().enumerate() {
+        validator.origin(i, o);
+    }
+    validator.finish()
+}
+
+/// Validates a config whose origins come one at a time (the loader reads a long list item by
+/// item and keeps only the validated [`Origin`]s): `global` and `discovery` from the raw config
+/// (its own `origins` are not looked at), then each origin as it is given.
+pub struct Validator<'r> {
+    raw: &'r RawConfig,
+    global: GlobalDefaults,
+    discovery: Discovery,
+    errors: Errors,
+    seen: HashSet<String>,
+    origins: Vec<Arc<Origin>>,
+    given: usize,
+}
+
+impl<'r> Validator<'r> {
+    pub fn new(raw: &'r RawConfig) -> Self {
+        let mut errors = Errors(Vec::new());
+        let global = validate_global(raw, &mut errors);
+        let discovery = validate_discovery(raw, &mut errors);
+        Validator {
+            raw,
+            global,
+            discovery,
+            errors,
+            seen: HashSet::new(),
+            origins: Vec::new(),
+            given: 0,
+        }
+    }
+
+    /// Validates `origins[i]`.
+    pub fn origin(&mut self, i: usize, o: &RawOrigin) {
+        self.given += 1;
         let path = format!("origins[{i}]");
         if let Some(name) = &o.name {
-            if !seen.insert(name.clone()) {
-                errors.push(
+            if !self.seen.insert(name.clone()) {
+                self.errors.push(
                     format!("{path}.name"),
                     format!("duplicate origin name {name:?}"),
                 );
             }
         }
-        if let Some(origin) = validate_origin(o, defaults, &global, &path, &mut errors) {
-            origins.push(Arc::new(origin));
+        let defaults = &self.raw.global;
+        if let Some(origin) = validate_origin(o, defaults, &self.global, &path, &mut self.errors) {
+            self.origins.push(Arc::new(origin));
         }
     }
 
-    if errors.0.is_empty() {
-        Ok(Config {
-            global: global.global,
-            origins,
-            defaults: raw.global.clone(),
-            discovery,
-        })
-    } else {
-        Err(errors.0)
+    pub fn finish(mut self) -> Result<Config, Vec<FieldError>> {
+        if self.given == 0 && self.discovery.cloudfront.is_none() {
+            self.errors.push(
+                "origins",
+                "must list at least one origin (or configure discovery)",
+            );
+        }
+        if self.errors.0.is_empty() {
+            self.origins.shrink_to_fit();
+            Ok(Config {
+                global: self.global.global,
+                origins: self.origins,
+                defaults: self.raw.global.clone(),
+                discovery: self.discovery,
+            })
+        } else {
+            Err(self.errors.0)
+        }
     }
 }
 
