@@ -202,7 +202,22 @@ impl Reloader {
             tokio::select! {
                 _ = &mut stop => break,
                 Some(reply) = requests.recv() => {
-                    let _ = reply.send(self.reload());
+                    // Reading and checking the files is blocking work (a second for 100,000
+                    // origins): on a blocking thread, never on an async worker.
+                    let reloaded = tokio::task::spawn_blocking(move || {
+                        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.reload()
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err("the reload panicked; the running config stays in force".into())
+                        });
+                        (self, outcome)
+                    })
+                    .await;
+                    // The closure catches panics: only a runtime shutting down loses it.
+                    let Ok((this, outcome)) = reloaded else { return };
+                    self = this;
+                    let _ = reply.send(outcome);
                 }
                 Some(set) = sets.recv() => self.discovered(set),
                 _ = poll.tick() => {

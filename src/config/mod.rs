@@ -152,11 +152,26 @@ impl PartialEq for CdnProfile {
     }
 }
 
-/// `client_certificate`: PEM files of the certificate (with its chain) and its private key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// `client_certificate`: PEM files of the certificate (with its chain) and its private key,
+/// read when the config is loaded (so the TLS client is built from memory, off the file system,
+/// and a reload picks up a rotated certificate).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClientCertificate {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// The files' contents as read at load time.
+    pub cert_pem: Arc<[u8]>,
+    pub key_pem: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    /// The key stays out of every log and error.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One origin with every default applied: what the probes read.

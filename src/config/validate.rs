@@ -629,14 +629,16 @@ fn client_certificate(
     path: &str,
     errors: &mut Errors,
 ) -> Option<super::ClientCertificate> {
-    let mut file = |value: Option<&String>, key: &str| -> Option<PathBuf> {
+    let mut file = |value: Option<&String>, key: &str| -> Option<(PathBuf, Arc<[u8]>)> {
         let at = format!("{path}.{key}");
         let Some(f) = value.filter(|f| !f.is_empty()) else {
             errors.push(at, "required: a PEM file");
             return None;
         };
         match std::fs::read(f) {
-            Ok(bytes) if bytes.windows(11).any(|w| w == b"-----BEGIN ") => Some(PathBuf::from(f)),
+            Ok(bytes) if bytes.windows(11).any(|w| w == b"-----BEGIN ") => {
+                Some((PathBuf::from(f), Arc::from(bytes)))
+            }
             Ok(_) => {
                 errors.push(at, format!("{f}: no PEM block in the file"));
                 None
@@ -647,11 +649,14 @@ fn client_certificate(
             }
         }
     };
-    let cert_file = file(raw.cert_file.as_ref(), "cert_file");
-    let key_file = file(raw.key_file.as_ref(), "key_file");
+    let cert = file(raw.cert_file.as_ref(), "cert_file");
+    let key = file(raw.key_file.as_ref(), "key_file");
+    let ((cert_file, cert_pem), (key_file, key_pem)) = (cert?, key?);
     Some(super::ClientCertificate {
-        cert_file: cert_file?,
-        key_file: key_file?,
+        cert_file,
+        key_file,
+        cert_pem,
+        key_pem,
     })
 }
 

@@ -200,10 +200,23 @@ pub fn context(
             file: file.display().to_string(),
             reason: e.to_string(),
         };
-        b.set_certificate_chain_file(&id.cert_file)
+        // From the PEM read at config load: no file is read here, on an async worker.
+        let mut chain = openssl::x509::X509::stack_from_pem(&id.cert_pem)
+            .map_err(|e| err(&id.cert_file, e))?
+            .into_iter();
+        let leaf = chain.next().ok_or_else(|| ClientError::Identity {
+            file: id.cert_file.display().to_string(),
+            reason: "no certificate in the file".into(),
+        })?;
+        b.set_certificate(&leaf)
             .map_err(|e| err(&id.cert_file, e))?;
-        b.set_private_key_file(&id.key_file, openssl::ssl::SslFiletype::PEM)
+        for issuer in chain {
+            b.add_extra_chain_cert(issuer)
+                .map_err(|e| err(&id.cert_file, e))?;
+        }
+        let key = openssl::pkey::PKey::private_key_from_pem(&id.key_pem)
             .map_err(|e| err(&id.key_file, e))?;
+        b.set_private_key(&key).map_err(|e| err(&id.key_file, e))?;
         b.check_private_key().map_err(|e| err(&id.key_file, e))?;
     }
     Ok(b.build())
@@ -365,6 +378,57 @@ mod tests {
     #[test]
     fn every_cloudfront_suite_is_speakable() {
         assert_eq!(unspeakable(&CLOUDFRONT), Vec::<&str>::new());
+    }
+
+    /// The client certificate comes from the PEM read at config load; a rotated certificate
+    /// (same files, new content) is a new client, so a reload picks it up.
+    #[test]
+    fn a_client_certificate_is_built_from_its_pem_and_a_rotated_one_is_a_new_client() {
+        let identity = |cn: &str| {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let mut params = rcgen::CertificateParams::new(vec![cn.to_string()]).expect("params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+            let cert = params.self_signed(&key).expect("certificate");
+            ClientIdentity {
+                cert_file: "client.pem".into(),
+                key_file: "client.key".into(),
+                cert_pem: cert.pem().into_bytes().into(),
+                key_pem: key.serialize_pem().into_bytes().into(),
+            }
+        };
+        let subject = |ctx: &SslContext| {
+            ctx.certificate()
+                .and_then(|c| {
+                    c.subject_name()
+                        .entries()
+                        .next()
+                        .and_then(|e| e.data().to_string().ok())
+                })
+                .expect("a client certificate")
+        };
+        let clients = CdnClients::default();
+        let versions = [TlsVersion::Tls1_2];
+        let old = clients
+            .get(&CLOUDFRONT, &versions, Some(&identity("old.client.test")))
+            .expect("client");
+        let new = clients
+            .get(&CLOUDFRONT, &versions, Some(&identity("new.client.test")))
+            .expect("client");
+        assert_eq!(subject(&old), "old.client.test");
+        assert_eq!(subject(&new), "new.client.test");
+        // A key that is no PEM: an error naming the key file, not a panic.
+        let mut broken = identity("broken.client.test");
+        broken.key_pem = b"-----BEGIN PRIVATE KEY-----\nnope\n".to_vec().into();
+        let err = clients
+            .get(&CLOUDFRONT, &versions, Some(&broken))
+            .expect_err("no key");
+        assert!(
+            err.to_string()
+                .starts_with("client_certificate client.key:"),
+            "{err}"
+        );
     }
 
     #[test]
