@@ -254,13 +254,13 @@ impl Reloader {
 
     /// A new discovered set: applied like a reload when it differs from the running one.
     fn discovered(&mut self, set: Discovered) {
-        if set == self.discovered {
-            return;
+        if set != self.discovered {
+            self.discovered = set;
+            let ctx = Arc::clone(&self.current.load().ctx);
+            let origins = self.apply_composed(ctx);
+            info!(origins, "discovered origins applied");
         }
-        self.discovered = set;
-        let ctx = Arc::clone(&self.current.load().ctx);
-        let origins = self.apply_composed(ctx);
-        info!(origins, "discovered origins applied");
+        self.own.discovery.settle();
     }
 
     /// Applies the loaded config joined with the discovered set; returns the origins running.

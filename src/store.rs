@@ -76,13 +76,14 @@ impl Store {
         self.slots.load().iter().all(|s| s.latest.load().is_some())
     }
 
-    /// Ready once every origin has finished its first cycle, and from then on: origins a
-    /// reload adds do not make a running exporter unready.
-    pub fn ready(&self) -> bool {
+    /// Ready once every origin has finished its first cycle (and, with discovery, once its
+    /// first refresh has `settled`, so that the discovered origins are among them), and from
+    /// then on: origins a reload adds do not make a running exporter unready.
+    pub fn ready(&self, settled: bool) -> bool {
         if self.ready.load(Ordering::Acquire) {
             return true;
         }
-        let ready = self.all_probed();
+        let ready = settled && self.all_probed();
         if ready {
             self.ready.store(true, Ordering::Release);
         }

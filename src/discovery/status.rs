@@ -30,6 +30,8 @@ use crate::store::{Slot, Store};
 pub struct DiscoveryStatus {
     inner: Mutex<Inner>,
     errors: AtomicU64,
+    /// The first refresh has ended: its origins were applied, or it failed.
+    settled: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +59,18 @@ impl DiscoveryStatus {
 
     pub fn failed(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        self.settle();
+    }
+
+    /// The first refresh has ended (its origins are applied, or it failed).
+    pub fn settle(&self) {
+        self.settled.store(true, Ordering::Release);
+    }
+
+    /// Without discovery, or once its first refresh has ended: `/-/ready` waits for it, so that
+    /// the discovered origins are probed before the exporter says it is ready.
+    pub fn settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire) || !self.inner.lock().is_ok_and(|i| i.enabled)
     }
 
     pub fn errors(&self) -> u64 {
@@ -247,6 +261,37 @@ mod tests {
     use super::*;
 
     use std::time::{Duration, SystemTime};
+
+    /// `/-/ready` waits for discovery's first refresh to end (applied or failed) only when
+    /// discovery is configured.
+    #[test]
+    fn discovery_settles_on_its_first_applied_or_failed_refresh() {
+        let off = DiscoveryStatus::default();
+        assert!(
+            off.settled(),
+            "without discovery there is nothing to wait for"
+        );
+        let on = DiscoveryStatus::default();
+        on.set_enabled(true);
+        assert!(!on.settled());
+        on.succeeded(1.0);
+        assert!(!on.settled(), "listed but not yet applied");
+        on.settle();
+        assert!(on.settled());
+        let failing = DiscoveryStatus::default();
+        failing.set_enabled(true);
+        failing.failed();
+        assert!(
+            failing.settled(),
+            "a failed refresh keeps the configured origins going"
+        );
+        // The store's latch: not ready before discovery settles even with every origin probed,
+        // and once ready, ready for good.
+        let store = Store::default();
+        assert!(!store.ready(false));
+        assert!(store.ready(true), "no origin left to probe");
+        assert!(store.ready(false), "latched");
+    }
 
     use crate::checks::{CheckRun, OriginResults, Outcome, PortResult, PortState, TcpReport};
     use crate::config::Scheme;

@@ -69,8 +69,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.store.ready() {
+    let settled = state.own.discovery.settled();
+    if state.store.ready(settled) {
         (StatusCode::OK, "Ready\n").into_response()
+    } else if !settled {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: the first discovery refresh has not ended\n",
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
