@@ -126,6 +126,7 @@ impl Collector for DiscoveryCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(origins as i64).encode(m.encode_family(&provider)?)?;
+        // A counter: the encoder appends `_total` (origin_exporter_discovery_errors_total).
         let mut m = enc.encode_descriptor(
             "origin_exporter_discovery_errors",
             "Refreshes that failed; the last discovered origins stay in force.",
