@@ -192,7 +192,7 @@ pub const MATRIX_REUSE_CYCLES: u32 = 4;
 /// What the TLS check remembers of one origin between its cycles, per address.
 #[derive(Debug, Default, Clone)]
 pub struct TlsMemory {
-    addresses: Vec<AddressMemory>,
+    addresses: Vec<(SocketAddr, AddressMemory)>,
 }
 
 /// What the TLS check remembers of one address between its cycles. The protocol matrix costs five
@@ -204,6 +204,48 @@ pub struct TlsMemory {
 #[derive(Debug, Default, Clone)]
 pub struct AddressMemory {
     matrix: Option<KnownMatrix>,
+    finish: Option<KnownFinish>,
+}
+
+/// A CDN-profile handshake that finished, and the first flight it followed. The handshake is
+/// the check's most expensive step (a full OpenSSL handshake: key exchange and the server's
+/// signature), and for an origin whose first flight is byte for byte what it was, it ends the
+/// same way: it is done again only every [`MATRIX_REUSE_CYCLES`] + 1 cycles, or at once when
+/// the CDN hello's answer, the CertificateRequest or the served chain changes. A handshake that
+/// did not finish is never reused: every failure is seen fresh.
+#[derive(Debug, Clone)]
+struct KnownFinish {
+    flight: FlightKey,
+    finish: cdn_client::Finish,
+    /// Cycles since the handshake was made.
+    reused: u32,
+}
+
+/// What the first flight showed: the CDN hello's answer, whether the origin asked for a client
+/// certificate, and the served chain (hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FlightKey {
+    cdn_reply: Reply,
+    cert_request: bool,
+    chain: u64,
+}
+
+impl FlightKey {
+    fn of(cdn_reply: &Reply, flight: &reply::Flight) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        if let Some(chain) = &flight.chain {
+            chain.len().hash(&mut h);
+            for c in chain {
+                c.as_ref().hash(&mut h);
+            }
+        }
+        FlightKey {
+            cdn_reply: cdn_reply.clone(),
+            cert_request: flight.cert_request,
+            chain: h.finish(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -241,11 +283,8 @@ pub async fn probe_all(
     let mut kept: Vec<AddressMemory> = addrs
         .iter()
         .map(|a| {
-            memory
-                .addresses
-                .iter()
-                .find(|m| m.matrix.as_ref().is_some_and(|k| k.address == *a))
-                .cloned()
+            let at = memory.addresses.iter().position(|(known, _)| known == a);
+            at.map(|i| memory.addresses.swap_remove(i).1)
                 .unwrap_or_default()
         })
         .collect();
@@ -256,7 +295,7 @@ pub async fn probe_all(
             .map(|(addr, mem)| probe_address(origin, cdn, ctx, *addr, mem)),
     )
     .await;
-    memory.addresses = kept;
+    memory.addresses = addrs.iter().copied().zip(kept).collect();
     let mut reports = reports.into_iter();
     let mut first = reports.next()?;
     first.more = reports.collect();
@@ -331,19 +370,42 @@ async fn probe_address(
     let mut negotiated = accepted;
 
     // The CDN's hello was accepted: finish the handshake as the CDN does (OpenSSL, the CDN
-    // profile, the client certificate if configured), so a failure at any later step is seen.
+    // profile, the client certificate if configured), so a failure at any later step is seen;
+    // or reuse the last one that finished after the very same first flight (see KnownFinish).
     let finish = if hello_handshake == Handshake::Accepted {
-        let identity = origin.client_certificate.as_ref();
-        Some(
-            match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
-                Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await.0,
-                Err(e) => cdn_client::Finish::Refused {
-                    reason: e.to_string(),
-                    step: "client setup".into(),
-                },
-            },
-        )
+        let flight = FlightKey::of(&cdn_reply, &cdn_flight);
+        let known = memory
+            .finish
+            .take()
+            .filter(|k| k.flight == flight && k.reused < MATRIX_REUSE_CYCLES);
+        Some(match known {
+            Some(mut known) => {
+                known.reused += 1;
+                let finish = known.finish.clone();
+                memory.finish = Some(known);
+                finish
+            }
+            None => {
+                let identity = origin.client_certificate.as_ref();
+                let finish = match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
+                    Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await.0,
+                    Err(e) => cdn_client::Finish::Refused {
+                        reason: e.to_string(),
+                        step: "client setup".into(),
+                    },
+                };
+                if matches!(finish, cdn_client::Finish::Done { .. }) {
+                    memory.finish = Some(KnownFinish {
+                        flight,
+                        finish: finish.clone(),
+                        reused: 0,
+                    });
+                }
+                finish
+            }
+        })
     } else {
+        memory.finish = None;
         None
     };
 
@@ -938,5 +1000,96 @@ mod tests {
             }
         );
         assert_eq!(cycle!().1, 6);
+    }
+}
+
+#[cfg(test)]
+mod finish_reuse_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cdn;
+
+    /// A rustls origin on loopback (ECDSA certificate, TLS 1.2 and 1.3) that finishes every
+    /// handshake, counting connections.
+    async fn finishing_origin(connections: Arc<AtomicUsize>) -> SocketAddr {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["a.example".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = acceptor.accept(conn).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// An origin whose handshake finishes with the same first flight every cycle: the CDN-profile
+    /// handshake (like the matrix) is made again only every 5th cycle; in between a cycle costs
+    /// one connection, the CDN hello, and reports the same finished handshake.
+    #[tokio::test]
+    async fn a_finished_handshake_is_reused_while_the_first_flight_is_the_same() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = finishing_origin(Arc::clone(&connections)).await;
+        let cfg = crate::config::load_str(
+            "origins: [{name: a, domain: a.example, address: 127.0.0.1, checks: [tls]}]",
+            Path::new("t.yaml"),
+        )
+        .expect("config");
+        let origin = &cfg.origins[0];
+        let ctx = TlsContext::new(None).expect("context");
+        let mut memory = TlsMemory::default();
+        // One cycle: its report and how many connections the origin accepted for it.
+        macro_rules! cycle {
+            () => {{
+                let before = connections.load(Ordering::SeqCst);
+                let report = probe_all(origin, &cdn::CLOUDFRONT, &ctx, &[addr], &mut memory)
+                    .await
+                    .expect("one address");
+                (report, connections.load(Ordering::SeqCst) - before)
+            }};
+        }
+        let (first, n) = cycle!();
+        assert_eq!(first.handshake, Handshake::Accepted, "{first:?}");
+        assert!(
+            matches!(first.finish, Some(cdn_client::Finish::Done { .. })),
+            "{:?}",
+            first.finish
+        );
+        assert_eq!(
+            n, 7,
+            "the CDN hello, 5 matrix hellos, the CDN-profile handshake"
+        );
+        for _ in 0..MATRIX_REUSE_CYCLES {
+            let (again, n) = cycle!();
+            assert_eq!(n, 1, "only the CDN hello");
+            assert_eq!(again.finish, first.finish);
+            assert_eq!(again.handshake, Handshake::Accepted);
+        }
+        assert_eq!(cycle!().1, 7, "both made again after 4 reuses");
+        assert_eq!(cycle!().1, 1);
     }
 }
