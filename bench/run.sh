@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh [--origins N] [--cycles K] [--blackbox-cycles K] [--interval SECONDS]
 #                     [--only ours|blackbox] [--key ecdsa|rsa] [--blackbox-modules one|per-name]
-#                     [--large-fleet]
+#                     [--large-fleet] [--concurrency N]
 #
 # K defaults to 5: origin_exporter re-probes an origin's protocol matrix every 5th cycle, so its
 # CPU per cycle is only a fair average over a multiple of 5 cycles. blackbox_exporter keeps no
@@ -32,6 +32,7 @@ ONLY=both
 KEY=ecdsa
 BB_MODULES=one
 LARGE_FLEET=false
+CONCURRENCY=64
 while (($#)); do
   case $1 in
     --origins) N=$2; shift 2 ;;
@@ -42,6 +43,7 @@ while (($#)); do
     --key) KEY=$2; shift 2 ;;
     --blackbox-modules) BB_MODULES=$2; shift 2 ;;
     --large-fleet) LARGE_FLEET=true; shift ;;
+    --concurrency) CONCURRENCY=$2; shift 2 ;;
     -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -147,7 +149,7 @@ echo | openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername o1.bench.test
 
 MACHINE="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 log "machine: $MACHINE; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-log "N=$N origins, interval ${INTERVAL}s, $CYCLES measured cycles ($BB_CYCLES for blackbox) after one warm-up interval; leaf key $KEY; blackbox modules: $BB_MODULES; large_fleet: $LARGE_FLEET"
+log "N=$N origins, interval ${INTERVAL}s, $CYCLES measured cycles ($BB_CYCLES for blackbox) after one warm-up interval; leaf key $KEY; blackbox modules: $BB_MODULES; large_fleet: $LARGE_FLEET; concurrency: $CONCURRENCY"
 
 # ---- origin_exporter -------------------------------------------------------------------------------
 if [[ $ONLY != blackbox ]]; then
@@ -158,6 +160,7 @@ if [[ $ONLY != blackbox ]]; then
     echo "  ca_file: $WORK/root.pem"
     echo "  checks: [tcp, tls]"
     echo "  large_fleet: $LARGE_FLEET"
+    echo "  concurrency: $CONCURRENCY"
     echo "origins:"
     for ((i = 1; i <= N; i++)); do
       echo "  - {name: o$i, domain: o$i.bench.test, address: 127.0.0.1, https_port: $TLS_PORT}"
