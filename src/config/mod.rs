@@ -5,6 +5,8 @@ mod duration;
 mod load;
 mod raw;
 mod validate;
+#[cfg(test)]
+mod validate_cases;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
