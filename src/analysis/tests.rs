@@ -769,3 +769,62 @@ fn the_cdn_tells_an_unknown_issuer_from_a_bad_signature() {
     );
     assert_eq!(r.trust, Trust::UnknownIssuer { aia: None }, "{r:?}");
 }
+
+#[test]
+fn an_unparsable_certificate_makes_the_chain_rejected_even_when_the_rest_is_trusted() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let garbage = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x01, 0xff]);
+    let r = run(&[l, p.inter.der.clone(), garbage], &[], &p.roots, NAME);
+    assert_eq!(
+        r.trust,
+        Trust::Rejected("1 served certificate(s) do not parse".into())
+    );
+    assert_eq!(
+        r.defects,
+        Defects {
+            untrusted: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
+fn issued_by_needs_the_issuer_name_and_its_signature() {
+    let p = pki();
+    // Names the intermediate as its issuer, signed by another key.
+    let forger = Issuer::new(
+        ca_params("Lab Intermediate", (-30, 1000)),
+        KeyPair::generate().unwrap(),
+    );
+    let forged = leaf(
+        NAME,
+        &Ca {
+            issuer: forger,
+            der: p.inter.der.clone(),
+        },
+        (-1, 90),
+        None,
+    );
+    // Served after the intermediate: had the intermediate issued it, that would be out of order.
+    let r = run(&[p.inter.der.clone(), forged], &[], &p.roots, NAME);
+    assert!(!r.defects.out_of_order, "{r:?}");
+    // Signed with the intermediate's key but naming another issuer: not issued by it either.
+    let key = KeyPair::generate().unwrap();
+    let same_key = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+    let inter = Ca {
+        der: ca_params("Inter", (-30, 1000))
+            .signed_by(&key, &p.root.issuer)
+            .unwrap()
+            .der()
+            .clone(),
+        issuer: Issuer::new(ca_params("Inter", (-30, 1000)), key),
+    };
+    let renamed = Ca {
+        der: inter.der.clone(),
+        issuer: Issuer::new(ca_params("Not Inter", (-30, 1000)), same_key),
+    };
+    let stray = leaf(NAME, &renamed, (-1, 90), None);
+    let r = run(&[inter.der.clone(), stray], &[], &p.roots, NAME);
+    assert!(!r.defects.out_of_order, "{r:?}");
+}
