@@ -469,17 +469,24 @@ mod tests {
         server_hello(0x0303, 0xC02F, [1; 32], &[])
     }
 
-    /// `hs` (handshake bytes) cut into records of at most `MAX_RECORD` bytes.
+    /// `hs` (handshake bytes) cut into records of at most [`RECORD`] bytes.
     fn records(hs: &[u8]) -> Vec<u8> {
-        hs.chunks(MAX_RECORD).flat_map(|c| record(22, c)).collect()
+        hs.chunks(RECORD).flat_map(|c| record(22, c)).collect()
     }
+
+    /// The bounds as TLS (2^14 + 2048 bytes a record) and the CDN's client (64 KiB a message)
+    /// set them, and the reader's own 256 KiB: written out, not taken from the constants, so that
+    /// a wrong constant fails the tests below.
+    const RECORD: usize = 16_384 + 2_048;
+    const MESSAGE: usize = 65_536;
+    const HANDSHAKE: usize = 262_144;
 
     #[test]
     fn a_record_may_hold_exactly_max_record_bytes() {
         // After the hello, a full-size record with the start of a long Certificate message; then
         // the connection ends.
         let mut body = handshake(11, &vec![0; 30_000]);
-        body.truncate(MAX_RECORD);
+        body.truncate(RECORD);
         let mut bytes = record(22, &hello12());
         bytes.extend(record(22, &body));
         assert_eq!(
@@ -489,8 +496,8 @@ mod tests {
         // One byte more is no TLS record.
         let mut bytes = record(22, &hello12());
         bytes.extend([22, 3, 3]);
-        bytes.extend(((MAX_RECORD + 1) as u16).to_be_bytes());
-        bytes.extend(vec![0; MAX_RECORD + 1]);
+        bytes.extend(((RECORD + 1) as u16).to_be_bytes());
+        bytes.extend(vec![0; RECORD + 1]);
         assert_eq!(
             first_flight(&bytes, true).0,
             Reply::HelloThen(TLS12, Box::new(Reply::NotTls))
@@ -506,15 +513,15 @@ mod tests {
             first_flight(&records(&hs), true).0
         };
         assert_eq!(
-            announce(MAX_MESSAGE),
+            announce(MESSAGE),
             Reply::HelloThen(TLS12, Box::new(Reply::Closed))
         );
         assert_eq!(
-            announce(MAX_MESSAGE + 1),
-            Reply::HelloThen(TLS12, Box::new(Reply::Oversized(MAX_MESSAGE + 1)))
+            announce(MESSAGE + 1),
+            Reply::HelloThen(TLS12, Box::new(Reply::Oversized(MESSAGE + 1)))
         );
         assert_eq!(
-            Reply::Oversized(MAX_MESSAGE + 1).describe(),
+            Reply::Oversized(MESSAGE + 1).describe(),
             "a handshake message of 65537 bytes, over the 64 KiB the CDN's TLS client accepts"
         );
     }
@@ -531,11 +538,11 @@ mod tests {
             first_flight(&records(&hs), true).0
         };
         assert_eq!(
-            flight_of(MAX_HANDSHAKE),
+            flight_of(HANDSHAKE),
             Reply::HelloThen(TLS12, Box::new(Reply::Closed))
         );
         assert_eq!(
-            flight_of(MAX_HANDSHAKE + 1),
+            flight_of(HANDSHAKE + 1),
             Reply::HelloThen(TLS12, Box::new(Reply::NotTls))
         );
     }
