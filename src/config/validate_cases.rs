@@ -467,7 +467,8 @@ fn client_certificates_need_two_pem_files() {
     )
     .unwrap();
     let der = dir.path().join("c.der");
-    std::fs::write(&der, [0x30u8, 0x82, 0x01, 0x00]).unwrap();
+    // DER, longer than the "-----BEGIN " looked for.
+    std::fs::write(&der, [0x30u8, 0x82, 0x01, 0x00].repeat(8)).unwrap();
     let missing = dir.path().join("missing.pem");
     let (pem, der, missing) = (pem.display(), der.display(), missing.display());
     let o = origin(&format!(
