@@ -109,4 +109,12 @@ mod tests {
         assert!(names.covers("192.0.2.1"));
         assert!(!names.covers("127.0.0.1"));
     }
+
+    /// A partial wildcard is no pattern at all: it does not even match its own text.
+    #[test]
+    fn a_partial_wildcard_matches_nothing() {
+        assert!(!dns_matches("w*.example.com", "w*.example.com"));
+        assert!(!dns_matches("www.*.com", "www.*.com"));
+        assert!(dns_matches("www.example.com", "WWW.example.com"));
+    }
 }

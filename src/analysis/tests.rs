@@ -577,3 +577,254 @@ fn the_cdn_takes_the_first_matching_issuer_and_does_not_backtrack() {
     let r = report(&cdn_facts(&reordered, &[&a.der]), &["a.example"], now(), 21);
     assert_eq!(r.trust, Trust::Trusted, "{r:?}");
 }
+
+#[test]
+fn fetched_issuers_do_not_make_a_trusted_chain_incomplete() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let r = run(
+        &[l, p.inter.der.clone()],
+        std::slice::from_ref(&p.inter.der),
+        &p.roots,
+        NAME,
+    );
+    assert_eq!(r.defects, Defects::default());
+    assert!(r.chain_valid());
+}
+
+#[test]
+fn a_root_cross_signed_by_another_ca_and_served_as_leaf_is_not_the_anchor() {
+    // Same subject and key as the trusted root, but issued by another CA: not self-signed, so
+    // being "the root" does not make it trusted.
+    let key = KeyPair::generate().unwrap();
+    let params = || ca_params("Lab Root", (-30, 3650));
+    let anchor = params().self_signed(&key).unwrap().der().clone();
+    let other = root("Other Root");
+    let cross = params()
+        .signed_by(&key, &other.issuer)
+        .unwrap()
+        .der()
+        .clone();
+    let r = run(&[cross], &[], &store(&[&anchor]), &["Lab Root"]);
+    assert_ne!(r.trust, Trust::Trusted, "{r:?}");
+    assert!(r.defects.untrusted && !r.defects.self_signed, "{r:?}");
+}
+
+#[test]
+fn a_self_signed_leaf_is_an_anchor_only_with_the_roots_name_and_key() {
+    let key = KeyPair::generate().unwrap();
+    let root_params = || ca_params("Lab Root", (-30, 3650));
+    let anchor = root_params().self_signed(&key).unwrap().der().clone();
+    let roots = store(&[&anchor]);
+    // The root's name, another key.
+    let impostor = root_params()
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .der()
+        .clone();
+    // The root's key, another name.
+    let renamed = ca_params("Not The Root", (-30, 3650))
+        .self_signed(&key)
+        .unwrap()
+        .der()
+        .clone();
+    for (what, cert) in [("same name", impostor), ("same key", renamed)] {
+        let r = run(&[cert], &[], &roots, &["Lab Root"]);
+        assert_ne!(r.trust, Trust::Trusted, "{what}: {r:?}");
+        assert!(r.defects.self_signed, "{what}: {r:?}");
+    }
+}
+
+#[test]
+fn the_common_name_counts_when_there_is_no_dns_san() {
+    let p = pki();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, NAME[0]);
+    params.not_before = at(-1);
+    params.not_after = at(90);
+    let l = params
+        .signed_by(&key, &p.inter.issuer)
+        .unwrap()
+        .der()
+        .clone();
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, NAME);
+    assert_eq!(r.names, vec![(NAME[0].to_string(), true)]);
+    assert!(!r.defects.hostname_mismatch);
+    // A common name longer than any DNS name is not kept, so it covers nothing, not even itself.
+    let long = format!("{}.example.com", "a".repeat(300));
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, long.as_str());
+    params.not_before = at(-1);
+    params.not_after = at(90);
+    let l = params
+        .signed_by(&key, &p.inter.issuer)
+        .unwrap()
+        .der()
+        .clone();
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, &[long.as_str()]);
+    assert_eq!(r.names, vec![(long.clone(), false)]);
+    assert!(r.defects.hostname_mismatch);
+}
+
+#[test]
+fn an_ip_san_covers_that_address() {
+    let p = pki();
+    let l = leaf(&["192.0.2.10", "2001:db8::10"], &p.inter, (-1, 90), None);
+    let names = ["192.0.2.10", "2001:db8::10", "192.0.2.11"];
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, &names);
+    assert_eq!(
+        r.names,
+        vec![
+            ("192.0.2.10".to_string(), true),
+            ("2001:db8::10".to_string(), true),
+            ("192.0.2.11".to_string(), false)
+        ]
+    );
+}
+
+/// An AuthorityInfoAccess extension with one access description: `method` is the OID's content
+/// bytes, `url` a URI.
+fn aia_with(method: &[u8], url: &str) -> CustomExtension {
+    let desc = [der(0x06, method), der(0x86, url.as_bytes())].concat();
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], der(0x30, &der(0x30, &desc)))
+}
+
+#[test]
+fn only_an_http_ca_issuers_url_is_followed() {
+    const CA_ISSUERS: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+    const OCSP: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    let p = pki();
+    let aia_of = |method: &[u8], url: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = leaf_params(NAME, (-1, 90), None);
+        params.custom_extensions.push(aia_with(method, url));
+        let l = params
+            .signed_by(&key, &p.inter.issuer)
+            .unwrap()
+            .der()
+            .clone();
+        run(&[l], &[], &p.roots, NAME).trust
+    };
+    let url = "http://ca.example/inter.der";
+    assert_eq!(
+        aia_of(&CA_ISSUERS, url),
+        Trust::UnknownIssuer {
+            aia: Some(url.into())
+        }
+    );
+    assert_eq!(aia_of(&OCSP, url), Trust::UnknownIssuer { aia: None });
+    for other in ["https://ca.example/inter.der", "ldap://ca.example/inter"] {
+        assert_eq!(
+            aia_of(&CA_ISSUERS, other),
+            Trust::UnknownIssuer { aia: None },
+            "{other}"
+        );
+    }
+    // The longest URL still followed.
+    let longest = format!("http://ca.example/{}", "x".repeat(MAX_AIA_URL - 18));
+    assert_eq!(longest.len(), MAX_AIA_URL);
+    assert_eq!(
+        aia_of(&CA_ISSUERS, &longest),
+        Trust::UnknownIssuer {
+            aia: Some(longest.clone())
+        }
+    );
+}
+
+#[test]
+fn the_cdn_tells_an_unknown_issuer_from_a_bad_signature() {
+    let root = root("Root");
+    // Names the root as issuer, signed by another key: OpenSSL finds the issuer, and the
+    // signature fails (X509_V_ERR_CERT_SIGNATURE_FAILURE), which is no missing issuer.
+    let forger = Issuer::new(ca_params("Root", (-30, 3650)), KeyPair::generate().unwrap());
+    let forged = leaf(
+        &["a.example"],
+        &Ca {
+            issuer: forger,
+            der: root.der.clone(),
+        },
+        (-1, 90),
+        None,
+    );
+    let r = report(
+        &cdn_facts(&[forged], &[&root.der]),
+        &["a.example"],
+        now(),
+        21,
+    );
+    assert!(matches!(r.trust, Trust::Rejected(_)), "{r:?}");
+    assert!(r.defects.untrusted);
+    // Issued by a CA the store does not hold: unknown issuer.
+    let stranger = intermediate("Stranger", &self::root("Other"), (-30, 3650));
+    let l = leaf(&["a.example"], &stranger, (-1, 90), None);
+    let r = report(
+        &cdn_facts(&[l, stranger.der.clone()], &[&root.der]),
+        &["a.example"],
+        now(),
+        21,
+    );
+    assert_eq!(r.trust, Trust::UnknownIssuer { aia: None }, "{r:?}");
+}
+
+#[test]
+fn an_unparsable_certificate_makes_the_chain_rejected_even_when_the_rest_is_trusted() {
+    let p = pki();
+    let l = leaf(NAME, &p.inter, (-1, 90), None);
+    let garbage = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x01, 0xff]);
+    let r = run(&[l, p.inter.der.clone(), garbage], &[], &p.roots, NAME);
+    assert_eq!(
+        r.trust,
+        Trust::Rejected("1 served certificate(s) do not parse".into())
+    );
+    assert_eq!(
+        r.defects,
+        Defects {
+            untrusted: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
+fn issued_by_needs_the_issuer_name_and_its_signature() {
+    let p = pki();
+    // Names the intermediate as its issuer, signed by another key.
+    let forger = Issuer::new(
+        ca_params("Lab Intermediate", (-30, 1000)),
+        KeyPair::generate().unwrap(),
+    );
+    let forged = leaf(
+        NAME,
+        &Ca {
+            issuer: forger,
+            der: p.inter.der.clone(),
+        },
+        (-1, 90),
+        None,
+    );
+    // Served after the intermediate: had the intermediate issued it, that would be out of order.
+    let r = run(&[p.inter.der.clone(), forged], &[], &p.roots, NAME);
+    assert!(!r.defects.out_of_order, "{r:?}");
+    // Signed with the intermediate's key but naming another issuer: not issued by it either.
+    let key = KeyPair::generate().unwrap();
+    let same_key = KeyPair::from_pem(&key.serialize_pem()).unwrap();
+    let inter = Ca {
+        der: ca_params("Inter", (-30, 1000))
+            .signed_by(&key, &p.root.issuer)
+            .unwrap()
+            .der()
+            .clone(),
+        issuer: Issuer::new(ca_params("Inter", (-30, 1000)), key),
+    };
+    let renamed = Ca {
+        der: inter.der.clone(),
+        issuer: Issuer::new(ca_params("Not Inter", (-30, 1000)), same_key),
+    };
+    let stray = leaf(NAME, &renamed, (-1, 90), None);
+    let r = run(&[inter.der.clone(), stray], &[], &p.roots, NAME);
+    assert!(!r.defects.out_of_order, "{r:?}");
+}

@@ -6,6 +6,8 @@ mod load;
 mod raw;
 mod split;
 mod validate;
+#[cfg(test)]
+mod validate_cases;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};

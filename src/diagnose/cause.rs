@@ -234,4 +234,44 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn severity_names_are_the_label_values() {
+        assert_eq!(Severity::Critical.name(), "critical");
+        assert_eq!(Severity::Warning.name(), "warning");
+    }
+
+    #[test]
+    fn resolution_applies_whenever_the_exporter_resolves_the_domain() {
+        use crate::diagnose::test_support::origin;
+        // Without the DNS check, the domain is still resolved (the CDN resolves it too)...
+        let tcp_only = origin(&[Check::Tcp]);
+        assert!(DnsResolutionFailed.applies_to(&tcp_only));
+        assert!(!DnsNameserverDown.applies_to(&tcp_only));
+        assert!(PortUnreachable.applies_to(&tcp_only));
+        // ...unless the origin names the address to connect to, even with the DNS check.
+        let mut pinned = (*origin(&[Check::Dns, Check::Tcp])).clone();
+        pinned.address = Some("192.0.2.1".parse().unwrap());
+        assert!(!DnsResolutionFailed.applies_to(&pinned));
+        assert!(DnsNameserverDown.applies_to(&pinned));
+    }
+
+    #[test]
+    fn every_cause_has_its_own_summary_and_remedy() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in Cause::ALL {
+            for text in [c.summary(), c.remedy()] {
+                assert!(text.len() > 20 && text.ends_with('.'), "{c:?}: {text:?}");
+                assert!(seen.insert(text), "{c:?} repeats {text:?}");
+            }
+        }
+        assert_eq!(
+            CertExpired.summary(),
+            "A certificate the origin serves has expired."
+        );
+        assert_eq!(
+            CertExpired.remedy(),
+            "Renew the certificate and reload the server."
+        );
+    }
 }

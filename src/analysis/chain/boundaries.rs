@@ -171,3 +171,131 @@ fn the_weight_counts_every_held_byte() {
     assert_eq!(aia.weight(), base.weight() + "http://a".len());
     assert_eq!(Arc::strong_count(&base.certs), 1);
 }
+
+#[test]
+fn without_a_leaf_nothing_is_covered_or_trusted() {
+    let mut f = facts(vec![cert(0, NOT_BEFORE, NOT_AFTER)], Trust::NoLeaf);
+    f.leaf = None;
+    f.unparsable = 2;
+    let r = report(&f, &["leaf.example", "www.example"], NOT_AFTER + 1, 0);
+    assert_eq!(r.leaf, None);
+    assert_eq!(r.leaf_days_remaining, None);
+    assert_eq!(r.trust, Trust::NoLeaf);
+    assert_eq!(r.unparsable, 2);
+    assert_eq!(
+        r.names,
+        vec![
+            ("leaf.example".to_string(), false),
+            ("www.example".to_string(), false)
+        ]
+    );
+    // Validity is still judged on the certificates that parsed.
+    assert_eq!(
+        r.defects,
+        Defects {
+            expired: true,
+            untrusted: true,
+            hostname_mismatch: true,
+            ..Defects::default()
+        }
+    );
+}
+
+#[test]
+fn the_leaf_is_reported_by_its_served_position() {
+    // The leaf is the second certificate that parsed, served third (one did not parse).
+    let mut f = facts(
+        vec![
+            cert(0, NOT_BEFORE, NOT_AFTER),
+            cert(2, NOT_BEFORE, NOT_AFTER + DAY),
+        ],
+        Trust::Trusted,
+    );
+    f.leaf = Some(1);
+    let r = report(&f, &["leaf.example"], NOT_AFTER - DAY, 0);
+    assert_eq!(r.leaf, Some(2));
+    assert_eq!(r.leaf_days_remaining, Some(2.0));
+}
+
+#[test]
+fn an_aia_url_is_fetched_only_for_an_unknown_issuer_of_a_leaf_not_self_signed() {
+    let mut r = valid_report();
+    r.trust = Trust::UnknownIssuer {
+        aia: Some("http://ca.example/i.der".into()),
+    };
+    assert_eq!(r.aia_to_fetch(), Some("http://ca.example/i.der"));
+    r.defects.self_signed = true;
+    assert_eq!(r.aia_to_fetch(), None);
+    r.defects.self_signed = false;
+    r.trust = Trust::UnknownIssuer { aia: None };
+    assert_eq!(r.aia_to_fetch(), None);
+    r.trust = Trust::Rejected("http://ca.example/i.der".into());
+    assert_eq!(r.aia_to_fetch(), None);
+}
+
+#[test]
+fn der_content_skips_short_and_long_form_headers() {
+    assert_eq!(der_content(&[0x30, 0x03, 7, 8, 9]), Some(&[7u8, 8, 9][..]));
+    assert_eq!(der_content(&[0x30, 0x7f, 1]), Some(&[1u8][..]));
+    // Long form: 0x81 is one length byte, 0x82 two.
+    assert_eq!(der_content(&[0x30, 0x81, 0x02, 5, 6]), Some(&[5u8, 6][..]));
+    assert_eq!(
+        der_content(&[0x30, 0x82, 0x00, 0x03, 1, 2, 3]),
+        Some(&[1u8, 2, 3][..])
+    );
+    // A header longer than the element, or no length byte at all.
+    assert_eq!(der_content(&[0x30, 0x84, 0, 0]), None);
+    assert_eq!(der_content(&[0x30]), None);
+    assert_eq!(der_content(&[]), None);
+}
+
+#[test]
+fn trust_is_checked_at_a_moment_inside_every_validity_window() {
+    let certs = [cert(0, 100, 200), cert(1, 150, 300)];
+    assert_eq!(verification_time(&certs, &[], 170), 170);
+    assert_eq!(verification_time(&certs, &[], 10), 150);
+    assert_eq!(verification_time(&certs, &[], 1_000), 200);
+    // Windows meeting at one second: that second.
+    let touching = [cert(0, 100, 200), cert(1, 200, 300)];
+    assert_eq!(verification_time(&touching, &[], 10), 200);
+    assert_eq!(verification_time(&touching, &[], 1_000), 200);
+    // Disjoint windows: no moment fits, so now.
+    let disjoint = [cert(0, 100, 200), cert(1, 250, 300)];
+    assert_eq!(verification_time(&disjoint, &[], 10), 10);
+    assert_eq!(verification_time(&[], &[], 42), 42);
+}
+
+#[test]
+fn the_top_of_the_path_follows_issuers_and_stops_on_a_cycle() {
+    assert_eq!(top_of_path(0, &[Some(1), Some(2), None]), Some(2));
+    assert_eq!(top_of_path(1, &[None, Some(2), None]), Some(2));
+    assert_eq!(top_of_path(2, &[Some(2), None, None]), Some(2));
+    // Cross-signed certificates issuing each other: bounded by the chain length.
+    assert_eq!(top_of_path(0, &[Some(1), Some(0)]), Some(0));
+}
+
+#[test]
+fn ip_addresses_are_four_or_sixteen_bytes() {
+    assert_eq!(
+        ip_from_bytes(&[192, 0, 2, 7]),
+        Some(IpAddr::from([192, 0, 2, 7]))
+    );
+    let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    assert_eq!(ip_from_bytes(&v6), Some(IpAddr::from(v6)));
+    assert_eq!(ip_from_bytes(&[192, 0, 2]), None);
+    assert_eq!(ip_from_bytes(&[0; 5]), None);
+    assert_eq!(ip_from_bytes(&[]), None);
+}
+
+#[test]
+fn labels_are_cut_at_a_character_boundary() {
+    assert_eq!(bounded("short"), "short");
+    let ascii = "a".repeat(MAX_LABEL + 10);
+    assert_eq!(bounded(&ascii), "a".repeat(MAX_LABEL));
+    // 'é' is two bytes: after one ASCII byte, byte 256 falls inside the 128th 'é', which is
+    // dropped whole.
+    let accented = format!("x{}", "é".repeat(200));
+    let cut = bounded(&accented);
+    assert_eq!(cut.len(), MAX_LABEL - 1);
+    assert_eq!(cut, format!("x{}", "é".repeat(127)));
+}

@@ -468,4 +468,93 @@ mod tests {
         };
         assert!(findings(&results).is_empty());
     }
+
+    fn details(report: DnsReport) -> Vec<(Cause, String)> {
+        let results = OriginResults {
+            dns: Some(CheckRun {
+                duration: MS,
+                outcome: Outcome::Completed(report),
+            }),
+            ..OriginResults::default()
+        };
+        findings(&results)
+            .into_iter()
+            .map(|f| (f.cause, f.detail))
+            .collect()
+    }
+
+    /// Nameservers without an address count as listed: with the only one that has an address
+    /// silent, none of the zone's nameservers answers.
+    #[test]
+    fn unresolved_nameservers_count_among_those_listed() {
+        let silent_and_unresolved = DnsReport {
+            unresolved: vec!["ns3.example.net".into()],
+            ..report(vec![server(1, silent(), silent())])
+        };
+        assert_eq!(
+            details(silent_and_unresolved),
+            [
+                (
+                    DnsAllNameserversDown,
+                    "none of the 2 nameserver address(es) of zone example.com answers with authority"
+                        .to_string()
+                ),
+                (
+                    DnsNameserverDown,
+                    "zone example.com: ns1.example.com (192.0.2.1): timed out; ns3.example.net: no address"
+                        .to_string()
+                ),
+            ]
+        );
+        let only_unresolved = DnsReport {
+            unresolved: vec!["ns3.example.net".into()],
+            ..report(Vec::new())
+        };
+        assert_eq!(
+            causes(only_unresolved),
+            [DnsAllNameserversDown, DnsNameserverDown]
+        );
+    }
+
+    #[test]
+    fn lame_evidence_says_refused_or_which_codes_lacked_the_aa_flag() {
+        let r = report(vec![
+            server(1, ok_a(), aa(7)),
+            server(
+                2,
+                no_aa(ResponseCode::Refused),
+                no_aa(ResponseCode::NoError),
+            ),
+            server(
+                3,
+                no_aa(ResponseCode::NoError),
+                no_aa(ResponseCode::ServFail),
+            ),
+        ]);
+        assert_eq!(
+            details(r),
+            [(
+                DnsLameDelegation,
+                "zone example.com: ns2.example.com (192.0.2.2): REFUSED; ns3.example.com (192.0.2.3): answered No Error/Server Failure without the AA flag"
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn serial_mismatch_evidence_groups_servers_by_serial() {
+        let r = report(vec![
+            server(1, ok_a(), aa(7)),
+            server(2, ok_a(), aa(8)),
+            server(3, ok_a(), aa(7)),
+        ]);
+        assert_eq!(
+            details(r),
+            [(
+                DnsSoaSerialMismatch,
+                "zone example.com SOA serials differ: 7 from ns1.example.com (192.0.2.1), ns3.example.com (192.0.2.3); 8 from ns2.example.com (192.0.2.2)"
+                    .to_string()
+            )]
+        );
+    }
 }

@@ -285,4 +285,101 @@ mod tests {
             assert!(!edge_status.success);
         }
     }
+
+    /// The echo rule at its edges: a 500 is a CDN error like a 502; only a critical cause of
+    /// another check explains it, never a warning, never the edge check's own cause.
+    #[test]
+    fn the_echo_rule_needs_a_5xx_error_and_an_origin_side_critical_cause() {
+        use crate::diagnose::{Cause, Finding};
+        let reconciled = |status: u16, result: EdgeResult, causes: &[Cause]| {
+            let results = OriginResults {
+                edge: edge(status, result),
+                ..OriginResults::default()
+            };
+            let mut findings: Vec<Finding> = causes
+                .iter()
+                .map(|c| Finding::new(*c, "evidence"))
+                .collect();
+            super::reconcile(&results, &mut findings);
+            findings
+                .into_iter()
+                .map(|f| (f.cause, f.detail.ends_with(")")))
+                .collect::<Vec<_>>()
+        };
+        use Cause::*;
+        // A 500 from the CDN with the port closed: the port is the cause, confirmed.
+        assert_eq!(
+            reconciled(
+                500,
+                EdgeResult::Error,
+                &[PortUnreachable, EdgeUnexplainedError]
+            ),
+            [(PortUnreachable, true)]
+        );
+        // A 499 is no CDN 5xx: nothing is confirmed or dropped.
+        assert_eq!(
+            reconciled(499, EdgeResult::Error, &[PortUnreachable]),
+            [(PortUnreachable, false)]
+        );
+        // A miss with a 502 is the origin's own answer, not the CDN's error.
+        assert_eq!(
+            reconciled(
+                502,
+                EdgeResult::Miss,
+                &[PortUnreachable, EdgeUnexplainedError]
+            ),
+            [(PortUnreachable, false), (EdgeUnexplainedError, false)]
+        );
+        // A warning explains no 502.
+        assert_eq!(
+            reconciled(
+                502,
+                EdgeResult::Error,
+                &[CertExpiringSoon, EdgeUnexplainedError]
+            ),
+            [(CertExpiringSoon, false), (EdgeUnexplainedError, false)]
+        );
+        // The edge's own critical cause is not an origin-side one.
+        assert_eq!(
+            reconciled(502, EdgeResult::Error, &[EdgeLambdaError]),
+            [(EdgeLambdaError, false)]
+        );
+        // Only the origin-side critical causes are confirmed, and every one of them.
+        assert_eq!(
+            reconciled(
+                503,
+                EdgeResult::Error,
+                &[
+                    PortUnreachable,
+                    CertExpired,
+                    CertExpiringSoon,
+                    EdgeUnexplainedError
+                ]
+            ),
+            [
+                (PortUnreachable, true),
+                (CertExpired, true),
+                (CertExpiringSoon, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_500_error_from_the_cdn_is_unexplained_a_499_is_not() {
+        let o = origin_with_edge(&[Check::Tcp, Check::Edge]);
+        let active = |status| {
+            let results = OriginResults {
+                tcp: tcp(true),
+                edge: edge(status, EdgeResult::Error),
+                ..OriginResults::default()
+            };
+            diagnose(&o, &results)
+                .findings
+                .iter()
+                .map(|f| f.cause.name())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(active(500), ["edge_unexplained_error"]);
+        assert_eq!(active(499), Vec::<&str>::new());
+    }
 }

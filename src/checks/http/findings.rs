@@ -217,6 +217,32 @@ mod tests {
             "GET / answered 503 Service Unavailable (from 192.0.2.1:443)"
         );
     }
+
+    /// A connection the HTTP check could not make is its own cause when the TCP check is not
+    /// there to own it, and the TLS check owns only TLS failures.
+    #[test]
+    fn a_failed_connection_without_the_tcp_check_is_an_http_cause() {
+        let mut o = (*origin(&[Check::Tls, Check::Http])).clone();
+        o.http = Some(Default::default());
+        let d = diagnose(
+            &o,
+            &with_http(Outcome::Completed(HttpOutcome::ConnectFailed(
+                "connection refused".into(),
+            ))),
+        );
+        let got: Vec<_> = d
+            .findings
+            .iter()
+            .map(|f| (f.cause.name(), f.detail.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "http_error_status",
+                "no response from 192.0.2.1:443: connection refused"
+            )]
+        );
+    }
 }
 
 #[cfg(test)]

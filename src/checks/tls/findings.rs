@@ -484,4 +484,125 @@ mod tests {
             "192.0.2.1:443 accepts only TLSv1.3; the CDN may use TLSv1.2"
         );
     }
+
+    fn unfinished() -> Handshake {
+        Handshake::Unfinished(crate::checks::tls::cdn_client::Finish::Refused {
+            reason: "bad signature".into(),
+            step: "SSLv3/TLS read server key exchange".into(),
+        })
+    }
+
+    fn causes(outcome: Outcome<TlsReport>) -> Vec<&'static str> {
+        super::findings(&results(outcome))
+            .iter()
+            .map(|f| f.cause.name())
+            .collect()
+    }
+
+    /// A later handshake step that fails is its own cause only when no chain defect explains
+    /// it: a leaf served after its issuer, or a certificate that does not parse.
+    #[test]
+    fn an_unfinished_handshake_defers_to_the_chain_defect_that_explains_it() {
+        let out_of_order = |leaf| ChainReport {
+            leaf,
+            ..chain(Defects {
+                out_of_order: true,
+                ..Defects::default()
+            })
+        };
+        assert_eq!(
+            causes(report(unfinished(), Some(out_of_order(Some(1))))),
+            ["cert_chain_order"]
+        );
+        // In the wrong order but with the leaf first: the order does not break the handshake.
+        assert_eq!(
+            causes(report(unfinished(), Some(out_of_order(Some(0))))),
+            ["tls_handshake_failed", "cert_chain_order"]
+        );
+        let unparsable = ChainReport {
+            unparsable: 1,
+            ..chain(Defects::default())
+        };
+        assert_eq!(
+            causes(report(unfinished(), Some(unparsable))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            causes(report(unfinished(), Some(chain(Defects::default())))),
+            ["tls_handshake_failed"]
+        );
+        assert_eq!(causes(report(unfinished(), None)), ["tls_handshake_failed"]);
+    }
+
+    #[test]
+    fn chain_evidence_names_the_leaf_the_reason_and_the_days_left() {
+        let cert = |position: usize, cn: &str| crate::analysis::CertSummary {
+            position,
+            subject_cn: cn.into(),
+            issuer_cn: "Lab CA".into(),
+            serial: "01".into(),
+            not_before: 0,
+            not_after: 1,
+        };
+        // The leaf is the certificate served at position 2 (the one at 1 did not parse).
+        let c = ChainReport {
+            certs: vec![
+                cert(0, "Lab Intermediate"),
+                cert(2, "origin.shop.example.com"),
+            ]
+            .into(),
+            leaf: Some(2),
+            leaf_days_remaining: Some(3.25),
+            trust: Trust::Rejected("invalid signature".into()),
+            ..chain(Defects {
+                expired: true,
+                untrusted: true,
+                expiring_soon: true,
+                ..Defects::default()
+            })
+        };
+        let details: Vec<(&str, String)> =
+            super::findings(&results(report(Handshake::Accepted, Some(c.clone()))))
+                .into_iter()
+                .map(|f| (f.cause.name(), f.detail))
+                .collect();
+        assert_eq!(
+            details,
+            [
+                (
+                    "cert_expired",
+                    "a served certificate is past its notAfter (leaf origin.shop.example.com)"
+                        .to_string()
+                ),
+                (
+                    "cert_untrusted",
+                    "the chain does not reach a trusted root: invalid signature".to_string()
+                ),
+                (
+                    "cert_expiring_soon",
+                    "a served certificate expires soon (leaf origin.shop.example.com: 3.2 days left)"
+                        .to_string()
+                ),
+            ]
+        );
+        // An unknown issuer has no reason to add; no leaf, no name and no days.
+        let c = ChainReport {
+            leaf: None,
+            leaf_days_remaining: None,
+            trust: Trust::UnknownIssuer { aia: None },
+            ..c
+        };
+        let details: Vec<String> = super::findings(&results(report(Handshake::Accepted, Some(c))))
+            .into_iter()
+            .map(|f| f.detail)
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "a served certificate is past its notAfter (leaf )",
+                "the chain does not reach a trusted root (leaf )",
+                "a served certificate expires soon",
+            ]
+        );
+    }
 }

@@ -1001,6 +1001,87 @@ mod tests {
         );
         assert_eq!(cycle!().1, 6);
     }
+
+    /// A key no CDN scheme fits breaks only a handshake that did not finish: one that finished
+    /// (the key was never used to sign) keeps its own verdict.
+    #[test]
+    fn an_unusable_key_does_not_override_a_finished_handshake() {
+        let done = cdn_client::Finish::Done {
+            version: "TLSv1.3".into(),
+            cipher: "TLS_AES_128_GCM_SHA256".into(),
+        };
+        let ed = || Some("Ed25519".to_string());
+        assert_eq!(
+            finish_classify(Handshake::Accepted, Some(&done), false, false, ed()),
+            Handshake::Accepted
+        );
+        assert_eq!(
+            finish_classify(Handshake::Accepted, Some(&done), true, false, ed()),
+            Handshake::ClientCertificateRequired {
+                finish: done.clone()
+            }
+        );
+        // Without a finish at all, the hello's verdict stands.
+        assert_eq!(
+            finish_classify(Handshake::Accepted, None, true, false, None),
+            Handshake::Accepted
+        );
+    }
+
+    #[test]
+    fn refused_certificates_are_the_certificate_alerts_and_a_dropped_connection() {
+        use cdn_client::Finish;
+        let refused = |finish: Finish| {
+            finish_classify(Handshake::Accepted, Some(&finish), true, true, None)
+                == Handshake::ClientCertificateRejected(finish)
+        };
+        let alert = |alert| Finish::AlertReceived {
+            alert,
+            step: "SSLv3/TLS read finished".into(),
+        };
+        for a in [40, 42, 43, 44, 45, 46, 48, 49, 51, 116] {
+            assert!(refused(alert(a)), "alert {a}");
+        }
+        for a in [0, 10, 47, 50, 70, 80, 112] {
+            assert!(!refused(alert(a)), "alert {a}");
+        }
+        assert!(refused(Finish::Io("connection reset".into())));
+        assert!(refused(Finish::Refused {
+            reason: "unexpected message".into(),
+            step: "SSLv3/TLS read finished".into(),
+        }));
+        assert!(!refused(Finish::TimedOut));
+    }
+
+    #[test]
+    fn a_version_is_spoken_only_when_the_hello_names_it() {
+        let hello = |version| ServerHello {
+            version,
+            suite: 0x1301,
+            retry: false,
+        };
+        assert!(speaks(&Reply::Hello(hello(0x0303)), Tls1_2));
+        assert!(!speaks(&Reply::Hello(hello(0x0303)), Tls1_3));
+        assert!(speaks(
+            &Reply::HelloThen(hello(0x0304), Box::new(Reply::Reset)),
+            Tls1_3
+        ));
+        assert!(!speaks(&Reply::Alert(70), Tls1_2));
+        // Each matrix hello is judged against its own version.
+        let replies: Vec<Exchanged> = TlsVersion::ALL
+            .into_iter()
+            .map(|v| {
+                let reply = match v {
+                    Tls1_2 => Reply::Hello(hello(0x0303)),
+                    // An origin answering a TLS 1.1 hello with TLS 1.2 does not speak 1.1.
+                    Tls1_1 => Reply::Hello(hello(0x0303)),
+                    _ => Reply::Alert(70),
+                };
+                (reply, reply::Flight::default())
+            })
+            .collect();
+        assert_eq!(protocols_of(&replies), matrix(&[Tls1_2]));
+    }
 }
 
 #[cfg(test)]

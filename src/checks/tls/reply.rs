@@ -453,4 +453,271 @@ mod tests {
             let _ = read(&bytes, true);
         }
     }
+
+    fn first_flight(bytes: &[u8], want_chain: bool) -> (Reply, Flight) {
+        let mut input = bytes;
+        tokio_test_block_on(read_flight(&mut input, want_chain))
+    }
+
+    const TLS12: ServerHello = ServerHello {
+        version: 0x0303,
+        suite: 0xC02F,
+        retry: false,
+    };
+
+    fn hello12() -> Vec<u8> {
+        server_hello(0x0303, 0xC02F, [1; 32], &[])
+    }
+
+    /// `hs` (handshake bytes) cut into records of at most [`RECORD`] bytes.
+    fn records(hs: &[u8]) -> Vec<u8> {
+        hs.chunks(RECORD).flat_map(|c| record(22, c)).collect()
+    }
+
+    /// The bounds as TLS (2^14 + 2048 bytes a record) and the CDN's client (64 KiB a message)
+    /// set them, and the reader's own 256 KiB: written out, not taken from the constants, so that
+    /// a wrong constant fails the tests below.
+    const RECORD: usize = 16_384 + 2_048;
+    const MESSAGE: usize = 65_536;
+    const HANDSHAKE: usize = 262_144;
+
+    #[test]
+    fn a_record_may_hold_exactly_max_record_bytes() {
+        // After the hello, a full-size record with the start of a long Certificate message; then
+        // the connection ends.
+        let mut body = handshake(11, &vec![0; 30_000]);
+        body.truncate(RECORD);
+        let mut bytes = record(22, &hello12());
+        bytes.extend(record(22, &body));
+        assert_eq!(
+            first_flight(&bytes, true).0,
+            Reply::HelloThen(TLS12, Box::new(Reply::Closed))
+        );
+        // One byte more is no TLS record.
+        let mut bytes = record(22, &hello12());
+        bytes.extend([22, 3, 3]);
+        bytes.extend(((RECORD + 1) as u16).to_be_bytes());
+        bytes.extend(vec![0; RECORD + 1]);
+        assert_eq!(
+            first_flight(&bytes, true).0,
+            Reply::HelloThen(TLS12, Box::new(Reply::NotTls))
+        );
+    }
+
+    #[test]
+    fn a_handshake_message_may_announce_exactly_max_message_bytes() {
+        let announce = |len: usize| {
+            let mut hs = hello12();
+            hs.push(11);
+            hs.extend_from_slice(&(len as u32).to_be_bytes()[1..]);
+            first_flight(&records(&hs), true).0
+        };
+        assert_eq!(
+            announce(MESSAGE),
+            Reply::HelloThen(TLS12, Box::new(Reply::Closed))
+        );
+        assert_eq!(
+            announce(MESSAGE + 1),
+            Reply::HelloThen(TLS12, Box::new(Reply::Oversized(MESSAGE + 1)))
+        );
+        assert_eq!(
+            Reply::Oversized(MESSAGE + 1).describe(),
+            "a handshake message of 65537 bytes, over the 64 KiB the CDN's TLS client accepts"
+        );
+    }
+
+    #[test]
+    fn at_most_max_handshake_bytes_are_read() {
+        // The hello, then messages of a type the reader skips, until `total` record bytes.
+        let flight_of = |total: usize| {
+            let mut hs = hello12();
+            while hs.len() < total {
+                hs.extend(handshake(0xfe, &vec![0; 60_000]));
+            }
+            hs.truncate(total);
+            first_flight(&records(&hs), true).0
+        };
+        assert_eq!(
+            flight_of(HANDSHAKE),
+            Reply::HelloThen(TLS12, Box::new(Reply::Closed))
+        );
+        assert_eq!(
+            flight_of(HANDSHAKE + 1),
+            Reply::HelloThen(TLS12, Box::new(Reply::NotTls))
+        );
+    }
+
+    #[test]
+    fn only_tls_record_types_of_version_3_are_read() {
+        // Record types 20-23 with major version 3; anything else is not TLS, before any byte
+        // of its body is waited for.
+        for header in [
+            [19, 3, 3, 0, 2],
+            [24, 3, 3, 0, 2],
+            [22, 2, 0, 0, 2],
+            [22, 4, 0, 0, 2],
+        ] {
+            assert_eq!(read(&header, true).0, Reply::NotTls, "{header:?}");
+        }
+        // A change_cipher_spec or application data record before the handshake is over.
+        assert_eq!(read(&record(20, &[1]), true).0, Reply::NotTls);
+        assert_eq!(read(&record(23, &[1, 2]), true).0, Reply::NotTls);
+        // An alert too short to carry a description.
+        assert_eq!(read(&record(21, &[2]), true).0, Reply::NotTls);
+        // A header cut short, and a body cut short.
+        assert_eq!(read(&[22, 3, 3, 0], true).0, Reply::Closed);
+        assert_eq!(read(&[22, 3, 3, 0, 9, 2], true).0, Reply::Closed);
+    }
+
+    #[test]
+    fn tls13_stops_at_the_hello_even_when_the_chain_is_wanted() {
+        // supported_versions says TLS 1.3; an ordinary random (no HelloRetryRequest).
+        let ext = [0x00, 0x2b, 0x00, 0x02, 0x03, 0x04];
+        let mut hs = server_hello(0x0303, 0x1301, [7; 32], &ext);
+        hs.extend(certificate(&[b"encrypted in 1.3"]));
+        let (reply, flight) = first_flight(&record(22, &hs), true);
+        assert_eq!(
+            reply,
+            Reply::Hello(ServerHello {
+                version: 0x0304,
+                suite: 0x1301,
+                retry: false
+            })
+        );
+        assert_eq!(flight, Flight::default());
+        // A HelloRetryRequest stops the reading whatever version it names.
+        let mut hs = server_hello(0x0303, 0x1301, HRR_RANDOM, &[]);
+        hs.extend(certificate(&[b"x"]));
+        let (reply, flight) = first_flight(&record(22, &hs), true);
+        assert_eq!(
+            reply,
+            Reply::Hello(ServerHello {
+                version: 0x0303,
+                suite: 0x1301,
+                retry: true
+            })
+        );
+        assert_eq!(flight.chain, None);
+    }
+
+    #[test]
+    fn the_first_flight_keeps_the_first_chain_and_a_certificate_request() {
+        let mut hs = hello12();
+        hs.extend(certificate(&[b"leaf", b"inter"]));
+        hs.extend(certificate(&[b"other"]));
+        hs.extend(handshake(12, &[1, 2, 3]));
+        hs.extend(handshake(13, &[0]));
+        hs.extend(handshake(14, &[]));
+        let (reply, flight) = first_flight(&record(22, &hs), true);
+        assert_eq!(reply, Reply::Hello(TLS12));
+        assert!(flight.cert_request);
+        let chain: Vec<&[u8]> = flight
+            .chain
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_ref())
+            .collect();
+        assert_eq!(chain, [&b"leaf"[..], &b"inter"[..]]);
+        // No CertificateRequest: none reported; the ServerHelloDone alone ends the flight.
+        let mut hs = hello12();
+        hs.extend(handshake(14, &[]));
+        let (reply, flight) = first_flight(&record(22, &hs), true);
+        assert_eq!(reply, Reply::Hello(TLS12));
+        assert_eq!(flight, Flight::default());
+        // The ServerHelloDone in a record of its own (exactly four bytes buffered).
+        let mut bytes = record(22, &hello12());
+        bytes.extend(record(22, &handshake(14, &[])));
+        assert_eq!(first_flight(&bytes, true).0, Reply::Hello(TLS12));
+    }
+
+    /// A stream that fails with `kind` on the first read.
+    struct Failing(io::ErrorKind);
+
+    impl AsyncRead for Failing {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Err(io::Error::from(self.0)))
+        }
+    }
+
+    #[test]
+    fn read_errors_are_told_apart() {
+        let cases = [
+            (io::ErrorKind::ConnectionReset, Reply::Reset),
+            (
+                io::ErrorKind::ConnectionAborted,
+                Reply::Io(io::ErrorKind::ConnectionAborted),
+            ),
+            (
+                io::ErrorKind::PermissionDenied,
+                Reply::Io(io::ErrorKind::PermissionDenied),
+            ),
+        ];
+        for (kind, want) in cases {
+            let mut stream = Failing(kind);
+            let (reply, chain) = tokio_test_block_on(read_reply(&mut stream, true));
+            assert_eq!(reply, want, "{kind:?}");
+            assert_eq!(chain, None);
+        }
+    }
+
+    #[test]
+    fn every_reply_is_described() {
+        let cases = [
+            (
+                Reply::Hello(TLS12),
+                "ServerHello version 0x0303 suite 0xc02f",
+            ),
+            (
+                Reply::HelloThen(TLS12, Box::new(Reply::Alert(40))),
+                "ServerHello version 0x0303 suite 0xc02f, then alert 40 (handshake_failure)",
+            ),
+            (Reply::Alert(200), "alert 200 (other)"),
+            (Reply::Closed, "connection closed without a ServerHello"),
+            (Reply::Reset, "connection reset"),
+            (Reply::NotTls, "the answer is not TLS"),
+            (Reply::TimedOut, "no answer within the timeout"),
+            (
+                Reply::Io(io::ErrorKind::ConnectionRefused),
+                &io::ErrorKind::ConnectionRefused.to_string(),
+            ),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(reply.describe(), want);
+        }
+        let names = [
+            (0, "close_notify"),
+            (10, "unexpected_message"),
+            (40, "handshake_failure"),
+            (42, "bad_certificate"),
+            (47, "illegal_parameter"),
+            (50, "decode_error"),
+            (70, "protocol_version"),
+            (71, "insufficient_security"),
+            (80, "internal_error"),
+            (86, "inappropriate_fallback"),
+            (109, "missing_extension"),
+            (112, "unrecognized_name"),
+            (1, "other"),
+        ];
+        for (code, name) in names {
+            assert_eq!(alert_name(code), name, "{code}");
+        }
+    }
+
+    #[test]
+    fn the_hello_is_there_whether_or_not_the_handshake_went_on() {
+        assert_eq!(Reply::Hello(TLS12).hello(), Some(&TLS12));
+        assert_eq!(
+            Reply::HelloThen(TLS12, Box::new(Reply::Reset)).hello(),
+            Some(&TLS12)
+        );
+        for other in [Reply::Alert(40), Reply::Closed, Reply::NotTls] {
+            assert_eq!(other.hello(), None);
+        }
+    }
 }
