@@ -566,6 +566,9 @@ mod tests {
             "global: {intervall: 1m}\norigins:\n  - {name: a, domain: a.example, http: {path: /, methd: GET}}\n",
             "origins:\n  - {name: a, domain: a.example, checks: tls}\n  - {name: b, domain: b.example, ssl_protocols: [TLSv9]}\n",
             "origins: []\n",
+            // An indentless list, and a quoted key.
+            "global: {interval: 2s}\norigins:\n- {name: a, domain: a.example}\n- name: b\n  domain: b.example\n",
+            "\"origins\":\n  - {name: a, domain: a.example}\n",
         ] {
             let cut = split(text).expect("a document that can be cut");
             let one_by_one = load_cut(&cut, file).expect("every item is YAML");

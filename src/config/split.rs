@@ -34,7 +34,8 @@ impl Item<'_> {
 }
 
 /// Cuts `text` apart, or `None` when it cannot be cut safely: no top-level mapping with an
-/// `origins` list, anchors or aliases (an item could refer to another part of the document), more
+/// `origins` list, anchors, aliases or tags (an item could refer to another part of the
+/// document, a tag may stand outside an item's span), more
 /// than one document, or YAML the streaming parser rejects. The caller then parses the whole
 /// document as before, so the result (and every error message) never depends on the cut.
 pub fn split(text: &str) -> Option<Split<'_>> {
@@ -44,6 +45,9 @@ pub fn split(text: &str) -> Option<Split<'_>> {
     // At depth 1 (the top-level mapping) keys and values alternate; true while a key is next.
     let mut key_next = true;
     let mut origins_key = false;
+    // Where the `origins` key's text ends: the list is replaced from the colon after it (an
+    // indentless sequence, `origins:\n- a`, starts its list event after the dash).
+    let mut key_end = 0;
     // The list: its start, and each item's start while it is open.
     let mut list_start: Option<usize> = None;
     let mut item_start: Option<Span> = None;
@@ -60,6 +64,10 @@ pub fn split(text: &str) -> Option<Split<'_>> {
                 continue;
             }
             Event::Alias(_) => return None,
+            // A tag may stand outside an item's span: read such a document whole.
+            Event::Scalar(_, _, _, Some(_))
+            | Event::SequenceStart(_, Some(_))
+            | Event::MappingStart(_, Some(_)) => return None,
             Event::Scalar(_, _, anchor, _)
             | Event::SequenceStart(anchor, _)
             | Event::MappingStart(anchor, _)
@@ -83,7 +91,8 @@ pub fn split(text: &str) -> Option<Split<'_>> {
                     if !matches!(event, Event::SequenceStart(..)) {
                         return None;
                     }
-                    list_start = Some(offsets.byte(span.start.index())?);
+                    let colon = key_end + text.get(key_end..)?.find(':')?;
+                    list_start = Some(colon + 1);
                 } else if in_list && depth == 2 {
                     item_start = Some(span);
                 }
@@ -104,6 +113,9 @@ pub fn split(text: &str) -> Option<Split<'_>> {
                     items.push(item(&mut offsets, text, span, span)?);
                 } else if depth == 1 && key_next {
                     origins_key = matches!(&event, Event::Scalar(k, ..) if k == "origins");
+                    if origins_key {
+                        key_end = offsets.byte(span.end.index())?;
+                    }
                 } else if depth == 1 && origins_key {
                     // `origins:` with a scalar (null, a string): nothing to cut.
                     return None;
@@ -118,7 +130,7 @@ pub fn split(text: &str) -> Option<Split<'_>> {
     let (start, end) = list?;
     let mut rest = String::with_capacity(text.len() - (end - start) + 3);
     rest.push_str(&text[..start]);
-    rest.push_str("[]\n");
+    rest.push_str(" []\n");
     rest.push_str(&text[end..]);
     Some(Split { rest, items })
 }
@@ -195,7 +207,7 @@ mod tests {
         );
         assert_eq!(
             s.rest,
-            "global:\n  interval: 60s   # x\norigins:\n  []\ndiscovery: {}\n"
+            "global:\n  interval: 60s   # x\norigins: []\ndiscovery: {}\n"
         );
         // Each item parses to the map the whole document holds.
         let whole: serde_norway::Value = serde_norway::from_str(text).expect("yaml");
@@ -231,6 +243,7 @@ mod tests {
             "global: {}\n",
             "global: &g {interval: 1m}\norigins: [{name: a, domain: b}]\n",
             "origins:\n  - &o {name: a, domain: b}\n  - *o\n",
+            "origins:\n  - !!map {name: a, domain: b}\n",
             "origins: [{name: a}]\n---\norigins: []\n",
             "origins: [{name: a\n",
         ] {
@@ -243,6 +256,25 @@ mod tests {
         let text = "global:\n  origins: [1]\norigins:\n  - {name: a}\n";
         let s = split(text).expect("cut");
         assert_eq!(documents(&s), vec![" ".repeat(4) + "{name: a}"]);
-        assert_eq!(s.rest, "global:\n  origins: [1]\norigins:\n  []\n");
+        assert_eq!(s.rest, "global:\n  origins: [1]\norigins: []\n");
+    }
+
+    /// A list at the key's own indentation (an indentless sequence): its event starts after the
+    /// first dash, the cut starts at the key's colon.
+    #[test]
+    fn an_indentless_list_is_cut_from_the_colon() {
+        let text = "global: {interval: 2s}\norigins:\n- {name: a, domain: a.test}\n- name: b\n  domain: b.test\n\"origins2\": 1\n";
+        let s = split(text).expect("cut");
+        assert_eq!(
+            documents(&s),
+            vec![
+                "  {name: a, domain: a.test}".to_string(),
+                "  name: b\n  domain: b.test\n".to_string(),
+            ]
+        );
+        assert_eq!(
+            s.rest,
+            "global: {interval: 2s}\norigins: []\n\"origins2\": 1\n"
+        );
     }
 }
