@@ -113,6 +113,10 @@ pub fn split(text: &str) -> Option<Split<'_>> {
                     items.push(item(&mut offsets, text, span, span)?);
                 } else if depth == 1 && key_next {
                     origins_key = matches!(&event, Event::Scalar(k, ..) if k == "origins");
+                    if origins_key && (list.is_some() || list_start.is_some()) {
+                        // A second `origins` key: the whole-document reader reports it.
+                        return None;
+                    }
                     if origins_key {
                         key_end = offsets.byte(span.end.index())?;
                     }
@@ -244,6 +248,7 @@ mod tests {
             "global: &g {interval: 1m}\norigins: [{name: a, domain: b}]\n",
             "origins:\n  - &o {name: a, domain: b}\n  - *o\n",
             "origins:\n  - !!map {name: a, domain: b}\n",
+            "origins: [{name: a}]\norigins: [{name: b}]\n",
             "origins: [{name: a}]\n---\norigins: []\n",
             "origins: [{name: a\n",
         ] {
