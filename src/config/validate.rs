@@ -774,9 +774,10 @@ fn edge_spec(raw: &RawEdge, path: &str, errors: &mut Errors) -> Option<EdgeSpec>
     let before = errors.0.len();
     let url = raw.url.as_deref().unwrap_or_default();
     let uri = match url.parse::<hyper::Uri>() {
-        Ok(u) if url.is_empty() => {
+        // Before parsing: hyper refuses the empty string as "not a URL".
+        _ if url.is_empty() => {
             errors.push(format!("{path}.url"), "is required");
-            Some(u)
+            None
         }
         Ok(u) => Some(u),
         Err(e) => {

@@ -302,14 +302,19 @@ fn the_edge_url_gives_scheme_host_port_and_path() {
             "{edge}: {got:?}"
         );
     }
-    // What does not parse as a URL (the empty one included: hyper refuses it, so the "is
-    // required" arm of edge_spec is never reached) is one error, not also a scheme or host one.
-    for url in ["not a url", ""] {
-        let got = origin_errors(&format!("edge: {{url: '{url}'}}"));
-        assert_eq!(got.len(), 1, "{got:?}");
-        assert!(
-            got[0].starts_with(&format!("origins[0].edge.url: not a URL: {url:?}: ")),
-            "{got:?}"
+    // What does not parse as a URL is one error, not also a scheme or host one; an empty or
+    // missing URL is "required", not "not a URL".
+    let got = origin_errors("edge: {url: 'not a url'}");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("origins[0].edge.url: not a URL: \"not a url\": "),
+        "{got:?}"
+    );
+    for edge in ["edge: {url: ''}", "edge: {expect_status: [2xx]}"] {
+        assert_eq!(
+            origin_errors(edge),
+            ["origins[0].edge.url: is required"],
+            "{edge}"
         );
     }
     // A path alone: neither scheme nor host.
