@@ -369,6 +369,15 @@ pub fn open_addresses(
     }
 }
 
+/// The reports of every probed address, in order, as one: the first address's, holding the
+/// others' in the field `more` gives. `None` when no address was probed.
+pub fn first_holding_rest<T>(reports: Vec<T>, more: fn(&mut T) -> &mut Vec<T>) -> Option<T> {
+    let mut reports = reports.into_iter();
+    let mut first = reports.next()?;
+    *more(&mut first) = reports.collect();
+    Some(first)
+}
+
 /// Wall-clock seconds since the epoch, for `_timestamp_seconds` metrics.
 pub fn unix_seconds(t: std::time::SystemTime) -> f64 {
     t.duration_since(std::time::SystemTime::UNIX_EPOCH)

@@ -126,10 +126,7 @@ pub async fn probe_all(
     let reports =
         futures_util::future::join_all(addrs.iter().map(|addr| probe(origin, *addr, scheme, tls)))
             .await;
-    let mut reports = reports.into_iter();
-    let mut first = reports.next()?;
-    first.more = reports.collect();
-    Some(first)
+    super::first_holding_rest(reports, |r: &mut HttpReport| &mut r.more)
 }
 
 /// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer. No `Debug`: the

@@ -296,10 +296,7 @@ pub async fn probe_all(
     )
     .await;
     memory.addresses = addrs.iter().copied().zip(kept).collect();
-    let mut reports = reports.into_iter();
-    let mut first = reports.next()?;
-    first.more = reports.collect();
-    Some(first)
+    super::first_holding_rest(reports, |r: &mut TlsReport| &mut r.more)
 }
 
 /// Runs the check against `addr`, within `origin.timeout`, reusing the address's protocol matrix
@@ -943,6 +940,23 @@ mod tests {
         addr
     }
 
+    /// One cycle of the TLS check against `addr`: its report, and how many connections the
+    /// origin counted for it.
+    pub(super) async fn counted_cycle(
+        origin: &Origin,
+        ctx: &TlsContext,
+        memory: &mut TlsMemory,
+        addr: SocketAddr,
+        connections: &std::sync::atomic::AtomicUsize,
+    ) -> (TlsReport, usize) {
+        use std::sync::atomic::Ordering;
+        let before = connections.load(Ordering::SeqCst);
+        let report = probe_all(origin, &cdn::CLOUDFRONT, ctx, &[addr], memory)
+            .await
+            .expect("one address");
+        (report, connections.load(Ordering::SeqCst) - before)
+    }
+
     #[tokio::test]
     async fn the_matrix_is_reused_only_while_the_cdn_answer_stays_the_same() {
         use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
@@ -959,13 +973,9 @@ mod tests {
         let mut memory = TlsMemory::default();
         // One cycle: its report and how many connections the origin accepted for it.
         macro_rules! cycle {
-            () => {{
-                let before = connections.load(Ordering::SeqCst);
-                let report = probe_all(origin, &cdn::CLOUDFRONT, &ctx, &[addr], &mut memory)
-                    .await
-                    .expect("one address");
-                (report, connections.load(Ordering::SeqCst) - before)
-            }};
+            () => {
+                counted_cycle(origin, &ctx, &mut memory, addr, &connections).await
+            };
         }
         // The canned origin accepts the hello but cannot finish a handshake: the CDN-profile
         // handshake (one more connection per accepted hello) says so.
@@ -1089,8 +1099,8 @@ mod finish_reuse_tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    use super::tests::counted_cycle;
     use super::*;
-    use crate::cdn;
 
     /// A rustls origin on loopback (ECDSA certificate, TLS 1.2 and 1.3) that finishes every
     /// handshake, counting connections.
@@ -1145,13 +1155,9 @@ mod finish_reuse_tests {
         let mut memory = TlsMemory::default();
         // One cycle: its report and how many connections the origin accepted for it.
         macro_rules! cycle {
-            () => {{
-                let before = connections.load(Ordering::SeqCst);
-                let report = probe_all(origin, &cdn::CLOUDFRONT, &ctx, &[addr], &mut memory)
-                    .await
-                    .expect("one address");
-                (report, connections.load(Ordering::SeqCst) - before)
-            }};
+            () => {
+                counted_cycle(origin, &ctx, &mut memory, addr, &connections).await
+            };
         }
         let (first, n) = cycle!();
         assert_eq!(first.handshake, Handshake::Accepted, "{first:?}");
