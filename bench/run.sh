@@ -6,9 +6,11 @@
 #                     [--only ours|blackbox] [--key ecdsa|rsa] [--blackbox-modules one|per-name]
 #                     [--large-fleet] [--concurrency N]
 #
-# K defaults to 5: origin_exporter re-probes an origin's protocol matrix every 5th cycle, so its
-# CPU per cycle is only a fair average over a multiple of 5 cycles. blackbox_exporter keeps no
-# state between probes: --blackbox-cycles (default K) may be smaller to save time.
+# K defaults to 5. origin_exporter re-probes an origin's protocol matrix and CDN-profile handshake
+# every 15th cycle (15 minutes at 60 s), each origin on its own cycle (a stable hash), so after
+# the warm-up interval about 1/15 of the origins refresh in every cycle and any K averages it.
+# blackbox_exporter keeps no state between probes: --blackbox-cycles (default K) may be smaller
+# to save time.
 #
 # One nginx TLS listener on 127.0.0.1 (wildcard certificate *.bench.test with an ECDSA P-256 key,
 # or RSA-2048 with --key rsa, issued by a lab intermediate; no session cache or tickets), N

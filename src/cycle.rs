@@ -70,6 +70,7 @@ pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory
         let report = m.run(origin, ctx, &results, memory).await;
         results.put(report);
     }
+    memory.handoff.clear();
     results
 }
 

@@ -142,7 +142,7 @@ async fn run(slot: Arc<Slot>, shared: Shared) {
     let mut ticker = tokio::time::interval_at(Instant::now(), origin.interval);
     // A cycle that overran its interval is followed by the next one at once, then on schedule.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut memory = Memory::default();
+    let mut memory = Memory::scheduled();
     loop {
         ticker.tick().await;
         let Some(_permit) = shared.budget.acquire().await else {
@@ -161,7 +161,7 @@ async fn run(slot: Arc<Slot>, shared: Shared) {
             Err(panic) => {
                 shared.store.counters.count_panic();
                 // What the checks remembered may be half-updated: start afresh.
-                memory = Memory::default();
+                memory = Memory::scheduled();
                 error!(origin = %origin.name, panic = panic_message(&panic), "probe cycle panicked; the origin keeps being probed");
             }
         }

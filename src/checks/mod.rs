@@ -8,6 +8,7 @@
 //! (its [`Check`] id, its field in [`OriginResults`] / variant in [`Report`], its registry entry):
 //! see ARCHITECTURE.md.
 
+pub mod conn;
 pub mod context;
 pub mod dns;
 pub mod edge;
@@ -119,6 +120,20 @@ impl OriginResults {
 #[derive(Debug, Default, Clone)]
 pub struct Memory {
     pub tls: tls::TlsMemory,
+    /// Connections the TCP check left for this cycle's TLS check; empty between cycles.
+    pub handoff: conn::Handoff,
+}
+
+impl Memory {
+    /// The memory of an origin the scheduler probes for good (not `/probe` or `check`): its
+    /// checks may spread their occasional extra work over its first cycles (see
+    /// [`tls::TlsMemory::scheduled`]).
+    pub fn scheduled() -> Self {
+        Memory {
+            tls: tls::TlsMemory::scheduled(),
+            handoff: conn::Handoff::default(),
+        }
+    }
 }
 
 /// One check: runs for an origin, turns its report into findings, encodes its series, explains

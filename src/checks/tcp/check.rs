@@ -9,8 +9,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series};
 use crate::checks::{
-    addresses, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults, ProbeContext,
-    Ran, Report,
+    addresses, conn, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults,
+    ProbeContext, Ran, Report, MAX_PROBED_ADDRESSES,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -18,6 +18,17 @@ use crate::exposition::Observed;
 
 /// Every port the CDN uses (by protocol policy), on every address it may connect to.
 pub struct TcpCheck;
+
+/// Whether the connection to `addr` is the one the TLS check will send the CDN's hello on: the
+/// HTTPS port of an address it probes (see [`crate::checks::conn`]).
+fn hands_off(origin: &Origin, addrs: &[std::net::IpAddr], addr: std::net::SocketAddr) -> bool {
+    crate::checks::module(Check::Tls).enabled(origin)
+        && addr.port() == origin.https_port
+        && addrs
+            .iter()
+            .take(MAX_PROBED_ADDRESSES)
+            .any(|ip| *ip == addr.ip())
+}
 
 /// Lets each connection, itself bounded by the timeout, report instead of being cut off.
 const MARGIN: Duration = Duration::from_millis(100);
@@ -44,7 +55,7 @@ impl CheckModule for TcpCheck {
         origin: &'a Origin,
         _ctx: &'a ProbeContext,
         earlier: &'a OriginResults,
-        _memory: &'a mut Memory,
+        memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
             let addrs = addresses(origin, earlier);
@@ -55,11 +66,19 @@ impl CheckModule for TcpCheck {
                     attempts: origin.connection_attempts,
                     limit: origin.attempt_timeout(),
                 };
-                timed(
-                    how.total().saturating_add(MARGIN),
-                    super::probe(&addrs, &origin.ports(), how),
-                )
-                .await
+                let handoff = &mut memory.handoff;
+                let probe = async {
+                    let (report, open) = super::probe(&addrs, &origin.ports(), how).await;
+                    for (addr, stream) in open {
+                        if hands_off(origin, &addrs, addr) {
+                            handoff.keep(addr, stream);
+                        } else {
+                            conn::abort(stream);
+                        }
+                    }
+                    report
+                };
+                timed(how.total().saturating_add(MARGIN), probe).await
             })
         }
         .boxed()

@@ -75,42 +75,53 @@ impl Attempts {
 }
 
 /// Connects to every (address, port) pair at once, as the CDN does: a port is unreachable when
-/// every one of its attempts failed.
-pub async fn probe(addresses: &[IpAddr], ports: &[(Scheme, u16)], how: Attempts) -> TcpReport {
+/// every one of its attempts failed. Returns the accepted connections too, for `keep` to hold on
+/// to one (the TLS check sends its hello on it) or close.
+pub async fn probe(
+    addresses: &[IpAddr],
+    ports: &[(Scheme, u16)],
+    how: Attempts,
+) -> (TcpReport, Vec<(SocketAddr, TcpStream)>) {
     let pairs = addresses.iter().flat_map(|&address| {
         ports.iter().map(move |&(scheme, port)| async move {
             let start = Instant::now();
             let addr = SocketAddr::new(address, port);
             let mut made = 0;
             let mut state = PortState::TimedOut;
+            let mut open = None;
             while made < how.attempts.max(1) {
                 made += 1;
-                state = connect(addr, how.limit).await;
-                if state == PortState::Open {
-                    break;
+                match connect(addr, how.limit).await {
+                    Ok(stream) => {
+                        state = PortState::Open;
+                        open = Some((addr, stream));
+                        break;
+                    }
+                    Err(failed) => state = failed,
                 }
             }
-            PortResult {
+            let result = PortResult {
                 address,
                 port,
                 scheme,
                 state,
                 duration: start.elapsed(),
                 attempts: made,
-            }
+            };
+            (result, open)
         })
     });
-    let ports = join_all(pairs).await;
-    TcpReport { ports }
+    let (ports, open): (Vec<PortResult>, Vec<_>) = join_all(pairs).await.into_iter().unzip();
+    (TcpReport { ports }, open.into_iter().flatten().collect())
 }
 
-async fn connect(addr: SocketAddr, limit: Duration) -> PortState {
+async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, PortState> {
     match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-        Ok(Ok(_stream)) => PortState::Open,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => PortState::Refused,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => PortState::TimedOut,
-        Ok(Err(e)) => PortState::Failed(e.kind()),
-        Err(_) => PortState::TimedOut,
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(PortState::Refused),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Err(PortState::TimedOut),
+        Ok(Err(e)) => Err(PortState::Failed(e.kind())),
+        Err(_) => Err(PortState::TimedOut),
     }
 }
 
@@ -149,8 +160,9 @@ mod tests {
             attempts: 3,
             limit: Duration::from_millis(500),
         };
-        let report = probe(&[addr.ip()], &[(Scheme::Https, addr.port())], how).await;
+        let (report, open) = probe(&[addr.ip()], &[(Scheme::Https, addr.port())], how).await;
         task.abort();
+        assert_eq!(open.len(), 1, "the accepted connection is returned");
         let p = &report.ports[0];
         assert_eq!(p.state, PortState::Open, "{p:?}");
         assert!(p.attempts > 1, "{p:?}");
@@ -167,7 +179,8 @@ mod tests {
             limit: Duration::from_millis(500),
         };
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let report = probe(&[ip], &[(Scheme::Http, port)], how).await;
+        let (report, open) = probe(&[ip], &[(Scheme::Http, port)], how).await;
+        assert!(open.is_empty());
         assert_eq!(report.ports[0].state, PortState::Refused);
         assert_eq!(report.ports[0].attempts, 2);
     }

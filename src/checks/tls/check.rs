@@ -66,8 +66,14 @@ impl CheckModule for TlsCheck {
             Report::Tls(match open_addresses(origin, earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
-                    let check =
-                        super::probe_all(origin, ctx.cdn, &ctx.tls, &addresses, &mut memory.tls);
+                    let check = super::probe_all(
+                        origin,
+                        ctx.cdn,
+                        &ctx.tls,
+                        &addresses,
+                        &mut memory.tls,
+                        &mut memory.handoff,
+                    );
                     timed(origin.timeout.saturating_add(MARGIN), check)
                         .await
                         .or_not_run(NotRun::NoAddress)
@@ -186,7 +192,10 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
     let mut line = format!(
         "tls:  {} CDN hello: {hello}; speaks: {}",
         t.address,
-        if versions.is_empty() {
+        if t.protocols.is_empty() {
+            // A scheduled origin whose CDN hello was accepted probes its versions later.
+            "(versions not probed yet)".to_string()
+        } else if versions.is_empty() {
             "nothing".to_string()
         } else {
             versions.join(", ")

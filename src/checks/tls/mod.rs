@@ -27,6 +27,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::conn::{self, Handoff};
 use super::ContextError;
 use crate::analysis::{self, ChainReport};
 use crate::cdn::{self, CdnProfile, TlsVersion};
@@ -185,34 +186,62 @@ pub enum Handshake {
     ClientCertificateRejected(cdn_client::Finish),
 }
 
-/// How many cycles in a row may reuse an origin's protocol matrix: it is probed again at least
-/// every this many cycles (every 5 minutes at the default 60 s interval).
-pub const MATRIX_REUSE_CYCLES: u32 = 4;
+/// How long an origin's protocol matrix and its finished CDN-profile handshake may be reused
+/// while the CDN's hello keeps getting the same answer: both are made again at least this often.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// How many cycles in a row may reuse what was probed, at `interval`: the refresh comes at
+/// least every [`REFRESH_AFTER`] (14 reuses, every 15th cycle, at the default 60 s interval).
+pub fn reuse_cycles(interval: Duration) -> u32 {
+    let cycles = REFRESH_AFTER.as_millis() / interval.as_millis().max(1);
+    u32::try_from(cycles).unwrap_or(u32::MAX).saturating_sub(1)
+}
 
 /// What the TLS check remembers of one origin between its cycles, per address.
 #[derive(Debug, Default, Clone)]
 pub struct TlsMemory {
     addresses: Vec<(SocketAddr, AddressMemory)>,
+    /// Spread the occasional extra work over the origin's first cycles (see [`Self::scheduled`]).
+    spread: bool,
+}
+
+impl TlsMemory {
+    /// The memory of an origin the scheduler probes for good. A start or reload with many
+    /// origins would otherwise make every one of them probe its protocol matrix (five hellos,
+    /// each a key exchange and a signature for the origin) in the same first interval and again
+    /// in the same later ones. Here an address whose CDN hello is accepted in its first cycle
+    /// probes its matrix later, and its first refreshes fall on a cycle chosen by a stable hash
+    /// of the origin and address, so each cycle refreshes about 1/15 of the fleet. A hello that
+    /// fails probes the matrix at once, as always.
+    pub fn scheduled() -> Self {
+        TlsMemory {
+            addresses: Vec::new(),
+            spread: true,
+        }
+    }
 }
 
 /// What the TLS check remembers of one address between its cycles. The protocol matrix costs five
-/// of the check's six connections, and for an origin whose CDN hello keeps being accepted with
+/// of the check's seven connections, and for an origin whose CDN hello keeps being accepted with
 /// the same answer it does not change the verdict (the handshake is `Accepted` whatever the
 /// matrix says) and rarely changes at all: such an origin re-probes it only every
-/// [`MATRIX_REUSE_CYCLES`] + 1 cycles. Any other CDN answer, a new address, or a first cycle
-/// probes the matrix at once, so every failure is still classified from a fresh matrix.
+/// [`reuse_cycles`] + 1 cycles. Any other CDN answer, a new address, or a first cycle (outside
+/// [`TlsMemory::scheduled`]) probes the matrix at once, so every failure is still classified
+/// from a fresh matrix.
 #[derive(Debug, Default, Clone)]
 pub struct AddressMemory {
     matrix: Option<KnownMatrix>,
     finish: Option<KnownFinish>,
+    /// A cycle has probed this address before.
+    seen: bool,
 }
 
 /// A CDN-profile handshake that finished, and the first flight it followed. The handshake is
 /// the check's most expensive step (a full OpenSSL handshake: key exchange and the server's
 /// signature), and for an origin whose first flight is byte for byte what it was, it ends the
-/// same way: it is done again only every [`MATRIX_REUSE_CYCLES`] + 1 cycles, or at once when
-/// the CDN hello's answer, the CertificateRequest or the served chain changes. A handshake that
-/// did not finish is never reused: every failure is seen fresh.
+/// same way: it is done again only every [`reuse_cycles`] + 1 cycles, or at once when the CDN
+/// hello's answer, the CertificateRequest or the served chain changes. A handshake that did not
+/// finish is never reused: every failure is seen fresh.
 #[derive(Debug, Clone)]
 struct KnownFinish {
     flight: FlightKey,
@@ -253,6 +282,7 @@ struct KnownMatrix {
     address: SocketAddr,
     /// The CDN hello's answer when the matrix was probed; reused only while it is the same.
     cdn_reply: Reply,
+    /// Empty when not probed yet (a scheduled address whose first CDN hello was accepted).
     protocols: Vec<(TlsVersion, bool)>,
     /// Cycles since the matrix was probed.
     reused: u32,
@@ -267,18 +297,20 @@ pub async fn probe(
     ctx: &TlsContext,
     addr: SocketAddr,
 ) -> TlsReport {
-    probe_address(origin, cdn, ctx, addr, &mut AddressMemory::default()).await
+    let mut memory = AddressMemory::default();
+    probe_address(origin, cdn, ctx, addr, &mut memory, &Plan::default(), None).await
 }
 
 /// Runs the check against every address in `addrs` at once (the first one's report holds the
-/// others' in `more`), within `origin.timeout`, with what `memory` kept of each address; `None`
-/// when `addrs` is empty.
+/// others' in `more`), within `origin.timeout`, with what `memory` kept of each address and the
+/// connections the TCP check left in `handoff`; `None` when `addrs` is empty.
 pub async fn probe_all(
     origin: &Origin,
     cdn: &CdnProfile,
     ctx: &TlsContext,
     addrs: &[SocketAddr],
     memory: &mut TlsMemory,
+    handoff: &mut Handoff,
 ) -> Option<TlsReport> {
     let mut kept: Vec<AddressMemory> = addrs
         .iter()
@@ -288,25 +320,60 @@ pub async fn probe_all(
                 .unwrap_or_default()
         })
         .collect();
+    let limit = reuse_cycles(origin.interval);
+    let plans: Vec<Plan> = addrs
+        .iter()
+        .map(|addr| Plan {
+            reuse: limit,
+            // A first reuse count from 0 to `limit`: the first refresh falls 1 to limit + 1
+            // cycles later, evenly over the fleet.
+            stagger: memory.spread.then(|| stagger(&origin.name, *addr, limit)),
+        })
+        .collect();
     let reports = join_all(
         addrs
             .iter()
             .zip(kept.iter_mut())
-            .map(|(addr, mem)| probe_address(origin, cdn, ctx, *addr, mem)),
+            .zip(&plans)
+            .map(|((addr, mem), plan)| {
+                let handed = handoff.take(*addr);
+                probe_address(origin, cdn, ctx, *addr, mem, plan, handed)
+            }),
     )
     .await;
     memory.addresses = addrs.iter().copied().zip(kept).collect();
     super::first_holding_rest(reports, |r: &mut TlsReport| &mut r.more)
 }
 
+/// The reuse count an address's first matrix and handshake start from, 0 to `limit`: their first
+/// refresh falls 1 to `limit` + 1 cycles later, evenly over a fleet, stable across restarts.
+fn stagger(origin: &str, addr: SocketAddr, limit: u32) -> u32 {
+    let key = format!("{origin}/{addr}");
+    let spread = crate::scheduler::stable_hash(&key) % (u64::from(limit) + 1);
+    u32::try_from(spread).unwrap_or(0)
+}
+
+/// How one address's cycle may reuse what it probed before.
+#[derive(Debug, Clone, Copy, Default)]
+struct Plan {
+    /// Cycles in a row the matrix and a finished handshake may be reused ([`reuse_cycles`]).
+    reuse: u32,
+    /// For a scheduled origin ([`TlsMemory::scheduled`]): the reuse count an address's first
+    /// matrix and handshake start from.
+    stagger: Option<u32>,
+}
+
 /// Runs the check against `addr`, within `origin.timeout`, reusing the address's protocol matrix
-/// from `memory` when the CDN's hello got the same accepted answer as when it was probed.
+/// from `memory` when the CDN's hello got the same accepted answer as when it was probed; the
+/// CDN's hello goes on `handed` when the TCP check left a connection.
 async fn probe_address(
     origin: &Origin,
     cdn: &CdnProfile,
     ctx: &TlsContext,
     addr: SocketAddr,
     memory: &mut AddressMemory,
+    plan: &Plan,
+    handed: Option<TcpStream>,
 ) -> TlsReport {
     let deadline = Instant::now() + origin.timeout;
     let sni = origin.sni();
@@ -318,16 +385,20 @@ async fn probe_address(
     let run_matrix = || {
         join_all(TlsVersion::ALL.map(|v| {
             let bytes = client_hello(&HelloSpec::matrix(cdn, v), sni, &ctx.random());
-            exchange(addr, bytes, v <= TlsVersion::Tls1_2, deadline)
+            exchange(addr, bytes, v <= TlsVersion::Tls1_2, deadline, None)
         }))
     };
+    // What a new matrix or handshake starts counting its reuses from.
+    let first = !std::mem::replace(&mut memory.seen, true);
+    let start = plan.stagger.filter(|_| first).unwrap_or(0);
     let known = memory
         .matrix
         .take()
-        .filter(|m| m.address == addr && m.reused < MATRIX_REUSE_CYCLES);
+        .filter(|m| m.address == addr && m.reused < plan.reuse);
+    let cdn_exchange = exchange(addr, cdn_hello, true, deadline, handed);
     let (cdn_reply, cdn_flight, matrix, protocols): (_, _, Vec<Exchanged>, Vec<_>) = match known {
         Some(mut known) => {
-            let (cdn_reply, cdn_flight) = exchange(addr, cdn_hello, true, deadline).await;
+            let (cdn_reply, cdn_flight) = cdn_exchange.await;
             if cdn_reply == known.cdn_reply {
                 known.reused += 1;
                 let protocols = known.protocols.clone();
@@ -340,9 +411,26 @@ async fn probe_address(
                 (cdn_reply, cdn_flight, matrix, protocols)
             }
         }
+        // A scheduled address's first cycle: the matrix only if the hello fails (see
+        // `TlsMemory::scheduled`); an accepted one leaves it for a later cycle.
+        None if first && plan.stagger.is_some() => {
+            let (cdn_reply, cdn_flight) = cdn_exchange.await;
+            if accepted(&cdn_reply, cdn, &origin.ssl_protocols).is_some() {
+                memory.matrix = Some(KnownMatrix {
+                    address: addr,
+                    cdn_reply: cdn_reply.clone(),
+                    protocols: Vec::new(),
+                    reused: start,
+                });
+                (cdn_reply, cdn_flight, Vec::new(), Vec::new())
+            } else {
+                let matrix = run_matrix().await;
+                let protocols = protocols_of(&matrix);
+                (cdn_reply, cdn_flight, matrix, protocols)
+            }
+        }
         None => {
-            let ((cdn_reply, cdn_flight), matrix) =
-                futures_util::join!(exchange(addr, cdn_hello, true, deadline), run_matrix());
+            let ((cdn_reply, cdn_flight), matrix) = futures_util::join!(cdn_exchange, run_matrix());
             let protocols = protocols_of(&matrix);
             (cdn_reply, cdn_flight, matrix, protocols)
         }
@@ -353,7 +441,7 @@ async fn probe_address(
             address: addr,
             cdn_reply: cdn_reply.clone(),
             protocols: protocols.clone(),
-            reused: 0,
+            reused: start,
         });
     } else if accepted.is_none() {
         memory.matrix = None;
@@ -374,7 +462,7 @@ async fn probe_address(
         let known = memory
             .finish
             .take()
-            .filter(|k| k.flight == flight && k.reused < MATRIX_REUSE_CYCLES);
+            .filter(|k| k.flight == flight && k.reused < plan.reuse);
         Some(match known {
             Some(mut known) => {
                 known.reused += 1;
@@ -395,7 +483,7 @@ async fn probe_address(
                     memory.finish = Some(KnownFinish {
                         flight,
                         finish: finish.clone(),
-                        reused: 0,
+                        reused: start,
                     });
                 }
                 finish
@@ -425,9 +513,14 @@ async fn probe_address(
             .and_then(|c| c.first())
             .and_then(unusable_key),
     );
+    // TLS 1.2 or newer spoken: by a matrix hello, or by the CDN's own (whose matrix may not be
+    // probed yet).
     let modern = protocols
         .iter()
-        .any(|(v, ok)| *ok && *v >= TlsVersion::Tls1_2);
+        .any(|(v, ok)| *ok && *v >= TlsVersion::Tls1_2)
+        || negotiated
+            .as_ref()
+            .is_some_and(|n| n.version >= TlsVersion::Tls1_2);
     if chain.as_ref().is_none_or(Vec::is_empty) && modern {
         if let Some(rec) = fallback::record_chain(&ctx.recording, addr, sni, deadline).await {
             if negotiated.is_none() {
@@ -519,21 +612,29 @@ fn protocols_of(matrix: &[Exchanged]) -> Vec<(TlsVersion, bool)> {
 }
 
 /// One hello on its own connection, until `deadline`.
+/// Sends `hello` to `addr` (on `handed`, a connection already open to it, if any) and reads the
+/// first flight; the connection is then reset (see [`conn::abort`]).
 async fn exchange(
     addr: SocketAddr,
     hello: Vec<u8>,
     want_chain: bool,
     deadline: Instant,
+    handed: Option<TcpStream>,
 ) -> Exchanged {
     let work = async {
-        let mut stream = match TcpStream::connect(addr).await {
-            Ok(s) => s,
-            Err(e) => return (io_reply(&e), reply::Flight::default()),
+        let mut stream = match handed {
+            Some(stream) => stream,
+            None => match TcpStream::connect(addr).await {
+                Ok(s) => s,
+                Err(e) => return (io_reply(&e), reply::Flight::default()),
+            },
         };
         if let Err(e) = stream.write_all(&hello).await {
             return (io_reply(&e), reply::Flight::default());
         }
-        reply::read_flight(&mut stream, want_chain).await
+        let read = reply::read_flight(&mut stream, want_chain).await;
+        conn::abort(stream);
+        read
     };
     tokio::time::timeout_at(deadline, work)
         .await
@@ -951,8 +1052,15 @@ mod tests {
     ) -> (TlsReport, usize) {
         use std::sync::atomic::Ordering;
         let before = connections.load(Ordering::SeqCst);
-        let report = probe_all(origin, &cdn::CLOUDFRONT, ctx, &[addr], memory)
-            .await
+        let report = probe_all(
+            origin,
+            &cdn::CLOUDFRONT,
+            ctx,
+            &[addr],
+            memory,
+            &mut Handoff::default(),
+        )
+        .await
             .expect("one address");
         (report, connections.load(Ordering::SeqCst) - before)
     }
@@ -987,16 +1095,14 @@ mod tests {
         );
         assert_eq!(n, 7);
         assert_eq!(first.protocols, matrix(&[Tls1_2]));
-        for _ in 0..MATRIX_REUSE_CYCLES {
+        let reuses = reuse_cycles(origin.interval);
+        assert_eq!(reuses, 14, "every 15th cycle at the default 60 s");
+        for _ in 0..reuses {
             let (again, n) = cycle!();
             assert_eq!(n, 2, "only the CDN hello and its handshake");
             assert_eq!(again.protocols, first.protocols);
         }
-        assert_eq!(
-            cycle!().1,
-            7,
-            "refreshed after {MATRIX_REUSE_CYCLES} reuses"
-        );
+        assert_eq!(cycle!().1, 7, "refreshed after {reuses} reuses");
         assert_eq!(cycle!().1, 2);
         // Another answer (a suite CloudFront does not offer): the matrix is probed again at once,
         // and not reused while the hello fails.
@@ -1139,7 +1245,7 @@ mod finish_reuse_tests {
     }
 
     /// An origin whose handshake finishes with the same first flight every cycle: the CDN-profile
-    /// handshake (like the matrix) is made again only every 5th cycle; in between a cycle costs
+    /// handshake (like the matrix) is made again only every 15th cycle; in between a cycle costs
     /// one connection, the CDN hello, and reports the same finished handshake.
     #[tokio::test]
     async fn a_finished_handshake_is_reused_while_the_first_flight_is_the_same() {
@@ -1170,13 +1276,116 @@ mod finish_reuse_tests {
             n, 7,
             "the CDN hello, 5 matrix hellos, the CDN-profile handshake"
         );
-        for _ in 0..MATRIX_REUSE_CYCLES {
+        for _ in 0..reuse_cycles(origin.interval) {
             let (again, n) = cycle!();
             assert_eq!(n, 1, "only the CDN hello");
             assert_eq!(again.finish, first.finish);
             assert_eq!(again.handshake, Handshake::Accepted);
         }
-        assert_eq!(cycle!().1, 7, "both made again after 4 reuses");
+        assert_eq!(cycle!().1, 7, "both made again after 14 reuses");
         assert_eq!(cycle!().1, 1);
+    }
+
+    #[test]
+    fn the_refresh_comes_at_least_every_15_minutes() {
+        let secs = Duration::from_secs;
+        assert_eq!(reuse_cycles(secs(60)), 14);
+        assert_eq!(reuse_cycles(secs(10)), 89);
+        assert_eq!(reuse_cycles(secs(300)), 2);
+        // An interval of 15 minutes or more reuses nothing.
+        assert_eq!(reuse_cycles(secs(900)), 0);
+        assert_eq!(reuse_cycles(secs(3600)), 0);
+    }
+
+    #[test]
+    fn first_refreshes_spread_evenly_over_the_cycles() {
+        let addr: SocketAddr = "192.0.2.1:443".parse().expect("address");
+        let limit = 14;
+        let mut counts = [0u32; 15];
+        for i in 0..15_000 {
+            let s = stagger(&format!("origin-{i}"), addr, limit);
+            assert!(s <= limit);
+            counts[s as usize] += 1;
+        }
+        for c in counts {
+            assert!((850..1150).contains(&c), "uneven: {counts:?}");
+        }
+        assert_eq!(stagger("shop", addr, limit), stagger("shop", addr, limit));
+        assert_eq!(stagger("shop", addr, 0), 0);
+    }
+
+    /// A scheduled origin's first cycle makes the CDN hello and the handshake only; the matrix
+    /// and the handshake's refresh come together on one later cycle within the refresh period.
+    #[tokio::test]
+    async fn a_scheduled_origin_probes_its_matrix_later() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = finishing_origin(Arc::clone(&connections)).await;
+        let cfg = crate::config::load_str(
+            "origins: [{name: a, domain: a.example, address: 127.0.0.1, checks: [tls]}]",
+            Path::new("t.yaml"),
+        )
+        .expect("config");
+        let origin = &cfg.origins[0];
+        let ctx = TlsContext::new(None).expect("context");
+        let mut memory = TlsMemory::scheduled();
+        let (first, n) = counted_cycle(origin, &ctx, &mut memory, addr, &connections).await;
+        assert_eq!(first.handshake, Handshake::Accepted, "{first:?}");
+        assert_eq!(n, 2, "the CDN hello and the CDN-profile handshake");
+        assert!(first.protocols.is_empty(), "{:?}", first.protocols);
+        let mut counts = Vec::new();
+        let mut protocols = Vec::new();
+        for _ in 0..=reuse_cycles(origin.interval) {
+            let (report, n) = counted_cycle(origin, &ctx, &mut memory, addr, &connections).await;
+            counts.push(n);
+            protocols = report.protocols;
+        }
+        assert_eq!(counts.iter().filter(|n| **n == 7).count(), 1, "{counts:?}");
+        assert!(counts.iter().all(|n| *n == 1 || *n == 7), "{counts:?}");
+        assert_eq!(protocols.len(), TlsVersion::ALL.len(), "probed by now");
+    }
+
+    /// With `[tcp, tls]`, the CDN's hello goes on the TCP check's connection: a steady cycle
+    /// costs the origin one connection, and nothing is left open after it.
+    #[tokio::test]
+    async fn the_cdn_hello_goes_on_the_tcp_checks_connection() {
+        let connections = Arc::new(AtomicUsize::new(0));
+        let addr = finishing_origin(Arc::clone(&connections)).await;
+        let cfg = crate::config::load_str(
+            &format!(
+                "origins: [{{name: a, domain: a.example, address: 127.0.0.1, https_port: {}, \
+                 protocol_policy: https-only, checks: [tcp, tls]}}]",
+                addr.port()
+            ),
+            Path::new("t.yaml"),
+        )
+        .expect("config");
+        let origin = &cfg.origins[0];
+        let ctx = crate::checks::ProbeContext::new(&cfg.global).expect("context");
+        let mut memory = crate::checks::Memory::default();
+        macro_rules! cycle {
+            () => {{
+                let before = connections.load(Ordering::SeqCst);
+                let snapshot = crate::cycle::run(origin, &ctx, &mut memory).await;
+                assert!(memory.handoff.is_empty(), "nothing outlives the cycle");
+                (snapshot, connections.load(Ordering::SeqCst) - before)
+            }};
+        }
+        let (first, n) = cycle!();
+        let tls = first.results.tls.as_ref().and_then(|t| t.completed());
+        assert_eq!(
+            tls.map(|t| &t.handshake),
+            Some(&Handshake::Accepted),
+            "{first:?}"
+        );
+        assert_eq!(n, 7, "one connection for TCP and the CDN hello, 5 matrix, 1 handshake");
+        let (steady, n) = cycle!();
+        assert_eq!(n, 1, "the TCP check's connection carried the CDN hello");
+        let tcp = steady.results.tcp.as_ref().and_then(|t| t.completed());
+        assert_eq!(
+            tcp.map(|t| t.closed().count()),
+            Some(0),
+            "{:?}",
+            steady.results.tcp
+        );
     }
 }
