@@ -256,7 +256,7 @@ def report(a):
     if len(names) == 2:
         o, b = runs["origin_exporter"], runs["blackbox_exporter"]
         print(f"ratio CPU per probe (ours/blackbox): {o['cpu_ms_per_probe'] / b['cpu_ms_per_probe']:.3f}"
-              " (target <= 0.25)")
+              " (target <= 0.125)")
         print(f"ratio peak RSS (ours/blackbox):      {o['peak_rss_mib'] / b['peak_rss_mib']:.3f}"
               " (target <= 1)")
     print(json.dumps(runs, indent=1, default=str))

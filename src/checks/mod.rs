@@ -96,21 +96,21 @@ pub struct OriginResults {
     /// to; reported under the `dns` check. `None` when the origin pins an `address`.
     pub resolution: Option<CheckRun<Resolution>>,
     /// The authoritative nameservers of the domain's zone; `None` without the `dns` check.
-    pub dns: Option<CheckRun<DnsReport>>,
+    pub dns: Option<Box<CheckRun<DnsReport>>>,
     pub tcp: Option<CheckRun<TcpReport>>,
-    pub tls: Option<CheckRun<TlsReport>>,
-    pub http: Option<CheckRun<HttpReport>>,
-    pub edge: Option<CheckRun<EdgeReport>>,
+    pub tls: Option<Box<CheckRun<TlsReport>>>,
+    pub http: Option<Box<CheckRun<HttpReport>>>,
+    pub edge: Option<Box<CheckRun<EdgeReport>>>,
 }
 
 impl OriginResults {
     pub fn put(&mut self, report: Report) {
         match report {
-            Report::Dns(r) => self.dns = Some(r),
+            Report::Dns(r) => self.dns = Some(Box::new(r)),
             Report::Tcp(r) => self.tcp = Some(r),
-            Report::Tls(r) => self.tls = Some(r),
-            Report::Http(r) => self.http = Some(r),
-            Report::Edge(r) => self.edge = Some(r),
+            Report::Tls(r) => self.tls = Some(Box::new(r)),
+            Report::Http(r) => self.http = Some(Box::new(r)),
+            Report::Edge(r) => self.edge = Some(Box::new(r)),
         }
     }
 }

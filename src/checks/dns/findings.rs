@@ -205,10 +205,10 @@ mod tests {
 
     fn causes(report: DnsReport) -> Vec<Cause> {
         let results = OriginResults {
-            dns: Some(CheckRun {
+            dns: Some(Box::new(CheckRun {
                 duration: MS,
                 outcome: Outcome::Completed(report),
-            }),
+            })),
             ..OriginResults::default()
         };
         let mut c: Vec<Cause> = findings(&results).into_iter().map(|f| f.cause).collect();
@@ -399,10 +399,10 @@ mod tests {
             server(2, silent(), silent()),
         ]);
         let results = OriginResults {
-            dns: Some(CheckRun {
+            dns: Some(Box::new(CheckRun {
                 duration: MS,
                 outcome: Outcome::Completed(r),
-            }),
+            })),
             ..OriginResults::default()
         };
         let f = findings(&results);
@@ -460,10 +460,10 @@ mod tests {
     #[test]
     fn timed_out_nameserver_check_adds_no_cause() {
         let results = OriginResults {
-            dns: Some(CheckRun {
+            dns: Some(Box::new(CheckRun {
                 duration: MS,
                 outcome: Outcome::TimedOut,
-            }),
+            })),
             ..OriginResults::default()
         };
         assert!(findings(&results).is_empty());
@@ -471,10 +471,10 @@ mod tests {
 
     fn details(report: DnsReport) -> Vec<(Cause, String)> {
         let results = OriginResults {
-            dns: Some(CheckRun {
+            dns: Some(Box::new(CheckRun {
                 duration: MS,
                 outcome: Outcome::Completed(report),
-            }),
+            })),
             ..OriginResults::default()
         };
         findings(&results)

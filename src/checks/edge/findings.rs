@@ -99,8 +99,8 @@ mod tests {
     use crate::diagnose::diagnose;
     use crate::diagnose::test_support::origin_with_edge;
 
-    fn edge(status: u16, result: EdgeResult) -> Option<CheckRun<EdgeReport>> {
-        Some(CheckRun {
+    fn edge(status: u16, result: EdgeResult) -> Option<Box<CheckRun<EdgeReport>>> {
+        Some(Box::new(CheckRun {
             duration: Duration::from_millis(30),
             outcome: Outcome::Completed(EdgeReport {
                 address: Some("192.0.2.50:443".parse().expect("address")),
@@ -113,7 +113,7 @@ mod tests {
                 }),
                 duration: Duration::from_millis(30),
             }),
-        })
+        }))
     }
 
     fn tcp(open: bool) -> Option<CheckRun<TcpReport>> {
@@ -140,7 +140,7 @@ mod tests {
     type Case = (
         &'static str,
         bool,
-        Option<CheckRun<EdgeReport>>,
+        Option<Box<CheckRun<EdgeReport>>>,
         &'static [&'static str],
         bool,
         bool,
@@ -268,10 +268,10 @@ mod tests {
         ] {
             let results = OriginResults {
                 tcp: tcp(true),
-                edge: Some(CheckRun {
+                edge: Some(Box::new(CheckRun {
                     duration: Duration::from_secs(1),
                     outcome,
-                }),
+                })),
                 ..OriginResults::default()
             };
             let d = diagnose(&o, &results);

@@ -128,10 +128,10 @@ mod tests {
             Outcome::NotRun(n) => Outcome::NotRun(n),
         };
         OriginResults {
-            http: Some(CheckRun {
+            http: Some(Box::new(CheckRun {
                 duration: Duration::from_millis(20),
                 outcome,
-            }),
+            })),
             ..OriginResults::default()
         }
     }

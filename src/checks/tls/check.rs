@@ -115,7 +115,7 @@ impl CheckModule for TlsCheck {
     }
 
     fn evidence(&self, _origin: &Origin, results: &OriginResults) -> Vec<String> {
-        results.tls.as_ref().map(evidence).unwrap_or_default()
+        results.tls.as_deref().map(evidence).unwrap_or_default()
     }
 
     fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String {

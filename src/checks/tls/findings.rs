@@ -221,10 +221,10 @@ mod tests {
 
     fn results(tls: Outcome<TlsReport>) -> OriginResults {
         OriginResults {
-            tls: Some(CheckRun {
+            tls: Some(Box::new(CheckRun {
                 duration: Duration::from_millis(5),
                 outcome: tls,
-            }),
+            })),
             ..Default::default()
         }
     }

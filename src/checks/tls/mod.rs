@@ -330,16 +330,12 @@ pub async fn probe_all(
             stagger: memory.spread.then(|| stagger(&origin.name, *addr, limit)),
         })
         .collect();
-    let reports = join_all(
-        addrs
-            .iter()
-            .zip(kept.iter_mut())
-            .zip(&plans)
-            .map(|((addr, mem), plan)| {
-                let handed = handoff.take(*addr);
-                probe_address(origin, cdn, ctx, *addr, mem, plan, handed)
-            }),
-    )
+    let reports = join_all(addrs.iter().zip(kept.iter_mut()).zip(&plans).map(
+        |((addr, mem), plan)| {
+            let handed = handoff.take(*addr);
+            probe_address(origin, cdn, ctx, *addr, mem, plan, handed)
+        },
+    ))
     .await;
     memory.addresses = addrs.iter().copied().zip(kept).collect();
     super::first_holding_rest(reports, |r: &mut TlsReport| &mut r.more)
@@ -1061,7 +1057,7 @@ mod tests {
             &mut Handoff::default(),
         )
         .await
-            .expect("one address");
+        .expect("one address");
         (report, connections.load(Ordering::SeqCst) - before)
     }
 
@@ -1377,7 +1373,10 @@ mod finish_reuse_tests {
             Some(&Handshake::Accepted),
             "{first:?}"
         );
-        assert_eq!(n, 7, "one connection for TCP and the CDN hello, 5 matrix, 1 handshake");
+        assert_eq!(
+            n, 7,
+            "one connection for TCP and the CDN hello, 5 matrix, 1 handshake"
+        );
         let (steady, n) = cycle!();
         assert_eq!(n, 1, "the TCP check's connection carried the CDN hello");
         let tcp = steady.results.tcp.as_ref().and_then(|t| t.completed());
