@@ -124,7 +124,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// One glibc malloc arena instead of up to eight per core. glibc gives each thread that
+/// jemalloc for every Rust allocation of the daemon: with 100,000 origins' snapshots replaced
+/// every cycle and 300 MB scrapes, it keeps less memory (peak RSS -5 %), spends less CPU per
+/// probe (-13 %) and encodes `/metrics` faster (-43 %) than glibc malloc (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// One glibc malloc arena (for what C code, OpenSSL, still allocates there) instead of up to
+/// eight per core. glibc gives each thread that
 /// allocates under contention an arena of its own, and memory freed in one is not reused by the
 /// others: with the runtime's workers and the `/metrics` encoder each filling theirs, 10,000
 /// origins took 49 MiB of RSS instead of 35. Allocation is a small part of the probes' CPU time,

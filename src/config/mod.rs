@@ -187,9 +187,9 @@ pub struct Origin {
     pub http_port: u16,
     pub https_port: u16,
     pub ssl_protocols: Vec<TlsVersion>,
-    pub http: Option<HttpSpec>,
+    pub http: Option<Box<HttpSpec>>,
     /// The edge check's URL; `None` without an `edge` section.
-    pub edge: Option<EdgeSpec>,
+    pub edge: Option<Box<EdgeSpec>>,
     pub checks: BTreeSet<Check>,
     pub interval: Duration,
     pub timeout: Duration,
@@ -198,7 +198,7 @@ pub struct Origin {
     /// Extra labels on every series of this origin, sorted by name.
     pub labels: Vec<(String, String)>,
     /// The client certificate the CDN presents when the origin asks (origin mTLS).
-    pub client_certificate: Option<ClientCertificate>,
+    pub client_certificate: Option<Box<ClientCertificate>>,
     /// Large-fleet mode (`global.large_fleet`): this origin's detail series only while a cause
     /// is active on it.
     pub large_fleet: bool,

@@ -70,7 +70,7 @@ impl CheckModule for HttpCheck {
                         .timeout
                         .saturating_mul(2)
                         .saturating_add(origin.read_timeout);
-                    let identity = origin.client_certificate.as_ref();
+                    let identity = origin.client_certificate.as_deref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).
                     match ctx

@@ -240,10 +240,11 @@ pub fn unspeakable(profile: &CdnProfile) -> Vec<&'static str> {
 /// How the CDN-profile handshake ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
-    /// Finished: version and suite as OpenSSL names them.
+    /// Finished: version and suite as OpenSSL names them (OpenSSL's own static strings: every
+    /// origin keeps one in its report and one in its memory, so no copy is made).
     Done {
-        version: String,
-        cipher: String,
+        version: &'static str,
+        cipher: &'static str,
     },
     /// The origin sent a fatal alert (`step`: where OpenSSL was in the handshake).
     AlertReceived {
@@ -316,10 +317,8 @@ pub async fn handshake(
         Ok(()) => {
             let ssl = stream.ssl();
             let done = Finish::Done {
-                version: ssl.version_str().to_string(),
-                cipher: ssl
-                    .current_cipher()
-                    .map_or_else(String::new, |c| c.name().to_string()),
+                version: ssl.version_str(),
+                cipher: ssl.current_cipher().map_or("", |c| c.name()),
             };
             (done, Some(stream))
         }

@@ -467,7 +467,7 @@ async fn probe_address(
                 finish
             }
             None => {
-                let identity = origin.client_certificate.as_ref();
+                let identity = origin.client_certificate.as_deref();
                 let finish = match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
                     Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await.0,
                     Err(e) => cdn_client::Finish::Refused {
