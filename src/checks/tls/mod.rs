@@ -840,8 +840,8 @@ mod tests {
     fn finishing_the_handshake_table() {
         use cdn_client::Finish;
         let done = Finish::Done {
-            version: "TLSv1.2".into(),
-            cipher: "AES128-SHA".into(),
+            version: "TLSv1.2",
+            cipher: "AES128-SHA",
         };
         let alert = |a| Finish::AlertReceived {
             alert: a,
@@ -1119,8 +1119,8 @@ mod tests {
     #[test]
     fn an_unusable_key_does_not_override_a_finished_handshake() {
         let done = cdn_client::Finish::Done {
-            version: "TLSv1.3".into(),
-            cipher: "TLS_AES_128_GCM_SHA256".into(),
+            version: "TLSv1.3",
+            cipher: "TLS_AES_128_GCM_SHA256",
         };
         let ed = || Some("Ed25519".to_string());
         assert_eq!(
