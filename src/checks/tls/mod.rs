@@ -386,6 +386,7 @@ async fn probe_address(
     };
     // What a new matrix or handshake starts counting its reuses from.
     let first = !std::mem::replace(&mut memory.seen, true);
+    let mut deferred = false;
     let start = plan.stagger.filter(|_| first).unwrap_or(0);
     let known = memory
         .matrix
@@ -412,6 +413,7 @@ async fn probe_address(
         None if first && plan.stagger.is_some() => {
             let (cdn_reply, cdn_flight) = cdn_exchange.await;
             if accepted(&cdn_reply, cdn, &origin.ssl_protocols).is_some() {
+                deferred = true;
                 memory.matrix = Some(KnownMatrix {
                     address: addr,
                     cdn_reply: cdn_reply.clone(),
@@ -540,7 +542,7 @@ async fn probe_address(
         certificates = chain.as_ref().map_or(0, |c| c.certs.len()),
         "TLS check done"
     );
-    TlsReport {
+    let mut report = TlsReport {
         address: addr,
         cdn_reply,
         handshake,
@@ -550,7 +552,16 @@ async fn probe_address(
         cert_request,
         finish,
         more: Vec::new(),
+    };
+    // A matrix is left for later only while the check finds nothing wrong: the versions an
+    // origin speaks belong to the evidence of any cause it shows (an expiring certificate too).
+    if deferred && !findings::address_findings(&report).is_empty() {
+        report.protocols = protocols_of(&run_matrix().await);
+        if let Some(known) = memory.matrix.as_mut() {
+            known.protocols = report.protocols.clone();
+        }
     }
+    report
 }
 
 async fn analyse(
@@ -1205,13 +1216,45 @@ mod finish_reuse_tests {
     use super::*;
 
     /// A rustls origin on loopback (ECDSA certificate, TLS 1.2 and 1.3) that finishes every
-    /// handshake, counting connections.
+    /// handshake, counting connections. Its certificate is self-signed (a cause: untrusted).
     async fn finishing_origin(connections: Arc<AtomicUsize>) -> SocketAddr {
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = rcgen::CertificateParams::new(vec!["a.example".to_string()])
             .expect("params")
             .self_signed(&key)
             .expect("certificate");
+        serve(vec![cert.der().clone()], &key, connections).await
+    }
+
+    /// The same, healthy: a leaf for `a.example` issued by a lab root, and a TLS context that
+    /// trusts that root (kept in `dir`).
+    async fn healthy_origin(connections: Arc<AtomicUsize>, dir: &Path) -> (SocketAddr, TlsContext) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.distinguished_name = rcgen::DistinguishedName::new();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Lab Root");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).expect("root");
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().expect("key");
+        let mut leaf = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
+        leaf.distinguished_name = rcgen::DistinguishedName::new();
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "a.example");
+        let leaf = leaf.signed_by(&key, &issuer).expect("leaf");
+        let ca_file = dir.join("root.pem");
+        std::fs::write(&ca_file, ca_cert.pem()).expect("write the root");
+        let addr = serve(vec![leaf.der().clone()], &key, connections).await;
+        (addr, TlsContext::new(Some(&ca_file)).expect("context"))
+    }
+
+    async fn serve(
+        chain: Vec<CertificateDer<'static>>,
+        key: &rcgen::KeyPair,
+        connections: Arc<AtomicUsize>,
+    ) -> SocketAddr {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -1219,7 +1262,7 @@ mod finish_reuse_tests {
         .expect("versions")
         .with_no_client_auth()
         .with_single_cert(
-            vec![cert.der().clone()],
+            chain,
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .expect("server config");
@@ -1310,22 +1353,28 @@ mod finish_reuse_tests {
         assert_eq!(stagger("shop", addr, 0), 0);
     }
 
-    /// A scheduled origin's first cycle makes the CDN hello and the handshake only; the matrix
-    /// and the handshake's refresh come together on one later cycle within the refresh period.
+    /// A scheduled origin's first cycle makes the CDN hello and the handshake only when the
+    /// check finds nothing wrong; the matrix and the handshake's refresh come together on one
+    /// later cycle within the refresh period. An origin with a cause gets its matrix at once.
     #[tokio::test]
-    async fn a_scheduled_origin_probes_its_matrix_later() {
+    async fn a_healthy_scheduled_origin_probes_its_matrix_later() {
         let connections = Arc::new(AtomicUsize::new(0));
-        let addr = finishing_origin(Arc::clone(&connections)).await;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (addr, ctx) = healthy_origin(Arc::clone(&connections), dir.path()).await;
         let cfg = crate::config::load_str(
             "origins: [{name: a, domain: a.example, address: 127.0.0.1, checks: [tls]}]",
             Path::new("t.yaml"),
         )
         .expect("config");
         let origin = &cfg.origins[0];
-        let ctx = TlsContext::new(None).expect("context");
         let mut memory = TlsMemory::scheduled();
         let (first, n) = counted_cycle(origin, &ctx, &mut memory, addr, &connections).await;
         assert_eq!(first.handshake, Handshake::Accepted, "{first:?}");
+        assert!(
+            findings::address_findings(&first).is_empty(),
+            "{:?}",
+            findings::address_findings(&first)
+        );
         assert_eq!(n, 2, "the CDN hello and the CDN-profile handshake");
         assert!(first.protocols.is_empty(), "{:?}", first.protocols);
         let mut counts = Vec::new();
@@ -1338,6 +1387,25 @@ mod finish_reuse_tests {
         assert_eq!(counts.iter().filter(|n| **n == 7).count(), 1, "{counts:?}");
         assert!(counts.iter().all(|n| *n == 1 || *n == 7), "{counts:?}");
         assert_eq!(protocols.len(), TlsVersion::ALL.len(), "probed by now");
+
+        // A self-signed certificate is a cause: the versions are part of its evidence at once.
+        let faulty = finishing_origin(Arc::clone(&connections)).await;
+        let mut memory = TlsMemory::scheduled();
+        let (first, n) = counted_cycle(origin, &ctx, &mut memory, faulty, &connections).await;
+        assert!(!findings::address_findings(&first).is_empty());
+        assert_eq!(first.protocols.len(), TlsVersion::ALL.len());
+        assert_eq!(n, 7, "hello, handshake, then the matrix");
+        // Known now: refreshed once within the period, on the origin's own cycle.
+        let mut counts = Vec::new();
+        for _ in 0..=reuse_cycles(origin.interval) {
+            counts.push(
+                counted_cycle(origin, &ctx, &mut memory, faulty, &connections)
+                    .await
+                    .1,
+            );
+        }
+        assert_eq!(counts.iter().filter(|n| **n == 7).count(), 1, "{counts:?}");
+        assert!(counts.iter().all(|n| *n == 1 || *n == 7), "{counts:?}");
     }
 
     /// With `[tcp, tls]`, the CDN's hello goes on the TCP check's connection: a steady cycle
