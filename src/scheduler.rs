@@ -276,6 +276,9 @@ fn start_cycle(
     queue: &Arc<Queue>,
     shared: &Arc<Shared>,
 ) {
+    // Held while the task is spawned, so that the task cannot clear its handle before it is
+    // stored.
+    let mut running = lock(&entry.cycle);
     let task = tokio::spawn({
         let entry = Arc::clone(&entry);
         let queue = Arc::clone(queue);
@@ -283,13 +286,24 @@ fn start_cycle(
         async move {
             run_cycle(&entry, &shared).await;
             drop(permit);
+            // A handle keeps the finished task's memory (the cycle's whole state) allocated:
+            // drop it now, not at the next cycle.
+            {
+                let mut running = lock(&entry.cycle);
+                if running
+                    .as_ref()
+                    .is_some_and(|h| h.id() == tokio::task::id())
+                {
+                    *running = None;
+                }
+            }
             let next = (at + entry.slot.origin.interval).max(Instant::now());
             if !entry.stopped() {
                 queue.push(next, entry);
             }
         }
     });
-    *lock(&entry.cycle) = Some(task.abort_handle());
+    *running = Some(task.abort_handle());
 }
 
 async fn run_cycle(entry: &Entry, shared: &Shared) {
@@ -415,6 +429,9 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(31)).await;
         let a_again = finished("a").expect("a still runs");
         assert!(a_again > a_first, "a ran again after the reload");
+        // Between its cycles an origin holds no finished task (its memory would stay allocated).
+        let idle = scheduler.running.values().all(|e| lock(&e.cycle).is_none());
+        assert!(idle, "a finished cycle's task handle was kept");
         scheduler.stop();
         assert!(scheduler.is_empty());
     }
