@@ -320,22 +320,14 @@ pub async fn probe_all(
                 .unwrap_or_default()
         })
         .collect();
-    let limit = reuse_cycles(origin.interval);
-    let plans: Vec<Plan> = addrs
-        .iter()
-        .map(|addr| Plan {
-            reuse: limit,
-            // A first reuse count from 0 to `limit`: the first refresh falls 1 to limit + 1
-            // cycles later, evenly over the fleet.
-            stagger: memory.spread.then(|| stagger(&origin.name, *addr, limit)),
-        })
-        .collect();
-    let reports = join_all(addrs.iter().zip(kept.iter_mut()).zip(&plans).map(
-        |((addr, mem), plan)| {
-            let handed = handoff.take(*addr);
-            probe_address(origin, cdn, ctx, *addr, mem, plan, handed)
-        },
-    ))
+    let plan = Plan {
+        reuse: reuse_cycles(origin.interval),
+        spread: memory.spread,
+    };
+    let reports = join_all(addrs.iter().zip(kept.iter_mut()).map(|(addr, mem)| {
+        let handed = handoff.take(*addr);
+        probe_address(origin, cdn, ctx, *addr, mem, &plan, handed)
+    }))
     .await;
     memory.addresses = addrs.iter().copied().zip(kept).collect();
     super::first_holding_rest(reports, |r: &mut TlsReport| &mut r.more)
@@ -354,9 +346,9 @@ fn stagger(origin: &str, addr: SocketAddr, limit: u32) -> u32 {
 struct Plan {
     /// Cycles in a row the matrix and a finished handshake may be reused ([`reuse_cycles`]).
     reuse: u32,
-    /// For a scheduled origin ([`TlsMemory::scheduled`]): the reuse count an address's first
-    /// matrix and handshake start from.
-    stagger: Option<u32>,
+    /// A scheduled origin ([`TlsMemory::scheduled`]): an address's first matrix may wait, and
+    /// its first matrix and handshake start their reuse count from [`stagger`].
+    spread: bool,
 }
 
 /// Runs the check against `addr`, within `origin.timeout`, reusing the address's protocol matrix
@@ -387,7 +379,12 @@ async fn probe_address(
     // What a new matrix or handshake starts counting its reuses from.
     let first = !std::mem::replace(&mut memory.seen, true);
     let mut deferred = false;
-    let start = plan.stagger.filter(|_| first).unwrap_or(0);
+    // Hashed only on an address's first cycle, not on every cycle of every origin.
+    let start = if first && plan.spread {
+        stagger(&origin.name, addr, plan.reuse)
+    } else {
+        0
+    };
     let known = memory
         .matrix
         .take()
@@ -410,7 +407,7 @@ async fn probe_address(
         }
         // A scheduled address's first cycle: the matrix only if the hello fails (see
         // `TlsMemory::scheduled`); an accepted one leaves it for a later cycle.
-        None if first && plan.stagger.is_some() => {
+        None if first && plan.spread => {
             let (cdn_reply, cdn_flight) = cdn_exchange.await;
             if accepted(&cdn_reply, cdn, &origin.ssl_protocols).is_some() {
                 deferred = true;
