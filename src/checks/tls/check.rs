@@ -200,6 +200,14 @@ fn evidence(run: &CheckRun<super::TlsReport>) -> Vec<String> {
 fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String> {
     let hello = match (&t.handshake, &t.negotiated) {
         (Handshake::Accepted, Some(n)) => format!("{} {}", n.version, n.cipher),
+        (Handshake::ClientCertificateRejected(r), Some(n)) => {
+            format!(
+                "accepted ({} {}), then {}",
+                n.version,
+                n.cipher,
+                r.describe()
+            )
+        }
         (_, Some(n)) if t.cdn_reply.hello().is_some() => format!(
             "accepted ({} {}), then {}",
             n.version,
@@ -210,11 +218,24 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         ),
         _ => format!("refused: {}", t.cdn_reply.describe()),
     };
-    let hello = if t.cert_request {
+    let mut hello = if t.cert_request {
         format!("{hello}; asks for a client certificate")
     } else {
         hello
     };
+    match (&t.after, &t.handshake) {
+        (Some(after), Handshake::Accepted) => hello.push_str(&format!("; {}", after.describe())),
+        _ => {}
+    }
+    match t.finish_from {
+        super::FinishFrom::ThisCycle => {}
+        super::FinishFrom::Reused => hello.push_str(
+            "; the finished handshake of an earlier cycle reused (this cycle's first flight proves it)",
+        ),
+        super::FinishFrom::HttpCheck => hello.push_str(
+            " (the HTTP check's own handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
+        ),
+    }
     let versions: Vec<&str> = t
         .protocols
         .iter()

@@ -1,5 +1,6 @@
 //! TLS causes: how the CDN's hello ended, and every defect of the served chain.
 
+use super::FinishFrom;
 use crate::cdn::TlsVersion;
 use crate::checks::{Handshake, OriginResults, Outcome, TlsReport};
 use crate::diagnose::{merge_addresses, Cause, Finding};
@@ -87,14 +88,21 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
                 finish.describe()
             ),
         )),
-        Handshake::ClientCertificateRejected(finish) => out.push(Finding::new(
+        Handshake::ClientCertificateRejected(how) => out.push(Finding::new(
             Cause::TlsClientCertificateRejected,
             format!(
                 "{}: the origin refused the configured client_certificate: {}",
                 report.address,
-                finish.describe()
+                how.describe()
             ),
         )),
+    }
+    if report.finish_from == FinishFrom::HttpCheck {
+        for f in &mut out {
+            f.detail.push_str(
+                " (seen by the HTTP check's own handshake this cycle, where the TLS check had reused an earlier finished handshake)",
+            );
+        }
     }
     let Some(chain) = &report.chain else {
         return out;
