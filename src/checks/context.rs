@@ -192,6 +192,38 @@ mod tests {
         }
     }
 
+    /// The system resolver answers from the hosts file as read, not from the file system.
+    #[tokio::test]
+    async fn the_system_resolver_is_built_from_the_bytes_read() {
+        let g = global("global: {}");
+        let files = ContextFiles {
+            ca_file: None,
+            system_resolver: Some(SystemResolverFiles {
+                resolv_conf: Arc::from(&b"nameserver 127.0.0.1\n"[..]),
+                // Both families: the resolver asks for A and AAAA, and needs no server.
+                hosts: Arc::from(
+                    &b"127.0.0.9 only-in-these-bytes.test\n::1 only-in-these-bytes.test\n"[..],
+                ),
+            }),
+        };
+        let ctx = ProbeContext::from_files(&g, files).expect("context");
+        let found = ctx
+            .dns
+            .resolver
+            .lookup_ip("only-in-these-bytes.test.")
+            .await
+            .expect("answered from the hosts bytes");
+        let mut ips: Vec<std::net::IpAddr> = found.iter().collect();
+        ips.sort();
+        assert_eq!(
+            ips,
+            [
+                std::net::IpAddr::from([127, 0, 0, 9]),
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            ]
+        );
+    }
+
     #[test]
     fn the_system_resolver_files_are_read_without_resolvers() {
         let g = global("global: {}");
