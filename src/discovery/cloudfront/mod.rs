@@ -287,60 +287,73 @@ impl CloudFront {
 
     /// The headers of a cache policy's cache key (GetCachePolicy), once per id and refresh.
     async fn cache_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
-        if let Some(known) = self.policies.cache.get(id) {
-            return Ok(known.clone());
-        }
-        self.calls.get_cache_policy.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .get_cache_policy()
-            .id(id)
-            .send()
-            .await
-            .map_err(api("GetCachePolicy"))?;
-        let headers = out
-            .cache_policy()
-            .and_then(|p| p.cache_policy_config())
-            .and_then(|c| c.parameters_in_cache_key_and_forwarded_to_origin())
-            .and_then(|p| p.headers_config())
-            .map(|h| HeadersConfig {
-                behavior: h.header_behavior().as_str().to_string(),
-                headers: h.headers().map(|l| l.items().to_vec()).unwrap_or_default(),
-            })
-            .unwrap_or_default();
-        self.policies.cache.insert(id.to_string(), headers.clone());
-        Ok(headers)
+        let fetch = async {
+            let out = self
+                .client
+                .get_cache_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(api("GetCachePolicy"))?;
+            Ok(out
+                .cache_policy()
+                .and_then(|p| p.cache_policy_config())
+                .and_then(|c| c.parameters_in_cache_key_and_forwarded_to_origin())
+                .and_then(|p| p.headers_config())
+                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
+                .unwrap_or_default())
+        };
+        let calls = &self.calls.get_cache_policy;
+        remembered(&mut self.policies.cache, calls, id, fetch).await
     }
 
     /// The headers an origin request policy forwards (GetOriginRequestPolicy), once per id and
     /// refresh.
     async fn origin_request_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
-        if let Some(known) = self.policies.origin_request.get(id) {
-            return Ok(known.clone());
-        }
-        self.calls
-            .get_origin_request_policy
-            .fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .get_origin_request_policy()
-            .id(id)
-            .send()
-            .await
-            .map_err(api("GetOriginRequestPolicy"))?;
-        let headers = out
-            .origin_request_policy()
-            .and_then(|p| p.origin_request_policy_config())
-            .and_then(|c| c.headers_config())
-            .map(|h| HeadersConfig {
-                behavior: h.header_behavior().as_str().to_string(),
-                headers: h.headers().map(|l| l.items().to_vec()).unwrap_or_default(),
-            })
-            .unwrap_or_default();
-        self.policies
-            .origin_request
-            .insert(id.to_string(), headers.clone());
-        Ok(headers)
+        let fetch = async {
+            let out = self
+                .client
+                .get_origin_request_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(api("GetOriginRequestPolicy"))?;
+            Ok(out
+                .origin_request_policy()
+                .and_then(|p| p.origin_request_policy_config())
+                .and_then(|c| c.headers_config())
+                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
+                .unwrap_or_default())
+        };
+        let calls = &self.calls.get_origin_request_policy;
+        remembered(&mut self.policies.origin_request, calls, id, fetch).await
+    }
+}
+
+/// `id`'s policy from `known`, else from `fetch` (counted in `calls`), remembered.
+async fn remembered(
+    known: &mut HashMap<String, HeadersConfig>,
+    calls: &AtomicU64,
+    id: &str,
+    fetch: impl std::future::Future<Output = Result<HeadersConfig, DiscoveryError>>,
+) -> Result<HeadersConfig, DiscoveryError> {
+    if let Some(headers) = known.get(id) {
+        return Ok(headers.clone());
+    }
+    calls.fetch_add(1, Ordering::Relaxed);
+    let headers = fetch.await?;
+    known.insert(id.to_string(), headers.clone());
+    Ok(headers)
+}
+
+/// A policy's `HeadersConfig` as the mapping reads it.
+fn headers_config(
+    behavior: &str,
+    headers: Option<&aws_sdk_cloudfront::types::Headers>,
+) -> HeadersConfig {
+    HeadersConfig {
+        behavior: behavior.to_string(),
+        headers: headers.map(|l| l.items().to_vec()).unwrap_or_default(),
     }
 }
 
