@@ -11,10 +11,8 @@ ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
 ensure_apt javac:default-jdk-headless # tests/lab/java: the JSSE origin
 ensure_apt lighttpd:lighttpd          # tests/lab/lighttpd.rs
-# lighttpd's TLS modules are files, not commands.
-for module in mbedtls openssl; do
-  [[ -e /usr/lib/lighttpd/mod_$module.so ]] || apt_install "lighttpd-mod-$module"
-done
+# lighttpd's TLS module is a file, not a command.
+[[ -e /usr/lib/lighttpd/mod_mbedtls.so ]] || apt_install lighttpd-mod-mbedtls
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
