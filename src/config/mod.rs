@@ -21,7 +21,7 @@ use crate::netpolicy::{AdhocPolicy, Cidr};
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
 pub use raw::{RawConfig, RawEdge, RawGlobal, RawHttp, RawOrigin};
-pub use validate::{validate, Validator};
+pub use validate::{validate, Validator, RESERVED_LABELS};
 
 /// A loaded, validated configuration. Immutable; a reload builds a new one.
 #[derive(Debug, Clone)]

@@ -407,6 +407,28 @@ fn label_names_follow_prometheus() {
     }
 }
 
+/// Every label name the exporter writes is refused as a user label, under `global.labels` once
+/// (not under each origin that inherits it) and under an origin's own `labels`, naming it.
+#[test]
+fn label_names_the_exporter_writes_are_refused() {
+    for name in ["parent_zone", "revision", "zone", "origin_id", "job"] {
+        assert!(super::RESERVED_LABELS.contains(&name), "{name}");
+    }
+    for &name in super::RESERVED_LABELS {
+        let why = format!("label \"{name}\" is set by the exporter itself");
+        assert_eq!(
+            origin_errors(&format!("labels: {{{name}: v}}")),
+            [format!("origins[0].labels.{name}: {why}")]
+        );
+        assert_eq!(
+            errors(&format!(
+                "global: {{labels: {{{name}: v, team: web}}}}\norigins:\n  - {{name: a, domain: a.example}}\n  - {{name: b, domain: b.example}}"
+            )),
+            [format!("global.labels.{name}: {why}")]
+        );
+    }
+}
+
 #[test]
 fn ssl_protocols_are_deduplicated_sorted_and_never_empty() {
     let o = origin("ssl_protocols: [TLSv1.2, TLSv1, TLSv1.2]");
