@@ -64,7 +64,7 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
         let loaded = config::load(&options.config_file)?;
-        let ctx = Arc::new(ProbeContext::new(&loaded.global)?);
+        let ctx = ProbeContext::new(&loaded.global)?;
         let web = Web::load(options.web_config_file.clone())?;
         let listen_error = |source| DaemonError::Listen {
             address: options.listen_address.clone(),
@@ -73,6 +73,8 @@ impl Daemon {
         let listener = listen(&options.listen_address).await?;
         let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
         let local_addr = listener.local_addr();
+        // Ad-hoc probes may not connect to the exporter itself.
+        let ctx = Arc::new(ctx.serving(local_addr));
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
@@ -107,7 +109,6 @@ impl Daemon {
             scrapes: Arc::new(tokio::sync::Semaphore::new(server::MAX_SCRAPES)),
             reload: reload_tx.clone(),
             web: Arc::clone(&web),
-            listen: local_addr,
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {
@@ -129,6 +130,7 @@ impl Daemon {
                 discovered: Discovered::default(),
                 discovery: None,
                 sets: sets_tx,
+                listen: local_addr,
             };
             reloader.restart_discovery();
             reloader.run(reload_rx, sets_rx, stop_rx).await;
@@ -180,6 +182,8 @@ struct Reloader {
     discovery: Option<(CloudFrontDiscovery, JoinHandle<()>)>,
     /// Where discovery tasks send what they list.
     sets: mpsc::Sender<Discovered>,
+    /// Where the exporter listens (ad-hoc probes may not connect to it).
+    listen: SocketAddr,
 }
 
 impl Drop for Reloader {
@@ -309,7 +313,8 @@ impl Reloader {
                 let ctx = if running.config.global == c.global {
                     Arc::clone(&running.ctx)
                 } else {
-                    Arc::new(ProbeContext::new(&c.global).map_err(|e| e.to_string())?)
+                    let ctx = ProbeContext::new(&c.global).map_err(|e| e.to_string())?;
+                    Arc::new(ctx.serving(self.listen))
                 };
                 Ok((c, ctx))
             });

@@ -276,7 +276,7 @@ async fn adhoc_targets_only_within_the_allowlist() {
     .await;
     let (status, body) = strict.get("/probe?target=meta.evil.test").await;
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("169.254.169.254 is link-local"), "{body}");
+    assert!(body.contains("169.254.169.254 is cloud metadata"), "{body}");
     strict.stop().await;
 }
 

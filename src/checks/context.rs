@@ -1,10 +1,12 @@
 //! What the checks share across origins and cycles: built once per `global` settings, never per
 //! probe.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::cdn::CdnProfile;
-use crate::config::Global;
+use crate::config::{Global, Origin};
+use crate::netpolicy::Reach;
 
 use super::dns::DnsContext;
 use super::http;
@@ -21,6 +23,8 @@ pub struct ProbeContext {
     pub http_tls: Arc<rustls::ClientConfig>,
     /// The recursive resolver and the zone-discovery cache.
     pub dns: DnsContext,
+    /// Where the exporter serves HTTP, when it does: an ad-hoc probe may not connect to it.
+    pub listen: Option<SocketAddr>,
 }
 
 impl ProbeContext {
@@ -40,7 +44,28 @@ impl ProbeContext {
             tls,
             http_tls,
             dns,
+            listen: None,
         })
+    }
+
+    /// The context of an exporter serving on `listen`.
+    pub fn serving(self, listen: SocketAddr) -> Self {
+        ProbeContext {
+            listen: Some(listen),
+            ..self
+        }
+    }
+
+    /// Where `origin`'s connections may go ([`super::dial`]): anywhere for a configured or
+    /// discovered origin, where the ad-hoc policy allows for a `/probe?target=` one.
+    pub fn reach(&self, origin: &Origin) -> Reach {
+        match origin.adhoc {
+            false => Reach::Configured,
+            true => Reach::Adhoc {
+                policy: self.global.adhoc.clone(),
+                own: self.listen,
+            },
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cdn::{CdnProfile, TlsVersion};
+use crate::checks::{CheckRun, Resolution};
 use crate::netpolicy::{AdhocPolicy, Cidr};
 
 pub use duration::parse_duration;
@@ -202,9 +203,10 @@ pub struct Origin {
     /// Large-fleet mode (`global.large_fleet`): this origin's detail series only while a cause
     /// is active on it.
     pub large_fleet: bool,
-    /// Addresses already resolved and vetted (ad-hoc probes): connect to these and no others,
-    /// whatever a later DNS answer says. Never set from a config file.
-    pub pinned_addresses: Vec<IpAddr>,
+    /// The resolution made when an ad-hoc origin (`/probe?target=`) was vetted: its cycle's
+    /// resolution, never made again, so the checks connect to the vetted addresses or to none,
+    /// whatever a later DNS answer would say. Never set from a config file.
+    pub vetted: Option<Arc<CheckRun<Resolution>>>,
     /// Which resolved addresses the CDN may connect to (`ip_address_type`).
     pub ip_address_type: IpAddressType,
     /// Bound of one connection attempt (`connection_timeout`, CloudFront's 1-10 s).

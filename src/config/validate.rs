@@ -623,7 +623,7 @@ fn validate_origin(
         labels: labels.into_iter().collect(),
         client_certificate: client_certificate.map(Box::new),
         large_fleet: global.global.large_fleet,
-        pinned_addresses: Vec::new(),
+        vetted: None,
         adhoc: false,
         ip_address_type,
         connection_timeout,

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 
 use super::Current;
 use crate::checks::resolve::resolve;
+use crate::checks::timed;
 use crate::config::{AdhocTarget, Check, Origin};
 use crate::cycle;
 use crate::metrics::{self, Format};
@@ -65,7 +66,7 @@ pub(super) async fn probe(
             Some(slot) => Arc::clone(&slot.origin),
             None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
         },
-        (None, Some(target)) => match adhoc_origin(&state, &current, target, &params).await {
+        (None, Some(target)) => match adhoc_origin(&current, target, &params).await {
             Ok(origin) => Arc::new(origin),
             Err(response) => return response,
         },
@@ -94,9 +95,11 @@ pub(super) async fn probe(
 }
 
 /// An ad-hoc origin, vetted: the domain is allowlisted, and every address it will connect to
-/// (resolved here once, then pinned) passes the network policy. Refusals are 403 with the reason.
+/// passes the ad-hoc network policy (the dialer checks each connection against it again).
+/// Refusals are 403 with the reason. The name is resolved here, once, within the origin's
+/// `timeout`: that resolution is the cycle's own, so the cycle never resolves the name again. A lookup that fails, times out or finds no address vets nothing and
+/// is the answer: the probe reports `dns_resolution_failed` and connects nowhere.
 async fn adhoc_origin(
-    state: &AppState,
     current: &Current,
     target: &str,
     params: &ProbeParams,
@@ -128,27 +131,33 @@ async fn adhoc_origin(
     }
     // A zone's nameservers can be anywhere: ad-hoc probes resolve, but query no nameservers.
     origin.checks.remove(&Check::Dns);
-    let addresses = match origin.address {
-        Some(ip) => vec![ip],
-        None => {
-            let resolved = tokio::time::timeout(
+    let resolution = match origin.address {
+        Some(_) => None,
+        None => Some(
+            timed(
                 origin.timeout,
                 resolve(&origin.domain, origin.ip_address_type, &current.ctx),
             )
-            .await;
-            resolved.map(|r| r.addresses).unwrap_or_default()
-        }
+            .await,
+        ),
     };
+    let addresses = match (origin.address, &resolution) {
+        (Some(ip), _) => vec![ip],
+        (None, resolved) => resolved
+            .as_ref()
+            .and_then(|r| r.completed())
+            .map(|r| r.addresses.clone())
+            .unwrap_or_default(),
+    };
+    let reach = current.ctx.reach(&origin);
     for &ip in &addresses {
         for (_, port) in origin.ports() {
-            if let Some(why) = global.adhoc.refuse(SocketAddr::new(ip, port), state.listen) {
+            if let Some(why) = reach.refusal(SocketAddr::new(ip, port)) {
                 return Err(error(StatusCode::FORBIDDEN, &why));
             }
         }
     }
-    if origin.address.is_none() {
-        origin.pinned_addresses = addresses;
-    }
+    origin.vetted = resolution.map(Arc::new);
     Ok(origin)
 }
 

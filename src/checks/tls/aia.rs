@@ -19,14 +19,14 @@ use hyper_util::rt::TokioIo;
 use quick_cache::sync::Cache;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use tokio::net::TcpStream;
 use tracing::{debug, warn};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
 use crate::analysis::MAX_CHAIN;
+use crate::checks::dial;
 use crate::checks::dns::{fqdn, reason};
-use crate::netpolicy::{aia_refusal, AdhocPolicy, Cidr};
+use crate::netpolicy::{aia_refusal, AdhocPolicy, Cidr, Reach};
 
 /// Largest issuer document accepted (a certificate is 1-2 KiB; a PKCS#7 bundle a few).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -67,6 +67,14 @@ impl AiaPolicy {
     /// Why `ip` may not be fetched from, if it may not.
     fn refusal(&self, ip: IpAddr, adhoc: bool) -> Option<String> {
         aia_refusal(ip, &self.allowed, adhoc.then_some(&self.adhoc))
+    }
+
+    /// What the dialer checks a fetch's connection against.
+    fn reach(&self, adhoc: bool) -> Reach {
+        Reach::Aia {
+            allowed: self.allowed.clone(),
+            adhoc: adhoc.then(|| self.adhoc.clone()),
+        }
     }
 }
 
@@ -260,7 +268,7 @@ async fn get(url: &Uri, policy: &AiaPolicy, adhoc: bool) -> Result<Fetched, AiaE
     let host_bare = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_u16().unwrap_or(80);
     let ip = address(host_bare, policy, adhoc).await?;
-    let stream = TcpStream::connect(SocketAddr::new(ip, port)).await?;
+    let stream = dial::connect_as(&policy.reach(adhoc), SocketAddr::new(ip, port)).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let conn = tokio::spawn(conn);
     let path = url.path_and_query().map_or("/", |p| p.as_str());
@@ -503,10 +511,23 @@ mod tests {
             fetch("http://localhost/x", &lab(), false).await,
             Err(AiaError::Resolve { .. })
         ));
+        // An ad-hoc origin's fetch: loopback refused by the ad-hoc default too.
+        let why = refused(fetch(&url, &lab(), true).await);
+        assert!(
+            why.contains("ad-hoc target: 127.0.0.1 is loopback"),
+            "{why}"
+        );
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
-        // Allowed: fetched, and for an ad-hoc origin under an open ad-hoc policy too.
+        // Allowed: fetched, for an ad-hoc origin where both lists admit loopback.
+        let both = AiaPolicy {
+            adhoc: AdhocPolicy {
+                domains: vec!["*.x".into()],
+                networks: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+            },
+            ..lab()
+        };
         assert_eq!(fetch(&url, &lab(), false).await.unwrap().len(), 1);
-        assert_eq!(fetch(&url, &lab(), true).await.unwrap().len(), 1);
+        assert_eq!(fetch(&url, &both, true).await.unwrap().len(), 1);
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 

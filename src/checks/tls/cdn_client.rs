@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_openssl::SslStream;
 
 use crate::cdn::{CdnProfile, TlsVersion};
+use crate::checks::dial;
 
 /// `SSL_OP_LEGACY_SERVER_CONNECT`: talk to servers without secure renegotiation, as the CDN
 /// does (OpenSSL 3 refuses them by default).
@@ -284,7 +285,7 @@ pub async fn connect(
     deadline: Instant,
 ) -> (Finish, Option<SslStream<TcpStream>>) {
     let work = async {
-        match TcpStream::connect(addr).await {
+        match dial::connect(addr).await {
             Ok(tcp) => handshake(ctx, tcp, sni).await,
             Err(e) => (Finish::Io(e.to_string()), None),
         }
