@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +45,7 @@ pub(super) async fn probe(
     Query(params): Query<ProbeParams>,
     headers: HeaderMap,
 ) -> Response {
+    let started = Instant::now();
     let current = state.current.load_full();
     if params.origin.is_some() == params.target.is_some() {
         return error(
@@ -53,30 +56,46 @@ pub(super) async fn probe(
     let budget = scrape_budget(&headers);
     // Requests beyond the shared budget wait for a slot, but no longer than the probe itself
     // could take: a flood of /probe requests queues instead of opening connections without
-    // end. An ad-hoc target's resolution is probe work too, so it waits as well.
+    // end. The wait counts against the scrape timeout: what is left of it is the probe's.
     let wait = budget.unwrap_or(UNBOUNDED_WAIT);
-    let Ok(Some(_permit)) = tokio::time::timeout(wait, state.budget.acquire()).await else {
+    let Ok(Some(_permit)) = tokio::time::timeout_at(started + wait, state.budget.acquire()).await
+    else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many probes in flight (global.concurrency); try again",
         );
     };
+    let left = budget.map(|b| b.saturating_sub(started.elapsed()));
     let origin = match (&params.origin, &params.target) {
         (Some(name), _) => match state.store.get(name) {
             Some(slot) => Arc::clone(&slot.origin),
             None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
         },
-        (None, Some(target)) => match adhoc_origin(&current, target, &params).await {
+        (None, Some(target)) => match adhoc_origin(&current, target, &params, left).await {
             Ok(origin) => Arc::new(origin),
             Err(response) => return response,
         },
         (None, None) => return error(StatusCode::BAD_REQUEST, "no origin given"),
     };
-    let probed = match budget {
-        Some(budget) => origin.within(budget),
+    let probed = match left {
+        Some(left) => origin.within(left),
         None => (*origin).clone(),
     };
-    let snapshot = Arc::new(cycle::run_once(&probed, &current.ctx).await);
+    let cycle = cycle::run_once(&probed, &current.ctx);
+    // `within` makes the checks fit; this holds the answer to the scrape timeout whatever they do.
+    let snapshot = match budget {
+        Some(budget) => match tokio::time::timeout_at(started + budget, cycle).await {
+            Ok(snapshot) => snapshot,
+            Err(_) => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the probe did not finish within the scrape timeout",
+                )
+            }
+        },
+        None => cycle.await,
+    };
+    let snapshot = Arc::new(snapshot);
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let Ok(body) = metrics::encode_snapshot(origin, snapshot, format) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed");
@@ -96,13 +115,15 @@ pub(super) async fn probe(
 
 /// An ad-hoc origin, vetted: the domain is allowlisted, and every address it will connect to
 /// passes the ad-hoc network policy (the dialer checks each connection against it again).
-/// Refusals are 403 with the reason. The name is resolved here, once, within the origin's
-/// `timeout`: that resolution is the cycle's own, so the cycle never resolves the name again. A lookup that fails, times out or finds no address vets nothing and
+/// Refusals are 403 with the reason. The name is resolved here, once, within the probe's share
+/// of `left` (the scrape timeout's rest): that resolution is the cycle's own, so the cycle never
+/// resolves the name again. A lookup that fails, times out or finds no address vets nothing and
 /// is the answer: the probe reports `dns_resolution_failed` and connects nowhere.
 async fn adhoc_origin(
     current: &Current,
     target: &str,
     params: &ProbeParams,
+    left: Option<Duration>,
 ) -> Result<Origin, Response> {
     let global = &current.config.global;
     if !global.allow_adhoc_targets {
@@ -131,11 +152,13 @@ async fn adhoc_origin(
     }
     // A zone's nameservers can be anywhere: ad-hoc probes resolve, but query no nameservers.
     origin.checks.remove(&Check::Dns);
+    // The resolution's share of what is left, as the cycle's would be (`Origin::within`).
+    let limit = left.map_or(origin.timeout, |left| origin.within(left).timeout);
     let resolution = match origin.address {
         Some(_) => None,
         None => Some(
             timed(
-                origin.timeout,
+                limit,
                 resolve(&origin.domain, origin.ip_address_type, &current.ctx),
             )
             .await,
