@@ -70,7 +70,7 @@ impl Daemon {
         let (loaded, ctx) = tokio::task::spawn_blocking(move || {
             let loaded = config::load(&file)?;
             let ctx = ProbeContext::new(&loaded.global)?;
-            Ok::<_, DaemonError>((loaded, Arc::new(ctx)))
+            Ok::<_, DaemonError>((loaded, ctx))
         })
         .await
         .map_err(|e| DaemonError::Startup(e.to_string()))??;
@@ -82,6 +82,8 @@ impl Daemon {
         let listener = listen(&options.listen_address).await?;
         let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
         let local_addr = listener.local_addr();
+        // Ad-hoc probes may not connect to the exporter itself.
+        let ctx = Arc::new(ctx.serving(local_addr));
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
@@ -116,7 +118,6 @@ impl Daemon {
             scrapes: Arc::new(tokio::sync::Semaphore::new(server::MAX_SCRAPES)),
             reload: reload_tx.clone(),
             web: Arc::clone(&web),
-            listen: local_addr,
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {
@@ -138,6 +139,7 @@ impl Daemon {
                 discovered: Discovered::default(),
                 discovery: None,
                 sets: sets_tx,
+                listen: local_addr,
             };
             reloader.restart_discovery();
             reloader.run(reload_rx, sets_rx, stop_rx).await;
@@ -189,6 +191,8 @@ struct Reloader {
     discovery: Option<(CloudFrontDiscovery, JoinHandle<()>)>,
     /// Where discovery tasks send what they list.
     sets: mpsc::Sender<Discovered>,
+    /// Where the exporter listens (ad-hoc probes may not connect to it).
+    listen: SocketAddr,
 }
 
 impl Drop for Reloader {
@@ -318,11 +322,13 @@ impl Reloader {
                 // builds a new one, as a rotated client certificate restarts its origin.
                 let files = ContextFiles::read(&c.global).map_err(|e| e.to_string())?;
                 let running = self.current.load();
-                let ctx = if running.ctx.serves(&c.global, &files) {
+                let ctx = if running.ctx.fits(&c.global, &files) {
                     Arc::clone(&running.ctx)
                 } else {
                     info!(file = %file, "probe context rebuilt: global settings or the files they name changed");
-                    Arc::new(ProbeContext::from_files(&c.global, files).map_err(|e| e.to_string())?)
+                    let ctx =
+                        ProbeContext::from_files(&c.global, files).map_err(|e| e.to_string())?;
+                    Arc::new(ctx.serving(self.listen))
                 };
                 Ok((c, ctx))
             });

@@ -1,11 +1,13 @@
 //! What the checks share across origins and cycles: built once per `global` settings and the
 //! files they name, never per probe.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::cdn::CdnProfile;
-use crate::config::Global;
+use crate::config::{Global, Origin};
+use crate::netpolicy::Reach;
 
 use super::dns::DnsContext;
 use super::http;
@@ -29,6 +31,8 @@ pub struct ProbeContext {
     pub dns: DnsContext,
     /// The files the context was built from, as read.
     pub files: ContextFiles,
+    /// Where the exporter serves HTTP, when it does: an ad-hoc probe may not connect to it.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The content of every file a probe context is built from, read once (blocking: never on an
@@ -112,11 +116,32 @@ impl ProbeContext {
             http_tls,
             dns,
             files,
+            listen: None,
         })
     }
 
+    /// The context of an exporter serving on `listen`.
+    pub fn serving(self, listen: SocketAddr) -> Self {
+        ProbeContext {
+            listen: Some(listen),
+            ..self
+        }
+    }
+
+    /// Where `origin`'s connections may go ([`super::dial`]): anywhere for a configured or
+    /// discovered origin, where the ad-hoc policy allows for a `/probe?target=` one.
+    pub fn reach(&self, origin: &Origin) -> Reach {
+        match origin.adhoc {
+            false => Reach::Configured,
+            true => Reach::Adhoc {
+                policy: self.global.adhoc.clone(),
+                own: self.listen,
+            },
+        }
+    }
+
     /// Whether a config with `global`, whose files read as `files`, can keep this context.
-    pub fn serves(&self, global: &Global, files: &ContextFiles) -> bool {
+    pub fn fits(&self, global: &Global, files: &ContextFiles) -> bool {
         self.global == *global && self.files == *files
     }
 }
@@ -171,13 +196,13 @@ mod tests {
         ));
         let ctx = ProbeContext::new(&g).expect("context");
         let same = ContextFiles::read(&g).expect("read");
-        assert!(ctx.serves(&g, &same), "same path, same bytes: kept");
+        assert!(ctx.fits(&g, &same), "same path, same bytes: kept");
         assert!(same.system_resolver.is_none(), "explicit resolvers");
 
         // The same path with another CA: a changed context.
         std::fs::write(&ca, pem("Y")).expect("rewrite");
         let replaced = ContextFiles::read(&g).expect("read");
-        assert!(!ctx.serves(&g, &replaced));
+        assert!(!ctx.fits(&g, &replaced));
         let fresh = ProbeContext::from_files(&g, replaced).expect("context");
         assert_eq!(fresh.tls.roots.len(), ctx.tls.roots.len());
         assert_ne!(fresh.files, ctx.files);

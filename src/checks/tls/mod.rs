@@ -28,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::conn::{self, Handoff};
+use super::dial;
 use super::ContextError;
 use crate::analysis::{self, ChainReport};
 use crate::cdn::{self, CdnProfile, TlsVersion};
@@ -642,7 +643,7 @@ async fn exchange(
     let work = async {
         let mut stream = match handed {
             Some(stream) => stream,
-            None => match TcpStream::connect(addr).await {
+            None => match dial::connect(addr).await {
                 Ok(s) => s,
                 Err(e) => return (io_reply(&e), reply::Flight::default()),
             },
@@ -1093,16 +1094,11 @@ mod tests {
     ) -> (TlsReport, usize) {
         use std::sync::atomic::Ordering;
         let before = connections.load(Ordering::SeqCst);
-        let report = probe_all(
-            origin,
-            &cdn::CLOUDFRONT,
-            ctx,
-            &[addr],
-            memory,
-            &mut Handoff::default(),
-        )
-        .await
-        .expect("one address");
+        let (addrs, mut handoff) = ([addr], Handoff::default());
+        let cycle = probe_all(origin, &cdn::CLOUDFRONT, ctx, &addrs, memory, &mut handoff);
+        let report = dial::within(crate::netpolicy::Reach::Configured, cycle)
+            .await
+            .expect("one address");
         (report, connections.load(Ordering::SeqCst) - before)
     }
 
