@@ -19,11 +19,11 @@ use hyper_util::rt::TokioIo;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use openssl::ssl::SslContext;
 
+use super::dial;
 use super::tls::cdn_client;
 use super::tls::fallback::AcceptAnyCertificate;
 use super::tls::refusal::{self, Refusal};
@@ -234,7 +234,7 @@ impl Sent {
 /// Connects, sets up TLS, sends the request; reads up to `body_limit` bytes of the body of an
 /// error answer.
 async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> Sent {
-    let tcp = match tokio::time::timeout(x.connect_timeout, TcpStream::connect(x.address)).await {
+    let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Sent::failed(HttpOutcome::ConnectFailed(e.to_string())),
         Err(_) => return Sent::failed(HttpOutcome::ConnectFailed("connect timed out".into())),
