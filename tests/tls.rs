@@ -972,16 +972,6 @@ async fn every_address_the_cdn_may_use() {
     assert!(out.contains(":127.0.0.2:"), "{out}");
 }
 
-/// A listener on `addr` whose accept queue is full: the kernel drops further SYNs, so a connect
-/// times out, as to a saturated or firewalled address. Dropping the returned pair frees it.
-fn silent_listener(addr: std::net::SocketAddr) -> (tokio::net::TcpListener, std::net::TcpStream) {
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.bind(addr).expect("bind the silent address");
-    let listener = socket.listen(0).expect("listen");
-    let filler = std::net::TcpStream::connect(addr).expect("fill the accept queue");
-    (listener, filler)
-}
-
 /// The TCP check's accepted connection to a healthy address must not wait for a silent one:
 /// a server with a handshake deadline (Go's ReadHeaderTimeout, 2 s) would close it while the
 /// TCP check tries the silent address three times (3 s), and the healthy address would show a
@@ -994,7 +984,7 @@ async fn a_silent_address_does_not_stale_the_healthy_ones_connection() {
     let (healthy, silent): (IpAddr, IpAddr) = ([127, 0, 0, 1].into(), [127, 0, 0, 3].into());
     let pki = Pki::new();
     let port = port_free_on(&[healthy, silent]);
-    let _silent = silent_listener(SocketAddr::new(silent, port));
+    let _silent = lab::tcp::HungPort::start_at(SocketAddr::new(silent, port)).await;
     let _go = GoOrigin::start_at(
         &pki,
         &pki.leaf(&names("go.stale.test").rsa(), Some(&pki.inter)),

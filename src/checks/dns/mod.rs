@@ -328,4 +328,3 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
         delegation: zone.delegation.clone(),
     }
 }
-

@@ -223,9 +223,8 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
     } else {
         hello
     };
-    match (&t.after, &t.handshake) {
-        (Some(after), Handshake::Accepted) => hello.push_str(&format!("; {}", after.describe())),
-        _ => {}
+    if let (Some(after), Handshake::Accepted) = (&t.after, &t.handshake) {
+        hello.push_str(&format!("; {}", after.describe()));
     }
     match t.finish_from {
         super::FinishFrom::ThisCycle => {}

@@ -190,7 +190,10 @@ mod tests {
             crate::analysis::report(&facts, &["a.example"], t, 0)
         };
         let before = report_at(now);
-        assert!(!before.defects.expired && !before.defects.untrusted, "{before:?}");
+        assert!(
+            !before.defects.expired && !before.defects.untrusted,
+            "{before:?}"
+        );
         let after = report_at(now + 7200);
         assert!(after.defects.expired, "{after:?}");
         assert!(!after.defects.untrusted, "expired, not also untrusted");
