@@ -9,6 +9,14 @@ set -euo pipefail
 source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt, ensure_venv
 ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
+# tests/lab/stacks.rs: the server stacks of tests/mtls_stacks.rs (docs/mtls.md); gnutls-serv runs
+# in a network namespace of its own (unshare, ip) behind socat.
+PATH="$PATH:/usr/sbin:/sbin"
+ensure_apt apache2:apache2 haproxy:haproxy caddy:caddy lighttpd:lighttpd node:nodejs \
+  gnutls-serv:gnutls-bin socat:socat ip:iproute2 unshare:util-linux
+for tls in openssl mbedtls gnutls; do # lighttpd's TLS modules: files, not commands
+  [[ -e /usr/lib/lighttpd/mod_$tls.so ]] || apt_install "lighttpd-mod-$tls"
+done
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
