@@ -114,13 +114,10 @@ pub struct StackOrigin {
 impl StackOrigin {
     /// Apache httpd (Debian's `apache2`) answering `200 ok` for `/`.
     pub async fn apache(tls: &StackTls, verify: ApacheVerify) -> StackOrigin {
-        let addr = free_addr();
-        let dir = temp_dir();
+        let (addr, dir) = (free_addr(), temp_dir());
         let d = dir.path().display();
         let files = Pem::write(dir.path(), tls);
-        let htdocs = dir.path().join("htdocs");
-        std::fs::create_dir(&htdocs).expect("htdocs");
-        std::fs::write(htdocs.join("index.html"), "ok\n").expect("index.html");
+        let htdocs = htdocs(dir.path());
         // Started as root, Apache serves as `User`, which must be able to read the pages.
         open_to_all(dir.path(), &htdocs);
         let verify = match verify {
@@ -227,13 +224,10 @@ impl StackOrigin {
     /// lighttpd (Debian's `lighttpd` and its TLS module package) with
     /// `ssl.verifyclient.activate` and `.enforce`, serving `ok` for `/`.
     pub async fn lighttpd(tls: &StackTls, module: LighttpdTls) -> StackOrigin {
-        let addr = free_addr();
-        let dir = temp_dir();
+        let (addr, dir) = (free_addr(), temp_dir());
         let d = dir.path().display();
         let files = Pem::write(dir.path(), tls);
-        let htdocs = dir.path().join("htdocs");
-        std::fs::create_dir(&htdocs).expect("htdocs");
-        std::fs::write(htdocs.join("index.html"), "ok\n").expect("index.html");
+        let htdocs = htdocs(dir.path());
         let conf = format!(
             "server.modules = (\"{}\")\nserver.document-root = \"{}\"\nindex-file.names = (\"index.html\")\n\
              server.bind = \"{}\"\nserver.port = {}\nserver.errorlog = \"{d}/error.log\"\n\
@@ -470,6 +464,14 @@ fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
+}
+
+/// A document root serving `ok` for `/`.
+fn htdocs(dir: &Path) -> PathBuf {
+    let htdocs = dir.join("htdocs");
+    std::fs::create_dir(&htdocs).expect("htdocs");
+    write(&htdocs, "index.html", "ok\n");
+    htdocs
 }
 
 /// Lets a server's unprivileged workers enter `dir` and read `htdocs`.
