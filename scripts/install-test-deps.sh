@@ -9,6 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt, ensure_venv
 ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
+ensure_apt nginx:nginx # tests/lab/nginx.rs: the nginx origin
 # tests/lab/stacks.rs: the server stacks of tests/mtls_stacks.rs (docs/mtls.md); gnutls-serv runs
 # in a network namespace of its own (unshare, ip) behind socat.
 PATH="$PATH:/usr/sbin:/sbin"
