@@ -160,6 +160,20 @@ impl After {
     }
 }
 
+/// What an alert means that answers the request over a finished handshake, when it says more
+/// than its name. A server that asks for a client certificate for some paths only does so by
+/// renegotiating after the request (Apache httpd `SSLVerifyClient` inside `<Location>` or
+/// `<Directory>`, Tomcat's `CLIENT-CERT` login without `certificateVerification`); the CDN does
+/// not renegotiate, and the server ends the connection with `handshake_failure`, whatever
+/// certificate the CDN has.
+pub fn alert_after_request(alert: u8) -> Option<&'static str> {
+    (alert == 40).then_some(
+        "what a server sends that asks for a client certificate by renegotiating after the request \
+         (Apache httpd SSLVerifyClient inside <Location> or <Directory>), which the CDN does not \
+         do: ask for it in the handshake (server or virtual host level)",
+    )
+}
+
 /// Whether an answer with `status` and the first bytes of its `body` refuses the client
 /// certificate. Only error statuses are looked at.
 pub fn recognise(status: u16, body: &[u8]) -> Option<Refusal> {
@@ -246,7 +260,11 @@ mod tests {
             // HAProxy `http-request return status 495` with words of the user's.
             (495, "certificate not accepted", Some("status 495")),
             (496, "", Some("status 496")),
-            (400, "client certificate required", Some("the origin's answer")),
+            (
+                400,
+                "client certificate required",
+                Some("the origin's answer"),
+            ),
             // Ordinary 4xx pages: not about the certificate, whoever sends them.
             (403, APACHE_403, None),
             (403, HAPROXY_403, None),
@@ -261,6 +279,15 @@ mod tests {
         for (status, body, want) in cases {
             let got = recognise(*status, body.as_bytes());
             assert_eq!(got.map(|r| r.stack), *want, "{status} {body:?}");
+        }
+    }
+
+    #[test]
+    fn an_alert_after_the_request() {
+        let renegotiation = alert_after_request(40).expect("handshake_failure explained");
+        assert!(renegotiation.contains("renegotiat"), "{renegotiation}");
+        for alert in [0, 10, 42, 48, 80, 90, 100] {
+            assert_eq!(alert_after_request(alert), None, "{alert}");
         }
     }
 
