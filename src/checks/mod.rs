@@ -29,7 +29,7 @@ use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};
 use crate::exposition::Observed;
 
-pub use context::{ContextError, ProbeContext};
+pub use context::{ContextError, ContextFiles, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
 pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport};
