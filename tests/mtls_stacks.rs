@@ -8,7 +8,9 @@ mod lab;
 
 use std::path::Path;
 
-use lab::stacks::{ApacheVerify, HaproxyVerify, LighttpdTls, NodeMode, StackOrigin, StackTls};
+use lab::java::JavaOrigin;
+use lab::lighttpd::{LighttpdOrigin, TlsModule};
+use lab::stacks::{ApacheVerify, HaproxyVerify, NodeMode, StackOrigin, StackTls};
 use lab::tls::{Files, LeafSpec, Pki};
 use lab::Exporter;
 
@@ -77,11 +79,15 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
         "nodeanswer",
         "nodedestroy",
         "gnutls",
+        "java",
     ];
     let names: Vec<String> = stacks.iter().map(|s| format!("{s}.lab.test")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let leaf = pki.leaf(&LeafSpec::new(&names), Some(&pki.inter));
     let tls = StackTls::new(&pki, &leaf);
+    let root = files.write("root.pem", &pki.root.pem);
+    let root = root.to_str().expect("a UTF-8 path");
+    let java_args = ["-client-auth", "need", "-client-ca", root];
     // The CDN's client certificates: one of the lab intermediate (trusted, sent with its
     // chain), one of the stranger root.
     let good = pki.leaf(&LeafSpec::new(&["cdn-client.lab.test"]), Some(&pki.inter));
@@ -94,11 +100,12 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
     let bad_cert = files.write("bad.pem", &bad.pem);
     let bad_key = files.write("bad.key", &bad.key_pem);
 
-    // Every server starts at once: the slowest (Caddy, Node.js) sets the pace.
+    // Every server starts at once: the slowest (Java, Caddy, Node.js) sets the pace.
+    let lighttpd = |module| LighttpdOrigin::verifying(&pki, &leaf, module, &pki.root.pem);
     let (
         (apache, apacheloc, apacheexpr),
         (haproxy, haproxydeny, haproxy495),
-        (caddy, gnutls),
+        (caddy, gnutls, java),
         (lighttpd, lighttpdmbed, lighttpdgnu),
         (node, nodeanswer, nodedestroy),
     ) = tokio::join!(
@@ -116,12 +123,18 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
                 StackOrigin::haproxy(&tls, HaproxyVerify::IgnoreErrorsReturn495),
             )
         },
-        async { tokio::join!(StackOrigin::caddy(&tls), StackOrigin::gnutls_serv(&tls)) },
         async {
             tokio::join!(
-                StackOrigin::lighttpd(&tls, LighttpdTls::OpenSsl),
-                StackOrigin::lighttpd(&tls, LighttpdTls::MbedTls),
-                StackOrigin::lighttpd(&tls, LighttpdTls::GnuTls),
+                StackOrigin::caddy(&tls),
+                StackOrigin::gnutls_serv(&tls),
+                JavaOrigin::start(&pki, &leaf, &java_args),
+            )
+        },
+        async {
+            tokio::join!(
+                lighttpd(TlsModule::OpenSsl),
+                lighttpd(TlsModule::MbedTls),
+                lighttpd(TlsModule::GnuTls),
             )
         },
         async {
@@ -132,27 +145,30 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
             )
         },
     );
-    let servers = [
-        ("apache", &apache),
-        ("apacheloc", &apacheloc),
-        ("apacheexpr", &apacheexpr),
-        ("haproxy", &haproxy),
-        ("haproxydeny", &haproxydeny),
-        ("haproxy495", &haproxy495),
-        ("caddy", &caddy),
-        ("lighttpd", &lighttpd),
-        ("lighttpdmbed", &lighttpdmbed),
-        ("lighttpdgnu", &lighttpdgnu),
-        ("node", &node),
-        ("nodeanswer", &nodeanswer),
-        ("nodedestroy", &nodedestroy),
-        ("gnutls", &gnutls),
+    // Each stack's port, and its logs for a failure message (lighttpd and Java write theirs to
+    // the test's output).
+    let servers: Vec<(&str, u16, Option<&StackOrigin>)> = vec![
+        ("apache", apache.port(), Some(&apache)),
+        ("apacheloc", apacheloc.port(), Some(&apacheloc)),
+        ("apacheexpr", apacheexpr.port(), Some(&apacheexpr)),
+        ("haproxy", haproxy.port(), Some(&haproxy)),
+        ("haproxydeny", haproxydeny.port(), Some(&haproxydeny)),
+        ("haproxy495", haproxy495.port(), Some(&haproxy495)),
+        ("caddy", caddy.port(), Some(&caddy)),
+        ("lighttpd", lighttpd.port(), None),
+        ("lighttpdmbed", lighttpdmbed.port(), None),
+        ("lighttpdgnu", lighttpdgnu.port(), None),
+        ("node", node.port(), Some(&node)),
+        ("nodeanswer", nodeanswer.port(), Some(&nodeanswer)),
+        ("nodedestroy", nodedestroy.port(), Some(&nodedestroy)),
+        ("gnutls", gnutls.port(), Some(&gnutls)),
+        ("java", java.port(), None),
     ];
     let port = |stack: &str| {
         servers
             .iter()
-            .find(|(s, _)| *s == stack)
-            .map(|(_, o)| o.port())
+            .find(|(s, ..)| *s == stack)
+            .map(|(_, port, _)| *port)
             .expect("a server of the stack")
     };
     let case = |stack: &str, trusted: bool, expect: Expect| Case {
@@ -195,6 +211,8 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
         ),
         case("nodedestroy", true, Healthy),
         case("nodedestroy", false, Rejected(&["closed"])),
+        case("java", true, Healthy),
+        case("java", false, Rejected(&["alert 46 (certificate_unknown)"])),
         case("gnutls", true, Healthy),
         case("gnutls", false, Rejected(&["alert 49 (access_denied)"])),
         // Asked for by a renegotiation after the request, which the CDN refuses: every request
@@ -253,8 +271,8 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
             let stack = o.split('_').next().unwrap_or_default();
             let logs = servers
                 .iter()
-                .find(|(s, _)| *s == stack)
-                .map(|(_, server)| server.logs())
+                .find(|(s, ..)| *s == stack)
+                .and_then(|(.., server)| server.map(StackOrigin::logs))
                 .unwrap_or_default();
             failures.push(format!(
                 "{o}: causes {causes:?}, ready {ready:?}, status {status:?}\n  row: {row}\n  {logs}"

@@ -1,6 +1,6 @@
 //! Origins on the server stacks users put behind a CDN, each asking for a client certificate and
-//! refusing one its own way (docs/mtls.md): Apache httpd, HAProxy, Caddy, lighttpd (with OpenSSL,
-//! mbedTLS or GnuTLS), Node.js and GnuTLS's `gnutls-serv`. Each is a child process with a config
+//! refusing one its own way (docs/mtls.md): Apache httpd, HAProxy, Caddy, Node.js and GnuTLS's
+//! `gnutls-serv` (lighttpd is tests/lab/lighttpd.rs, Java tests/lab/java.rs). Each is a child process with a config
 //! generated in a temp dir, listening on a loopback address, started under `timeout` (it ends by
 //! itself if the test process dies) in a process group of its own that is stopped on drop.
 //! `gnutls-serv` cannot choose its address (it binds every one): it runs in a network namespace
@@ -82,24 +82,6 @@ pub enum NodeMode {
     Answer,
     /// The app destroys the socket on a request of an unauthorized client: no answer at all.
     Destroy,
-}
-
-/// lighttpd's TLS module.
-#[derive(Clone, Copy, Debug)]
-pub enum LighttpdTls {
-    OpenSsl,
-    MbedTls,
-    GnuTls,
-}
-
-impl LighttpdTls {
-    fn module(self) -> &'static str {
-        match self {
-            LighttpdTls::OpenSsl => "mod_openssl",
-            LighttpdTls::MbedTls => "mod_mbedtls",
-            LighttpdTls::GnuTls => "mod_gnutls",
-        }
-    }
 }
 
 /// A server of one of the stacks; its process group is stopped on drop.
@@ -219,39 +201,6 @@ impl StackOrigin {
             .env("XDG_DATA_HOME", dir.path())
             .env("XDG_CONFIG_HOME", dir.path());
         Self::spawn("Caddy", addr, dir, cmd).await
-    }
-
-    /// lighttpd (Debian's `lighttpd` and its TLS module package) with
-    /// `ssl.verifyclient.activate` and `.enforce`, serving `ok` for `/`.
-    pub async fn lighttpd(tls: &StackTls, module: LighttpdTls) -> StackOrigin {
-        let (addr, dir) = (free_addr(), temp_dir());
-        let d = dir.path().display();
-        let files = Pem::write(dir.path(), tls);
-        let htdocs = htdocs(dir.path());
-        let conf = format!(
-            "server.modules = (\"{}\")\nserver.document-root = \"{}\"\nindex-file.names = (\"index.html\")\n\
-             server.bind = \"{}\"\nserver.port = {}\nserver.errorlog = \"{d}/error.log\"\n\
-             ssl.engine = \"enable\"\nssl.pemfile = \"{}\"\nssl.privkey = \"{}\"\nssl.ca-file = \"{}\"\n\
-             ssl.verifyclient.activate = \"enable\"\nssl.verifyclient.enforce = \"enable\"\n\
-             ssl.verifyclient.depth = 4\n",
-            module.module(),
-            htdocs.display(),
-            addr.ip(),
-            addr.port(),
-            files.chain.display(),
-            files.key.display(),
-            files.client_ca.display(),
-        );
-        let conf = write(dir.path(), "lighttpd.conf", &conf);
-        let package = format!("lighttpd-mod-{}", &module.module()["mod_".len()..]);
-        assert!(
-            Path::new(&format!("/usr/lib/lighttpd/{}.so", module.module())).exists(),
-            "lighttpd's {} is missing: apt-get install {package}, or run scripts/install-test-deps.sh",
-            module.module()
-        );
-        let mut cmd = Command::new(binary("lighttpd", "lighttpd"));
-        cmd.arg("-D").arg("-f").arg(conf);
-        Self::spawn(&format!("lighttpd ({})", module.module()), addr, dir, cmd).await
     }
 
     /// A Node.js HTTPS server (tests/lab/node/mtls-origin.js) refusing the way `mode` says.
