@@ -10,6 +10,7 @@ use std::path::Path;
 
 use lab::java::JavaOrigin;
 use lab::lighttpd::{LighttpdOrigin, TlsModule};
+use lab::nginx::{NginxConfig, NginxOrigin, VerifyClient};
 use lab::stacks::{ApacheVerify, HaproxyVerify, NodeMode, StackOrigin, StackTls};
 use lab::tls::{Files, LeafSpec, Pki};
 use lab::Exporter;
@@ -80,6 +81,7 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
         "nodedestroy",
         "gnutls",
         "java",
+        "nginx",
     ];
     let names: Vec<String> = stacks.iter().map(|s| format!("{s}.lab.test")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -88,6 +90,9 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
     let root = files.write("root.pem", &pki.root.pem);
     let root = root.to_str().expect("a UTF-8 path");
     let java_args = ["-client-auth", "need", "-client-ca", root];
+    let nginx_config = NginxConfig::tls(&pki, &leaf).verify_client(VerifyClient::On {
+        ca_pem: pki.root.pem.clone(),
+    });
     // The CDN's client certificates: one of the lab intermediate (trusted, sent with its
     // chain), one of the stranger root.
     let good = pki.leaf(&LeafSpec::new(&["cdn-client.lab.test"]), Some(&pki.inter));
@@ -105,7 +110,7 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
     let (
         (apache, apacheloc, apacheexpr),
         (haproxy, haproxydeny, haproxy495),
-        (caddy, gnutls, java),
+        (caddy, gnutls, java, nginx),
         (lighttpd, lighttpdmbed, lighttpdgnu),
         (node, nodeanswer, nodedestroy),
     ) = tokio::join!(
@@ -128,6 +133,7 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
                 StackOrigin::caddy(&tls),
                 StackOrigin::gnutls_serv(&tls),
                 JavaOrigin::start(&pki, &leaf, &java_args),
+                NginxOrigin::start(&nginx_config),
             )
         },
         async {
@@ -145,8 +151,8 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
             )
         },
     );
-    // Each stack's port, and its logs for a failure message (lighttpd and Java write theirs to
-    // the test's output).
+    // Each stack's port, and its logs for a failure message (lighttpd, Java and nginx show
+    // theirs elsewhere).
     let servers: Vec<(&str, u16, Option<&StackOrigin>)> = vec![
         ("apache", apache.port(), Some(&apache)),
         ("apacheloc", apacheloc.port(), Some(&apacheloc)),
@@ -163,6 +169,7 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
         ("nodedestroy", nodedestroy.port(), Some(&nodedestroy)),
         ("gnutls", gnutls.port(), Some(&gnutls)),
         ("java", java.port(), None),
+        ("nginx", nginx.port(), None),
     ];
     let port = |stack: &str| {
         servers
@@ -211,6 +218,12 @@ async fn every_stack_refuses_an_untrusted_client_certificate_its_own_way() {
         ),
         case("nodedestroy", true, Healthy),
         case("nodedestroy", false, Rejected(&["closed"])),
+        case("nginx", true, Healthy),
+        case(
+            "nginx",
+            false,
+            Rejected(&["400 &quot;The SSL certificate error&quot; (nginx"]),
+        ),
         case("java", true, Healthy),
         case("java", false, Rejected(&["alert 46 (certificate_unknown)"])),
         case("gnutls", true, Healthy),
