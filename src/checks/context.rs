@@ -147,7 +147,8 @@ mod tests {
     use super::*;
 
     fn global(yaml: &str) -> Global {
-        crate::config::load_str(yaml, Path::new("t.yaml"))
+        let yaml = format!("{yaml}\norigins: [{{name: a, domain: a.example}}]\n");
+        crate::config::load_str(&yaml, Path::new("t.yaml"))
             .expect("config")
             .global
     }

@@ -626,12 +626,13 @@ mod tests {
         let none = headers("none", &[]);
         let legacy_host = vec!["Host".to_string()];
         // (cache policy, origin request policy, legacy headers, forwards Host)
-        let cases: [(
-            Option<&HeadersConfig>,
-            Option<&HeadersConfig>,
-            Option<&[String]>,
+        type Case<'a> = (
+            Option<&'a HeadersConfig>,
+            Option<&'a HeadersConfig>,
+            Option<&'a [String]>,
             bool,
-        ); 9] = [
+        );
+        let cases: [Case<'_>; 9] = [
             (Some(&host_key), None, None, true),
             (Some(&host_key), Some(&none), None, true),
             (Some(&host_key), Some(&all_but_host), None, true),

@@ -9,7 +9,8 @@
 //                     TLSv1 and TLSv1.1 are re-enabled in jdk.tls.disabledAlgorithms when listed
 //   -ciphers LIST     enabled suites, JSSE names, comma-separated (default: JSSE's)
 //   -client-auth MODE none, want (ask, go on without one) or need (ask, refuse without one)
-//   -client-ca FILE   CAs a client certificate must chain to (PEM); without it, any is refused
+//   -client-ca FILE   CAs a client certificate must chain to (PEM); without it, any presented
+//                     certificate is refused (JSSE, with no trust anchor, sends internal_error)
 //   -status CODE      HTTP status of every answer (default 200)
 //   -lifetime SECONDS exit after this long (default 120)
 import java.io.ByteArrayOutputStream;
@@ -154,7 +155,8 @@ public final class TlsOrigin {
                 }
             }
             OutputStream out = s.getOutputStream();
-            String body = "ok\n";
+            // 204 and 304 carry no body.
+            String body = status == 204 || status == 304 ? "" : "ok\n";
             out.write(("HTTP/1.1 " + status + " Lab\r\nContent-Type: text/plain\r\nContent-Length: "
                     + body.length() + "\r\nConnection: close\r\n\r\n" + body)
                     .getBytes(StandardCharsets.ISO_8859_1));
