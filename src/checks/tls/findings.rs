@@ -37,7 +37,7 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
             out.push(Finding::new(
                 Cause::TlsProtocolMismatch,
                 format!(
-                    "{} refuses the CDN's hello as an unsupported version ({}), and no version's own hello succeeds: it speaks none of {} (a minimum version its TLS library cannot speak?)",
+                    "{} refuses the CDN's hello as an unsupported version ({}): it speaks none of {}; no version's own hello succeeded either, so which one it speaks is unknown",
                     report.address,
                     report.cdn_reply.describe(),
                     names(allowed)
@@ -511,7 +511,7 @@ mod tests {
         assert_eq!(d.findings[0].cause.name(), "tls_protocol_mismatch");
         assert_eq!(
             d.findings[0].detail,
-            "192.0.2.1:443 refuses the CDN's hello as an unsupported version (alert 70 (protocol_version)), and no version's own hello succeeds: it speaks none of TLSv1.2 (a minimum version its TLS library cannot speak?)"
+            "192.0.2.1:443 refuses the CDN's hello as an unsupported version (alert 70 (protocol_version)): it speaks none of TLSv1.2; no version's own hello succeeded either, so which one it speaks is unknown"
         );
     }
 
