@@ -246,7 +246,7 @@ impl StackOrigin {
         // The namespace is private: any port will do.
         let port = 4433;
         let script = format!(
-            "ip link set lo up || exit 1\n\
+            "PATH=\"$PATH:/usr/sbin:/sbin\"\nip link set lo up || exit 1\n\
              gnutls-serv --http --port {port} --x509certfile '{}' --x509keyfile '{}' \
              --x509cafile '{}' --require-client-cert --verify-client-cert &\n\
              until socat -u /dev/null TCP:127.0.0.1:{port} 2>/dev/null; do sleep 0.02; done\n\
