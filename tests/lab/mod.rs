@@ -19,6 +19,7 @@ pub mod http;
 pub mod java;
 pub mod lighttpd;
 pub mod nginx;
+pub mod stacks;
 pub mod tcp;
 pub mod tls;
 pub mod webpki;

@@ -393,7 +393,13 @@ fn ended_by(io: &std::io::Error) -> String {
         .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
         .and_then(cdn_client::alert_of);
     match (alert, io.kind()) {
-        (Some(alert), _) => format!("alert {alert} ({})", super::tls::reply::alert_name(alert)),
+        (Some(alert), _) => {
+            let name = super::tls::reply::alert_name(alert);
+            match refusal::alert_after_request(alert) {
+                Some(means) => format!("alert {alert} ({name}) after the request: {means}"),
+                None => format!("alert {alert} ({name})"),
+            }
+        }
         (None, std::io::ErrorKind::ConnectionReset) => "a reset".into(),
         (None, _) => io.to_string(),
     }
