@@ -9,6 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt, ensure_venv
 ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
+ensure_apt nginx:nginx # tests/lab/nginx.rs: the nginx origin
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done

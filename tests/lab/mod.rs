@@ -12,6 +12,7 @@ pub mod dns;
 pub mod edge;
 pub mod hostile;
 pub mod http;
+pub mod nginx;
 pub mod switch;
 pub mod tcp;
 pub mod tls;
