@@ -13,6 +13,7 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use lab::nginx::{NginxConfig, NginxOrigin, VerifyClient};
 use lab::switch::SwitchOrigin;
 use lab::tls::{first_flight, Files, Leaf, LeafSpec, OpenSslOrigin, Pki};
 use lab::{now_seconds, Exporter, Scrape};
@@ -129,11 +130,11 @@ async fn watch(
     }
 }
 
-/// The causes `/probe?origin=` finds: a cycle of its own, with nothing remembered.
-async fn fresh_causes(exporter: &Exporter, origin: &str) -> Vec<String> {
+/// What `/probe?origin=` finds: a cycle of its own, with nothing remembered.
+async fn fresh_probe(exporter: &Exporter, origin: &str) -> Scrape {
     let (status, body) = exporter.get(&format!("/probe?origin={origin}")).await;
     assert_eq!(status, 200, "/probe?origin={origin}: {body}");
-    Scrape::parse(&body).active_causes(origin)
+    Scrape::parse(&body)
 }
 
 fn last_probe(s: &Scrape, origin: &str) -> f64 {
@@ -173,10 +174,12 @@ async fn transition<B, M>(
     let t = now_seconds();
     // A probe of its own (`/probe`, nothing reused) tells a change the exporter cannot see at all
     // from one that a cycle's reuse hides.
-    let fresh = fresh_causes(exporter, origin).await;
+    let fresh = fresh_probe(exporter, origin).await;
     assert!(
-        fresh.iter().any(|c| c == cause),
-        "{label}: a fresh probe (/probe?origin={origin}) does not show {cause} either: {fresh:?}"
+        fresh.active_causes(origin).iter().any(|c| c == cause),
+        "{label}: a fresh probe (/probe?origin={origin}) does not show {cause} either: {:?}, HTTP status {:?}",
+        fresh.active_causes(origin),
+        fresh.value("origin_http_status_code", &[("origin", origin)])
     );
     let shown = watch(exporter, origin, t, &format!("{label}: {cause}"), |c| {
         c.iter().any(|c| c == cause)
@@ -323,6 +326,36 @@ async fn restart(
     drop(old);
     let next = OpenSslOrigin::start_at(pki, server, addr, args).await;
     *current.lock().expect("lock") = Some(next);
+}
+
+/// nginx with `ssl_verify_client on` finishes the handshake whatever the certificate, then
+/// answers every request `400` ("The SSL certificate error"): reloaded with another client CA,
+/// it refuses the certificate it accepted.
+#[tokio::test]
+async fn nginx_starts_refusing_the_client_certificate_with_a_400_and_back() {
+    let pki = Pki::new();
+    let files = Files::new();
+    let (_, client) = client_certificate(&pki, &files);
+    let server = leaf(&pki, "nginx400");
+    let with_ca = |ca: &str| {
+        NginxConfig::tls(&pki, &server).verify_client(VerifyClient::On {
+            ca_pem: ca.to_string(),
+        })
+    };
+    let (trusting, refusing) = (with_ca(&pki.root.pem), with_ca(&pki.stranger.pem));
+    let nginx = tokio::sync::Mutex::new(NginxOrigin::start(&trusting).await);
+    let port = nginx.lock().await.port();
+    let exporter = Exporter::start(&config(&pki, "nginx400", port, &client)).await;
+    transition(
+        &exporter,
+        "nginx400",
+        "nginx reloaded with another client CA (400 \"The SSL certificate error\")",
+        "tls_client_certificate_rejected",
+        || async { nginx.lock().await.reconfigure(&refusing).await },
+        || async { nginx.lock().await.reconfigure(&trusting).await },
+    )
+    .await;
+    exporter.stop().await;
 }
 
 #[tokio::test]
