@@ -70,6 +70,9 @@ pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory
         let report = m.run(origin, ctx, &results, memory).await;
         results.put(report);
     }
+    for m in enabled() {
+        m.revise(origin, &mut results, memory);
+    }
     memory.handoff.clear();
     results
 }

@@ -180,7 +180,7 @@ mod tests {
 
     use crate::analysis::{ChainReport, Defects, Trust};
     use crate::cdn::TlsVersion::*;
-    use crate::checks::tls::{Negotiated, Reply};
+    use crate::checks::tls::{Negotiated, Rejection, Reply};
     use crate::checks::{CheckRun, Handshake, NotRun, OriginResults, Outcome, TlsReport};
     use crate::config::Check;
     use crate::diagnose::diagnose;
@@ -215,6 +215,8 @@ mod tests {
             chain,
             cert_request: false,
             finish: None,
+            finish_from: Default::default(),
+            after: None,
             more: Vec::new(),
         })
     }
@@ -292,12 +294,12 @@ mod tests {
             (
                 "client certificate refused",
                 report(
-                    Handshake::ClientCertificateRejected(
+                    Handshake::ClientCertificateRejected(Rejection::Handshake(
                         crate::checks::tls::cdn_client::Finish::AlertReceived {
                             alert: 48,
                             step: "SSLv3/TLS read finished".into(),
                         },
-                    ),
+                    )),
                     ok(),
                 ),
                 &["tls_client_certificate_rejected"],
