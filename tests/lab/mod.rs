@@ -20,6 +20,7 @@ pub mod java;
 pub mod lighttpd;
 pub mod nginx;
 pub mod stacks;
+pub mod switch;
 pub mod tcp;
 pub mod tls;
 pub mod webpki;
