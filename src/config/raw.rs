@@ -52,6 +52,8 @@ pub struct RawGlobal {
     pub ip_address_type: Option<String>,
     pub connection_timeout: Option<String>,
     pub connection_attempts: Option<i64>,
+    pub keepalive_timeout: Option<String>,
+    pub response_completion_timeout: Option<String>,
     pub edge: Option<RawEdge>,
     pub client_certificate: Option<RawClientCertificate>,
 }
@@ -77,6 +79,8 @@ pub struct RawOrigin {
     pub ip_address_type: Option<String>,
     pub connection_timeout: Option<String>,
     pub connection_attempts: Option<i64>,
+    pub keepalive_timeout: Option<String>,
+    pub response_completion_timeout: Option<String>,
     pub edge: Option<RawEdge>,
     pub client_certificate: Option<RawClientCertificate>,
 }

@@ -34,6 +34,15 @@ const CONNECTION_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(10));
 const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECTION_ATTEMPTS: u8 = 3;
+/// CloudFront's `OriginKeepaliveTimeout`: 5 s by default; the API takes 1-120 s and the
+/// console up to 180 s (more by quota), so 1-180 s, the same ceiling as the read timeout.
+const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(180));
+/// CloudFront's `ResponseCompletionTimeout` has no documented ceiling (unset = no bound) and
+/// must be at least `OriginReadTimeout`; a day keeps every sum the checks make in range.
+const RESPONSE_COMPLETION_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(86_400));
 /// How often discovery lists the distributions again, by default and at the extremes.
 const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 const REFRESH_INTERVAL_RANGE: (Duration, Duration) =
@@ -214,6 +223,8 @@ struct GlobalDefaults {
     interval: Duration,
     timeout: Duration,
     read_timeout: Duration,
+    keepalive_timeout: Duration,
+    response_completion_timeout: Option<Duration>,
     expiry_warning_days: u32,
 }
 
@@ -240,6 +251,28 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         READ_TIMEOUT_RANGE,
         errors,
     );
+    let keepalive_timeout = duration(
+        g.keepalive_timeout.as_deref(),
+        "global.keepalive_timeout",
+        DEFAULT_KEEPALIVE_TIMEOUT,
+        KEEPALIVE_TIMEOUT_RANGE,
+        errors,
+    );
+    let response_completion_timeout = g.response_completion_timeout.as_deref().map(|s| {
+        duration(
+            Some(s),
+            "global.response_completion_timeout",
+            read_timeout,
+            RESPONSE_COMPLETION_TIMEOUT_RANGE,
+            errors,
+        )
+    });
+    if let Some(rct) = response_completion_timeout.filter(|rct| *rct < read_timeout) {
+        errors.push(
+            "global.response_completion_timeout",
+            completion_below_read(rct, read_timeout),
+        );
+    }
     if timeout > interval {
         errors.push(
             "global.timeout",
@@ -309,8 +342,25 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         interval,
         timeout,
         read_timeout,
+        keepalive_timeout,
+        response_completion_timeout,
         expiry_warning_days,
     }
+}
+
+/// A validated duration (at least 1 ms, at most a day) in milliseconds.
+fn millis(d: Duration) -> std::num::NonZeroU32 {
+    let ms = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    std::num::NonZeroU32::new(ms).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+/// CloudFront refuses a `ResponseCompletionTimeout` below the `OriginReadTimeout`.
+fn completion_below_read(rct: Duration, read_timeout: Duration) -> String {
+    format!(
+        "must be at least read_timeout ({}), as CloudFront requires, got {}",
+        show(read_timeout),
+        show(rct)
+    )
 }
 
 fn adhoc_policy(g: &super::raw::RawGlobal, allowed: bool, errors: &mut Errors) -> AdhocPolicy {
@@ -351,17 +401,17 @@ fn networks(list: Option<&[String]>, field: &str, errors: &mut Errors) -> Vec<Ci
 /// One origin with `global`'s defaults applied (discovery validates what it maps this way).
 pub(crate) fn validate_with_defaults(
     o: &RawOrigin,
-    defaults: &super::raw::RawGlobal,
+    defaults: super::raw::RawGlobal,
     path: &str,
 ) -> Result<Origin, Vec<FieldError>> {
     let mut errors = Errors(Vec::new());
     let raw = RawConfig {
-        global: defaults.clone(),
+        global: defaults,
         ..RawConfig::default()
     };
     let global = validate_global(&raw, &mut errors);
     let before = errors.0.len();
-    match validate_origin(o, defaults, &global, path, &mut errors) {
+    match validate_origin(o, &raw.global, &global, path, &mut errors) {
         Some(origin) if errors.0.len() == before => Ok(origin),
         _ => Err(errors.0.split_off(before)),
     }
@@ -541,6 +591,44 @@ fn validate_origin(
             errors,
         ),
     };
+    let keepalive_timeout = match o.keepalive_timeout.as_deref() {
+        None => global.keepalive_timeout,
+        Some(s) => duration(
+            Some(s),
+            &at("keepalive_timeout"),
+            global.keepalive_timeout,
+            KEEPALIVE_TIMEOUT_RANGE,
+            errors,
+        ),
+    };
+    let response_completion_timeout = match o.response_completion_timeout.as_deref() {
+        None => global.response_completion_timeout,
+        Some(s) => Some(duration(
+            Some(s),
+            &at("response_completion_timeout"),
+            read_timeout,
+            RESPONSE_COMPLETION_TIMEOUT_RANGE,
+            errors,
+        )),
+    };
+    if let Some(rct) = response_completion_timeout.filter(|rct| *rct < read_timeout) {
+        // Said where the origin says one of the two; both from `global` is `global`'s error.
+        if o.response_completion_timeout.is_some() {
+            errors.push(
+                at("response_completion_timeout"),
+                completion_below_read(rct, read_timeout),
+            );
+        } else if o.read_timeout.is_some() {
+            errors.push(
+                at("read_timeout"),
+                format!(
+                    "must not exceed response_completion_timeout ({}, from global), as CloudFront requires, got {}",
+                    show(rct),
+                    show(read_timeout)
+                ),
+            );
+        }
+    }
     let expiry_warning_days = days(o.expiry_warning_days, &at("expiry_warning_days"), errors)
         .unwrap_or(global.expiry_warning_days);
     let ip_address_type = match o
@@ -628,6 +716,8 @@ fn validate_origin(
         ip_address_type,
         connection_timeout,
         connection_attempts,
+        keepalive_timeout_ms: millis(keepalive_timeout),
+        response_completion_timeout_ms: response_completion_timeout.map(millis),
         source: None,
     })
 }

@@ -209,6 +209,105 @@ fn durations_are_checked_against_both_bounds() {
 }
 
 #[test]
+fn keepalive_timeout_is_cloudfronts_one_to_180_seconds_default_5() {
+    assert_eq!(origin("").keepalive_timeout(), Duration::from_secs(5));
+    for (given, want) in [("1s", 1), ("75s", 75), ("180s", 180)] {
+        assert_eq!(
+            origin(&format!("keepalive_timeout: {given}")).keepalive_timeout(),
+            Duration::from_secs(want)
+        );
+    }
+    assert_eq!(
+        origin_errors("keepalive_timeout: 999ms"),
+        ["origins[0].keepalive_timeout: must be 1s to 180s, got 0.999s"]
+    );
+    assert_eq!(
+        origin_errors("keepalive_timeout: 181s"),
+        ["origins[0].keepalive_timeout: must be 1s to 180s, got 181s"]
+    );
+    // `global` gives the default and names itself in its errors.
+    let cfg =
+        parse("global: {keepalive_timeout: 2s}\norigins: [{name: a, domain: a.example}]").unwrap();
+    assert_eq!(cfg.origins[0].keepalive_timeout(), Duration::from_secs(2));
+    assert_eq!(
+        errors("global: {keepalive_timeout: 0s}\norigins: [{name: a, domain: a.example}]"),
+        ["global.keepalive_timeout: must be greater than 0"]
+    );
+}
+
+#[test]
+fn response_completion_timeout_is_unset_by_default_and_never_below_read_timeout() {
+    assert_eq!(origin("").response_completion_timeout(), None);
+    assert_eq!(
+        origin("response_completion_timeout: 30s").response_completion_timeout(),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        origin("read_timeout: 5s, response_completion_timeout: 5s").response_completion_timeout(),
+        Some(Duration::from_secs(5))
+    );
+    assert_eq!(
+        origin_errors("response_completion_timeout: 29s"),
+        ["origins[0].response_completion_timeout: must be at least read_timeout (30s), as CloudFront requires, got 29s"]
+    );
+    assert_eq!(
+        origin_errors("response_completion_timeout: 86401s"),
+        ["origins[0].response_completion_timeout: must be 1s to 86400s, got 86401s"]
+    );
+    // From `global`: reported there once, not again per origin.
+    let both_global = "global: {read_timeout: 10s, response_completion_timeout: 9s}
+origins: [{name: a, domain: a.example}, {name: b, domain: b.example}]";
+    assert_eq!(
+        errors(both_global),
+        ["global.response_completion_timeout: must be at least read_timeout (10s), as CloudFront requires, got 9s"]
+    );
+    // An origin's own read_timeout above the global bound names the origin's field.
+    assert_eq!(
+        errors(
+            "global: {read_timeout: 10s, response_completion_timeout: 20s}
+origins: [{name: a, domain: a.example, read_timeout: 15s}, {name: b, domain: b.example, read_timeout: 21s}]"
+        ),
+        ["origins[1].read_timeout: must not exceed response_completion_timeout (20s, from global), as CloudFront requires, got 21s"]
+    );
+    let cfg = parse(
+        "global: {response_completion_timeout: 60s}\norigins: [{name: a, domain: a.example}]",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.origins[0].response_completion_timeout(),
+        Some(Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn a_discovered_origin_takes_cloudfronts_defaults_for_the_timeouts_it_may_leave_unset() {
+    let cfg = crate::config::load_str(
+        "global: {keepalive_timeout: 30s, response_completion_timeout: 90s}\ndiscovery: {cloudfront: {}}",
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap();
+    let raw = RawOrigin {
+        name: Some("d1".into()),
+        domain: Some("origin.example.com".into()),
+        ..RawOrigin::default()
+    };
+    let o = cfg.discovered_origin(&raw).unwrap();
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(5));
+    assert_eq!(o.response_completion_timeout(), None);
+    let set = RawOrigin {
+        keepalive_timeout: Some("20s".into()),
+        response_completion_timeout: Some("40s".into()),
+        ..raw
+    };
+    let o = cfg.discovered_origin(&set).unwrap();
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(20));
+    assert_eq!(
+        o.response_completion_timeout(),
+        Some(Duration::from_secs(40))
+    );
+}
+
+#[test]
 fn an_explicit_ip_address_type_must_allow_the_pinned_address() {
     // Without ip_address_type, a pinned address is taken as given.
     assert_eq!(
@@ -537,7 +636,7 @@ fn a_discovered_origin_gets_the_global_defaults_and_only_its_own_errors() {
         domain: Some("origin.example.com".into()),
         ..RawOrigin::default()
     };
-    let o = validate_with_defaults(&raw, &defaults, "discovered.d1").unwrap();
+    let o = validate_with_defaults(&raw, defaults.clone(), "discovered.d1").unwrap();
     assert_eq!(o.https_port, 8443);
     assert_eq!(o.interval, Duration::from_secs(30));
     let bad = RawOrigin {
@@ -545,7 +644,7 @@ fn a_discovered_origin_gets_the_global_defaults_and_only_its_own_errors() {
         client_certificate: Some(RawClientCertificate::default()),
         ..raw
     };
-    let errs: Vec<String> = validate_with_defaults(&bad, &defaults, "discovered.d1")
+    let errs: Vec<String> = validate_with_defaults(&bad, defaults, "discovered.d1")
         .unwrap_err()
         .iter()
         .map(ToString::to_string)

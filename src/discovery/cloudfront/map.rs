@@ -4,7 +4,8 @@
 //! tested with tables and no sockets.
 //!
 //! What a discovered origin takes from the distribution: its `domain`, ports, protocol policy,
-//! `ssl_protocols`, read timeout, connection timeout and attempts, IP address type, custom
+//! `ssl_protocols`, read timeout, connection timeout and attempts, keep-alive and response
+//! completion timeouts, IP address type, custom
 //! headers (`http.headers`) and origin path (prefixed to `http.path`), and the `Host` the CDN
 //! sends. When a cache behavior that targets the origin forwards the viewer's `Host`, the CDN
 //! connects with each alternate domain name as SNI and `Host`, so there is one origin per
@@ -41,6 +42,8 @@ pub struct CfOrigin {
     pub connection_attempts: Option<i32>,
     /// Seconds.
     pub connection_timeout: Option<i32>,
+    /// `ResponseCompletionTimeout`, seconds; `None` (or 0) is no bound.
+    pub response_completion_timeout: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +74,8 @@ pub struct CustomOrigin {
     pub read_timeout: Option<i32>,
     /// `ipv4`, `ipv6` or `dualstack`; `None` is CloudFront's default, ipv4.
     pub ip_address_type: Option<String>,
+    /// `OriginKeepaliveTimeout`, seconds; `None` is CloudFront's default, 5.
+    pub keepalive_timeout: Option<i32>,
 }
 
 impl Default for CustomOrigin {
@@ -82,6 +87,7 @@ impl Default for CustomOrigin {
             ssl_protocols: vec!["TLSv1.2".into()],
             read_timeout: None,
             ip_address_type: None,
+            keepalive_timeout: None,
         }
     }
 }
@@ -325,6 +331,12 @@ pub fn map_distribution(
                 read_timeout: custom.read_timeout.map(|s| format!("{s}s")),
                 connection_timeout: o.connection_timeout.map(|s| format!("{s}s")),
                 connection_attempts: o.connection_attempts.map(i64::from),
+                keepalive_timeout: custom.keepalive_timeout.map(|s| format!("{s}s")),
+                // CloudFront reads 0 as unset: no bound.
+                response_completion_timeout: o
+                    .response_completion_timeout
+                    .filter(|s| *s > 0)
+                    .map(|s| format!("{s}s")),
                 ip_address_type: custom.ip_address_type.clone(),
                 http: http_section(o, global_http, http_check),
                 ..RawOrigin::default()
@@ -450,9 +462,11 @@ mod tests {
                     ssl_protocols: vec!["TLSv1.1".into(), "TLSv1.2".into()],
                     read_timeout: Some(45),
                     ip_address_type: Some("dualstack".into()),
+                    keepalive_timeout: Some(60),
                 }),
                 connection_attempts: Some(2),
                 connection_timeout: Some(4),
+                response_completion_timeout: Some(90),
             }],
             behaviors: vec![behavior("api", false)],
             ..Distribution::default()
@@ -473,6 +487,8 @@ mod tests {
         assert_eq!(o.connection_timeout.as_deref(), Some("4s"));
         assert_eq!(o.connection_attempts, Some(2));
         assert_eq!(o.ip_address_type.as_deref(), Some("dualstack"));
+        assert_eq!(o.keepalive_timeout.as_deref(), Some("60s"));
+        assert_eq!(o.response_completion_timeout.as_deref(), Some("90s"));
         let http = o.http.as_ref().expect("http section");
         assert_eq!(http.path.as_deref(), Some("/v1/health"));
         assert_eq!(http.method.as_deref(), Some("HEAD"));
@@ -483,6 +499,47 @@ mod tests {
         );
         // Keys the CDN does not define are left to `global`.
         assert_eq!((o.interval.as_ref(), o.checks.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn timeouts_cloudfront_leaves_unset_stay_unset() {
+        // OriginKeepaliveTimeout, ResponseCompletionTimeout → keepalive_timeout,
+        // response_completion_timeout.
+        type Case = (
+            Option<i32>,
+            Option<i32>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: [Case; 4] = [
+            (None, None, None, None),
+            (Some(1), Some(0), Some("1s"), None),
+            (Some(120), Some(30), Some("120s"), Some("30s")),
+            (Some(5), Some(3600), Some("5s"), Some("3600s")),
+        ];
+        for (keepalive, completion, want_keepalive, want_completion) in cases {
+            let mut o = custom("a", "a.example.com");
+            o.kind = OriginKind::Custom(CustomOrigin {
+                keepalive_timeout: keepalive,
+                ..CustomOrigin::default()
+            });
+            o.response_completion_timeout = completion;
+            let d = Distribution {
+                id: "E1".into(),
+                origins: vec![o],
+                ..Distribution::default()
+            };
+            let m = map_distribution(&d, None, false);
+            let raw = &m.origins[0].raw;
+            assert_eq!(
+                (
+                    raw.keepalive_timeout.as_deref(),
+                    raw.response_completion_timeout.as_deref()
+                ),
+                (want_keepalive, want_completion),
+                "{keepalive:?} {completion:?}"
+            );
+        }
     }
 
     #[test]

@@ -383,6 +383,7 @@ fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {
                 .collect(),
             read_timeout: c.origin_read_timeout(),
             ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
+            keepalive_timeout: c.origin_keepalive_timeout(),
         })
     } else {
         // Neither: CloudFront treats it as an S3 REST origin.
@@ -402,6 +403,7 @@ fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {
         kind,
         connection_attempts: o.connection_attempts(),
         connection_timeout: o.connection_timeout(),
+        response_completion_timeout: o.response_completion_timeout(),
     }
 }
 
