@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::checks::{
-    dial, timed, CheckModule, CheckRun, Memory, OriginResults, Outcome, ProbeContext, Resolution,
-    REGISTRY,
+    dial, timed, Amend, CheckModule, CheckRun, Lingering, Memory, OriginResults, Outcome,
+    ProbeContext, Resolution, REGISTRY,
 };
 use crate::config::Origin;
 use crate::diagnose::{diagnose, Diagnosis};
@@ -19,21 +19,68 @@ pub struct Snapshot {
     pub finished_at: SystemTime,
 }
 
-/// Runs one cycle, remembering nothing from earlier ones (`/probe`, `check`).
+/// Runs one cycle, remembering nothing from earlier ones (`check`), its lingering work
+/// included.
 pub async fn run_once(origin: &Origin, ctx: &ProbeContext) -> Snapshot {
     run(origin, ctx, &mut Memory::default()).await
 }
 
-/// Runs one cycle with what the origin's earlier cycles left in `memory`.
+/// Runs one cycle with what the origin's earlier cycles left in `memory`, and waits for the
+/// work its checks left running (the keep-alive watch): the snapshot holds what it found.
 pub async fn run(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Snapshot {
+    let (snapshot, lingering) = start(origin, ctx, memory).await;
+    settle(origin, snapshot, lingering, None).await
+}
+
+/// Runs one cycle's checks with what the origin's earlier cycles left in `memory`: its
+/// snapshot, and the work its checks left running (the keep-alive watch), which holds nothing
+/// the verdict waits for. The scheduler publishes the snapshot, gives back the budget slot,
+/// then amends the published snapshot with what that work finds ([`amended`]).
+pub async fn start(
+    origin: &Origin,
+    ctx: &ProbeContext,
+    memory: &mut Memory,
+) -> (Snapshot, Lingering) {
     fault::check(&origin.name);
     let results = run_checks(origin, ctx, memory).await;
+    let lingering = std::mem::take(&mut memory.lingering);
     let diagnosis = diagnose(origin, &results);
-    Snapshot {
+    let snapshot = Snapshot {
         results,
         diagnosis,
         finished_at: SystemTime::now(),
+    };
+    (snapshot, lingering)
+}
+
+/// Waits for `lingering` (until `deadline`, when there is one) and returns `snapshot` amended
+/// with what it found.
+pub async fn settle(
+    origin: &Origin,
+    snapshot: Snapshot,
+    lingering: Lingering,
+    deadline: Option<tokio::time::Instant>,
+) -> Snapshot {
+    if lingering.is_empty() {
+        return snapshot;
     }
+    let found = lingering.settle(deadline).await;
+    amended(origin, &snapshot, &found).unwrap_or(snapshot)
+}
+
+/// `snapshot` with what lingering work found, diagnosed again; `None` when it changes nothing.
+/// It keeps `finished_at`: the time its checks ended, which the amendment does not move.
+pub fn amended(origin: &Origin, snapshot: &Snapshot, found: &[Amend]) -> Option<Snapshot> {
+    let mut results = snapshot.results.clone();
+    let mut changed = false;
+    for amend in found {
+        changed |= amend(&mut results);
+    }
+    changed.then(|| Snapshot {
+        diagnosis: diagnose(origin, &results),
+        results,
+        finished_at: snapshot.finished_at,
+    })
 }
 
 /// Every enabled check, each under the origin's timeouts, every connection within the origin's

@@ -42,6 +42,7 @@ pub enum Cause {
     HttpTimeout,
     TlsClientCertificateRequired,
     TlsClientCertificateRejected,
+    HttpKeepaliveRace,
     EdgeLambdaError,
     EdgeFunctionError,
     EdgeUnexplainedError,
@@ -50,7 +51,7 @@ pub enum Cause {
 use Cause::*;
 
 impl Cause {
-    pub const ALL: [Cause; 25] = [
+    pub const ALL: [Cause; 26] = [
         DnsResolutionFailed,
         DnsAllNameserversDown,
         DnsNameserverDown,
@@ -73,6 +74,7 @@ impl Cause {
         HttpTimeout,
         TlsClientCertificateRequired,
         TlsClientCertificateRejected,
+        HttpKeepaliveRace,
         EdgeLambdaError,
         EdgeFunctionError,
         EdgeUnexplainedError,
@@ -103,6 +105,7 @@ impl Cause {
             HttpTimeout => "http_timeout",
             TlsClientCertificateRequired => "tls_client_certificate_required",
             TlsClientCertificateRejected => "tls_client_certificate_rejected",
+            HttpKeepaliveRace => "http_keepalive_race",
             EdgeLambdaError => "edge_lambda_error",
             EdgeFunctionError => "edge_function_error",
             EdgeUnexplainedError => "edge_unexplained_error",
@@ -119,7 +122,8 @@ impl Cause {
             | DnsLameDelegation
             | DnsSoaSerialMismatch
             | DnsDelegationMismatch
-            | CertExpiringSoon => Severity::Warning,
+            | CertExpiringSoon
+            | HttpKeepaliveRace => Severity::Warning,
             _ => Severity::Critical,
         }
     }
@@ -163,9 +167,10 @@ impl Cause {
             CertChainOrder => "The origin sends its certificates in the wrong order.",
             CertExpiringSoon => "A certificate the origin serves expires soon.",
             HttpErrorStatus => "The origin answers the CDN's request with an unexpected status.",
-            HttpTimeout => "The origin sends no response headers within the CDN's read timeout.",
+            HttpTimeout => "The origin sends no response headers within the CDN's read timeout, or not the whole response within its response completion timeout.",
             TlsClientCertificateRequired => "The origin asks for a client certificate (TLS CertificateRequest) and the origin has no client_certificate: the CDN, without origin mTLS, drops the request.",
             TlsClientCertificateRejected => "The origin refuses the configured client certificate: the CDN's handshake with origin mTLS fails.",
+            HttpKeepaliveRace => "The origin closes idle connections sooner than the CDN's keep-alive timeout: a request the CDN sends on a connection the origin is closing fails (502).",
             EdgeLambdaError => "A Lambda@Edge function fails for this origin's requests: the CDN answers 502 (invalid response) or 503 (execution error, throttling) without the origin's fault.",
             EdgeFunctionError => "A CloudFront Function fails for this origin's requests: the CDN answers 502 (invalid object) or 503 (execution error, throttling) without the origin's fault.",
             EdgeUnexplainedError => "The CDN itself answers 5xx although the exporter reaches the origin without a problem: the CDN cannot reach it (a firewall admitting the exporter but not the CDN's address ranges) or a cause the exporter does not model.",
@@ -194,9 +199,10 @@ impl Cause {
             CertChainOrder => "Serve the leaf first, then each issuer in order (fullchain.pem order).",
             CertExpiringSoon => "Renew the certificate before it expires.",
             HttpErrorStatus => "Look at the origin's (or its load balancer's) logs for the failing request.",
-            HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout.",
+            HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout (headers) or response completion timeout (the whole response), whichever the evidence names.",
             TlsClientCertificateRequired => "Stop requesting client certificates on the CDN-facing listener (nginx: ssl_verify_client off), or configure origin mTLS on the distribution and the same certificate as this origin's client_certificate.",
             TlsClientCertificateRejected => "Make the origin trust the client certificate's issuer (nginx: ssl_client_certificate) and check the certificate is valid and meant for client authentication; it must be the one the distribution's origin mTLS presents.",
+            HttpKeepaliveRace => "Make the origin keep idle connections open longer than the distribution's keep-alive timeout (nginx keepalive_timeout, Apache KeepAliveTimeout, gunicorn --keep-alive, Node.js server.keepAliveTimeout, Go http.Server IdleTimeout), or lower the distribution's origin keep-alive timeout below the origin's.",
             EdgeLambdaError => "Read the function's logs in CloudWatch Logs of the region nearest the viewer (log group /aws/lambda/us-east-1.FUNCTION); fix the response it returns, or its errors and limits.",
             EdgeFunctionError => "Read the function's logs (CloudWatch Logs, us-east-1, /aws/cloudfront/function/NAME) and its FunctionValidationErrors/FunctionExecutionErrors metrics; fix the object it returns.",
             EdgeUnexplainedError => "Allow the CDN's origin-facing address ranges (the managed prefix list com.amazonaws.global.cloudfront.origin-facing) in the origin's firewall or security group; then compare the distribution's origin settings with this origin's.",
@@ -230,7 +236,8 @@ mod tests {
                 "dns_lame_delegation",
                 "dns_soa_serial_mismatch",
                 "dns_delegation_mismatch",
-                "cert_expiring_soon"
+                "cert_expiring_soon",
+                "http_keepalive_race"
             ]
         );
     }

@@ -1,6 +1,10 @@
 //! HTTP causes. A request that could not be sent (no connection, no TLS) is an echo of the TCP
 //! or TLS check and raises nothing here.
 
+use std::time::Duration;
+
+use super::body::{Body, Stop};
+use super::keepalive::KeepAlive;
 use crate::checks::{Handshake, HttpOutcome, HttpReport, OriginResults, Outcome};
 use crate::config::{Check, Origin};
 use crate::diagnose::{merge_addresses, Cause, Finding};
@@ -16,7 +20,7 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
             return vec![Finding::new(
                 Cause::HttpTimeout,
                 format!(
-                    "no response headers within {:.1}s",
+                    "no complete answer within {:.1}s (the HTTP check's bound)",
                     run.duration.as_secs_f64()
                 ),
             )]
@@ -72,6 +76,15 @@ fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
             ),
         )];
     }
+    let mut found = outcome_findings(origin, report);
+    found.extend(completion(origin, report));
+    found.extend(keepalive_race(origin, report));
+    found
+}
+
+/// The causes of the answer itself: its status, or no answer.
+fn outcome_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
+    let spec = origin.http.clone().unwrap_or_default();
     match &report.outcome {
         HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
             Cause::HttpErrorStatus,
@@ -106,6 +119,67 @@ fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
             Cause::HttpErrorStatus,
             format!("no response from {}: {why}", report.address),
         )],
+    }
+}
+
+/// `http_timeout` for a response whose body had not ended when `response_completion_timeout`
+/// ran out (the CDN ends the connection then: 504).
+fn completion(origin: &Origin, report: &HttpReport) -> Option<Finding> {
+    let rct = origin.response_completion_timeout()?;
+    match &report.body {
+        Body::Stopped {
+            bytes,
+            why: Stop::Deadline,
+            ..
+        } => Some(Finding::new(
+            Cause::HttpTimeout,
+            format!(
+                "the response was not complete within response_completion_timeout {} from {}: the headers after {:.1} s (read_timeout {}), {bytes} bytes of the body by then",
+                seconds(rct),
+                report.address,
+                report.duration.as_secs_f64(),
+                seconds(origin.read_timeout),
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// `http_keepalive_race` when the origin closed the idle connection sooner than the CDN's
+/// `keepalive_timeout`: this cycle's watch, or while it runs, the latest earlier one.
+fn keepalive_race(origin: &Origin, report: &HttpReport) -> Option<Finding> {
+    let keepalive = origin.keepalive_timeout();
+    let seen = report.keepalive.observation()?;
+    if !seen.races(keepalive) {
+        return None;
+    }
+    let age = match &report.keepalive {
+        KeepAlive::Watching { since, .. } => format!(
+            " (seen by the previous watch of this address, {:.0} s before this cycle's, which is still running)",
+            since
+                .duration_since(seen.since)
+                .unwrap_or_default()
+                .as_secs_f64()
+        ),
+        _ => String::new(),
+    };
+    Some(Finding::new(
+        Cause::HttpKeepaliveRace,
+        format!(
+            "{} closed the idle connection after {:.1} s; CloudFront keeps it up to {} (keepalive_timeout) and may send its next request on it: 502{age}",
+            report.address,
+            seen.idle.as_secs_f64(),
+            seconds(keepalive),
+        ),
+    ))
+}
+
+/// A setting's duration as its config value reads: `5 s`, `1.5 s`.
+pub(super) fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} s", d.as_secs_f64())
     }
 }
 
@@ -162,6 +236,8 @@ mod tests {
                 duration: Duration::from_millis(20),
                 handshake: None,
                 refusal: None,
+                body: crate::checks::http::Body::NotRead,
+                keepalive: crate::checks::http::KeepAlive::NotWatched,
                 more: Vec::new(),
             }),
             Outcome::TimedOut => Outcome::TimedOut,
@@ -309,6 +385,8 @@ mod refusal_tests {
             duration: Duration::from_millis(20),
             handshake: None,
             refusal: recognise(status, body),
+            body: crate::checks::http::Body::NotRead,
+            keepalive: crate::checks::http::KeepAlive::NotWatched,
             more: Vec::new(),
         };
         fn run<T>(outcome: Outcome<T>) -> CheckRun<T> {

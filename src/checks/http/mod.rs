@@ -1,12 +1,19 @@
 //! HTTP check: the request the CDN sends (method, path, `Host`), over TLS with the CDN's SNI or
-//! plain, and the time until response headers. The certificate is not judged here: the TLS
-//! check reports it, and a broken chain must not hide what the origin answers.
+//! plain, the time until response headers, the body read to its end as the CDN reads it
+//! ([`body`]: the time to the last byte, against `response_completion_timeout`), then the
+//! connection kept idle as the CDN keeps it for its next request ([`keepalive`]: when the origin
+//! closes it, against `keepalive_timeout`). The certificate is not judged here: the TLS check
+//! reports it, and a broken chain must not hide what the origin answers.
 
+pub mod body;
 mod check;
 mod findings;
+pub mod keepalive;
 mod series;
 
+pub use body::Body;
 pub use check::HttpCheck;
+pub use keepalive::{HttpMemory, KeepAlive, Observation};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +50,10 @@ pub struct HttpReport {
     pub handshake: Option<cdn_client::Finish>,
     /// The answer refuses the client certificate ([`refusal::recognise`]).
     pub refusal: Option<Refusal>,
+    /// How far the body was read: to its end (the time to the last byte), or where it stopped.
+    pub body: Body,
+    /// What the keep-alive watch of this address saw (or, while it runs, an earlier one).
+    pub keepalive: KeepAlive,
     /// The same request to the origin's other addresses, in order (each with `more` empty).
     pub more: Vec<HttpReport>,
 }
@@ -89,14 +100,17 @@ pub const AWS_FRONT_HEADERS: &[&str] = &[
     "x-amz-apigw-id",
 ];
 
-/// Sends the CDN's request to `address` over the CDN-profile TLS client and waits for the
-/// response headers.
+/// Sends the CDN's request to `address` over the CDN-profile TLS client, waits for the response
+/// headers and reads the body to its end (bounded: [`body::MAX_BODY`] bytes, and
+/// `response_completion_timeout` or else `read_timeout`). Returns the report and, when the
+/// origin keeps the connection open for another request, that connection, idle, for the
+/// keep-alive watch.
 pub async fn probe(
     origin: &Origin,
     address: SocketAddr,
     scheme: Scheme,
     tls: &SslContext,
-) -> HttpReport {
+) -> (HttpReport, Option<keepalive::Idle>) {
     let start = Instant::now();
     let spec = origin.http.clone().unwrap_or_default();
     let exchange = Exchange {
@@ -110,12 +124,34 @@ pub async fn probe(
         headers: &spec.headers.0,
         keep: AWS_FRONT_HEADERS,
     };
-    let sent = send_over(&exchange, Client::Cdn(tls), refusal::MAX_ANSWER).await;
+    // The whole response within `response_completion_timeout` from the first connection
+    // attempt, as the CDN counts it; without one, the body is read for the keep-alive watch
+    // within the headers' `read_timeout`.
+    let started = tokio::time::Instant::from(start);
+    let whole = Whole {
+        started,
+        by: origin
+            .response_completion_timeout()
+            .map(|rct| started + rct),
+    };
+    let mut sent = send_over(&exchange, Client::Cdn(tls), Read::Whole(whole)).await;
     let refusal = match &sent.answer {
         Some(Answer::Response { status, body, .. }) => refusal::recognise(*status, body),
         _ => None,
     };
-    HttpReport {
+    let (read, closes) = match &sent.answer {
+        Some(Answer::Response { read, closes, .. }) => (read.clone(), *closes),
+        _ => (Body::NotRead, false),
+    };
+    let keepalive = match (&sent.idle, closes) {
+        (_, true) => KeepAlive::Closes,
+        (Some(idle), false) => KeepAlive::Watching {
+            since: idle.since_wall(),
+            earlier: None,
+        },
+        (None, false) => KeepAlive::NotWatched,
+    };
+    let report = HttpReport {
         address,
         scheme,
         outcome: sent.outcome,
@@ -123,22 +159,35 @@ pub async fn probe(
         duration: start.elapsed(),
         handshake: sent.handshake,
         refusal,
+        body: read,
+        keepalive,
         more: Vec::new(),
-    }
+    };
+    (report, sent.idle.take())
 }
 
 /// Sends the CDN's request to every address in `addrs` at once; the first one's report holds the
-/// others' in `more`. `None` when `addrs` is empty.
+/// others' in `more`, and the idle connections left for the keep-alive watch come beside it.
+/// `None` when `addrs` is empty.
 pub async fn probe_all(
     origin: &Origin,
     addrs: &[SocketAddr],
     scheme: Scheme,
     tls: &SslContext,
-) -> Option<HttpReport> {
-    let reports =
+) -> Option<(HttpReport, Vec<(SocketAddr, keepalive::Idle)>)> {
+    let probes =
         futures_util::future::join_all(addrs.iter().map(|addr| probe(origin, *addr, scheme, tls)))
             .await;
-    super::first_holding_rest(reports, |r: &mut HttpReport| &mut r.more)
+    let mut idle = Vec::new();
+    let mut reports = Vec::with_capacity(probes.len());
+    for (report, left) in probes {
+        if let Some(left) = left {
+            idle.push((report.address, left));
+        }
+        reports.push(report);
+    }
+    let first = super::first_holding_rest(reports, |r: &mut HttpReport| &mut r.more)?;
+    Some((first, idle))
 }
 
 /// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer. No `Debug`: the
@@ -171,17 +220,7 @@ pub async fn send(
     x: &Exchange<'_>,
     tls: &Arc<ClientConfig>,
 ) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    let sent = send_over(x, Client::Rustls(tls), 0).await;
-    (sent.outcome, sent.headers)
-}
-
-/// [`send`] over the CDN-profile TLS client (OpenSSL): what the CDN itself can speak, TLS 1.0,
-/// CBC, RSA key exchange, 3DES, RC4, small keys included.
-pub async fn send_cdn(
-    x: &Exchange<'_>,
-    tls: &SslContext,
-) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    let sent = send_over(x, Client::Cdn(tls), 0).await;
+    let sent = send_over(x, Client::Rustls(tls), Read::ErrorBody(0)).await;
     (sent.outcome, sent.headers)
 }
 
@@ -202,6 +241,8 @@ struct Sent {
     handshake: Option<cdn_client::Finish>,
     /// The answer, when the request went out.
     answer: Option<Answer>,
+    /// The connection, idle after a response read to its end that leaves it open.
+    idle: Option<keepalive::Idle>,
 }
 
 impl Sent {
@@ -211,6 +252,14 @@ impl Sent {
             headers: Vec::new(),
             handshake: None,
             answer: None,
+            idle: None,
+        }
+    }
+
+    fn asked((answer, idle): (Answer, Option<keepalive::Idle>)) -> Sent {
+        Sent {
+            idle,
+            ..Sent::answered(answer)
         }
     }
 
@@ -227,13 +276,13 @@ impl Sent {
             headers,
             handshake: None,
             answer: Some(answer),
+            idle: None,
         }
     }
 }
 
-/// Connects, sets up TLS, sends the request; reads up to `body_limit` bytes of the body of an
-/// error answer.
-async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> Sent {
+/// Connects, sets up TLS, sends the request; reads the body as `read` says.
+async fn send_over(x: &Exchange<'_>, client: Client<'_>, read: Read) -> Sent {
     let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Sent::failed(HttpOutcome::ConnectFailed(e.to_string())),
@@ -241,12 +290,12 @@ async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> S
     };
     let timed_out = || Sent::failed(HttpOutcome::TlsFailed("TLS handshake timed out".into()));
     match x.scheme {
-        Scheme::Http => Sent::answered(ask(x, tcp, body_limit).await),
+        Scheme::Http => Sent::asked(exchange(x, tcp, read).await),
         Scheme::Https => match client {
             Client::Cdn(ssl) => {
                 let handshake = cdn_client::handshake(ssl, tcp, x.host);
                 match tokio::time::timeout(x.connect_timeout, handshake).await {
-                    Ok((_, Some(stream))) => Sent::answered(ask(x, stream, body_limit).await),
+                    Ok((_, Some(stream))) => Sent::asked(exchange(x, stream, read).await),
                     Ok((finish, None)) => Sent {
                         handshake: Some(finish.clone()),
                         ..Sent::failed(HttpOutcome::TlsFailed(finish.describe()))
@@ -264,7 +313,7 @@ async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> S
                 };
                 let connector = TlsConnector::from(Arc::clone(tls));
                 match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(stream)) => Sent::answered(ask(x, stream, body_limit).await),
+                    Ok(Ok(stream)) => Sent::asked(exchange(x, stream, read).await),
                     Ok(Err(e)) => Sent::failed(HttpOutcome::TlsFailed(e.to_string())),
                     Err(_) => timed_out(),
                 }
@@ -276,12 +325,17 @@ async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> S
 /// How the origin answered a request on an established connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A response: its status, the kept headers, and up to the caller's limit of its body when
-    /// the status is an error (a refusal of the client certificate is told by its words).
+    /// A response: its status, the kept headers, up to the caller's limit of its body when the
+    /// status is an error (a refusal of the client certificate is told by its words), how far
+    /// the body was read, and whether the origin closes the connection after it.
     Response {
         status: u16,
         kept: Vec<(&'static str, String)>,
         body: Vec<u8>,
+        read: Body,
+        /// `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`: the connection
+        /// serves no further request.
+        closes: bool,
     },
     /// The connection ended before a response: closed, reset, or a TLS alert.
     Ended(String),
@@ -291,10 +345,42 @@ pub enum Answer {
     TimedOut,
 }
 
+/// How much of a response's body a request reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// Up to this many bytes of an error answer's body, within the headers' `read_timeout`;
+    /// the connection is closed after it.
+    ErrorBody(usize),
+    /// The whole body, as the CDN reads it, bounded by [`body::MAX_BODY`]; the first
+    /// [`refusal::MAX_ANSWER`] bytes of an error answer's body are kept. A connection the origin
+    /// leaves open after it is handed back, idle.
+    Whole(Whole),
+}
+
+/// When the whole response must have arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Whole {
+    /// When the request's first connection attempt started: the time to the last byte counts
+    /// from it.
+    pub started: tokio::time::Instant,
+    /// `response_completion_timeout` after `started`; `None`: the headers' `read_timeout`
+    /// bounds the body too.
+    pub by: Option<tokio::time::Instant>,
+}
+
 /// One HTTP/1.1 request on an established connection: the response headers within
 /// `read_timeout`, then, for an error status, up to `body_limit` bytes of the body within what is
 /// left of it.
 pub async fn ask<S>(x: &Exchange<'_>, stream: S, body_limit: usize) -> Answer
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    exchange(x, stream, Read::ErrorBody(body_limit)).await.0
+}
+
+/// One HTTP/1.1 request on an established connection, the body read as `read` says; the
+/// connection, idle, when the whole body was read and the origin keeps the connection open.
+async fn exchange<S>(x: &Exchange<'_>, stream: S, read: Read) -> (Answer, Option<keepalive::Idle>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -322,18 +408,18 @@ where
             .body(Empty::new())
             .map_err(|_| Answer::Invalid("a custom header is not valid HTTP".to_string()))?;
         let response = sender.send_request(request).await;
-        Ok((response, driver))
+        Ok((response, sender, driver))
     };
-    let (response, driver) = match tokio::time::timeout_at(deadline, exchange).await {
+    let (response, sender, driver) = match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(sent)) => sent,
-        Ok(Err(answer)) => return answer,
-        Err(_) => return Answer::TimedOut,
+        Ok(Err(answer)) => return (answer, None),
+        Err(_) => return (Answer::TimedOut, None),
     };
     let response = match response {
         Ok(r) => r,
         Err(e) => {
             driver.abort();
-            return not_answered(&e);
+            return (not_answered(&e), None);
         }
     };
     let status = response.status().as_u16();
@@ -345,25 +431,42 @@ where
             Some((name, printable(value)))
         })
         .collect();
-    let mut body = Vec::new();
-    if status >= 400 && body_limit > 0 {
-        use http_body_util::BodyExt;
-        let mut incoming = response.into_body();
-        while body.len() < body_limit {
-            match tokio::time::timeout_at(deadline, incoming.frame()).await {
-                Ok(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let room = body_limit - body.len();
-                        body.extend_from_slice(&data[..data.len().min(room)]);
-                    }
-                }
-                // The end, an error or the deadline: what arrived is what is judged.
-                _ => break,
-            }
+    let closes = keepalive::closes_after(&response);
+    let keep_body = |limit: usize| if status >= 400 { limit } else { 0 };
+    let (body, read) = match read {
+        Read::ErrorBody(limit) => {
+            let limit = keep_body(limit);
+            let (body, _) =
+                body::read(response.into_body(), deadline, limit, body::Extent::Kept).await;
+            (body, Body::NotRead)
+        }
+        Read::Whole(whole) => {
+            let by = whole.by.unwrap_or(deadline);
+            let (body, end) = body::read(
+                response.into_body(),
+                by,
+                keep_body(refusal::MAX_ANSWER),
+                body::Extent::Whole(body::MAX_BODY),
+            )
+            .await;
+            (body, end.since(whole.started))
+        }
+    };
+    let answer = Answer::Response {
+        status,
+        kept,
+        body,
+        read: read.clone(),
+        closes,
+    };
+    match read {
+        // A connection the origin closed at once is watched too: it closed without saying so.
+        Body::Complete { .. } if !closes => (answer, Some(keepalive::Idle::new(sender, driver))),
+        _ => {
+            driver.abort();
+            (answer, None)
         }
     }
-    driver.abort();
-    Answer::Response { status, kept, body }
 }
 
 /// Why a request got no response: the connection ended (closed, reset, an alert), or the

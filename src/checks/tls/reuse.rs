@@ -174,6 +174,8 @@ mod tests {
             duration: Duration::from_millis(5),
             handshake,
             refusal: None,
+            body: crate::checks::http::Body::NotRead,
+            keepalive: crate::checks::http::KeepAlive::NotWatched,
             more: Vec::new(),
         }
     }
