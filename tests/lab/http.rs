@@ -1,5 +1,6 @@
 //! HTTP origins: answer every request with a fixed status after a delay, over plain TCP or TLS,
-//! and record the Host header (and SNI) each request arrived with.
+//! and record the Host header (and SNI) each request arrived with; or trickle the body, a piece
+//! at a time.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,14 +31,27 @@ pub struct HttpOrigin {
 impl HttpOrigin {
     /// Plain HTTP answering `status` after `delay`.
     pub async fn plain(status: u16, delay: Duration) -> HttpOrigin {
-        Self::start(status, delay, None, None).await
+        Self::start(Answer::new(status, delay), None).await
+    }
+
+    /// Plain HTTP answering 200 at once with a body of `pieces` pieces of [`PIECE`] bytes (its
+    /// `Content-Length` says so): the first with the headers, then one every `every`.
+    pub async fn trickling(pieces: usize, every: Duration) -> HttpOrigin {
+        let answer = Answer {
+            trickle: Some((pieces, every)),
+            ..Answer::new(200, Duration::ZERO)
+        };
+        Self::start(answer, None).await
     }
 
     /// Plain HTTP answering `status` only to requests that carry header `name: value` (as a
     /// CDN's custom origin header proves the request came through it), 403 to the others.
     pub async fn requiring_header(status: u16, name: &str, value: &str) -> HttpOrigin {
-        let required = Some((name.to_ascii_lowercase(), value.to_string()));
-        Self::start(status, Duration::ZERO, None, required).await
+        let answer = Answer {
+            required: Some((name.to_ascii_lowercase(), value.to_string())),
+            ..Answer::new(status, Duration::ZERO)
+        };
+        Self::start(answer, None).await
     }
 
     /// HTTPS with a self-signed certificate for `names`, answering `status` after `delay`.
@@ -53,20 +67,13 @@ impl HttpOrigin {
             .with_single_cert(vec![CertificateDer::from(cert.cert.der().to_vec())], key)
             .expect("server config");
         Self::start(
-            status,
-            delay,
+            Answer::new(status, delay),
             Some(TlsAcceptor::from(Arc::new(config))),
-            None,
         )
         .await
     }
 
-    async fn start(
-        status: u16,
-        delay: Duration,
-        tls: Option<TlsAcceptor>,
-        required: Option<(String, String)>,
-    ) -> HttpOrigin {
+    async fn start(answer: Answer, tls: Option<TlsAcceptor>) -> HttpOrigin {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -75,13 +82,8 @@ impl HttpOrigin {
         let log = Arc::clone(&seen);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (log, tls, required) = (Arc::clone(&log), tls.clone(), required.clone());
+                let (log, tls, answer) = (Arc::clone(&log), tls.clone(), answer.clone());
                 tokio::spawn(async move {
-                    let answer = Answer {
-                        status,
-                        delay,
-                        required,
-                    };
                     match tls {
                         None => serve(stream, None, answer, log).await,
                         Some(acceptor) => {
@@ -113,12 +115,29 @@ impl Drop for HttpOrigin {
 }
 
 /// How an origin answers.
+#[derive(Clone)]
 pub(super) struct Answer {
     pub(super) status: u16,
     pub(super) delay: Duration,
     /// A header (lowercased name, value) without which it answers 403.
     pub(super) required: Option<(String, String)>,
+    /// The body in this many [`PIECE`]s, one every so long, instead of `ok`.
+    pub(super) trickle: Option<(usize, Duration)>,
 }
+
+impl Answer {
+    pub(super) fn new(status: u16, delay: Duration) -> Answer {
+        Answer {
+            status,
+            delay,
+            required: None,
+            trickle: None,
+        }
+    }
+}
+
+/// The size of one piece of a trickled body.
+pub const PIECE: usize = 1024;
 
 /// Reads one request head, records it, waits, answers with `status` and closes.
 pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
@@ -166,8 +185,31 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
     tokio::time::sleep(answer.delay).await;
-    let response =
-        format!("HTTP/1.1 {status} Lab\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-    let _ = stream.write_all(response.as_bytes()).await;
+    match answer.trickle {
+        None => {
+            let response = format!(
+                "HTTP/1.1 {status} Lab\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+        Some((pieces, every)) => {
+            let head = format!(
+                "HTTP/1.1 {status} Lab\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                pieces * PIECE
+            );
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for i in 0..pieces {
+                if i > 0 {
+                    tokio::time::sleep(every).await;
+                }
+                if stream.write_all(&[b'x'; PIECE]).await.is_err() {
+                    return;
+                }
+                let _ = stream.flush().await;
+            }
+        }
+    }
     let _ = stream.shutdown().await;
 }
