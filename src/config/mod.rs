@@ -345,7 +345,10 @@ impl Origin {
     /// "Time of each check"). `timeout` for resolution, DNS, TLS and edge; the TCP check tries
     /// each port up to `connection_attempts` times, each attempt within
     /// [`Origin::attempt_timeout`]; the HTTP check connects within `timeout`, handshakes within
-    /// `timeout`, then waits `read_timeout` for the response headers (the CDN's own times).
+    /// `timeout`, then waits `read_timeout` for the response headers (the CDN's own times), and
+    /// reads the body within that too, or within `response_completion_timeout` from its first
+    /// connection attempt when the origin has one. The keep-alive watch after it is not part of
+    /// the check (it lingers: see `checks::Lingering`).
     pub fn check_bound(&self, check: Check) -> Duration {
         match check {
             Check::Tcp => self
@@ -354,7 +357,8 @@ impl Origin {
             Check::Http => self
                 .timeout
                 .saturating_mul(2)
-                .saturating_add(self.read_timeout),
+                .saturating_add(self.read_timeout)
+                .max(self.response_completion_timeout().unwrap_or_default()),
             Check::Dns | Check::Tls | Check::Edge => self.timeout,
         }
     }
@@ -381,7 +385,8 @@ impl Origin {
     /// A copy whose cycle fits in `budget` (`/probe` under a scrape timeout): its
     /// [`Origin::cycle_bound`] is at most `budget`. The budget less the report margins is cut in
     /// equal steps (resolution, TCP, TLS and edge one each, HTTP three: connect, handshake,
-    /// headers), and no time is raised above the origin's own.
+    /// headers, with `response_completion_timeout` at most all three), and no time is raised
+    /// above the origin's own.
     pub fn within(&self, budget: Duration) -> Origin {
         let checks = self.checks.iter().filter(|c| **c != Check::Dns);
         let margins = REPORT_MARGIN.saturating_mul(checks.clone().count() as u32);
@@ -397,6 +402,11 @@ impl Origin {
             .connection_timeout
             .min(per_step / u32::from(origin.connection_attempts.max(1)));
         origin.read_timeout = origin.read_timeout.min(per_step);
+        let whole = per_step.saturating_mul(3).as_millis();
+        let whole = NonZeroU32::new(u32::try_from(whole).unwrap_or(u32::MAX).max(1));
+        origin.response_completion_timeout_ms = origin
+            .response_completion_timeout_ms
+            .map(|ms| whole.map_or(ms, |whole| ms.min(whole)));
         origin
     }
 }

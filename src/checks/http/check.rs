@@ -68,14 +68,9 @@ impl CheckModule for HttpCheck {
             Report::Http(match reachable {
                 Err(why) => CheckRun::not_run(why),
                 // Connect and TLS within the timeout each, then the CDN's read timeout for
-                // headers, or its response completion timeout for the whole response (counted
-                // from the first connection attempt, so it covers connect and TLS too).
+                // headers, or its response completion timeout for the whole response.
                 Ok(addrs) => {
-                    let response = origin
-                        .response_completion_timeout()
-                        .unwrap_or(origin.read_timeout)
-                        .max(origin.read_timeout);
-                    let limit = origin.timeout.saturating_mul(2).saturating_add(response);
+                    let limit = origin.check_bound(Check::Http);
                     let identity = origin.client_certificate.as_deref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).

@@ -486,3 +486,221 @@ mod aws_front_tests {
         assert_eq!(aws_front(&[]), None);
     }
 }
+
+#[cfg(test)]
+mod after_headers_tests {
+    use std::time::{Duration, SystemTime};
+
+    use crate::checks::http::body::{Body, Stop};
+    use crate::checks::http::{KeepAlive, Observation};
+    use crate::checks::{CheckRun, HttpOutcome, HttpReport, OriginResults, Outcome};
+    use crate::config::{Origin, Scheme};
+    use crate::diagnose::diagnose;
+
+    /// An origin with the HTTP check and `extra` keys (`response_completion_timeout`, ...).
+    fn origin(extra: &str) -> Origin {
+        let yaml = format!(
+            "origins: [{{name: shop, domain: origin.shop.example.com, address: 192.0.2.1, checks: [http], http: {{}}{extra}}}]"
+        );
+        let cfg = crate::config::load_str(&yaml, std::path::Path::new("t.yaml")).expect("config");
+        (*cfg.origins[0]).clone()
+    }
+
+    fn results(status: u16, body: Body, keepalive: KeepAlive) -> OriginResults {
+        let report = HttpReport {
+            address: "192.0.2.1:443".parse().unwrap(),
+            scheme: Scheme::Https,
+            outcome: HttpOutcome::Status(status),
+            headers: Vec::new(),
+            duration: Duration::from_millis(120),
+            handshake: None,
+            refusal: None,
+            body,
+            keepalive,
+            more: Vec::new(),
+        };
+        OriginResults {
+            http: Some(Box::new(CheckRun {
+                duration: Duration::from_millis(20),
+                outcome: Outcome::Completed(report),
+            })),
+            ..OriginResults::default()
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn seen(idle_ms: u64, closed: bool) -> Observation {
+        Observation {
+            since: at(0),
+            idle: Duration::from_millis(idle_ms),
+            closed,
+        }
+    }
+
+    /// `http_timeout` for a body late against `response_completion_timeout` (and only then);
+    /// `http_keepalive_race` for a close before `keepalive_timeout`, from this cycle's watch or,
+    /// while it runs, the previous one; both beside the status's own cause.
+    #[test]
+    fn table() {
+        let complete = Body::Complete {
+            bytes: 3,
+            after: Duration::from_millis(150),
+        };
+        let stopped = |why| Body::Stopped {
+            bytes: 4096,
+            after: Duration::from_secs(2),
+            why,
+        };
+        let rct = ", response_completion_timeout: 2s, read_timeout: 1s";
+        let cases: [(&str, &str, OriginResults, &[&str]); 11] = [
+            (
+                "late against response_completion_timeout",
+                rct,
+                results(200, stopped(Stop::Deadline), KeepAlive::NotWatched),
+                &["http_timeout"],
+            ),
+            (
+                "a slow body without response_completion_timeout: not read further, no cause",
+                "",
+                results(200, stopped(Stop::Deadline), KeepAlive::NotWatched),
+                &[],
+            ),
+            (
+                "larger than the bound: not timed",
+                rct,
+                results(200, stopped(Stop::TooLarge), KeepAlive::NotWatched),
+                &[],
+            ),
+            (
+                "broke off mid-body: not a timeout",
+                rct,
+                results(
+                    200,
+                    stopped(Stop::Failed("reset".into())),
+                    KeepAlive::NotWatched,
+                ),
+                &[],
+            ),
+            (
+                "complete in time",
+                rct,
+                results(
+                    200,
+                    complete.clone(),
+                    KeepAlive::Observed(seen(6000, false)),
+                ),
+                &[],
+            ),
+            (
+                "closed after 2 s: a race",
+                "",
+                results(200, complete.clone(), KeepAlive::Observed(seen(2000, true))),
+                &["http_keepalive_race"],
+            ),
+            (
+                "closed after 5 s: the CDN is done with it",
+                "",
+                results(200, complete.clone(), KeepAlive::Observed(seen(5000, true))),
+                &[],
+            ),
+            (
+                "the previous watch saw a race; this one still runs",
+                "",
+                results(
+                    200,
+                    complete.clone(),
+                    KeepAlive::Watching {
+                        since: at(60),
+                        earlier: Some(seen(2000, true)),
+                    },
+                ),
+                &["http_keepalive_race"],
+            ),
+            (
+                "the first watch still runs",
+                "",
+                results(
+                    200,
+                    complete.clone(),
+                    KeepAlive::Watching {
+                        since: at(60),
+                        earlier: None,
+                    },
+                ),
+                &[],
+            ),
+            (
+                "Connection: close",
+                "",
+                results(200, complete.clone(), KeepAlive::Closes),
+                &[],
+            ),
+            (
+                "a 503 that also races",
+                "",
+                results(503, complete.clone(), KeepAlive::Observed(seen(1000, true))),
+                &["http_error_status", "http_keepalive_race"],
+            ),
+        ];
+        for (name, extra, results, want) in cases {
+            let d = diagnose(&origin(extra), &results);
+            let got: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
+            assert_eq!(got, want, "{name}");
+            // The race is a warning: the CDN still fetches.
+            let critical = want.iter().any(|c| *c != "http_keepalive_race");
+            assert_eq!(d.cdn_ready, !critical, "{name}");
+        }
+    }
+
+    #[test]
+    fn evidence_names_both_numbers_and_which_timeout() {
+        let detail = |extra: &str, results: OriginResults| {
+            diagnose(&origin(extra), &results).findings[0]
+                .detail
+                .clone()
+        };
+        let complete = Body::Complete {
+            bytes: 3,
+            after: Duration::from_millis(150),
+        };
+        assert_eq!(
+            detail(
+                ", keepalive_timeout: 5s",
+                results(200, complete.clone(), KeepAlive::Observed(seen(2000, true)))
+            ),
+            "192.0.2.1:443 closed the idle connection after 2.0 s; CloudFront keeps it up to 5 s (keepalive_timeout) and may send its next request on it: 502"
+        );
+        assert_eq!(
+            detail(
+                ", keepalive_timeout: 1500ms",
+                results(
+                    200,
+                    complete,
+                    KeepAlive::Watching {
+                        since: at(60),
+                        earlier: Some(seen(1000, true)),
+                    }
+                )
+            ),
+            "192.0.2.1:443 closed the idle connection after 1.0 s; CloudFront keeps it up to 1.5 s (keepalive_timeout) and may send its next request on it: 502 (seen by the previous watch of this address, 60 s before this cycle's, which is still running)"
+        );
+        assert_eq!(
+            detail(
+                ", response_completion_timeout: 2s, read_timeout: 1s",
+                results(
+                    200,
+                    Body::Stopped {
+                        bytes: 4096,
+                        after: Duration::from_secs(2),
+                        why: Stop::Deadline,
+                    },
+                    KeepAlive::NotWatched
+                )
+            ),
+            "the response was not complete within response_completion_timeout 2 s from 192.0.2.1:443: the headers after 0.1 s (read_timeout 1 s), 4096 bytes of the body by then"
+        );
+    }
+}
