@@ -74,5 +74,15 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
                 None => Ok(()),
             }
         },
+    )?;
+    detail_family(
+        enc,
+        "origin_cdn_keepalive_timeout_seconds",
+        "How long the CDN keeps an idle connection to the origin for its next request (keepalive_timeout): what origin_http_keepalive_idle_seconds is held against.",
+        rows,
+        |o, s, e| match answered(s) {
+            Some(_) => e.gauge(o, &[], o.keepalive_timeout().as_secs_f64()),
+            None => Ok(()),
+        },
     )
 }
