@@ -263,3 +263,37 @@ async fn a_trickled_body_against_the_response_completion_timeout() {
         "{out}"
     );
 }
+
+/// A body over the 8 MiB bound is read no further: neither its last byte nor the keep-alive is
+/// measured, and `check` says so; a small one on the same kind of server is timed and watched.
+#[tokio::test]
+async fn a_body_over_the_bound_is_neither_timed_nor_watched() {
+    let large = HttpOrigin::large(9 * 1024).await;
+    let small = HttpOrigin::large(4).await;
+    let plain = |name: &str, port: u16| {
+        format!(
+            "  - {{name: {name}, domain: {name}.lab.test, address: 127.0.0.1, protocol_policy: http-only, http_port: {port}, checks: [tcp, http], response_completion_timeout: 30s, keepalive_timeout: 1s}}\n"
+        )
+    };
+    let config = format!(
+        "global: {{interval: 2s, timeout: 1s}}\norigins:\n{}{}",
+        plain("large", large.port()),
+        plain("small", small.port()),
+    );
+    let out = lab::check_output(&config, "large").await;
+    assert!(
+        out.contains("the body is larger than 8 MiB: read no further, so neither its last byte nor the keep-alive is timed; keep-alive not watched")
+            && out.contains("no known cause"),
+        "{out}"
+    );
+    let exporter = Exporter::start(&config).await;
+    let s = exporter
+        .wait_for("the watch of small", |s| idle(s, "small").is_some())
+        .await;
+    assert!(s.active_causes("large").is_empty());
+    assert_eq!(idle(&s, "large"), None);
+    let complete = |o: &str| s.value("origin_http_response_complete_seconds", &[("origin", o)]);
+    assert_eq!(complete("large"), None);
+    assert!(complete("small").is_some());
+    exporter.stop().await;
+}

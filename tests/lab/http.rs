@@ -44,6 +44,18 @@ impl HttpOrigin {
         Self::start(answer, None).await
     }
 
+    /// Plain HTTP answering 200 at once with a body of `pieces` [`PIECE`]s, sent as fast as the
+    /// client reads, and keeping the connection open after it (no `Connection: close`) until the
+    /// client closes it.
+    pub async fn large(pieces: usize) -> HttpOrigin {
+        let answer = Answer {
+            trickle: Some((pieces, Duration::ZERO)),
+            keep_open: true,
+            ..Answer::new(200, Duration::ZERO)
+        };
+        Self::start(answer, None).await
+    }
+
     /// Plain HTTP answering `status` only to requests that carry header `name: value` (as a
     /// CDN's custom origin header proves the request came through it), 403 to the others.
     pub async fn requiring_header(status: u16, name: &str, value: &str) -> HttpOrigin {
@@ -123,7 +135,13 @@ pub(super) struct Answer {
     pub(super) required: Option<(String, String)>,
     /// The body in this many [`PIECE`]s, one every so long, instead of `ok`.
     pub(super) trickle: Option<(usize, Duration)>,
+    /// Keep the connection open after the answer (until the client closes it, at most
+    /// [`KEPT_OPEN`]) instead of `Connection: close`.
+    pub(super) keep_open: bool,
 }
+
+/// The longest a kept-open connection waits for its client to close it.
+const KEPT_OPEN: Duration = Duration::from_secs(30);
 
 impl Answer {
     pub(super) fn new(status: u16, delay: Duration) -> Answer {
@@ -132,6 +150,7 @@ impl Answer {
             delay,
             required: None,
             trickle: None,
+            keep_open: false,
         }
     }
 }
@@ -193,15 +212,20 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             let _ = stream.write_all(response.as_bytes()).await;
         }
         Some((pieces, every)) => {
+            let connection = if answer.keep_open {
+                ""
+            } else {
+                "Connection: close\r\n"
+            };
             let head = format!(
-                "HTTP/1.1 {status} Lab\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 {status} Lab\r\nContent-Length: {}\r\n{connection}\r\n",
                 pieces * PIECE
             );
             if stream.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
             for i in 0..pieces {
-                if i > 0 {
+                if i > 0 && !every.is_zero() {
                     tokio::time::sleep(every).await;
                 }
                 if stream.write_all(&[b'x'; PIECE]).await.is_err() {
@@ -210,6 +234,13 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let _ = stream.flush().await;
             }
         }
+    }
+    if answer.keep_open {
+        let mut rest = [0u8; 1024];
+        let _ = tokio::time::timeout(KEPT_OPEN, async {
+            while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+        })
+        .await;
     }
     let _ = stream.shutdown().await;
 }
