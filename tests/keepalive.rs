@@ -152,31 +152,40 @@ async fn assert_cycles_do_not_wait(exporter: &Exporter, origin: &str) {
     );
 }
 
+/// Probes each (name, port, expected watch) origin on one exporter and checks what each watch
+/// finds; then that the cycles of `steady` (an origin outlasting the watch) keep their interval.
+async fn watches(pki: &Pki, origins: &[(&str, u16, Expect)], steady: &str) {
+    let config = config(
+        pki,
+        &origins
+            .iter()
+            .map(|(name, port, _)| origin(name, *port))
+            .collect::<Vec<_>>(),
+    );
+    let exporter = Exporter::start(&config).await;
+    for (name, _, expect) in origins {
+        assert_watch(&exporter, name, *expect).await;
+    }
+    assert_cycles_do_not_wait(&exporter, steady).await;
+    exporter.stop().await;
+}
+
 /// nginx closing idle connections after 2 s races a CDN keeping them 3 s; at 75 s it outlasts
 /// the watch; at 0 it answers `Connection: close` and nothing races.
 #[tokio::test]
 async fn nginx_keepalive_against_the_cdns() {
     let pki = Pki::new();
-    let tls = NginxConfig::tls(&pki, &leaf(&pki, "nginx2"));
-    let short = NginxOrigin::start(&tls.clone().keepalive_timeout(2)).await;
-    let tls = NginxConfig::tls(&pki, &leaf(&pki, "nginx75"));
-    let long = NginxOrigin::start(&tls.clone().keepalive_timeout(75)).await;
-    let tls = NginxConfig::tls(&pki, &leaf(&pki, "nginx0"));
-    let closing = NginxOrigin::start(&tls.clone().keepalive_timeout(0)).await;
-    let exporter = Exporter::start(&config(
-        &pki,
-        &[
-            origin("nginx2", short.port()),
-            origin("nginx75", long.port()),
-            origin("nginx0", closing.port()),
-        ],
-    ))
-    .await;
-    assert_watch(&exporter, "nginx2", Expect::Race(2.0)).await;
-    assert_watch(&exporter, "nginx75", Expect::Outlasts).await;
-    assert_watch(&exporter, "nginx0", Expect::Closes).await;
-    assert_cycles_do_not_wait(&exporter, "nginx75").await;
-    exporter.stop().await;
+    let nginx =
+        |name: &str, secs| NginxConfig::tls(&pki, &leaf(&pki, name)).keepalive_timeout(secs);
+    let short = NginxOrigin::start(&nginx("nginx2", 2)).await;
+    let long = NginxOrigin::start(&nginx("nginx75", 75)).await;
+    let closing = NginxOrigin::start(&nginx("nginx0", 0)).await;
+    let origins = [
+        ("nginx2", short.port(), Expect::Race(2.0)),
+        ("nginx75", long.port(), Expect::Outlasts),
+        ("nginx0", closing.port(), Expect::Closes),
+    ];
+    watches(&pki, &origins, "nginx75").await;
 }
 
 /// The same on Go's net/http over crypto/tls: `IdleTimeout` 2 s races, 30 s outlasts the
@@ -184,23 +193,20 @@ async fn nginx_keepalive_against_the_cdns() {
 #[tokio::test]
 async fn go_keepalive_against_the_cdns() {
     let pki = Pki::new();
-    let short = GoOrigin::start(&pki, &leaf(&pki, "go2"), &["-idle-timeout", "2s"]).await;
-    let long = GoOrigin::start(&pki, &leaf(&pki, "go30"), &["-idle-timeout", "30s"]).await;
-    let closing = GoOrigin::start(&pki, &leaf(&pki, "goclose"), &["-keep-alive=false"]).await;
-    let exporter = Exporter::start(&config(
-        &pki,
-        &[
-            origin("go2", short.port()),
-            origin("go30", long.port()),
-            origin("goclose", closing.port()),
-        ],
-    ))
-    .await;
-    assert_watch(&exporter, "go2", Expect::Race(2.0)).await;
-    assert_watch(&exporter, "go30", Expect::Outlasts).await;
-    assert_watch(&exporter, "goclose", Expect::Closes).await;
-    assert_cycles_do_not_wait(&exporter, "go30").await;
-    exporter.stop().await;
+    let go = |name: &'static str, args: &'static [&'static str]| {
+        let leaf = leaf(&pki, name);
+        let pki = &pki;
+        async move { GoOrigin::start(pki, &leaf, args).await }
+    };
+    let short = go("go2", &["-idle-timeout", "2s"]).await;
+    let long = go("go30", &["-idle-timeout", "30s"]).await;
+    let closing = go("goclose", &["-keep-alive=false"]).await;
+    let origins = [
+        ("go2", short.port(), Expect::Race(2.0)),
+        ("go30", long.port(), Expect::Outlasts),
+        ("goclose", closing.port(), Expect::Closes),
+    ];
+    watches(&pki, &origins, "go30").await;
 }
 
 /// A body trickled over about 1.6 s: late for a 1 s `response_completion_timeout`
