@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{findings, series, Handshake, Reply};
+use super::{findings, mtls, series, Handshake, Reply};
 use crate::checks::{
     open_addresses, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults, Outcome,
     ProbeContext, Ran, Report,
@@ -52,6 +52,8 @@ impl CheckModule for TlsCheck {
             CertExpiringSoon,
             TlsClientCertificateRequired,
             TlsClientCertificateRejected,
+            CdnClientCertificateExpired,
+            CdnClientCertificateExpiringSoon,
         ]
     }
 
@@ -106,19 +108,38 @@ impl CheckModule for TlsCheck {
         results.tls.as_ref().map(|r| r.duration)
     }
 
-    fn findings(&self, _origin: &Origin, results: &OriginResults) -> Vec<Finding> {
-        findings::findings(results)
+    fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
+        // The certificate the CDN presents expires whatever the probes saw: from the settings.
+        let mut out = findings::findings(results);
+        out.extend(mtls::findings(origin, now()));
+        out
     }
 
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result {
         series::encode(enc, origins)
     }
 
-    fn evidence(&self, _origin: &Origin, results: &OriginResults) -> Vec<String> {
-        results.tls.as_deref().map(evidence).unwrap_or_default()
+    fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
+        let mut lines = results.tls.as_deref().map(evidence).unwrap_or_default();
+        lines.extend(mtls::evidence(origin, now()));
+        lines
     }
 
     fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String {
+        if matches!(
+            cause,
+            Cause::CdnClientCertificateExpired | Cause::CdnClientCertificateExpiringSoon
+        ) {
+            return match mtls::presented(origin).map(|p| p.source) {
+                Some(mtls::Source::Acm { arn, .. }) => format!(
+                    "aws acm describe-certificate --region us-east-1 --certificate-arn {arn} --query 'Certificate.[NotAfter,Status,Type]'"
+                ),
+                Some(mtls::Source::File(path)) => {
+                    format!("openssl x509 -noout -enddate -in {}", path.display())
+                }
+                None => String::new(),
+            };
+        }
         // The first address the cause is active on.
         let report = results.tls.as_ref().and_then(|r| r.completed());
         let target = report
@@ -178,10 +199,12 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         ),
         _ => format!("refused: {}", t.cdn_reply.describe()),
     };
-    let hello = if t.cert_request {
-        format!("{hello}; asks for a client certificate")
-    } else {
-        hello
+    let hello = match &t.handshake {
+        Handshake::ClientCertificateUnchecked { .. } => format!(
+            "{hello}; asks for a client certificate: the CDN presents its origin mTLS certificate, which this handshake could not (no local copy), so the origin's verdict on it cannot be checked"
+        ),
+        _ if t.cert_request => format!("{hello}; asks for a client certificate"),
+        _ => hello,
     };
     let versions: Vec<&str> = t
         .protocols
@@ -232,6 +255,11 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         ));
     }
     lines
+}
+
+/// Unix seconds now: when the certificate the CDN presents is judged.
+fn now() -> i64 {
+    crate::checks::unix_seconds(std::time::SystemTime::now()) as i64
 }
 
 /// A certificate time the way `openssl x509 -dates` shows it.
