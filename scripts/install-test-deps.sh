@@ -9,10 +9,16 @@ set -euo pipefail
 source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt, ensure_venv
 ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
+ensure_apt javac:default-jdk-headless # tests/lab/java: the JSSE origin
+ensure_apt lighttpd:lighttpd          # tests/lab/lighttpd.rs
+# lighttpd's TLS module is a file, not a command.
+[[ -e /usr/lib/lighttpd/mod_mbedtls.so ]] || apt_install lighttpd-mod-mbedtls
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
 ensure_venv
 echo "openssl: $(openssl version)"
 echo "promtool: $(promtool --version 2>&1 | head -n1)"
+echo "java: $(java -version 2>&1 | head -n1)"
+echo "lighttpd: $(lighttpd -v 2>&1 | head -n1)"
 echo "python venv: $TEST_VENV ($(python3 --version))"

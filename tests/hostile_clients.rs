@@ -8,6 +8,11 @@
 //! The plain test holds 1,000 idle and 100 slowloris connections from this process, whose
 //! server ends are in this process too: about 2,300 file descriptors (see [`ensure_fds`]).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test's own clients connect directly: they are not the exporter's probes"
+)]
+
 mod lab;
 
 use std::time::{Duration, Instant};

@@ -64,6 +64,10 @@ pub fn abort(stream: TcpStream) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the tests' connections are no probe's: they exercise the hand-off itself"
+)]
 mod tests {
     use super::*;
 

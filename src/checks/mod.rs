@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod context;
+pub mod dial;
 pub mod dns;
 pub mod edge;
 pub mod http;
@@ -29,7 +30,7 @@ use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};
 use crate::exposition::Observed;
 
-pub use context::{ContextError, ProbeContext};
+pub use context::{ContextError, ContextFiles, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
 pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport};
@@ -243,7 +244,7 @@ pub enum NotRun {
 }
 
 /// How a check ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<T> {
     Completed(T),
     /// The check did not finish within the origin's `timeout`.
@@ -252,7 +253,7 @@ pub enum Outcome<T> {
 }
 
 /// One check's outcome and how long it took.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckRun<T> {
     pub duration: Duration,
     pub outcome: Outcome<T>,
@@ -319,13 +320,11 @@ pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckR
 /// Most addresses of one origin probed in a cycle: bounds the work a hostile zone can cause.
 pub const MAX_ADDRESSES: usize = 16;
 
-/// The addresses the CDN would connect to: the pinned `address`, else what `domain` resolves to.
+/// The addresses the CDN would connect to: the pinned `address`, else what `domain` resolved to
+/// in this cycle (for an ad-hoc origin, when it was vetted: see [`crate::cycle`]).
 pub fn addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
     if let Some(ip) = origin.address {
         return vec![ip];
-    }
-    if !origin.pinned_addresses.is_empty() {
-        return origin.pinned_addresses.clone();
     }
     results
         .resolution

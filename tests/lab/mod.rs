@@ -6,12 +6,18 @@
     dead_code,
     reason = "each test binary uses a different part of the lab"
 )]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the lab's servers and clients connect directly: they are not the exporter's probes"
+)]
 
 pub mod aws;
 pub mod dns;
 pub mod edge;
 pub mod hostile;
 pub mod http;
+pub mod java;
+pub mod lighttpd;
 pub mod tcp;
 pub mod tls;
 pub mod webpki;
@@ -149,6 +155,27 @@ impl Exporter {
             })
         })
         .await
+    }
+
+    /// The versions `origin` speaks (`origin_tls_protocol_supported` = 1, in SSLv3 to TLSv1.3
+    /// order), as `/probe?origin=` reports them: a probe sends every version's hello at once,
+    /// while a scheduled origin whose TLS check finds nothing wrong sends them on a later cycle.
+    pub async fn supported_protocols(&self, origin: &str) -> Vec<String> {
+        let (status, body) = self.get(&format!("/probe?origin={origin}")).await;
+        assert_eq!(status, 200, "{body}");
+        let s = Scrape::parse(&body);
+        ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+            .into_iter()
+            .filter(|v| {
+                let value = s.value(
+                    "origin_tls_protocol_supported",
+                    &[("origin", origin), ("version", v)],
+                );
+                assert!(value.is_some(), "no protocol series for {origin}:\n{body}");
+                value == Some(1.0)
+            })
+            .map(str::to_string)
+            .collect()
     }
 
     pub async fn stop(mut self) {

@@ -547,7 +547,7 @@ impl Default for Files {
 }
 
 /// Waits until `addr` accepts a connection, or panics naming `what`.
-async fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str) {
+pub async fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(status)) = child.try_wait() {

@@ -12,6 +12,7 @@ mod series;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -21,9 +22,10 @@ use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::TokioResolver;
+use hickory_resolver::{Hosts, TokioResolver};
 use quick_cache::sync::Cache;
 
+use super::context::{SystemResolverFiles, HOSTS, RESOLV_CONF};
 use super::ContextError;
 use crate::config::{Global, Origin};
 
@@ -100,11 +102,31 @@ impl fmt::Debug for DnsContext {
 }
 
 impl DnsContext {
-    /// A resolver on `global.resolvers`, or on the system's configuration when none are given.
-    pub fn new(global: &Global) -> Result<Self, ContextError> {
+    /// A resolver on `global.resolvers`, or, when none are given, on the system's configuration
+    /// and hosts file as read into `system` (see [`super::ContextFiles`]).
+    pub fn new(
+        global: &Global,
+        system: Option<&SystemResolverFiles>,
+    ) -> Result<Self, ContextError> {
         let provider = TokioRuntimeProvider::default();
+        let mut hosts = None;
         let mut builder = if global.resolvers.is_empty() {
-            TokioResolver::builder(provider).map_err(|e| ContextError::Resolver(e.to_string()))?
+            let system = system.ok_or_else(|| {
+                ContextError::Resolver("the system resolver's files were not read".into())
+            })?;
+            let (config, options) =
+                hickory_resolver::system_conf::parse_resolv_conf(&system.resolv_conf)
+                    .map_err(|e| ContextError::Resolver(format!("{RESOLV_CONF}: {e}")))?;
+            let mut b = TokioResolver::builder_with_config(config, provider);
+            *b.options_mut() = options;
+            // The hosts file as read, not as the resolver would read it again itself.
+            let mut table = Hosts::default();
+            table
+                .read_hosts_conf(&system.hosts[..])
+                .map_err(|e| ContextError::Resolver(format!("{HOSTS}: {e}")))?;
+            hosts = Some(Arc::new(table));
+            b.options_mut().use_hosts_file = ResolveHosts::Never;
+            b
         } else {
             let servers = global.resolvers.iter().map(|&sa| name_server(sa)).collect();
             let mut b = TokioResolver::builder_with_config(
@@ -119,9 +141,12 @@ impl DnsContext {
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         opts.timeout = RESOLVER_TIMEOUT;
         opts.attempts = RESOLVER_ATTEMPTS;
-        let resolver = builder
+        let mut resolver = builder
             .build()
             .map_err(|e| ContextError::Resolver(e.to_string()))?;
+        if let Some(hosts) = hosts {
+            resolver.set_hosts(hosts);
+        }
         Ok(DnsContext {
             resolver,
             dns_port: global.dns_port,

@@ -19,11 +19,11 @@ use hyper_util::rt::TokioIo;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use openssl::ssl::SslContext;
 
+use super::dial;
 use super::tls::cdn_client;
 use super::tls::fallback::AcceptAnyCertificate;
 use crate::config::{Origin, Scheme};
@@ -184,7 +184,7 @@ async fn send_over(
     x: &Exchange<'_>,
     client: Client<'_>,
 ) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    let tcp = match tokio::time::timeout(x.connect_timeout, TcpStream::connect(x.address)).await {
+    let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return (HttpOutcome::ConnectFailed(e.to_string()), Vec::new()),
         Err(_) => {

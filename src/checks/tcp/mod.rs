@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::net::TcpStream;
 
+use crate::checks::dial;
 use crate::config::Scheme;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +117,7 @@ pub async fn probe(
 }
 
 async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, PortState> {
-    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+    match tokio::time::timeout(limit, dial::connect(addr)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(PortState::Refused),
         Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Err(PortState::TimedOut),
@@ -126,8 +127,13 @@ async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, PortSta
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test's own client fills a listener's queue; it is no probe"
+)]
 mod tests {
     use super::*;
+    use crate::netpolicy::Reach;
 
     /// A port that drops connections at first (its accept queue is full, as behind a
     /// saturated origin) and accepts from `after` on: it needs more than one attempt.
@@ -160,7 +166,8 @@ mod tests {
             attempts: 3,
             limit: Duration::from_millis(500),
         };
-        let (report, open) = probe(&[addr.ip()], &[(Scheme::Https, addr.port())], how).await;
+        let (ips, ports) = ([addr.ip()], [(Scheme::Https, addr.port())]);
+        let (report, open) = dial::within(Reach::Configured, probe(&ips, &ports, how)).await;
         task.abort();
         assert_eq!(open.len(), 1, "the accepted connection is returned");
         let p = &report.ports[0];
@@ -179,7 +186,11 @@ mod tests {
             limit: Duration::from_millis(500),
         };
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let (report, open) = probe(&[ip], &[(Scheme::Http, port)], how).await;
+        let (report, open) = dial::within(
+            Reach::Configured,
+            probe(&[ip], &[(Scheme::Http, port)], how),
+        )
+        .await;
         assert!(open.is_empty());
         assert_eq!(report.ports[0].state, PortState::Refused);
         assert_eq!(report.ports[0].attempts, 2);

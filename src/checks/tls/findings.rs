@@ -33,6 +33,17 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
     let mut out = Vec::new();
     match &report.handshake {
         Handshake::Accepted => {}
+        Handshake::ProtocolMismatch { supported, allowed } if supported.is_empty() => {
+            out.push(Finding::new(
+                Cause::TlsProtocolMismatch,
+                format!(
+                    "{} refuses the CDN's hello as an unsupported version ({}): it speaks none of {}; no version's own hello succeeded either, so which one it speaks is unknown",
+                    report.address,
+                    report.cdn_reply.describe(),
+                    names(allowed)
+                ),
+            ))
+        }
         Handshake::ProtocolMismatch { supported, allowed } => out.push(Finding::new(
             Cause::TlsProtocolMismatch,
             format!(
@@ -485,6 +496,23 @@ mod tests {
         assert_eq!(
             d.findings[0].detail,
             "192.0.2.1:443 accepts only TLSv1.3; the CDN may use TLSv1.2"
+        );
+        // Every hello refused as protocol_version: no version to name.
+        let mut refused = report(
+            Handshake::ProtocolMismatch {
+                supported: vec![],
+                allowed: vec![Tls1_2],
+            },
+            None,
+        );
+        if let Outcome::Completed(r) = &mut refused {
+            r.cdn_reply = Reply::Alert(70);
+        }
+        let d = diagnose(&origin(&[Check::Tls]), &results(refused));
+        assert_eq!(d.findings[0].cause.name(), "tls_protocol_mismatch");
+        assert_eq!(
+            d.findings[0].detail,
+            "192.0.2.1:443 refuses the CDN's hello as an unsupported version (alert 70 (protocol_version)): it speaks none of TLSv1.2; no version's own hello succeeded either, so which one it speaks is unknown"
         );
     }
 

@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::conn::{self, Handoff};
+use super::dial;
 use super::ContextError;
 use crate::analysis::{self, ChainReport};
 use crate::cdn::{self, CdnProfile, TlsVersion};
@@ -57,19 +58,31 @@ pub struct TlsContext {
 }
 
 impl TlsContext {
+    /// The context with `ca_file` read now (see [`Self::from_pem`]).
     pub fn new(ca_file: Option<&Path>) -> Result<TlsContext, ContextError> {
+        match ca_file {
+            None => Self::from_pem(None),
+            Some(path) => {
+                let pem = super::context::read_ca_file(path)?;
+                Self::from_pem(Some((path, &pem)))
+            }
+        }
+    }
+
+    /// The context with the roots of `ca_file`, given as the file's path and the content read
+    /// from it (the content is what a reload compares).
+    pub fn from_pem(ca_file: Option<(&Path, &[u8])>) -> Result<TlsContext, ContextError> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         let mut whole: Vec<CertificateDer<'static>> =
             webpki_root_certs::TLS_SERVER_ROOT_CERTS.to_vec();
-        if let Some(path) = ca_file {
+        if let Some((path, pem)) = ca_file {
             let err = |reason: String| ContextError::CaFile {
                 file: path.display().to_string(),
                 reason,
             };
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| err(e.to_string()))?
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
                 .collect::<Result<_, _>>()
                 .map_err(|e| err(e.to_string()))?;
             if certs.is_empty() {
@@ -162,7 +175,9 @@ pub struct Negotiated {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
     Accepted,
-    /// The origin speaks TLS, but none of the versions in `ssl_protocols`.
+    /// The origin speaks TLS, but none of the versions in `ssl_protocols`. `supported` is empty
+    /// when the origin refused the CDN's hello as `protocol_version` and no version's own hello
+    /// succeeded either (a server whose minimum version its library cannot speak).
     ProtocolMismatch {
         supported: Vec<TlsVersion>,
         allowed: Vec<TlsVersion>,
@@ -636,7 +651,7 @@ async fn exchange(
     let work = async {
         let mut stream = match handed {
             Some(stream) => stream,
-            None => match TcpStream::connect(addr).await {
+            None => match dial::connect(addr).await {
                 Ok(s) => s,
                 Err(e) => return (io_reply(&e), reply::Flight::default()),
             },
@@ -705,7 +720,10 @@ pub fn classify(
         .collect();
     if !usable.is_empty() {
         Handshake::CipherMismatch { versions: usable }
-    } else if !supported.is_empty() {
+    } else if !supported.is_empty() || *cdn_reply == Reply::Alert(PROTOCOL_VERSION) {
+        // The origin names the mismatch itself: RFC 5246 7.2.2 and RFC 8446 6.2 send
+        // protocol_version for a version "recognized but not supported". lighttpd with mbedTLS
+        // 2.28 set to TLS 1.3 only answers every hello so, the version hellos included.
         Handshake::ProtocolMismatch {
             supported,
             allowed: allowed.to_vec(),
@@ -714,6 +732,9 @@ pub fn classify(
         Handshake::Failed(cdn_reply.clone())
     }
 }
+
+/// The `protocol_version` alert (70).
+const PROTOCOL_VERSION: u8 = 70;
 
 /// What the CDN-profile handshake adds to the hello's verdict: a later step that broke, a
 /// client certificate asked for or refused, a certificate key no offered scheme fits.
@@ -836,6 +857,23 @@ mod tests {
         ];
         for (ok, protocols, allowed, want) in cases {
             assert_eq!(classify(ok, &protocols, &allowed, &alert), want);
+        }
+        // protocol_version to the CDN's hello: a mismatch in the origin's own words, even when
+        // no version's hello succeeds (lighttpd + mbedTLS 2.28, TLS 1.3 only); any other
+        // refusal of every hello stays a failed handshake.
+        let refused = Reply::Alert(70);
+        assert_eq!(
+            classify(false, &matrix(&[]), &[Tls1_2], &refused),
+            Handshake::ProtocolMismatch {
+                supported: vec![],
+                allowed: vec![Tls1_2],
+            }
+        );
+        for other in [Reply::Alert(40), Reply::Closed, Reply::Reset, Reply::NotTls] {
+            assert_eq!(
+                classify(false, &matrix(&[]), &[Tls1_2], &other),
+                Handshake::Failed(other.clone())
+            );
         }
         // An acceptable hello followed by a reset is a failed handshake, not a mismatch.
         let broken = Reply::HelloThen(
@@ -1064,16 +1102,11 @@ mod tests {
     ) -> (TlsReport, usize) {
         use std::sync::atomic::Ordering;
         let before = connections.load(Ordering::SeqCst);
-        let report = probe_all(
-            origin,
-            &cdn::CLOUDFRONT,
-            ctx,
-            &[addr],
-            memory,
-            &mut Handoff::default(),
-        )
-        .await
-        .expect("one address");
+        let (addrs, mut handoff) = ([addr], Handoff::default());
+        let cycle = probe_all(origin, &cdn::CLOUDFRONT, ctx, &addrs, memory, &mut handoff);
+        let report = dial::within(crate::netpolicy::Reach::Configured, cycle)
+            .await
+            .expect("one address");
         (report, connections.load(Ordering::SeqCst) - before)
     }
 

@@ -1,14 +1,15 @@
 //! CloudFront discovery: lists every distribution the credentials can see (every page,
 //! `Marker`/`NextMarker`), keeps those matching `distribution_ids` and `tags`
-//! (ListTagsForResource), resolves each cache behavior's origin request policy
-//! (GetOriginRequestPolicy, cached by id) to whether it forwards `Host`, reads each VPC origin
-//! with `vpc_origins: probe` (GetVpcOrigin, once per id and refresh) and each origin mTLS
-//! client certificate from ACM (DescribeCertificate, once per ARN and refresh), and hands the
-//! result to the pure mapping ([`map`]). Credentials come from the AWS default chain
-//! (environment, profile, web identity / IRSA, container and instance metadata); the region is
-//! us-east-1, where the CloudFront API lives and where CloudFront's ACM certificates must be.
-//! The SDKs' HTTP client is built on rustls with ring, the exporter's one crypto provider;
-//! `endpoint_url` points both at the same endpoint.
+//! (ListTagsForResource), reads each cache behavior's cache policy (GetCachePolicy) and origin
+//! request policy (GetOriginRequestPolicy), each id once per refresh (a policy changes under its
+//! id: nothing is kept across refreshes), to tell whether it forwards `Host`, reads each VPC
+//! origin with `vpc_origins: probe` (GetVpcOrigin) and each origin mTLS client certificate from
+//! ACM (DescribeCertificate), each once per id and refresh too, and hands the result to the pure
+//! mapping ([`map`]). Credentials come from the AWS default chain (environment, profile, web
+//! identity / IRSA, container and instance metadata); the region is us-east-1, where the
+//! CloudFront API lives and where CloudFront's ACM certificates must be. The SDKs' HTTP client
+//! is built on rustls with ring, the exporter's one crypto provider; `endpoint_url` points both
+//! the CloudFront and the ACM client at the same endpoint.
 
 pub mod map;
 
@@ -26,7 +27,8 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use self::map::{
-    Behavior, CfOrigin, CustomOrigin, Distribution, OriginGroup, OriginKind, VpcEndpoint, VpcOrigin,
+    Behavior, CfOrigin, CustomOrigin, Distribution, Forwarding, HeadersConfig, OriginGroup,
+    OriginKind, VpcEndpoint, VpcOrigin,
 };
 use super::{Discovered, DiscoveryStatus};
 use crate::config::{AcmCertificate, CloudFrontDiscovery, VpcOrigins};
@@ -58,6 +60,7 @@ pub struct ApiCalls {
     pub list_distributions: AtomicU64,
     pub list_tags_for_resource: AtomicU64,
     pub get_origin_request_policy: AtomicU64,
+    pub get_cache_policy: AtomicU64,
     pub get_vpc_origin: AtomicU64,
     pub describe_certificate: AtomicU64,
 }
@@ -67,6 +70,7 @@ impl ApiCalls {
         self.list_distributions.load(Ordering::Relaxed)
             + self.list_tags_for_resource.load(Ordering::Relaxed)
             + self.get_origin_request_policy.load(Ordering::Relaxed)
+            + self.get_cache_policy.load(Ordering::Relaxed)
             + self.get_vpc_origin.load(Ordering::Relaxed)
             + self.describe_certificate.load(Ordering::Relaxed)
     }
@@ -77,9 +81,9 @@ pub struct CloudFront {
     client: Client,
     acm: aws_sdk_acm::Client,
     settings: CloudFrontDiscovery,
-    /// Origin request policy id → forwards `Host`. Policies are immutable per id in practice;
-    /// the cache lives as long as the settings.
-    policies: HashMap<String, bool>,
+    /// The policies read during the current refresh, by id: behaviors share them. Emptied at
+    /// the start of every refresh, since a policy is edited under the same id.
+    policies: Policies,
     pub calls: Arc<ApiCalls>,
 }
 
@@ -108,7 +112,7 @@ impl CloudFront {
             client: Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
             settings: settings.clone(),
-            policies: HashMap::new(),
+            policies: Policies::default(),
             calls: Arc::default(),
         }
     }
@@ -133,14 +137,14 @@ impl CloudFront {
         &self,
         distributions: &mut [Distribution],
     ) -> Result<(), DiscoveryError> {
-        let mut read: HashMap<String, VpcEndpoint> = HashMap::new();
+        let mut read: HashMap<String, Option<VpcEndpoint>> = HashMap::new();
         for d in distributions.iter_mut() {
             for o in &mut d.origins {
                 let OriginKind::Vpc(vpc) = &mut o.kind else {
                     continue;
                 };
                 if let Some(known) = read.get(&vpc.id) {
-                    vpc.endpoint = Some(known.clone());
+                    vpc.endpoint = known.clone();
                     continue;
                 }
                 self.calls.get_vpc_origin.fetch_add(1, Ordering::Relaxed);
@@ -161,9 +165,7 @@ impl CloudFront {
                         ssl_protocols: ssl_protocols(c.origin_ssl_protocols()),
                         ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
                     });
-                if let Some(endpoint) = &endpoint {
-                    read.insert(vpc.id.clone(), endpoint.clone());
-                }
+                read.insert(vpc.id.clone(), endpoint.clone());
                 vpc.endpoint = endpoint;
             }
         }
@@ -171,7 +173,8 @@ impl CloudFront {
     }
 
     /// DescribeCertificate once per ARN. A failure (no `acm:DescribeCertificate` permission, a
-    /// deleted certificate) is kept as the origin's word, logged, and fails nothing else.
+    /// deleted certificate) is kept as the origin's word, logged, and fails nothing else: the
+    /// origins are probed all the same.
     async fn describe_certificates(
         &self,
         distributions: &[Distribution],
@@ -215,6 +218,7 @@ impl CloudFront {
 
     /// Every distribution the settings select.
     async fn distributions(&mut self) -> Result<Vec<Distribution>, DiscoveryError> {
+        self.policies = Policies::default();
         let mut distributions = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -297,7 +301,12 @@ impl CloudFront {
             )]
             let legacy = b.forwarded_values();
             let b = self
-                .behavior(b.target_origin_id(), b.origin_request_policy_id(), legacy)
+                .behavior(
+                    b.target_origin_id(),
+                    b.cache_policy_id(),
+                    b.origin_request_policy_id(),
+                    legacy,
+                )
                 .await?;
             behaviors.push(b);
         }
@@ -308,7 +317,12 @@ impl CloudFront {
             )]
             let legacy = b.forwarded_values();
             let b = self
-                .behavior(b.target_origin_id(), b.origin_request_policy_id(), legacy)
+                .behavior(
+                    b.target_origin_id(),
+                    b.cache_policy_id(),
+                    b.origin_request_policy_id(),
+                    legacy,
+                )
                 .await?;
             behaviors.push(b);
         }
@@ -351,54 +365,111 @@ impl CloudFront {
         })
     }
 
-    /// A cache behavior (the default one or another) by its target, origin request policy
-    /// and legacy `ForwardedValues` headers.
+    /// A cache behavior (the default one or another) by its target, its cache and origin
+    /// request policies and its legacy `ForwardedValues` headers.
     async fn behavior(
         &mut self,
         target: &str,
-        policy: Option<&str>,
+        cache_policy: Option<&str>,
+        request_policy: Option<&str>,
         legacy: Option<&aws_sdk_cloudfront::types::ForwardedValues>,
     ) -> Result<Behavior, DiscoveryError> {
         let legacy = legacy.and_then(|f| f.headers()).map(|h| h.items().to_vec());
+        let cache_policy = match cache_policy.filter(|p| !p.is_empty()) {
+            Some(id) => Some(self.cache_policy(id).await?),
+            None => None,
+        };
+        let request_policy = match request_policy.filter(|p| !p.is_empty()) {
+            Some(id) => Some(self.origin_request_policy(id).await?),
+            None => None,
+        };
         Ok(Behavior {
             target_origin_id: target.to_string(),
-            forwards_host: self.forwards_host(policy, legacy).await?,
+            forwards_host: map::forwards_host(&Forwarding {
+                cache_policy: cache_policy.as_ref(),
+                origin_request_policy: request_policy.as_ref(),
+                legacy_headers: legacy.as_deref(),
+            }),
         })
     }
 
-    /// An origin request policy, when the behavior has one; else legacy forwarded headers.
-    async fn forwards_host(
-        &mut self,
-        policy: Option<&str>,
-        legacy: Option<Vec<String>>,
-    ) -> Result<bool, DiscoveryError> {
-        let Some(id) = policy.filter(|p| !p.is_empty()) else {
-            return Ok(legacy.is_some_and(|h| map::legacy_forwards_host(&h)));
+    /// The headers of a cache policy's cache key (GetCachePolicy), once per id and refresh.
+    async fn cache_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
+        let fetch = async {
+            let out = self
+                .client
+                .get_cache_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(api("GetCachePolicy"))?;
+            Ok(out
+                .cache_policy()
+                .and_then(|p| p.cache_policy_config())
+                .and_then(|c| c.parameters_in_cache_key_and_forwarded_to_origin())
+                .and_then(|p| p.headers_config())
+                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
+                .unwrap_or_default())
         };
-        if let Some(known) = self.policies.get(id) {
-            return Ok(*known);
-        }
-        self.calls
-            .get_origin_request_policy
-            .fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .get_origin_request_policy()
-            .id(id)
-            .send()
-            .await
-            .map_err(api("GetOriginRequestPolicy"))?;
-        let forwards = out
-            .origin_request_policy()
-            .and_then(|p| p.origin_request_policy_config())
-            .and_then(|c| c.headers_config())
-            .is_some_and(|h| {
-                let listed = h.headers().map(|l| l.items().to_vec()).unwrap_or_default();
-                map::policy_forwards_host(h.header_behavior().as_str(), &listed)
-            });
-        self.policies.insert(id.to_string(), forwards);
-        Ok(forwards)
+        let calls = &self.calls.get_cache_policy;
+        remembered(&mut self.policies.cache, calls, id, fetch).await
     }
+
+    /// The headers an origin request policy forwards (GetOriginRequestPolicy), once per id and
+    /// refresh.
+    async fn origin_request_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
+        let fetch = async {
+            let out = self
+                .client
+                .get_origin_request_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(api("GetOriginRequestPolicy"))?;
+            Ok(out
+                .origin_request_policy()
+                .and_then(|p| p.origin_request_policy_config())
+                .and_then(|c| c.headers_config())
+                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
+                .unwrap_or_default())
+        };
+        let calls = &self.calls.get_origin_request_policy;
+        remembered(&mut self.policies.origin_request, calls, id, fetch).await
+    }
+}
+
+/// `id`'s policy from `known`, else from `fetch` (counted in `calls`), remembered.
+async fn remembered(
+    known: &mut HashMap<String, HeadersConfig>,
+    calls: &AtomicU64,
+    id: &str,
+    fetch: impl std::future::Future<Output = Result<HeadersConfig, DiscoveryError>>,
+) -> Result<HeadersConfig, DiscoveryError> {
+    if let Some(headers) = known.get(id) {
+        return Ok(headers.clone());
+    }
+    calls.fetch_add(1, Ordering::Relaxed);
+    let headers = fetch.await?;
+    known.insert(id.to_string(), headers.clone());
+    Ok(headers)
+}
+
+/// A policy's `HeadersConfig` as the mapping reads it.
+fn headers_config(
+    behavior: &str,
+    headers: Option<&aws_sdk_cloudfront::types::Headers>,
+) -> HeadersConfig {
+    HeadersConfig {
+        behavior: behavior.to_string(),
+        headers: headers.map(|l| l.items().to_vec()).unwrap_or_default(),
+    }
+}
+
+/// Policies read during one refresh, by id.
+#[derive(Debug, Default)]
+struct Policies {
+    cache: HashMap<String, HeadersConfig>,
+    origin_request: HashMap<String, HeadersConfig>,
 }
 
 fn ssl_protocols(p: Option<&aws_sdk_cloudfront::types::OriginSslProtocols>) -> Vec<String> {
