@@ -214,9 +214,9 @@ pub fn date(unix: i64) -> String {
     }
 }
 
-/// `5 days`, `1 day`, `0 days` (whole days, rounded down).
+/// `5 days`, `1 day`, `0 days`: to the nearest whole day (the date says the rest).
 fn days(seconds: i64) -> String {
-    match seconds / 86_400 {
+    match (seconds + 43_200).div_euclid(86_400) {
         1 => "1 day".into(),
         n => format!("{n} days"),
     }
@@ -411,7 +411,8 @@ mod tests {
     fn dates_are_utc() {
         assert_eq!(date(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(date(NOW), "2026-09-01 12:00:00 UTC");
-        assert_eq!(days(DAY - 1), "0 days");
-        assert_eq!(days(DAY), "1 day");
+        assert_eq!(days(DAY / 2 - 1), "0 days");
+        assert_eq!(days(DAY - 1), "1 day");
+        assert_eq!(days(5 * DAY - 3), "5 days");
     }
 }
