@@ -80,6 +80,8 @@ impl ApiCalls {
 pub struct CloudFront {
     client: Client,
     acm: aws_sdk_acm::Client,
+    /// The last description of each origin mTLS certificate, by ARN: kept through a failed call.
+    described: HashMap<String, AcmCertificate>,
     settings: CloudFrontDiscovery,
     /// The policies read during the current refresh, by id: behaviors share them. Emptied at
     /// the start of every refresh, since a policy is edited under the same id.
@@ -111,6 +113,7 @@ impl CloudFront {
         CloudFront {
             client: Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
+            described: HashMap::new(),
             settings: settings.clone(),
             policies: Policies::default(),
             calls: Arc::default(),
@@ -172,11 +175,12 @@ impl CloudFront {
         Ok(())
     }
 
-    /// DescribeCertificate once per ARN. A failure (no `acm:DescribeCertificate` permission, a
-    /// deleted certificate) is kept as the origin's word, logged, and fails nothing else: the
-    /// origins are probed all the same.
+    /// DescribeCertificate once per ARN. A failure fails nothing else (the origins are probed all
+    /// the same) and is logged: a certificate described before keeps its last description (a
+    /// throttled call does not make its expiry vanish), one never described carries the error
+    /// (no `acm:DescribeCertificate` permission, say), which its origin's evidence shows.
     async fn describe_certificates(
-        &self,
+        &mut self,
         distributions: &[Distribution],
     ) -> BTreeMap<String, Result<AcmCertificate, String>> {
         let arns: BTreeSet<&str> = distributions
@@ -211,8 +215,17 @@ impl CloudFront {
                         kind: c.and_then(|c| c.r#type()).map(|t| t.as_str().to_string()),
                     }
                 });
+            let described = match described {
+                Ok(facts) => {
+                    self.described.insert(arn.to_string(), facts.clone());
+                    Ok(facts)
+                }
+                Err(e) => self.described.get(arn).cloned().ok_or(e),
+            };
             out.insert(arn.to_string(), described);
         }
+        // Only certificates still named by a distribution are remembered.
+        self.described.retain(|arn, _| out.contains_key(arn));
         out
     }
 
