@@ -9,10 +9,17 @@ set -euo pipefail
 source "$(dirname "$0")/../deploy/validate/lib.sh" # ensure_apt, ensure_venv
 ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
+ensure_apt nginx:nginx # tests/lab/nginx.rs: the nginx origin
 ensure_apt javac:default-jdk-headless # tests/lab/java: the JSSE origin
-ensure_apt lighttpd:lighttpd          # tests/lab/lighttpd.rs
-# lighttpd's TLS module is a file, not a command.
-[[ -e /usr/lib/lighttpd/mod_mbedtls.so ]] || apt_install lighttpd-mod-mbedtls
+# tests/lab/lighttpd.rs and tests/lab/stacks.rs: the server stacks of tests/mtls_stacks.rs
+# (docs/mtls.md); gnutls-serv runs in a network namespace of its own (unshare, ip) behind socat.
+PATH="$PATH:/usr/sbin:/sbin"
+ensure_apt apache2:apache2 haproxy:haproxy caddy:caddy lighttpd:lighttpd node:nodejs \
+  gnutls-serv:gnutls-bin socat:socat ip:iproute2 unshare:util-linux
+# lighttpd's TLS modules are files, not commands.
+for module in mbedtls openssl gnutls; do
+  [[ -e /usr/lib/lighttpd/mod_$module.so ]] || apt_install "lighttpd-mod-$module"
+done
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done

@@ -81,6 +81,9 @@ async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Ori
         let report = m.run(origin, ctx, &results, memory).await;
         results.put(report);
     }
+    for m in enabled() {
+        m.revise(origin, &mut results, memory);
+    }
     memory.handoff.clear();
     results
 }

@@ -193,6 +193,12 @@ pub trait CheckModule: Send + Sync {
     /// check's): an echo of another check's cause is dropped, a confirmation added. Pure.
     fn reconcile(&self, _results: &OriginResults, _findings: &mut Vec<Finding>) {}
 
+    /// After every check of the cycle ran: revises this check's own report with what later
+    /// checks saw that contradicts work it reused from earlier cycles, and makes its memory
+    /// forget that work (the TLS check: a finished handshake the HTTP check's own handshake
+    /// contradicts). Touches only this check's report and memory.
+    fn revise(&self, _origin: &Origin, _results: &mut OriginResults, _memory: &mut Memory) {}
+
     /// Writes the check's metric families for every observed origin.
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result;
 

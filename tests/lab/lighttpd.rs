@@ -1,6 +1,6 @@
 //! lighttpd as a TLS origin, with its mbedTLS module (Debian's `lighttpd-mod-mbedtls`, mbedTLS
-//! 2.28) or its OpenSSL one: a small embedded-style stack whose version refusals differ from
-//! OpenSSL's. Settings go through `ssl.openssl.ssl-conf-cmd` (MinProtocol, MaxProtocol,
+//! 2.28), its GnuTLS one or its OpenSSL one: a small embedded-style stack whose version refusals
+//! differ from OpenSSL's, and which refuses a client certificate with each library's own alert. Settings go through `ssl.openssl.ssl-conf-cmd` (MinProtocol, MaxProtocol,
 //! CipherString), which both modules read. Binds 127.0.0.1, answers `GET /` with 200, and is
 //! killed on drop.
 
@@ -15,6 +15,7 @@ use super::tls::{wait_listening, Files, Leaf, Pki};
 pub enum TlsModule {
     MbedTls,
     OpenSsl,
+    GnuTls,
 }
 
 impl TlsModule {
@@ -22,6 +23,7 @@ impl TlsModule {
         match self {
             TlsModule::MbedTls => "mod_mbedtls",
             TlsModule::OpenSsl => "mod_openssl",
+            TlsModule::GnuTls => "mod_gnutls",
         }
     }
 
@@ -29,6 +31,7 @@ impl TlsModule {
         match self {
             TlsModule::MbedTls => "lighttpd-mod-mbedtls",
             TlsModule::OpenSsl => "lighttpd-mod-openssl",
+            TlsModule::GnuTls => "lighttpd-mod-gnutls",
         }
     }
 }
@@ -47,6 +50,27 @@ impl LighttpdOrigin {
         leaf: &Leaf,
         module: TlsModule,
         conf_cmd: &[(&str, &str)],
+    ) -> LighttpdOrigin {
+        Self::launch(pki, leaf, module, conf_cmd, None).await
+    }
+
+    /// Serves `leaf` through `module`, asking for a client certificate and refusing one that
+    /// does not chain to `client_ca_pem` (`ssl.verifyclient.activate` and `.enforce`).
+    pub async fn verifying(
+        pki: &Pki,
+        leaf: &Leaf,
+        module: TlsModule,
+        client_ca_pem: &str,
+    ) -> LighttpdOrigin {
+        Self::launch(pki, leaf, module, &[], Some(client_ca_pem)).await
+    }
+
+    async fn launch(
+        pki: &Pki,
+        leaf: &Leaf,
+        module: TlsModule,
+        conf_cmd: &[(&str, &str)],
+        client_ca_pem: Option<&str>,
     ) -> LighttpdOrigin {
         let so = Path::new("/usr/lib/lighttpd").join(format!("{}.so", module.name()));
         assert!(
@@ -69,12 +93,19 @@ impl LighttpdOrigin {
             .iter()
             .map(|(k, v)| format!("\"{k}\" => \"{v}\""))
             .collect();
+        let verify = client_ca_pem.map_or_else(String::new, |ca| {
+            format!(
+                "ssl.ca-file = \"{}\"\nssl.verifyclient.activate = \"enable\"\n\
+                 ssl.verifyclient.enforce = \"enable\"\nssl.verifyclient.depth = 4\n",
+                files.write("client-ca.pem", ca).display()
+            )
+        });
         let conf = files.write(
             "lighttpd.conf",
             &format!(
                 "server.document-root = \"{root}\"\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\n\
 server.errorlog = \"{log}\"\nindex-file.names = (\"index.html\")\nserver.modules = (\"{module}\")\nssl.engine = \"enable\"\n\
-ssl.pemfile = \"{cert}\"\nssl.privkey = \"{key}\"\nssl.openssl.ssl-conf-cmd = ({commands})\n",
+ssl.pemfile = \"{cert}\"\nssl.privkey = \"{key}\"\nssl.openssl.ssl-conf-cmd = ({commands})\n{verify}",
                 root = root.display(),
                 log = files.dir.path().join("error.log").display(),
                 module = module.name(),

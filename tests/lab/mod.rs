@@ -18,6 +18,9 @@ pub mod hostile;
 pub mod http;
 pub mod java;
 pub mod lighttpd;
+pub mod nginx;
+pub mod stacks;
+pub mod switch;
 pub mod tcp;
 pub mod tls;
 pub mod webpki;
@@ -382,6 +385,29 @@ pub fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
     // The file's directory differs per run: name it as a user would see it.
     let text = text.replace(&dir.path().display().to_string(), "DIR");
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// The `check` command's output (stdout and stderr) for one origin of `config`, run off the
+/// runtime's thread so that in-process origins keep serving.
+pub async fn check_output(config: &str, origin: &str) -> String {
+    let Some(bin) = option_env!("CARGO_BIN_EXE_origin_exporter") else {
+        panic!("check_output runs the binary: only integration tests have it");
+    };
+    let (config, origin) = (config.to_string(), origin.to_string());
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, config).expect("write config");
+        let out = std::process::Command::new(bin)
+            .args(["check", "--config.file"])
+            .arg(&file)
+            .arg(origin)
+            .output()
+            .expect("run check");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    })
+    .await
+    .expect("check command")
 }
 
 #[cfg(test)]

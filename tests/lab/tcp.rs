@@ -74,10 +74,14 @@ pub struct HungPort {
 
 impl HungPort {
     pub async fn start() -> HungPort {
+        Self::start_at("127.0.0.1:0".parse().expect("addr")).await
+    }
+
+    /// The same on a given loopback address and port (port 0: a free one).
+    pub async fn start_at(addr: SocketAddr) -> HungPort {
+        assert!(addr.ip().is_loopback(), "lab servers bind loopback only");
         let socket = TcpSocket::new_v4().expect("socket");
-        socket
-            .bind("127.0.0.1:0".parse().expect("addr"))
-            .expect("bind loopback");
+        socket.bind(addr).expect("bind loopback");
         let listener = socket.listen(0).expect("listen");
         let addr = listener.local_addr().expect("local addr");
         // With a backlog of 0 the queue holds one connection; this one fills it.

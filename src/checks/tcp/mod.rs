@@ -75,14 +75,17 @@ impl Attempts {
     }
 }
 
+/// An accepted connection: where to, the stream, and when it was accepted.
+pub type Accepted = (SocketAddr, TcpStream, tokio::time::Instant);
+
 /// Connects to every (address, port) pair at once, as the CDN does: a port is unreachable when
-/// every one of its attempts failed. Returns the accepted connections too, for `keep` to hold on
-/// to one (the TLS check sends its hello on it) or close.
+/// every one of its attempts failed. Returns the accepted connections too, for the caller to
+/// hold on to one (the TLS check sends its hello on it) or close.
 pub async fn probe(
     addresses: &[IpAddr],
     ports: &[(Scheme, u16)],
     how: Attempts,
-) -> (TcpReport, Vec<(SocketAddr, TcpStream)>) {
+) -> (TcpReport, Vec<Accepted>) {
     let pairs = addresses.iter().flat_map(|&address| {
         ports.iter().map(move |&(scheme, port)| async move {
             let start = Instant::now();
@@ -95,7 +98,7 @@ pub async fn probe(
                 match connect(addr, how.limit).await {
                     Ok(stream) => {
                         state = PortState::Open;
-                        open = Some((addr, stream));
+                        open = Some((addr, stream, tokio::time::Instant::now()));
                         break;
                     }
                     Err(failed) => state = failed,

@@ -361,18 +361,22 @@ pub async fn handshake(
 /// Reason codes of received alerts: `SSL_AD_REASON_OFFSET` plus the alert.
 const ALERT_REASON_OFFSET: i32 = 1000;
 
+/// The alert the peer sent, when OpenSSL's error is a received alert.
+pub fn alert_of(e: &openssl::ssl::Error) -> Option<u8> {
+    e.ssl_error()?.errors().iter().find_map(|err| {
+        let code = err.reason_code();
+        (ALERT_REASON_OFFSET..ALERT_REASON_OFFSET + 256)
+            .contains(&code)
+            .then(|| (code - ALERT_REASON_OFFSET) as u8)
+    })
+}
+
 fn failure(e: &openssl::ssl::Error, step: &str) -> Finish {
     let step = step.to_string();
+    if let Some(alert) = alert_of(e) {
+        return Finish::AlertReceived { alert, step };
+    }
     if let Some(stack) = e.ssl_error() {
-        for err in stack.errors() {
-            let code = err.reason_code();
-            if (ALERT_REASON_OFFSET..ALERT_REASON_OFFSET + 256).contains(&code) {
-                return Finish::AlertReceived {
-                    alert: (code - ALERT_REASON_OFFSET) as u8,
-                    step,
-                };
-            }
-        }
         if let Some(reason) = stack.errors().iter().find_map(|e| e.reason()) {
             return Finish::Refused {
                 reason: reason.to_string(),

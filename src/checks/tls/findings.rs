@@ -1,5 +1,6 @@
 //! TLS causes: how the CDN's hello ended, and every defect of the served chain.
 
+use super::FinishFrom;
 use crate::cdn::TlsVersion;
 use crate::checks::{Handshake, OriginResults, Outcome, TlsReport};
 use crate::diagnose::{merge_addresses, Cause, Finding};
@@ -101,14 +102,21 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
         // The CDN presents its origin mTLS certificate; the exporter, without a copy, cannot
         // tell what the origin makes of it (the evidence says so).
         Handshake::ClientCertificateUnchecked { .. } => {}
-        Handshake::ClientCertificateRejected(finish) => out.push(Finding::new(
+        Handshake::ClientCertificateRejected(how) => out.push(Finding::new(
             Cause::TlsClientCertificateRejected,
             format!(
                 "{}: the origin refused the configured client_certificate: {}",
                 report.address,
-                finish.describe()
+                how.describe()
             ),
         )),
+    }
+    if report.finish_from == FinishFrom::HttpCheck {
+        for f in &mut out {
+            f.detail.push_str(
+                " (seen by the HTTP check's own handshake this cycle, where the TLS check had reused an earlier finished handshake)",
+            );
+        }
     }
     let Some(chain) = &report.chain else {
         return out;
@@ -194,7 +202,7 @@ mod tests {
 
     use crate::analysis::{ChainReport, Defects, Trust};
     use crate::cdn::TlsVersion::*;
-    use crate::checks::tls::{Negotiated, Reply};
+    use crate::checks::tls::{Negotiated, Rejection, Reply};
     use crate::checks::{CheckRun, Handshake, NotRun, OriginResults, Outcome, TlsReport};
     use crate::config::Check;
     use crate::diagnose::diagnose;
@@ -229,6 +237,8 @@ mod tests {
             chain,
             cert_request: false,
             finish: None,
+            finish_from: Default::default(),
+            after: None,
             more: Vec::new(),
         })
     }
@@ -306,12 +316,12 @@ mod tests {
             (
                 "client certificate refused",
                 report(
-                    Handshake::ClientCertificateRejected(
+                    Handshake::ClientCertificateRejected(Rejection::Handshake(
                         crate::checks::tls::cdn_client::Finish::AlertReceived {
                             alert: 48,
                             step: "SSLv3/TLS read finished".into(),
                         },
-                    ),
+                    )),
                     ok(),
                 ),
                 &["tls_client_certificate_rejected"],

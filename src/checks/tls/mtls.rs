@@ -357,6 +357,7 @@ mod tests {
     #[test]
     fn an_origin_asking_for_the_cdns_certificate_is_required_only_when_the_cdn_has_none() {
         use super::super::cdn_client::Finish;
+        use super::super::Rejection;
         let done = Finish::Done {
             version: "TLSv1.2",
             cipher: "ECDHE-RSA-AES128-GCM-SHA256",
@@ -383,9 +384,9 @@ mod tests {
             (required(&done), CdnIdentity::Unavailable, unchecked(&done)),
             // With a local copy the handshake presented it: its verdict stands.
             (
-                Handshake::ClientCertificateRejected(alert.clone()),
+                Handshake::ClientCertificateRejected(Rejection::Handshake(alert.clone())),
                 CdnIdentity::Local,
-                Handshake::ClientCertificateRejected(alert.clone()),
+                Handshake::ClientCertificateRejected(Rejection::Handshake(alert.clone())),
             ),
             (
                 Handshake::Accepted,
