@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -12,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use crate::checks::{unix_seconds, ContextError, ProbeContext};
+use crate::checks::{ContextError, ProbeContext};
 use crate::config::{self, CloudFrontDiscovery, Config, LoadError};
 use crate::discovery::{self, Discovered, DiscoveryStatus};
 use crate::metrics::{self, ExporterMetrics};
@@ -93,6 +92,7 @@ impl Daemon {
             config,
             ctx,
         )));
+        own.config_loaded();
         info!(file = %options.config_file.display(), origins = current.load().config.origins.len(), "config loaded");
         let (sets_tx, sets_rx) = mpsc::channel(2);
 
@@ -318,6 +318,7 @@ impl Reloader {
                 self.loaded = loaded;
                 self.restart_discovery();
                 let origins = self.apply_composed(ctx);
+                self.own.config_loaded();
                 info!(file = %file, origins, "config reloaded");
                 Ok(())
             }
@@ -348,6 +349,9 @@ fn compose(
     config
 }
 
+/// Makes `config` the running one. The config file's reload metrics are not touched: this
+/// also applies discovered sets, and a refresh says nothing about the file (discovery has
+/// metrics of its own).
 fn apply(
     scheduler: &mut Scheduler,
     own: &ExporterMetrics,
@@ -356,9 +360,6 @@ fn apply(
 ) -> Current {
     scheduler.apply(&config, Arc::clone(&ctx));
     own.origins.set(scheduler.len() as i64);
-    own.config_reload_successful.set(1);
-    own.config_reload_timestamp
-        .set(unix_seconds(SystemTime::now()));
     Current {
         config: Arc::new(config),
         ctx,

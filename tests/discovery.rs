@@ -177,6 +177,50 @@ async fn distributions_become_origins_and_follow_the_account() {
     exporter.stop().await;
 }
 
+/// The config file's reload metrics describe the file alone: a discovery refresh applied after
+/// a failed reload leaves `origin_exporter_config_last_reload_successful` at 0 (and its success
+/// timestamp where it was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_refresh_does_not_hide_a_failed_config_reload() {
+    let moto = Moto::start();
+    let dns = dns().await;
+    let healthy = HttpOrigin::plain(200, Duration::ZERO).await;
+    let origin = |domain: &str| json!({"id": "web", "domain": domain, "http_port": healthy.port(), "policy": "http-only"});
+    let (first, _) =
+        moto.create_distribution(&json!({"ref": "first", "origins": [origin("healthy.cf.test")]}));
+    let exporter = Exporter::start(&config(&moto, &dns, "")).await;
+    let first_name = format!("{first}_web");
+    let s = wait(&exporter, "the discovered origin probed", |s| {
+        probed(s, &first_name)
+    })
+    .await;
+    s.assert_value("origin_exporter_config_last_reload_successful", &[], 1.0);
+    let loaded_at = s
+        .value(
+            "origin_exporter_config_last_reload_success_timestamp_seconds",
+            &[],
+        )
+        .expect("success timestamp");
+
+    exporter.write_config("global: {interval: 10x}\n");
+    let (status, body) = exporter.post("/-/reload").await;
+    assert_eq!(status, 500, "a broken file reloaded: {body}");
+    let (second, _) =
+        moto.create_distribution(&json!({"ref": "second", "origins": [origin("shop.cf.test")]}));
+    let second_name = format!("{second}_web");
+    let s = wait(&exporter, "the new distribution's origin applied", |s| {
+        probed(s, &second_name)
+    })
+    .await;
+    s.assert_value("origin_exporter_config_last_reload_successful", &[], 0.0);
+    s.assert_value(
+        "origin_exporter_config_last_reload_success_timestamp_seconds",
+        &[],
+        loaded_at,
+    );
+    exporter.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_api_leaves_the_configured_origins_running() {
     lab::aws::fake_credentials();
