@@ -64,7 +64,7 @@ impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
         let loaded = config::load(&options.config_file)?;
         let ctx = Arc::new(ProbeContext::new(&loaded.global)?);
-        let web = Web::load(options.web_config_file.clone())?;
+        let web = Web::load_blocking(options.web_config_file.clone()).await?;
         let listen_error = |source| DaemonError::Listen {
             address: options.listen_address.clone(),
             source,
@@ -221,7 +221,8 @@ impl Reloader {
                 }
                 Some(set) = sets.recv() => self.discovered(set),
                 _ = poll.tick() => {
-                    let outcome = self.web.reload_if_changed().map(|_| ());
+                    // Reading and checking the file is blocking work: on a blocking thread.
+                    let outcome = self.web.reload_if_changed_blocking().await.map(|_| ());
                     let _ = self.web_outcome(outcome);
                 }
             }
