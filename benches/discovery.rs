@@ -4,7 +4,11 @@
 //! Needs moto in the test venv (`bash scripts/install-test-deps.sh`); fails saying so without it.
 
 #[path = "../tests/lab/aws.rs"]
-#[allow(dead_code, reason = "the benchmark uses part of the lab helper")]
+#[allow(
+    dead_code,
+    clippy::disallowed_methods,
+    reason = "the benchmark uses part of the lab helper, whose clients connect directly"
+)]
 mod aws;
 
 use std::time::Instant;

@@ -12,6 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use origin_exporter::analysis;
 use origin_exporter::cdn::{TlsVersion, CLOUDFRONT};
 use origin_exporter::checks::tls::facts_cache::FactsCache;
+use origin_exporter::checks::tls::proof;
 use origin_exporter::checks::tls::reply::read_reply;
 use origin_exporter::checks::tls::{client_hello, HelloSpec};
 use origin_exporter::diagnose::diagnose;
@@ -31,6 +32,41 @@ fn bench(c: &mut Criterion) {
                 black_box("origin-1.example.com"),
                 &[7; 32],
             )
+        })
+    });
+    // What reusing a finished handshake costs a cycle: the ServerKeyExchange signature checked
+    // with the leaf's key (an ECDSA P-256 and an RSA 2048 leaf), and the digest of the chain.
+    for (name, key) in [
+        (
+            "verify the ServerKeyExchange signature, ECDSA P-256",
+            openssl::pkey::PKey::from_ec_key(
+                openssl::ec::EcKey::generate(
+                    &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                        .expect("P-256"),
+                )
+                .expect("EC key"),
+            )
+            .expect("key"),
+        ),
+        (
+            "verify the ServerKeyExchange signature, RSA 2048",
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("RSA key"))
+                .expect("key"),
+        ),
+    ] {
+        let ske = SignedKeyExchange::new(&key);
+        c.bench_function(name, |b| {
+            b.iter(|| proof::verify(black_box(&ske.flight())).expect("verifies"))
+        });
+    }
+    let chain = lab.served.clone();
+    c.bench_function("SHA-256 of a 3-certificate chain", |b| {
+        b.iter(|| {
+            let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+            for cert in black_box(&chain) {
+                h.update(cert.as_ref());
+            }
+            h.finish()
         })
     });
     let reply = lab.reply();
@@ -134,6 +170,65 @@ impl std::fmt::Write for Chunks {
         }
         self.0.push_str(s);
         Ok(())
+    }
+}
+
+/// A self-signed leaf with `key`, and a ServerKeyExchange (X25519) signed with it over two
+/// randoms, as a TLS 1.2 server sends it.
+struct SignedKeyExchange {
+    leaf: Vec<u8>,
+    body: Vec<u8>,
+}
+
+impl SignedKeyExchange {
+    const CLIENT: [u8; 32] = [1; 32];
+    const SERVER: [u8; 32] = [2; 32];
+
+    fn new(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> Self {
+        use openssl::hash::MessageDigest;
+        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "origin.example.com")
+            .expect("CN");
+        let name = name.build();
+        let mut cert = openssl::x509::X509Builder::new().expect("certificate");
+        cert.set_version(2).expect("version");
+        cert.set_subject_name(&name).expect("subject");
+        cert.set_issuer_name(&name).expect("issuer");
+        cert.set_pubkey(key).expect("key");
+        let now = openssl::asn1::Asn1Time::days_from_now(0).expect("time");
+        let later = openssl::asn1::Asn1Time::days_from_now(30).expect("time");
+        cert.set_not_before(&now).expect("not before");
+        cert.set_not_after(&later).expect("not after");
+        cert.sign(key, MessageDigest::sha256()).expect("sign");
+        let leaf = cert.build().to_der().expect("DER");
+        let mut params = vec![3, 0x00, 0x1d, 32];
+        params.extend_from_slice(&[7; 32]);
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), key).expect("signer");
+        signer.update(&Self::CLIENT).expect("sign");
+        signer.update(&Self::SERVER).expect("sign");
+        signer.update(&params).expect("sign");
+        let signature = signer.sign_to_vec().expect("signature");
+        let scheme: u16 = if key.id() == openssl::pkey::Id::RSA {
+            0x0401
+        } else {
+            0x0403
+        };
+        let mut body = params;
+        body.extend_from_slice(&scheme.to_be_bytes());
+        body.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        body.extend_from_slice(&signature);
+        SignedKeyExchange { leaf, body }
+    }
+
+    fn flight(&self) -> proof::Flight<'_> {
+        proof::Flight {
+            version: 0x0303,
+            ecdhe: true,
+            client_random: &Self::CLIENT,
+            server_random: &Self::SERVER,
+            key_exchange: Some(&self.body),
+            leaf: Some(&self.leaf),
+        }
     }
 }
 

@@ -2,9 +2,12 @@
 //! diagnosis. The one runner behind the scheduler, `/probe` and `check`; it writes nowhere, so
 //! what calls it decides what becomes of the result.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::checks::{timed, CheckModule, Memory, OriginResults, ProbeContext, REGISTRY};
+use crate::checks::{
+    dial, timed, CheckModule, CheckRun, Memory, OriginResults, Outcome, ProbeContext, Resolution,
+    REGISTRY,
+};
 use crate::config::Origin;
 use crate::diagnose::{diagnose, Diagnosis};
 
@@ -33,21 +36,29 @@ pub async fn run(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Sn
     }
 }
 
-/// Every enabled check, each under the origin's timeouts. Checks that need no address run
-/// beside resolution; the others run in registry order, each seeing what the earlier found.
+/// Every enabled check, each under the origin's timeouts, every connection within the origin's
+/// reach ([`dial`]). Checks that need no address run beside resolution; the others run in
+/// registry order, each seeing what the earlier found.
 pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> OriginResults {
+    dial::within(ctx.reach(origin), checks(origin, ctx, memory)).await
+}
+
+async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> OriginResults {
     let enabled = || REGISTRY.iter().copied().filter(|m| m.enabled(origin));
     let beside: Vec<&dyn CheckModule> = enabled().filter(|m| m.beside_resolution()).collect();
     let resolution = async {
-        match origin.address {
-            None => Some(
+        match (origin.address, origin.adhoc) {
+            (Some(_), _) => None,
+            // Resolved once, when the request was vetted: that answer (a failure included) is
+            // this cycle's. Resolving again could reach what the vetting never saw.
+            (None, true) => Some(origin.vetted.as_deref().cloned().unwrap_or_else(unvetted)),
+            (None, false) => Some(
                 timed(
                     origin.timeout,
                     crate::checks::resolve::resolve(&origin.domain, origin.ip_address_type, ctx),
                 )
                 .await,
             ),
-            Some(_) => None,
         }
     };
     let nothing_yet = OriginResults::default();
@@ -70,8 +81,22 @@ pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory
         let report = m.run(origin, ctx, &results, memory).await;
         results.put(report);
     }
+    for m in enabled() {
+        m.revise(origin, &mut results, memory);
+    }
     memory.handoff.clear();
     results
+}
+
+/// The resolution of an ad-hoc origin that came without one: no address, never a lookup.
+fn unvetted() -> CheckRun<Resolution> {
+    CheckRun {
+        duration: Duration::ZERO,
+        outcome: Outcome::Completed(Resolution {
+            addresses: Vec::new(),
+            error: Some("an ad-hoc origin is resolved only when its request is vetted".into()),
+        }),
+    }
 }
 
 /// A test-only fault hook: makes the next cycle (or every cycle) of a named origin panic, so
@@ -126,6 +151,39 @@ pub mod fault {
 }
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::checks::NotRun;
+
+    /// An ad-hoc origin's cycle takes the resolution its request was vetted with, a failed one
+    /// too, and without one resolves nothing: its checks have no address to connect to.
+    #[tokio::test]
+    async fn an_adhoc_origin_is_never_resolved_by_its_cycle() {
+        let cfg = crate::config::load_str(
+            "global: {resolvers: ['127.0.0.1:9']}\norigins: [{name: a, domain: a.example, checks: [tcp]}]",
+            std::path::Path::new("t.yaml"),
+        )
+        .expect("config");
+        let ctx = ProbeContext::new(&cfg.global).expect("context");
+        let mut origin = (*cfg.origins[0]).clone();
+        origin.adhoc = true;
+        let results = run_checks(&origin, &ctx, &mut Memory::default()).await;
+        let resolution = results.resolution.expect("a resolution");
+        assert_eq!(resolution, unvetted());
+        assert!(matches!(
+            results.tcp.map(|t| t.outcome),
+            Some(Outcome::NotRun(NotRun::NoAddress))
+        ));
+        let vetted = CheckRun {
+            duration: Duration::from_secs(1),
+            outcome: Outcome::TimedOut,
+        };
+        origin.vetted = Some(Arc::new(vetted.clone()));
+        let results = run_checks(&origin, &ctx, &mut Memory::default()).await;
+        assert_eq!(results.resolution, Some(vetted));
+    }
+
     /// Every origin keeps its latest snapshot for good: a check an origin does not run must cost
     /// it a pointer, not the size of that check's report (100,000 `[tcp, tls]` origins carried
     /// 50 MB of empty DNS, HTTP and edge reports when they were inline).

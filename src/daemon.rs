@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use crate::checks::{ContextError, ProbeContext};
+use crate::checks::{ContextError, ContextFiles, ProbeContext};
 use crate::config::{self, CloudFrontDiscovery, Config, LoadError};
 use crate::discovery::{self, Discovered, DiscoveryStatus};
 use crate::metrics::{self, ExporterMetrics};
@@ -44,6 +44,8 @@ pub enum DaemonError {
     Context(#[from] ContextError),
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
+    #[error("the config could not be loaded: {0}")]
+    Startup(String),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -62,8 +64,15 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(options: Options) -> Result<Daemon, DaemonError> {
-        let loaded = config::load(&options.config_file)?;
-        let ctx = Arc::new(ProbeContext::new(&loaded.global)?);
+        // Reading the files is blocking work: on a blocking thread, as reloads are.
+        let file = options.config_file.clone();
+        let (loaded, ctx) = tokio::task::spawn_blocking(move || {
+            let loaded = config::load(&file)?;
+            let ctx = ProbeContext::new(&loaded.global)?;
+            Ok::<_, DaemonError>((loaded, ctx))
+        })
+        .await
+        .map_err(|e| DaemonError::Startup(e.to_string()))??;
         let web = Web::load_blocking(options.web_config_file.clone()).await?;
         let listen_error = |source| DaemonError::Listen {
             address: options.listen_address.clone(),
@@ -72,6 +81,8 @@ impl Daemon {
         let listener = listen(&options.listen_address).await?;
         let listener = WebListener::new(listener, Arc::clone(&web)).map_err(listen_error)?;
         let local_addr = listener.local_addr();
+        // Ad-hoc probes may not connect to the exporter itself.
+        let ctx = Arc::new(ctx.serving(local_addr));
 
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
@@ -107,7 +118,6 @@ impl Daemon {
             scrapes: Arc::new(tokio::sync::Semaphore::new(server::MAX_SCRAPES)),
             reload: reload_tx.clone(),
             web: Arc::clone(&web),
-            listen: local_addr,
         });
         info!(address = %local_addr, "listening");
         let task = tokio::spawn(async move {
@@ -129,6 +139,7 @@ impl Daemon {
                 discovered: Discovered::default(),
                 discovery: None,
                 sets: sets_tx,
+                listen: local_addr,
             };
             reloader.restart_discovery();
             reloader.run(reload_rx, sets_rx, stop_rx).await;
@@ -180,6 +191,8 @@ struct Reloader {
     discovery: Option<(CloudFrontDiscovery, JoinHandle<()>)>,
     /// Where discovery tasks send what they list.
     sets: mpsc::Sender<Discovered>,
+    /// Where the exporter listens (ad-hoc probes may not connect to it).
+    listen: SocketAddr,
 }
 
 impl Drop for Reloader {
@@ -197,7 +210,11 @@ impl Reloader {
         mut sets: mpsc::Receiver<Discovered>,
         mut stop: oneshot::Receiver<()>,
     ) {
-        let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
+        // The web config was just loaded: its first check is one period from now.
+        let mut poll = tokio::time::interval_at(
+            tokio::time::Instant::now() + WEB_CONFIG_POLL,
+            WEB_CONFIG_POLL,
+        );
         loop {
             tokio::select! {
                 _ = &mut stop => break,
@@ -231,7 +248,7 @@ impl Reloader {
     }
 
     /// Starts, restarts or stops discovery to match the loaded config. Unchanged settings keep
-    /// the running task (and its policy cache).
+    /// the running task.
     fn restart_discovery(&mut self) {
         let wanted = self.loaded.discovery.cloudfront.clone();
         if self.discovery.as_ref().map(|(s, _)| s) == wanted.as_ref() {
@@ -305,12 +322,18 @@ impl Reloader {
         let loaded = config::load(&self.file)
             .map_err(|e| e.to_string())
             .and_then(|c| {
-                // Unchanged global settings keep the probe context (roots, resolver, caches).
+                // Unchanged global settings whose files (ca_file, the system resolver's) read
+                // the same keep the probe context (roots, resolver, caches); a replaced file
+                // builds a new one, as a rotated client certificate restarts its origin.
+                let files = ContextFiles::read(&c.global).map_err(|e| e.to_string())?;
                 let running = self.current.load();
-                let ctx = if running.config.global == c.global {
+                let ctx = if running.ctx.fits(&c.global, &files) {
                     Arc::clone(&running.ctx)
                 } else {
-                    Arc::new(ProbeContext::new(&c.global).map_err(|e| e.to_string())?)
+                    info!(file = %file, "probe context rebuilt: global settings or the files they name changed");
+                    let ctx =
+                        ProbeContext::from_files(&c.global, files).map_err(|e| e.to_string())?;
+                    Arc::new(ctx.serving(self.listen))
                 };
                 Ok((c, ctx))
             });

@@ -145,6 +145,10 @@ impl Series<'_> {
         extra: &[(&str, &str)],
         value: impl EncodeGaugeValue,
     ) -> fmt::Result {
+        debug_assert!(
+            extra.iter().all(|(k, _)| reserved(k)),
+            "{extra:?}: a label the exporter writes is missing from config::RESERVED_LABELS"
+        );
         let labels = OriginLabels {
             origin,
             rendered: "",
@@ -160,6 +164,10 @@ impl Series<'_> {
         rendered: &str,
         value: impl EncodeGaugeValue,
     ) -> fmt::Result {
+        debug_assert!(
+            rendered_names(rendered).all(reserved),
+            "{rendered}: a label the exporter writes is missing from config::RESERVED_LABELS"
+        );
         let labels = OriginLabels {
             origin,
             rendered,
@@ -167,6 +175,28 @@ impl Series<'_> {
         };
         self.metric.encode_family(&labels)?.encode_gauge(&value)
     }
+}
+
+/// A label name the exporter may write: one a user's `labels` cannot take.
+fn reserved(name: &str) -> bool {
+    crate::config::RESERVED_LABELS.contains(&name)
+}
+
+/// The names of rendered labels (`k="v",k2="v2"`, values escaped by [`push_label`]).
+fn rendered_names(rendered: &str) -> impl Iterator<Item = &str> {
+    let mut rest = rendered;
+    std::iter::from_fn(move || {
+        let (name, value) = rest.split_once("=\"")?;
+        // The value ends at the first quote not escaped by a backslash.
+        let mut escaped = false;
+        let end = value.char_indices().find_map(|(i, c)| {
+            let closing = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closing.then_some(i)
+        })?;
+        rest = value[end + 1..].trim_start_matches(',');
+        Some(name)
+    })
 }
 
 /// The own labels of the series that repeat for every origin, rendered once per process: half
@@ -213,4 +243,23 @@ impl EncodeLabelSet for OriginLabels<'_> {
 /// places the separator (`{` or `,`), and a label whose value is never started ends there.
 fn rendered(encoder: &mut LabelSetEncoder, labels: &str) -> fmt::Result {
     encoder.encode_label().encode_label_key()?.write_str(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_label_names_are_read_back_past_escaped_values() {
+        let mut s = String::new();
+        push_label(&mut s, "cause", "a\"b\\");
+        s.push(',');
+        push_label(&mut s, "severity", "x=\"y\",z");
+        assert_eq!(
+            rendered_names(&s).collect::<Vec<_>>(),
+            ["cause", "severity"]
+        );
+        assert_eq!(rendered_names("").count(), 0);
+        assert!(reserved("parent_zone") && !reserved("team"));
+    }
 }

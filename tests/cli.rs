@@ -1,5 +1,10 @@
 //! The `origin_exporter` binary: `config check`, environment overrides, SIGHUP reload.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test's own clients connect directly: they are not the exporter's probes"
+)]
+
 mod lab;
 
 use std::process::{Command, Stdio};

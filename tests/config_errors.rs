@@ -88,3 +88,32 @@ fn a_valid_config_with_an_override_passes() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK (1 origins)"), "{out}");
 }
+
+/// A user label may not take a name the exporter writes: each is named with its path, under
+/// `global.labels` once and under the origin whose own `labels` hold it.
+#[test]
+fn labels_the_exporter_writes_are_refused_by_name() {
+    let (code, out) = config_check(
+        "global:
+  labels: {revision: r1, team: web}
+origins:
+  - name: shop
+    domain: origin.shop.example.com
+    labels: {parent_zone: example.com, tier: gold}
+  - name: api
+    domain: api.example.com
+",
+        &[],
+    );
+    assert_eq!(code, 2, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "DIR/config.yaml: global.labels.revision: label \"revision\" is set by the exporter itself",
+            "DIR/config.yaml: origins[0].labels.parent_zone: label \"parent_zone\" is set by the exporter itself",
+            "DIR/config.yaml: 2 error(s)",
+        ],
+        "{out}"
+    );
+}

@@ -8,6 +8,7 @@ mod lab;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use lab::aws::stub::{Stub, StubDistribution};
 use lab::aws::Moto;
 use lab::dns::{DnsLab, Zone};
 use lab::http::HttpOrigin;
@@ -256,124 +257,24 @@ origins: [{{name: configured, domain: c.example, address: 127.0.0.1, https_port:
     exporter.stop().await;
 }
 
-/// What moto lacks (origin request policies, `IpAddressType`), served by a stub of the
-/// CloudFront API on loopback: two pages of ListDistributions (Marker/NextMarker) and
-/// GetOriginRequestPolicy. Each request is answered from a fixed table and recorded.
-mod stub {
-    use std::sync::{Arc, Mutex};
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-    use tokio::task::JoinHandle;
-
-    const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
-
-    pub struct Stub {
-        pub endpoint: String,
-        pub requests: Arc<Mutex<Vec<String>>>,
-        task: JoinHandle<()>,
-    }
-
-    impl Drop for Stub {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
-
-    fn summary(id: &str, policy: &str, ip_type: &str) -> String {
-        format!(
-            "<DistributionSummary><Id>{id}</Id><ARN>arn:aws:cloudfront::123456789012:distribution/{id}</ARN><Status>Deployed</Status>\
-<LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime><DomainName>{id}.cloudfront.net</DomainName>\
-<Aliases><Quantity>1</Quantity><Items><CNAME>www.{id}.test</CNAME></Items></Aliases>\
-<Origins><Quantity>1</Quantity><Items><Origin><Id>web</Id><DomainName>web.stub.test</DomainName><OriginPath></OriginPath>\
-<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>443</HTTPSPort><OriginProtocolPolicy>https-only</OriginProtocolPolicy>\
-<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2</SslProtocol></Items></OriginSslProtocols>\
-<OriginReadTimeout>30</OriginReadTimeout><OriginKeepaliveTimeout>5</OriginKeepaliveTimeout><IpAddressType>{ip_type}</IpAddressType></CustomOriginConfig>\
-<ConnectionAttempts>2</ConnectionAttempts><ConnectionTimeout>5</ConnectionTimeout></Origin></Items></Origins>\
-<OriginGroups><Quantity>0</Quantity></OriginGroups>\
-<DefaultCacheBehavior><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy><OriginRequestPolicyId>{policy}</OriginRequestPolicyId></DefaultCacheBehavior>\
-<CacheBehaviors><Quantity>1</Quantity><Items><CacheBehavior><PathPattern>/api/*</PathPattern><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy><OriginRequestPolicyId>{policy}</OriginRequestPolicyId></CacheBehavior></Items></CacheBehaviors>\
-<Comment></Comment><PriceClass>PriceClass_All</PriceClass><Enabled>true</Enabled><WebACLId></WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled>\
-</DistributionSummary>"
-        )
-    }
-
-    fn answer(path: &str) -> String {
-        if path.starts_with("/2020-05-31/distribution") {
-            let (items, next) = if path.contains("Marker=page2") {
-                (summary("ESTUB2", "pol-host", "dualstack"), "")
-            } else {
-                (summary("ESTUB1", "pol-all", "ipv6"), "page2")
-            };
-            let truncated = !next.is_empty();
-            format!(
-                "<?xml version=\"1.0\"?><DistributionList xmlns=\"{NS}\"><Marker></Marker><NextMarker>{next}</NextMarker>\
-<MaxItems>1</MaxItems><IsTruncated>{truncated}</IsTruncated><Quantity>1</Quantity><Items>{items}</Items></DistributionList>"
-            )
-        } else {
-            let (id, behavior, headers) = if path.ends_with("/pol-all") {
-                ("pol-all", "allViewer", "")
-            } else {
-                (
-                    "pol-host",
-                    "whitelist",
-                    "<Headers><Quantity>1</Quantity><Items><Name>Host</Name></Items></Headers>",
-                )
-            };
-            format!(
-                "<?xml version=\"1.0\"?><OriginRequestPolicy xmlns=\"{NS}\"><Id>{id}</Id><LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime>\
-<OriginRequestPolicyConfig><Name>{id}</Name><HeadersConfig><HeaderBehavior>{behavior}</HeaderBehavior>{headers}</HeadersConfig>\
-<CookiesConfig><CookieBehavior>none</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>none</QueryStringBehavior></QueryStringsConfig>\
-</OriginRequestPolicyConfig></OriginRequestPolicy>"
-            )
-        }
-    }
-
-    pub async fn start() -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&requests);
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let log = Arc::clone(&log);
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&head);
-                    let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let body = answer(&path);
-                    if let Ok(mut l) = log.lock() {
-                        l.push(path);
-                    }
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        Stub {
-            endpoint,
-            requests,
-            task,
-        }
-    }
-}
-
-/// moto serves no origin request policies and no `IpAddressType`: a stub does (see [`stub`]).
+/// moto serves no origin request policies and no `IpAddressType`: the lab's stub of the API
+/// does (see [`lab::aws::stub`]).
 #[tokio::test]
 async fn policies_pages_and_ip_address_type_from_a_stub_api() {
     lab::aws::fake_credentials();
-    let stub = stub::start().await;
+    let one = StubDistribution {
+        origin_request_policy: Some("pol-all".into()),
+        ip_address_type: "ipv6".into(),
+        ..StubDistribution::new("ESTUB1")
+    };
+    let two = StubDistribution {
+        origin_request_policy: Some("pol-host".into()),
+        ip_address_type: "dualstack".into(),
+        ..StubDistribution::new("ESTUB2")
+    };
+    let stub = Stub::start(vec![vec![one], vec![two]]).await;
+    stub.set_origin_request_policy("pol-all", "allViewer", &[]);
+    stub.set_origin_request_policy("pol-host", "whitelist", &["Host"]);
     let config = origin_exporter::config::load_str(
         &format!(
             "discovery: {{cloudfront: {{endpoint_url: '{}'}}}}",
@@ -388,7 +289,7 @@ async fn policies_pages_and_ip_address_type_from_a_stub_api() {
     let ids: Vec<&str> = set.distributions.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, ["ESTUB1", "ESTUB2"], "every page is read");
     // Two behaviors per distribution share a policy: each policy is fetched once.
-    let requests = stub.requests.lock().expect("log").clone();
+    let requests = stub.requests();
     let policies: Vec<&String> = requests
         .iter()
         .filter(|p| p.contains("origin-request-policy"))
@@ -416,4 +317,97 @@ async fn policies_pages_and_ip_address_type_from_a_stub_api() {
         origin_exporter::config::IpAddressType::Dualstack
     );
     assert_eq!(merged.origins.len(), 2);
+
+    // The next refresh reads the policies again: an edit under the same id shows.
+    stub.set_origin_request_policy("pol-host", "none", &[]);
+    let set = cf.list().await.expect("second list");
+    let (merged, _) = origin_exporter::discovery::merge(&config, &set);
+    let names: Vec<&str> = merged.origins.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["ESTUB1_web_www.estub1.test", "ESTUB2_web"]);
+}
+
+/// The origins listed by `/sd`, sorted.
+async fn sd_targets(exporter: &Exporter) -> Vec<String> {
+    let (_, sd) = exporter.get("/sd").await;
+    let groups: serde_json::Value = serde_json::from_str(&sd).expect("JSON");
+    let mut names: Vec<String> = groups
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A cache policy with Host in its cache key forwards Host (CloudFront forwards the cache key's
+/// headers): one origin per alias. The policy is edited under the same id while the exporter
+/// runs, and the discovered origins follow it on the next refreshes, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_policy_edited_under_its_id_is_followed() {
+    lab::aws::fake_credentials();
+    let dns = dns().await;
+    let open = lab::tcp::OpenPort::start().await;
+    let shop = StubDistribution {
+        aliases: vec!["www.shop.test".into(), "m.shop.test".into()],
+        domain: "shop.cf.test".into(),
+        https_port: open.port(),
+        cache_policy: Some("cp-shop".into()),
+        ..StubDistribution::new("ESHOP")
+    };
+    let stub = Stub::start(vec![vec![shop]]).await;
+    stub.set_cache_policy("cp-shop", "whitelist", &["Accept-Language", "Host"]);
+    let exporter = Exporter::start(&format!(
+        "global: {{interval: 1s, timeout: 1s, checks: [tcp]{}}}
+discovery: {{cloudfront: {{refresh_interval: 1s, endpoint_url: '{}'}}}}
+",
+        dns.global_yaml(),
+        stub.endpoint
+    ))
+    .await;
+    let per_alias = ["ESHOP_web_m.shop.test", "ESHOP_web_www.shop.test"];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_for_targets(&exporter, &per_alias, deadline).await;
+    let s = wait(&exporter, "the aliases probed with their Host", |s| {
+        per_alias.iter().all(|o| probed(s, o))
+    })
+    .await;
+    s.assert_value(
+        "origin_cdn_ready",
+        &[("origin", "ESHOP_web_www.shop.test")],
+        1.0,
+    );
+
+    // Host taken out of the cache key: one origin, the CDN's own Host.
+    stub.set_cache_policy("cp-shop", "whitelist", &["Accept-Language"]);
+    wait_for_targets(&exporter, &["ESHOP_web"], deadline).await;
+    // And back.
+    stub.set_cache_policy("cp-shop", "whitelist", &["host"]);
+    wait_for_targets(&exporter, &per_alias, deadline).await;
+    let fetched = stub
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with("/cache-policy/cp-shop"))
+        .count();
+    assert!(
+        fetched >= 3,
+        "the policy is read on every refresh: {fetched}"
+    );
+    exporter.stop().await;
+}
+
+/// Waits until `/sd` lists exactly `want` (sorted), until `deadline`.
+async fn wait_for_targets(exporter: &Exporter, want: &[&str], deadline: Instant) {
+    loop {
+        let got = sd_targets(exporter).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waiting for {want:?}, /sd lists {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

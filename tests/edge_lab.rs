@@ -2,6 +2,11 @@
 //! X-Cache class with its status and headers over TLS that verifies for the URL's host against the
 //! lab CA, slowly, not at all, or mirroring a lab origin. This proves the lab, not the exporter.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test's own clients connect directly: they are not the exporter's probes"
+)]
+
 mod lab;
 
 use std::collections::BTreeMap;

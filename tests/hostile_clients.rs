@@ -10,6 +10,11 @@
 //! more than [`MAX_CONNECTIONS`] silent ones, whose server ends are in this process too: about
 //! 4,500 file descriptors together (see [`ensure_fds`]).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test's own clients connect directly: they are not the exporter's probes"
+)]
+
 mod lab;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

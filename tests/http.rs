@@ -276,7 +276,7 @@ async fn adhoc_targets_only_within_the_allowlist() {
     .await;
     let (status, body) = strict.get("/probe?target=meta.evil.test").await;
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("169.254.169.254 is link-local"), "{body}");
+    assert!(body.contains("169.254.169.254 is cloud metadata"), "{body}");
     strict.stop().await;
 }
 
@@ -356,6 +356,89 @@ async fn probe_requests_beyond_the_concurrency_wait_then_get_503() {
         "{}",
         second.2
     );
+    exporter.stop().await;
+}
+
+/// Each check ends within the bound docs/bounds.md gives it, and `timeout` alone is not that
+/// bound for TCP and HTTP: a port whose connections hang takes `connection_attempts` ×
+/// `connection_timeout` (2 × 1 s, with a 1 s timeout); a request whose answer never comes takes
+/// `read_timeout` (2 s) after connecting, within connect + handshake + `read_timeout`.
+#[tokio::test]
+async fn tcp_and_http_take_what_their_documented_bounds_say() {
+    let hung = lab::tcp::HungPort::start().await;
+    let slow = HttpOrigin::plain(200, Duration::from_secs(20)).await;
+    // First cycles spread over the interval: a short one.
+    let exporter = Exporter::start(&config(
+        ", interval: 5s, timeout: 1s",
+        &[
+            http_only(
+                "hung",
+                hung.port(),
+                ", checks: [tcp], connection_attempts: 2, connection_timeout: 1s",
+            ),
+            http_only("slow", slow.port(), ", read_timeout: 2s, http: {}"),
+        ],
+    ))
+    .await;
+    let s = exporter.wait_cycle(&["hung", "slow"]).await;
+    let took = |origin: &str, check: &str| {
+        s.value(
+            "origin_probe_duration_seconds",
+            &[("origin", origin), ("check", check)],
+        )
+        .unwrap_or_else(|| panic!("no {check} duration for {origin}"))
+    };
+    // The bound plus the report margin (0.1 s), and a second for a loaded machine.
+    let tcp = took("hung", "tcp");
+    assert!((2.0..3.1).contains(&tcp), "tcp took {tcp}s");
+    let http = took("slow", "http");
+    assert!((2.0..5.1).contains(&http), "http took {http}s");
+    assert_eq!(s.active_causes("slow"), ["http_timeout"]);
+    exporter.stop().await;
+}
+
+/// The wait for a slot counts against the scrape timeout: a probe that waited most of it gets
+/// only the rest for its checks. The scheduler's cycle of `holder` holds the only slot until its
+/// read timeout (2 s) ends; the ad-hoc probe asked meanwhile (scrape timeout 3 s) connects to a
+/// port that never completes a handshake, so its TCP check takes all the time it is given: had
+/// it been given its whole budget after the wait, it would answer after about 4.5 s.
+#[tokio::test]
+async fn probe_counts_its_wait_for_a_slot_in_the_scrape_timeout() {
+    let holder = HttpOrigin::plain(200, Duration::from_secs(20)).await;
+    let hung = lab::tcp::HungPort::start().await;
+    let exporter = Exporter::start(&config(
+        ", interval: 5s, timeout: 2s, concurrency: 1, checks: [tcp], protocol_policy: https-only,
+         allow_adhoc_targets: true, adhoc_allowed_domains: ['*.lab.test'],
+         adhoc_allowed_networks: [127.0.0.0/8]",
+        &[http_only(
+            "holder",
+            holder.port(),
+            ", read_timeout: 2s, http: {}",
+        )],
+    ))
+    .await;
+    // The holder's cycle holds the slot once its request has arrived.
+    let deadline = std::time::Instant::now() + lab::WAIT;
+    while holder.seen().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holder was never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let (status, _, body) = exporter
+        .get_with(
+            &format!(
+                "/probe?target=hung.lab.test&address=127.0.0.1&https_port={}",
+                hung.port()
+            ),
+            &[("x-prometheus-scrape-timeout-seconds", "3")],
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(status == 200 || status == 503, "{status}: {body}");
+    assert!(took < Duration::from_secs(3), "took {took:?}: {body}");
     exporter.stop().await;
 }
 

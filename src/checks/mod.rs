@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod context;
+pub mod dial;
 pub mod dns;
 pub mod edge;
 pub mod http;
@@ -29,7 +30,7 @@ use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};
 use crate::exposition::Observed;
 
-pub use context::{ContextError, ProbeContext};
+pub use context::{ContextError, ContextFiles, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
 pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport};
@@ -192,6 +193,12 @@ pub trait CheckModule: Send + Sync {
     /// check's): an echo of another check's cause is dropped, a confirmation added. Pure.
     fn reconcile(&self, _results: &OriginResults, _findings: &mut Vec<Finding>) {}
 
+    /// After every check of the cycle ran: revises this check's own report with what later
+    /// checks saw that contradicts work it reused from earlier cycles, and makes its memory
+    /// forget that work (the TLS check: a finished handshake the HTTP check's own handshake
+    /// contradicts). Touches only this check's report and memory.
+    fn revise(&self, _origin: &Origin, _results: &mut OriginResults, _memory: &mut Memory) {}
+
     /// Writes the check's metric families for every observed origin.
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result;
 
@@ -243,7 +250,7 @@ pub enum NotRun {
 }
 
 /// How a check ended.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<T> {
     Completed(T),
     /// The check did not finish within the origin's `timeout`.
@@ -252,7 +259,7 @@ pub enum Outcome<T> {
 }
 
 /// One check's outcome and how long it took.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckRun<T> {
     pub duration: Duration,
     pub outcome: Outcome<T>,
@@ -319,13 +326,11 @@ pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckR
 /// Most addresses of one origin probed in a cycle: bounds the work a hostile zone can cause.
 pub const MAX_ADDRESSES: usize = 16;
 
-/// The addresses the CDN would connect to: the pinned `address`, else what `domain` resolves to.
+/// The addresses the CDN would connect to: the pinned `address`, else what `domain` resolved to
+/// in this cycle (for an ad-hoc origin, when it was vetted: see [`crate::cycle`]).
 pub fn addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr> {
     if let Some(ip) = origin.address {
         return vec![ip];
-    }
-    if !origin.pinned_addresses.is_empty() {
-        return origin.pinned_addresses.clone();
     }
     results
         .resolution

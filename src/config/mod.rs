@@ -18,12 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cdn::{CdnProfile, TlsVersion};
+use crate::checks::{CheckRun, Resolution};
 use crate::netpolicy::{AdhocPolicy, Cidr};
 
 pub use duration::parse_duration;
 pub use load::{load, load_str, FieldError, LoadError};
 pub use raw::{RawConfig, RawEdge, RawGlobal, RawHttp, RawOrigin};
-pub use validate::{validate, Validator};
+pub use validate::{validate, Validator, RESERVED_LABELS};
 
 /// A loaded, validated configuration. Immutable; a reload builds a new one.
 #[derive(Debug, Clone)]
@@ -204,9 +205,10 @@ pub struct Origin {
     /// Large-fleet mode (`global.large_fleet`): this origin's detail series only while a cause
     /// is active on it.
     pub large_fleet: bool,
-    /// Addresses already resolved and vetted (ad-hoc probes): connect to these and no others,
-    /// whatever a later DNS answer says. Never set from a config file.
-    pub pinned_addresses: Vec<IpAddr>,
+    /// The resolution made when an ad-hoc origin (`/probe?target=`) was vetted: its cycle's
+    /// resolution, never made again, so the checks connect to the vetted addresses or to none,
+    /// whatever a later DNS answer would say. Never set from a config file.
+    pub vetted: Option<Arc<CheckRun<Resolution>>>,
     /// Which resolved addresses the CDN may connect to (`ip_address_type`).
     pub ip_address_type: IpAddressType,
     /// Bound of one connection attempt (`connection_timeout`, CloudFront's 1-10 s).
@@ -313,16 +315,55 @@ impl Origin {
         self.checks.contains(&check)
     }
 
-    /// A copy whose checks together fit in `budget` (for `/probe` under a scrape timeout).
+    /// The longest `check` takes for this origin, beyond [`REPORT_MARGIN`] (docs/bounds.md,
+    /// "Time of each check"). `timeout` for resolution, DNS, TLS and edge; the TCP check tries
+    /// each port up to `connection_attempts` times, each attempt within
+    /// [`Origin::attempt_timeout`]; the HTTP check connects within `timeout`, handshakes within
+    /// `timeout`, then waits `read_timeout` for the response headers (the CDN's own times).
+    pub fn check_bound(&self, check: Check) -> Duration {
+        match check {
+            Check::Tcp => self
+                .attempt_timeout()
+                .saturating_mul(u32::from(self.connection_attempts.max(1))),
+            Check::Http => self
+                .timeout
+                .saturating_mul(2)
+                .saturating_add(self.read_timeout),
+            Check::Dns | Check::Tls | Check::Edge => self.timeout,
+        }
+    }
+
+    /// The longest one cycle of this origin takes: resolution (when it has no `address`) beside
+    /// the DNS check, then each other enabled check in turn, each with its [`REPORT_MARGIN`].
+    pub fn cycle_bound(&self) -> Duration {
+        let resolution = if self.address.is_none() {
+            self.timeout
+        } else {
+            Duration::ZERO
+        };
+        let dns = match self.checks.contains(&Check::Dns) {
+            true => self.check_bound(Check::Dns),
+            false => Duration::ZERO,
+        };
+        self.checks
+            .iter()
+            .filter(|c| **c != Check::Dns)
+            .map(|c| self.check_bound(*c).saturating_add(REPORT_MARGIN))
+            .fold(resolution.max(dns), Duration::saturating_add)
+    }
+
+    /// A copy whose cycle fits in `budget` (`/probe` under a scrape timeout): its
+    /// [`Origin::cycle_bound`] is at most `budget`. The budget less the report margins is cut in
+    /// equal steps (resolution, TCP, TLS and edge one each, HTTP three: connect, handshake,
+    /// headers), and no time is raised above the origin's own.
     pub fn within(&self, budget: Duration) -> Origin {
-        // Resolution, TCP and TLS take one timeout each; HTTP up to two plus the read timeout.
-        let steps = u32::from(self.address.is_none())
-            + self
-                .checks
-                .iter()
+        let checks = self.checks.iter().filter(|c| **c != Check::Dns);
+        let margins = REPORT_MARGIN.saturating_mul(checks.clone().count() as u32);
+        let steps = u32::from(self.address.is_none() || self.checks.contains(&Check::Dns))
+            + checks
                 .map(|c| if *c == Check::Http { 3 } else { 1 })
                 .sum::<u32>();
-        let per_step = budget / steps.max(1);
+        let per_step = budget.saturating_sub(margins) / steps.max(1);
         let mut origin = self.clone();
         origin.timeout = origin.timeout.min(per_step);
         // Every TCP attempt shares the TCP step.
@@ -333,6 +374,10 @@ impl Origin {
         origin
     }
 }
+
+/// What a check may take beyond its [`Origin::check_bound`] to report what it saw instead of
+/// being cut off (the TCP, TLS and edge checks' `MARGIN`; the others need none).
+pub const REPORT_MARGIN: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {

@@ -39,8 +39,10 @@ const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 const REFRESH_INTERVAL_RANGE: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(86_400));
 
-/// Label names the exporter sets itself; an origin's `labels` may not take them.
-const RESERVED_LABELS: &[&str] = &[
+/// Label names the exporter writes itself (on any series: per-origin, its own, discovery's), and
+/// Prometheus' target labels: `labels` (global or an origin's) may not take them. The encoder
+/// checks every label it writes against this list in debug builds (`exposition::Series`).
+pub const RESERVED_LABELS: &[&str] = &[
     "origin",
     "cause",
     "severity",
@@ -49,8 +51,10 @@ const RESERVED_LABELS: &[&str] = &[
     "address",
     "port",
     "zone",
+    "parent_zone",
     "nameserver",
     "version",
+    "revision",
     "cipher",
     "position",
     "subject_cn",
@@ -278,6 +282,11 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         None | Some("") => None,
         Some(f) => Some(PathBuf::from(f)),
     };
+    for key in g.labels.iter().flat_map(|l| l.keys()) {
+        if let Err(why) = label_name(key) {
+            errors.push(format!("global.labels.{key}"), why);
+        }
+    }
     let allow_adhoc_targets = g.allow_adhoc_targets.unwrap_or(false);
     let adhoc = adhoc_policy(g, allow_adhoc_targets, errors);
     let aia_allowed_networks = networks(
@@ -580,13 +589,14 @@ fn validate_origin(
         }
     };
 
-    let mut labels: BTreeMap<String, String> = defaults.labels.clone().unwrap_or_default();
-    labels.extend(o.labels.clone().unwrap_or_default());
-    for key in labels.keys() {
+    // The global labels are checked once, under `global.labels` (see `validate_global`).
+    for key in o.labels.iter().flat_map(|l| l.keys()) {
         if let Err(why) = label_name(key) {
             errors.push(format!("{}.{key}", at("labels")), why);
         }
     }
+    let mut labels: BTreeMap<String, String> = defaults.labels.clone().unwrap_or_default();
+    labels.extend(o.labels.clone().unwrap_or_default());
 
     let client_certificate = o
         .client_certificate
@@ -613,7 +623,7 @@ fn validate_origin(
         labels: labels.into_iter().collect(),
         client_certificate: client_certificate.map(Box::new),
         large_fleet: global.global.large_fleet,
-        pinned_addresses: Vec::new(),
+        vetted: None,
         adhoc: false,
         ip_address_type,
         connection_timeout,

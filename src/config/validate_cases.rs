@@ -407,6 +407,28 @@ fn label_names_follow_prometheus() {
     }
 }
 
+/// Every label name the exporter writes is refused as a user label, under `global.labels` once
+/// (not under each origin that inherits it) and under an origin's own `labels`, naming it.
+#[test]
+fn label_names_the_exporter_writes_are_refused() {
+    for name in ["parent_zone", "revision", "zone", "origin_id", "job"] {
+        assert!(super::RESERVED_LABELS.contains(&name), "{name}");
+    }
+    for &name in super::RESERVED_LABELS {
+        let why = format!("label \"{name}\" is set by the exporter itself");
+        assert_eq!(
+            origin_errors(&format!("labels: {{{name}: v}}")),
+            [format!("origins[0].labels.{name}: {why}")]
+        );
+        assert_eq!(
+            errors(&format!(
+                "global: {{labels: {{{name}: v, team: web}}}}\norigins:\n  - {{name: a, domain: a.example}}\n  - {{name: b, domain: b.example}}"
+            )),
+            [format!("global.labels.{name}: {why}")]
+        );
+    }
+}
+
 #[test]
 fn ssl_protocols_are_deduplicated_sorted_and_never_empty() {
     let o = origin("ssl_protocols: [TLSv1.2, TLSv1, TLSv1.2]");
@@ -536,4 +558,54 @@ fn a_discovered_origin_gets_the_global_defaults_and_only_its_own_errors() {
             "discovered.d1.client_certificate.key_file: required: a PEM file",
         ]
     );
+}
+
+/// Each check's bound is what docs/bounds.md says, and `within` fits a whole cycle (resolution,
+/// every check, their report margins) in the budget it is given, raising no time.
+#[test]
+fn checks_are_bounded_as_documented_and_within_fits_a_cycle_in_its_budget() {
+    let s = Duration::from_secs;
+    let o = origin(
+        "checks: [dns, tcp, tls, http], timeout: 4s, read_timeout: 20s, connection_timeout: 3s, connection_attempts: 3",
+    );
+    assert_eq!(
+        o.check_bound(Check::Tcp),
+        s(9),
+        "attempts x connection_timeout"
+    );
+    assert_eq!(
+        o.check_bound(Check::Http),
+        s(28),
+        "connect + handshake + read_timeout"
+    );
+    assert_eq!(o.check_bound(Check::Tls), s(4));
+    assert_eq!(o.check_bound(Check::Dns), s(4));
+    let margin = super::REPORT_MARGIN;
+    assert_eq!(o.cycle_bound(), s(4) + s(9) + s(4) + s(28) + margin * 3);
+    // An attempt is bounded by timeout when connection_timeout is longer.
+    let short = origin("timeout: 2s, connection_timeout: 5s, connection_attempts: 2");
+    assert_eq!(short.check_bound(Check::Tcp), s(4));
+
+    let cases = [
+        "checks: [tcp]",
+        "checks: [tcp, tls]",
+        "address: 192.0.2.1, checks: [tcp, tls, http]",
+        "checks: [dns, tcp, tls, http], connection_attempts: 3",
+        "checks: [tcp, tls, http, edge], edge: {url: 'https://d111111abcdef8.cloudfront.net/x'}, read_timeout: 60s",
+    ];
+    for fields in cases {
+        let o = origin(fields);
+        for budget in [Duration::from_millis(400), s(3), s(9), s(30), s(600)] {
+            let w = o.within(budget);
+            assert!(
+                w.cycle_bound() <= budget,
+                "{fields} in {budget:?}: {:?}",
+                w.cycle_bound()
+            );
+            assert!(w.timeout <= o.timeout && w.read_timeout <= o.read_timeout);
+            assert!(w.connection_timeout <= o.connection_timeout);
+        }
+        // A budget the cycle fits in with room to spare changes nothing.
+        assert_eq!(o.within(o.cycle_bound() * 8).cycle_bound(), o.cycle_bound());
+    }
 }

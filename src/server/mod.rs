@@ -48,8 +48,6 @@ pub struct AppState {
     pub scrapes: Arc<tokio::sync::Semaphore>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub web: Arc<web::Web>,
-    /// Where the exporter listens: ad-hoc probes may not target it.
-    pub listen: std::net::SocketAddr,
 }
 
 pub fn router(state: AppState) -> Router {

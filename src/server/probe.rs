@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,7 @@ use std::net::SocketAddr;
 
 use super::Current;
 use crate::checks::resolve::resolve;
+use crate::checks::timed;
 use crate::config::{AdhocTarget, Check, Origin};
 use crate::cycle;
 use crate::metrics::{self, Format};
@@ -42,6 +45,7 @@ pub(super) async fn probe(
     Query(params): Query<ProbeParams>,
     headers: HeaderMap,
 ) -> Response {
+    let started = Instant::now();
     let current = state.current.load_full();
     if params.origin.is_some() == params.target.is_some() {
         return error(
@@ -52,30 +56,46 @@ pub(super) async fn probe(
     let budget = scrape_budget(&headers);
     // Requests beyond the shared budget wait for a slot, but no longer than the probe itself
     // could take: a flood of /probe requests queues instead of opening connections without
-    // end. An ad-hoc target's resolution is probe work too, so it waits as well.
+    // end. The wait counts against the scrape timeout: what is left of it is the probe's.
     let wait = budget.unwrap_or(UNBOUNDED_WAIT);
-    let Ok(Some(_permit)) = tokio::time::timeout(wait, state.budget.acquire()).await else {
+    let Ok(Some(_permit)) = tokio::time::timeout_at(started + wait, state.budget.acquire()).await
+    else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many probes in flight (global.concurrency); try again",
         );
     };
+    let left = budget.map(|b| b.saturating_sub(started.elapsed()));
     let origin = match (&params.origin, &params.target) {
         (Some(name), _) => match state.store.get(name) {
             Some(slot) => Arc::clone(&slot.origin),
             None => return error(StatusCode::NOT_FOUND, &format!("unknown origin {name:?}")),
         },
-        (None, Some(target)) => match adhoc_origin(&state, &current, target, &params).await {
+        (None, Some(target)) => match adhoc_origin(&current, target, &params, left).await {
             Ok(origin) => Arc::new(origin),
             Err(response) => return response,
         },
         (None, None) => return error(StatusCode::BAD_REQUEST, "no origin given"),
     };
-    let probed = match budget {
-        Some(budget) => origin.within(budget),
+    let probed = match left {
+        Some(left) => origin.within(left),
         None => (*origin).clone(),
     };
-    let snapshot = Arc::new(cycle::run_once(&probed, &current.ctx).await);
+    let cycle = cycle::run_once(&probed, &current.ctx);
+    // `within` makes the checks fit; this holds the answer to the scrape timeout whatever they do.
+    let snapshot = match budget {
+        Some(budget) => match tokio::time::timeout_at(started + budget, cycle).await {
+            Ok(snapshot) => snapshot,
+            Err(_) => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the probe did not finish within the scrape timeout",
+                )
+            }
+        },
+        None => cycle.await,
+    };
+    let snapshot = Arc::new(snapshot);
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let Ok(body) = metrics::encode_snapshot(origin, snapshot, format) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed");
@@ -94,12 +114,16 @@ pub(super) async fn probe(
 }
 
 /// An ad-hoc origin, vetted: the domain is allowlisted, and every address it will connect to
-/// (resolved here once, then pinned) passes the network policy. Refusals are 403 with the reason.
+/// passes the ad-hoc network policy (the dialer checks each connection against it again).
+/// Refusals are 403 with the reason. The name is resolved here, once, within the probe's share
+/// of `left` (the scrape timeout's rest): that resolution is the cycle's own, so the cycle never
+/// resolves the name again. A lookup that fails, times out or finds no address vets nothing and
+/// is the answer: the probe reports `dns_resolution_failed` and connects nowhere.
 async fn adhoc_origin(
-    state: &AppState,
     current: &Current,
     target: &str,
     params: &ProbeParams,
+    left: Option<Duration>,
 ) -> Result<Origin, Response> {
     let global = &current.config.global;
     if !global.allow_adhoc_targets {
@@ -128,27 +152,35 @@ async fn adhoc_origin(
     }
     // A zone's nameservers can be anywhere: ad-hoc probes resolve, but query no nameservers.
     origin.checks.remove(&Check::Dns);
-    let addresses = match origin.address {
-        Some(ip) => vec![ip],
-        None => {
-            let resolved = tokio::time::timeout(
-                origin.timeout,
+    // The resolution's share of what is left, as the cycle's would be (`Origin::within`).
+    let limit = left.map_or(origin.timeout, |left| origin.within(left).timeout);
+    let resolution = match origin.address {
+        Some(_) => None,
+        None => Some(
+            timed(
+                limit,
                 resolve(&origin.domain, origin.ip_address_type, &current.ctx),
             )
-            .await;
-            resolved.map(|r| r.addresses).unwrap_or_default()
-        }
+            .await,
+        ),
     };
+    let addresses = match (origin.address, &resolution) {
+        (Some(ip), _) => vec![ip],
+        (None, resolved) => resolved
+            .as_ref()
+            .and_then(|r| r.completed())
+            .map(|r| r.addresses.clone())
+            .unwrap_or_default(),
+    };
+    let reach = current.ctx.reach(&origin);
     for &ip in &addresses {
         for (_, port) in origin.ports() {
-            if let Some(why) = global.adhoc.refuse(SocketAddr::new(ip, port), state.listen) {
+            if let Some(why) = reach.refusal(SocketAddr::new(ip, port)) {
                 return Err(error(StatusCode::FORBIDDEN, &why));
             }
         }
     }
-    if origin.address.is_none() {
-        origin.pinned_addresses = addresses;
-    }
+    origin.vetted = resolution.map(Arc::new);
     Ok(origin)
 }
 

@@ -213,3 +213,281 @@ impl Moto {
         ));
     }
 }
+
+/// What moto lacks (cache policies, origin request policies, `IpAddressType`), served by a stub
+/// of the CloudFront API on loopback in CloudFront's wire format (REST-XML, API version
+/// 2020-05-31, as in the API reference): ListDistributions in pages (Marker/NextMarker),
+/// GetCachePolicy and GetOriginRequestPolicy. Its tables can change while a test runs (a policy
+/// edited under the same id), and every request path is recorded.
+pub mod stub {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::task::JoinHandle;
+
+    const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
+    const API: &str = "/2020-05-31/";
+
+    /// One distribution with one custom origin `web`, its default behavior and one more
+    /// (`/api/*`) sending there with the same policies.
+    #[derive(Debug, Clone)]
+    pub struct StubDistribution {
+        pub id: String,
+        pub aliases: Vec<String>,
+        /// The origin's domain name.
+        pub domain: String,
+        pub https_port: u16,
+        pub ip_address_type: String,
+        pub cache_policy: Option<String>,
+        pub origin_request_policy: Option<String>,
+    }
+
+    impl StubDistribution {
+        /// `id` with the alias `www.<id in lowercase>.test`, origin `web.stub.test:443`,
+        /// ipv4, no policies.
+        pub fn new(id: &str) -> Self {
+            StubDistribution {
+                id: id.into(),
+                aliases: vec![format!("www.{}.test", id.to_ascii_lowercase())],
+                domain: "web.stub.test".into(),
+                https_port: 443,
+                ip_address_type: "ipv4".into(),
+                cache_policy: None,
+                origin_request_policy: None,
+            }
+        }
+
+        fn summary(&self) -> String {
+            let id = &self.id;
+            let aliases: String = self
+                .aliases
+                .iter()
+                .map(|a| format!("<CNAME>{a}</CNAME>"))
+                .collect();
+            let policies = format!(
+                "{}{}",
+                self.cache_policy
+                    .as_deref()
+                    .map(|p| format!("<CachePolicyId>{p}</CachePolicyId>"))
+                    .unwrap_or_default(),
+                self.origin_request_policy
+                    .as_deref()
+                    .map(|p| format!("<OriginRequestPolicyId>{p}</OriginRequestPolicyId>"))
+                    .unwrap_or_default()
+            );
+            format!(
+                "<DistributionSummary><Id>{id}</Id><ARN>arn:aws:cloudfront::123456789012:distribution/{id}</ARN><Status>Deployed</Status>\
+<LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime><DomainName>{lower}.cloudfront.net</DomainName>\
+<Aliases><Quantity>{n}</Quantity><Items>{aliases}</Items></Aliases>\
+<Origins><Quantity>1</Quantity><Items><Origin><Id>web</Id><DomainName>{domain}</DomainName><OriginPath></OriginPath>\
+<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>{port}</HTTPSPort><OriginProtocolPolicy>https-only</OriginProtocolPolicy>\
+<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2</SslProtocol></Items></OriginSslProtocols>\
+<OriginReadTimeout>30</OriginReadTimeout><OriginKeepaliveTimeout>5</OriginKeepaliveTimeout><IpAddressType>{ip}</IpAddressType></CustomOriginConfig>\
+<ConnectionAttempts>2</ConnectionAttempts><ConnectionTimeout>5</ConnectionTimeout></Origin></Items></Origins>\
+<OriginGroups><Quantity>0</Quantity></OriginGroups>\
+<DefaultCacheBehavior><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>{policies}</DefaultCacheBehavior>\
+<CacheBehaviors><Quantity>1</Quantity><Items><CacheBehavior><PathPattern>/api/*</PathPattern><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>{policies}</CacheBehavior></Items></CacheBehaviors>\
+<Comment></Comment><PriceClass>PriceClass_All</PriceClass><Enabled>true</Enabled><WebACLId></WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled>\
+</DistributionSummary>",
+                lower = id.to_ascii_lowercase(),
+                n = self.aliases.len(),
+                domain = self.domain,
+                port = self.https_port,
+                ip = self.ip_address_type,
+            )
+        }
+    }
+
+    /// A policy's `HeadersConfig`: `HeaderBehavior` and the headers it names.
+    #[derive(Debug, Clone)]
+    struct Headers {
+        behavior: String,
+        names: Vec<String>,
+    }
+
+    impl Headers {
+        fn xml(&self) -> String {
+            let items: String = self
+                .names
+                .iter()
+                .map(|h| format!("<Name>{h}</Name>"))
+                .collect();
+            let list = if self.names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "<Headers><Quantity>{}</Quantity><Items>{items}</Items></Headers>",
+                    self.names.len()
+                )
+            };
+            format!(
+                "<HeadersConfig><HeaderBehavior>{}</HeaderBehavior>{list}</HeadersConfig>",
+                self.behavior
+            )
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Tables {
+        /// ListDistributions pages, in order.
+        pages: Vec<Vec<StubDistribution>>,
+        cache_policies: HashMap<String, Headers>,
+        request_policies: HashMap<String, Headers>,
+        requests: Vec<String>,
+    }
+
+    pub struct Stub {
+        pub endpoint: String,
+        tables: Arc<Mutex<Tables>>,
+        task: JoinHandle<()>,
+    }
+
+    impl Drop for Stub {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    fn lock(tables: &Mutex<Tables>) -> std::sync::MutexGuard<'_, Tables> {
+        tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    impl Stub {
+        /// Serves `pages` of distributions (one ListDistributions page each).
+        pub async fn start(pages: Vec<Vec<StubDistribution>>) -> Stub {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+            let tables = Arc::new(Mutex::new(Tables {
+                pages,
+                ..Tables::default()
+            }));
+            let shared = Arc::clone(&tables);
+            let task = tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let tables = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 4096];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let text = String::from_utf8_lossy(&head);
+                        let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                        let (status, body) = {
+                            let mut t = lock(&tables);
+                            t.requests.push(path.clone());
+                            answer(&t, &path)
+                        };
+                        let response = format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(response.as_bytes()).await;
+                        let _ = stream.shutdown().await;
+                    });
+                }
+            });
+            Stub {
+                endpoint,
+                tables,
+                task,
+            }
+        }
+
+        /// Sets (or edits, under the same id) a cache policy's cache-key headers: behavior
+        /// `none` or `whitelist`.
+        pub fn set_cache_policy(&self, id: &str, behavior: &str, headers: &[&str]) {
+            lock(&self.tables).cache_policies.insert(
+                id.into(),
+                Headers {
+                    behavior: behavior.into(),
+                    names: headers.iter().map(|h| h.to_string()).collect(),
+                },
+            );
+        }
+
+        /// Sets (or edits) an origin request policy's headers: `none`, `whitelist`,
+        /// `allViewer`, `allViewerAndWhitelistCloudFront` or `allExcept`.
+        pub fn set_origin_request_policy(&self, id: &str, behavior: &str, headers: &[&str]) {
+            lock(&self.tables).request_policies.insert(
+                id.into(),
+                Headers {
+                    behavior: behavior.into(),
+                    names: headers.iter().map(|h| h.to_string()).collect(),
+                },
+            );
+        }
+
+        /// Every request path so far, in order.
+        pub fn requests(&self) -> Vec<String> {
+            lock(&self.tables).requests.clone()
+        }
+    }
+
+    fn not_found(code: &str, id: &str) -> (&'static str, String) {
+        (
+            "404 Not Found",
+            format!(
+                "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{code}</Code>\
+<Message>The specified policy {id} does not exist.</Message></Error><RequestId>stub</RequestId></ErrorResponse>"
+            ),
+        )
+    }
+
+    fn answer(t: &Tables, path: &str) -> (&'static str, String) {
+        let rest = path.strip_prefix(API).unwrap_or(path);
+        if let Some(id) = rest.strip_prefix("cache-policy/") {
+            let Some(h) = t.cache_policies.get(id) else {
+                return not_found("NoSuchCachePolicy", id);
+            };
+            return ("200 OK", format!(
+                "<?xml version=\"1.0\"?><CachePolicy xmlns=\"{NS}\"><Id>{id}</Id><LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime>\
+<CachePolicyConfig><Comment></Comment><Name>{id}</Name><DefaultTTL>86400</DefaultTTL><MaxTTL>31536000</MaxTTL><MinTTL>1</MinTTL>\
+<ParametersInCacheKeyAndForwardedToOrigin><EnableAcceptEncodingGzip>true</EnableAcceptEncodingGzip><EnableAcceptEncodingBrotli>true</EnableAcceptEncodingBrotli>\
+{}<CookiesConfig><CookieBehavior>none</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>none</QueryStringBehavior></QueryStringsConfig>\
+</ParametersInCacheKeyAndForwardedToOrigin></CachePolicyConfig></CachePolicy>",
+                h.xml()
+            ));
+        }
+        if let Some(id) = rest.strip_prefix("origin-request-policy/") {
+            let Some(h) = t.request_policies.get(id) else {
+                return not_found("NoSuchOriginRequestPolicy", id);
+            };
+            return ("200 OK", format!(
+                "<?xml version=\"1.0\"?><OriginRequestPolicy xmlns=\"{NS}\"><Id>{id}</Id><LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime>\
+<OriginRequestPolicyConfig><Name>{id}</Name>{}\
+<CookiesConfig><CookieBehavior>none</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>none</QueryStringBehavior></QueryStringsConfig>\
+</OriginRequestPolicyConfig></OriginRequestPolicy>",
+                h.xml()
+            ));
+        }
+        // ListDistributions: page N+1 is asked for with Marker=pageN+1.
+        let page = path
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("Marker=page"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let items: String = t
+            .pages
+            .get(page - 1)
+            .map(|p| p.iter().map(StubDistribution::summary).collect())
+            .unwrap_or_default();
+        let quantity = t.pages.get(page - 1).map_or(0, Vec::len);
+        let next = if page < t.pages.len() {
+            format!("page{}", page + 1)
+        } else {
+            String::new()
+        };
+        let truncated = !next.is_empty();
+        ("200 OK", format!(
+            "<?xml version=\"1.0\"?><DistributionList xmlns=\"{NS}\"><Marker></Marker><NextMarker>{next}</NextMarker>\
+<MaxItems>100</MaxItems><IsTruncated>{truncated}</IsTruncated><Quantity>{quantity}</Quantity><Items>{items}</Items></DistributionList>"
+        ))
+    }
+}

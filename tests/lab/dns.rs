@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA};
@@ -82,6 +83,10 @@ pub enum Behaviour {
     Garbage,
     /// Answers with a 56 KB message (3,500 A records), far beyond any EDNS size.
     Oversized,
+    /// Leaves every query unanswered for this long from the first one it gets, then answers as
+    /// `Normal` (the resolver too: a name that answers nothing at first, then an address). A
+    /// resolver's retries of the first lookup go unanswered as well.
+    SilentFor(Duration),
 }
 
 /// A running lab: every server stops when it is dropped.
@@ -198,12 +203,19 @@ async fn serve(socket: UdpSocket, world: Arc<World>, role: Role, counts: Counts)
         Role::Authoritative(a, _) => a,
     };
     let mut buf = vec![0u8; 4096];
+    let mut first_query: Option<Instant> = None;
     loop {
         let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
         if let Ok(mut c) = counts.lock() {
             *c.entry(me).or_default() += 1;
+        }
+        if let Some(silent) = world.silent_for(me) {
+            let first = *first_query.get_or_insert_with(Instant::now);
+            if first.elapsed() < silent {
+                continue;
+            }
         }
         let Ok(query) = Message::from_vec(&buf[..len]) else {
             continue;
@@ -267,7 +279,18 @@ impl World {
                 .iter()
                 .find(|(x, _)| x == a)
                 .map_or(Behaviour::Normal, |(_, b)| *b);
-            !matches!(b, Behaviour::Normal | Behaviour::Serial(_))
+            !matches!(
+                b,
+                Behaviour::Normal | Behaviour::Serial(_) | Behaviour::SilentFor(_)
+            )
+        })
+    }
+
+    /// How long `addr` stays silent from its first query ([`Behaviour::SilentFor`]).
+    fn silent_for(&self, addr: Ipv4Addr) -> Option<Duration> {
+        self.behaviours.iter().find_map(|(a, b)| match b {
+            Behaviour::SilentFor(d) if *a == addr => Some(*d),
+            _ => None,
         })
     }
 

@@ -113,15 +113,15 @@ impl Drop for HttpOrigin {
 }
 
 /// How an origin answers.
-struct Answer {
-    status: u16,
-    delay: Duration,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) delay: Duration,
     /// A header (lowercased name, value) without which it answers 403.
-    required: Option<(String, String)>,
+    pub(super) required: Option<(String, String)>,
 }
 
 /// Reads one request head, records it, waits, answers with `status` and closes.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     sni: Option<String>,
     answer: Answer,

@@ -6,12 +6,21 @@
     dead_code,
     reason = "each test binary uses a different part of the lab"
 )]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the lab's servers and clients connect directly: they are not the exporter's probes"
+)]
 
 pub mod aws;
 pub mod dns;
 pub mod edge;
 pub mod hostile;
 pub mod http;
+pub mod java;
+pub mod lighttpd;
+pub mod nginx;
+pub mod stacks;
+pub mod switch;
 pub mod tcp;
 pub mod tls;
 pub mod webpki;
@@ -149,6 +158,27 @@ impl Exporter {
             })
         })
         .await
+    }
+
+    /// The versions `origin` speaks (`origin_tls_protocol_supported` = 1, in SSLv3 to TLSv1.3
+    /// order), as `/probe?origin=` reports them: a probe sends every version's hello at once,
+    /// while a scheduled origin whose TLS check finds nothing wrong sends them on a later cycle.
+    pub async fn supported_protocols(&self, origin: &str) -> Vec<String> {
+        let (status, body) = self.get(&format!("/probe?origin={origin}")).await;
+        assert_eq!(status, 200, "{body}");
+        let s = Scrape::parse(&body);
+        ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+            .into_iter()
+            .filter(|v| {
+                let value = s.value(
+                    "origin_tls_protocol_supported",
+                    &[("origin", origin), ("version", v)],
+                );
+                assert!(value.is_some(), "no protocol series for {origin}:\n{body}");
+                value == Some(1.0)
+            })
+            .map(str::to_string)
+            .collect()
     }
 
     pub async fn stop(mut self) {
@@ -355,6 +385,29 @@ pub fn config_check(text: &str, env: &[(&str, &str)]) -> (i32, String) {
     // The file's directory differs per run: name it as a user would see it.
     let text = text.replace(&dir.path().display().to_string(), "DIR");
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// The `check` command's output (stdout and stderr) for one origin of `config`, run off the
+/// runtime's thread so that in-process origins keep serving.
+pub async fn check_output(config: &str, origin: &str) -> String {
+    let Some(bin) = option_env!("CARGO_BIN_EXE_origin_exporter") else {
+        panic!("check_output runs the binary: only integration tests have it");
+    };
+    let (config, origin) = (config.to_string(), origin.to_string());
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, config).expect("write config");
+        let out = std::process::Command::new(bin)
+            .args(["check", "--config.file"])
+            .arg(&file)
+            .arg(origin)
+            .output()
+            .expect("run check");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    })
+    .await
+    .expect("check command")
 }
 
 #[cfg(test)]

@@ -200,6 +200,41 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A CRL of the lab intermediate (valid from a day ago for a week) revoking `revoked`, in
+    /// PEM: what a server checks client certificates against (`openssl s_server -CRL`).
+    pub fn crl(&self, revoked: &[&Leaf]) -> String {
+        let revoked_certs = revoked
+            .iter()
+            .map(|leaf| rcgen::RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&hex_bytes(&leaf.serial)),
+                revocation_time: at(now() - 60),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect();
+        rcgen::CertificateRevocationListParams {
+            this_update: at(now() - DAY),
+            next_update: at(now() + 7 * DAY),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.inter.issuer)
+        .expect("CRL")
+        .pem()
+        .expect("CRL PEM")
+    }
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
 impl Default for Pki {
     fn default() -> Self {
         Self::new()
@@ -547,7 +582,7 @@ impl Default for Files {
 }
 
 /// Waits until `addr` accepts a connection, or panics naming `what`.
-async fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str) {
+pub async fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -601,7 +636,7 @@ fn go_binary() -> &'static PathBuf {
 
 impl GoOrigin {
     /// Serves `leaf` (and the lab intermediate) with extra flags of tlsorigin (`-client-auth`,
-    /// `-client-ca`, `-max`, `-min`, `-sni`).
+    /// `-client-ca`, `-max`, `-min`, `-sni`, `-handshake-timeout`).
     pub async fn start(pki: &Pki, leaf: &Leaf, args: &[&str]) -> GoOrigin {
         Self::start_at(pki, leaf, "127.0.0.1:0".parse().expect("address"), args).await
     }
@@ -650,4 +685,65 @@ impl Drop for GoOrigin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The server's first flight to an `openssl s_client -tls1_2` hello, as (message name, bytes)
+/// from `-msg`, with what differs on every handshake blanked: the ServerHello's random and
+/// session id, and the ServerKeyExchange (an ephemeral key and its signature) kept by name only.
+/// Two servers with equal results send the same first flight but for those.
+pub async fn first_flight(addr: SocketAddr, sni: &str) -> Vec<(String, Vec<u8>)> {
+    let (connect, sni) = (addr.to_string(), sni.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("openssl")
+            .args(["s_client", "-tls1_2", "-msg", "-connect", &connect])
+            .args(["-servername", &sni])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .expect("openssl s_client (install openssl)")
+    })
+    .await
+    .expect("s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut flight: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        if line.starts_with(' ') {
+            if let Some(i) = current {
+                let bytes = line
+                    .split_whitespace()
+                    .map_while(|b| u8::from_str_radix(b, 16).ok());
+                flight[i].1.extend(bytes);
+            }
+            continue;
+        }
+        current = None;
+        let Some(head) = line.strip_prefix("<<< ") else {
+            continue;
+        };
+        if let Some((_, name)) = head
+            .split_once("Handshake [")
+            .and_then(|(_, r)| r.split_once("], "))
+        {
+            flight.push((name.trim().to_string(), Vec::new()));
+            current = Some(flight.len() - 1);
+        }
+    }
+    for (name, bytes) in &mut flight {
+        match name.as_str() {
+            // type (1), length (3), version (2), random (32), session id length (1) and id.
+            "ServerHello" if bytes.len() > 38 => {
+                let id = usize::from(bytes[38]);
+                let end = (39 + id).min(bytes.len());
+                bytes[6..end].fill(0);
+            }
+            "ServerKeyExchange" => bytes.clear(),
+            _ => {}
+        }
+    }
+    assert!(
+        flight.iter().any(|(n, _)| n == "ServerHelloDone"),
+        "no first flight from {addr}: {text}"
+    );
+    flight
 }

@@ -12,18 +12,19 @@ mod series;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::RecordType;
 use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::TokioResolver;
-use quick_cache::sync::Cache;
+use hickory_resolver::{Hosts, TokioResolver};
 
+use super::context::{SystemResolverFiles, HOSTS, RESOLV_CONF};
 use super::ContextError;
 use crate::config::{Global, Origin};
 
@@ -47,47 +48,11 @@ const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 const RESOLVER_TIMEOUT: Duration = Duration::from_secs(2);
 const RESOLVER_ATTEMPTS: usize = 2;
 
-/// Longest time one nameserver's SOA answer is shared by the origins of its zone (never more
-/// than half an origin's interval, so an origin's own cycles always ask afresh).
-pub const SOA_SHARE_MAX: Duration = Duration::from_secs(10);
-/// Most shared SOA answers kept (one per nameserver address and zone); when full the least used
-/// go (quick_cache's CLOCK-Pro).
-const SOA_SHARE_ENTRIES: usize = 4096;
-
-/// The recursive resolver, the discovery cache and the shared SOA answers, built once per config.
+/// The recursive resolver and the discovery cache, built once per config.
 pub struct DnsContext {
     pub resolver: TokioResolver,
     pub dns_port: u16,
     cache: discovery::Cache,
-    soa: SoaShare,
-}
-
-/// SOA answers by (nameserver address, zone). Every origin's cycle asks each nameserver of its
-/// zone for the zone's SOA, whose answer is the same for all of them: with 10,000 origins in one
-/// zone that was 10,000 identical queries a minute per nameserver. Shared for a few seconds it is
-/// a handful, and each origin still asks for its own name's A record every cycle. An answer
-/// older than the asker's `max_age` is absent.
-struct SoaShare {
-    entries: Cache<(SocketAddr, Name), (Reply, Instant)>,
-}
-
-impl Default for SoaShare {
-    fn default() -> Self {
-        SoaShare {
-            entries: Cache::new(SOA_SHARE_ENTRIES),
-        }
-    }
-}
-
-impl SoaShare {
-    fn get(&self, key: &(SocketAddr, Name), max_age: Duration) -> Option<Reply> {
-        let (reply, at) = self.entries.get(key)?;
-        (at.elapsed() < max_age).then_some(reply)
-    }
-
-    fn put(&self, key: (SocketAddr, Name), reply: Reply) {
-        self.entries.insert(key, (reply, Instant::now()));
-    }
 }
 
 impl fmt::Debug for DnsContext {
@@ -100,11 +65,31 @@ impl fmt::Debug for DnsContext {
 }
 
 impl DnsContext {
-    /// A resolver on `global.resolvers`, or on the system's configuration when none are given.
-    pub fn new(global: &Global) -> Result<Self, ContextError> {
+    /// A resolver on `global.resolvers`, or, when none are given, on the system's configuration
+    /// and hosts file as read into `system` (see [`super::ContextFiles`]).
+    pub fn new(
+        global: &Global,
+        system: Option<&SystemResolverFiles>,
+    ) -> Result<Self, ContextError> {
         let provider = TokioRuntimeProvider::default();
+        let mut hosts = None;
         let mut builder = if global.resolvers.is_empty() {
-            TokioResolver::builder(provider).map_err(|e| ContextError::Resolver(e.to_string()))?
+            let system = system.ok_or_else(|| {
+                ContextError::Resolver("the system resolver's files were not read".into())
+            })?;
+            let (config, options) =
+                hickory_resolver::system_conf::parse_resolv_conf(&system.resolv_conf)
+                    .map_err(|e| ContextError::Resolver(format!("{RESOLV_CONF}: {e}")))?;
+            let mut b = TokioResolver::builder_with_config(config, provider);
+            *b.options_mut() = options;
+            // The hosts file as read, not as the resolver would read it again itself.
+            let mut table = Hosts::default();
+            table
+                .read_hosts_conf(&system.hosts[..])
+                .map_err(|e| ContextError::Resolver(format!("{HOSTS}: {e}")))?;
+            hosts = Some(Arc::new(table));
+            b.options_mut().use_hosts_file = ResolveHosts::Never;
+            b
         } else {
             let servers = global.resolvers.iter().map(|&sa| name_server(sa)).collect();
             let mut b = TokioResolver::builder_with_config(
@@ -119,14 +104,16 @@ impl DnsContext {
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         opts.timeout = RESOLVER_TIMEOUT;
         opts.attempts = RESOLVER_ATTEMPTS;
-        let resolver = builder
+        let mut resolver = builder
             .build()
             .map_err(|e| ContextError::Resolver(e.to_string()))?;
+        if let Some(hosts) = hosts {
+            resolver.set_hosts(hosts);
+        }
         Ok(DnsContext {
             resolver,
             dns_port: global.dns_port,
             cache: discovery::Cache::default(),
-            soa: SoaShare::default(),
         })
     }
 
@@ -277,8 +264,10 @@ pub fn query_timeout(origin_timeout: Duration) -> Duration {
 }
 
 /// Discovers (or recalls) the zone of `origin.domain`, then asks each of its nameserver
-/// addresses, all at once, for the origin's A record and the zone's SOA (the SOA answer shared
-/// with the zone's other origins for up to [`SOA_SHARE_MAX`]).
+/// addresses, all at once, for the origin's A record and the zone's SOA. Both are asked on every
+/// cycle: an answer shared from another origin's earlier cycle could hide a nameserver that
+/// went silent, lost its authority or changed its serial since (ARCHITECTURE.md, "What a cycle
+/// reuses").
 pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
     let limit = query_timeout(origin.timeout);
     let discoverer = discovery::Discoverer {
@@ -309,23 +298,12 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
         .nameservers
         .iter()
         .flat_map(|(ns, addrs)| addrs.iter().map(move |&a| (ns, a)));
-    let share_for = (origin.interval / 2).min(SOA_SHARE_MAX);
     let servers = join_all(targets.map(|(ns, address)| {
         let (domain, zone_name) = (&domain, &zone.name);
         async move {
             let server = SocketAddr::new(address, ctx.dns_port);
             let client = query::ServerClient::new(server, limit);
-            let soa = async {
-                let key = (server, zone_name.clone());
-                match ctx.soa.get(&key, share_for) {
-                    Some(shared) => shared,
-                    None => {
-                        let reply = client.ask(zone_name, RecordType::SOA).await;
-                        ctx.soa.put(key, reply.clone());
-                        reply
-                    }
-                }
-            };
+            let soa = client.ask(zone_name, RecordType::SOA);
             let (origin_query, soa_query) = tokio::join!(client.ask(domain, RecordType::A), soa);
             ServerReport {
                 nameserver: display(ns),
@@ -348,45 +326,5 @@ pub async fn check(origin: &Origin, ctx: &DnsContext) -> DnsReport {
             .map(|(ns, _)| display(ns))
             .collect(),
         delegation: zone.delegation.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(i: usize) -> (SocketAddr, Name) {
-        let server = SocketAddr::from(([192, 0, 2, 1], 53));
-        (server, fqdn(&format!("z{i}.example")).expect("valid"))
-    }
-
-    fn reply() -> Reply {
-        Reply::NoResponse("timed out".into())
-    }
-
-    #[test]
-    fn soa_answers_are_shared_for_their_age_only() {
-        let share = SoaShare::default();
-        share.put(key(0), reply());
-        assert_eq!(share.get(&key(0), SOA_SHARE_MAX), Some(reply()));
-        assert_eq!(share.get(&key(0), Duration::ZERO), None);
-        assert_eq!(share.get(&key(1), SOA_SHARE_MAX), None);
-    }
-
-    #[test]
-    fn the_soa_share_stays_bounded_and_keeps_what_is_used() {
-        let share = SoaShare::default();
-        let hot = key(usize::MAX);
-        share.put(hot.clone(), reply());
-        for i in 0..3 * SOA_SHARE_ENTRIES {
-            share.put(key(i), reply());
-            if i % 100 == 0 {
-                assert!(share.get(&hot, SOA_SHARE_MAX).is_some(), "evicted at {i}");
-            }
-        }
-        assert!(share.entries.len() <= SOA_SHARE_ENTRIES);
-        // Not cleared when full.
-        assert!(share.entries.len() > SOA_SHARE_ENTRIES / 2);
-        assert!(share.get(&hot, SOA_SHARE_MAX).is_some());
     }
 }

@@ -134,12 +134,16 @@ impl CheckModule for HttpCheck {
             .all()
             .map(|h| match &h.outcome {
                 HttpOutcome::Status(s) => format!(
-                    "http: {} {} (Host: {}) to {} answered {s} in {:.0} ms",
+                    "http: {} {} (Host: {}) to {} answered {s} in {:.0} ms{}",
                     spec.method,
                     spec.path,
                     origin.sni(),
                     h.address,
-                    h.duration.as_secs_f64() * 1000.0
+                    h.duration.as_secs_f64() * 1000.0,
+                    h.refusal.as_ref().map_or_else(String::new, |r| format!(
+                        ": the origin refused the client certificate: {}",
+                        r.describe()
+                    ))
                 ),
                 other => format!("http: request to {}: {other:?}", h.address),
             })

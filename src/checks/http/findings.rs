@@ -1,7 +1,7 @@
 //! HTTP causes. A request that could not be sent (no connection, no TLS) is an echo of the TCP
 //! or TLS check and raises nothing here.
 
-use crate::checks::{HttpOutcome, HttpReport, OriginResults, Outcome};
+use crate::checks::{Handshake, HttpOutcome, HttpReport, OriginResults, Outcome};
 use crate::config::{Check, Origin};
 use crate::diagnose::{merge_addresses, Cause, Finding};
 
@@ -26,14 +26,52 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
     merge_addresses(
         report
             .all()
-            .map(|r| (r.address.ip(), address_findings(origin, r)))
+            .map(|r| {
+                let findings = if refusal_named_by_tls(results, r) {
+                    Vec::new()
+                } else {
+                    address_findings(origin, r)
+                };
+                (r.address.ip(), findings)
+            })
             .collect(),
     )
+}
+
+/// The TLS check raised `tls_client_certificate_rejected` on this answer's address: an answer
+/// refusing the client certificate is its echo.
+fn refusal_named_by_tls(results: &OriginResults, report: &HttpReport) -> bool {
+    report.refusal.is_some()
+        && results
+            .tls
+            .as_ref()
+            .and_then(|t| t.completed())
+            .is_some_and(|tls| {
+                tls.all().any(|t| {
+                    t.address == report.address
+                        && matches!(t.handshake, Handshake::ClientCertificateRejected(_))
+                })
+            })
 }
 
 /// The causes one address's answer shows.
 fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
     let spec = origin.http.clone().unwrap_or_default();
+    // An answer that refuses the client certificate reaches every viewer, whatever statuses
+    // `expect_status` admits (nginx's 400 is a 4xx).
+    if let (HttpOutcome::Status(status), Some(refusal)) = (&report.outcome, &report.refusal) {
+        return vec![Finding::new(
+            Cause::HttpErrorStatus,
+            format!(
+                "{} {} answered {status} {} (from {}): the origin refused the client certificate: {}",
+                spec.method,
+                spec.path,
+                status_text(*status),
+                report.address,
+                refusal.describe()
+            ),
+        )];
+    }
     match &report.outcome {
         HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
             Cause::HttpErrorStatus,
@@ -122,6 +160,8 @@ mod tests {
                 outcome: o,
                 headers: Vec::new(),
                 duration: Duration::from_millis(20),
+                handshake: None,
+                refusal: None,
                 more: Vec::new(),
             }),
             Outcome::TimedOut => Outcome::TimedOut,
@@ -241,6 +281,102 @@ mod tests {
                 "http_error_status",
                 "no response from 192.0.2.1:443: connection refused"
             )]
+        );
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use std::time::Duration;
+
+    use crate::checks::tls::refusal::recognise;
+    use crate::checks::tls::{refusal, Rejection};
+    use crate::checks::{CheckRun, Handshake, HttpOutcome, HttpReport, OriginResults, Outcome};
+    use crate::config::{Check, Scheme};
+    use crate::diagnose::diagnose;
+    use crate::diagnose::test_support::origin;
+
+    const NGINX_495: &[u8] =
+        b"<html><head><title>400 The SSL certificate error</title></head></html>";
+
+    fn results(status: u16, body: &[u8], tls: Option<Handshake>) -> OriginResults {
+        let address = "192.0.2.1:443".parse().unwrap();
+        let http = HttpReport {
+            address,
+            scheme: Scheme::Https,
+            outcome: HttpOutcome::Status(status),
+            headers: Vec::new(),
+            duration: Duration::from_millis(20),
+            handshake: None,
+            refusal: recognise(status, body),
+            more: Vec::new(),
+        };
+        fn run<T>(outcome: Outcome<T>) -> CheckRun<T> {
+            CheckRun {
+                duration: Duration::from_millis(20),
+                outcome,
+            }
+        }
+        let tls = tls.map(|handshake| {
+            let mut report = crate::checks::tls::tests_support::report(address);
+            report.handshake = handshake;
+            Box::new(run(Outcome::Completed(report)))
+        });
+        OriginResults {
+            http: Some(Box::new(run(Outcome::Completed(http)))),
+            tls,
+            ..OriginResults::default()
+        }
+    }
+
+    /// An answer refusing the client certificate is `http_error_status` even where
+    /// `expect_status` admits it, with the server's words; the echo of the TLS check's
+    /// `tls_client_certificate_rejected` on the same address; an ordinary 400 stays expected.
+    #[test]
+    fn table() {
+        let rejected = Handshake::ClientCertificateRejected(Rejection::After(
+            refusal::After::Refused(recognise(400, NGINX_495).expect("a refusal")),
+        ));
+        let cases: [(&str, &[Check], OriginResults, &[&str]); 4] = [
+            (
+                "no TLS check: the HTTP check names it",
+                &[Check::Http],
+                results(400, NGINX_495, None),
+                &["http_error_status"],
+            ),
+            (
+                "the TLS check named it: an echo",
+                &[Check::Tls, Check::Http],
+                results(400, NGINX_495, Some(rejected)),
+                &["tls_client_certificate_rejected"],
+            ),
+            (
+                "the TLS check saw the handshake accepted: the HTTP check names it",
+                &[Check::Tls, Check::Http],
+                results(400, NGINX_495, Some(Handshake::Accepted)),
+                &["http_error_status"],
+            ),
+            (
+                "an ordinary 400 is expected",
+                &[Check::Http],
+                results(400, b"<html>400 Bad Request</html>", None),
+                &[],
+            ),
+        ];
+        for (name, checks, results, want) in cases {
+            let mut o = (*origin(checks)).clone();
+            o.http = Some(Default::default());
+            let d = diagnose(&o, &results);
+            let got: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
+            assert_eq!(got, want, "{name}");
+            assert_eq!(d.cdn_ready, want.is_empty(), "{name}");
+        }
+        let mut o = (*origin(&[Check::Http])).clone();
+        o.http = Some(Default::default());
+        let d = diagnose(&o, &results(400, NGINX_495, None));
+        assert_eq!(
+            d.findings[0].detail,
+            "GET / answered 400 Bad Request (from 192.0.2.1:443): the origin refused the client certificate: 400 \"The SSL certificate error\" (nginx: the client certificate failed verification: untrusted, revoked or expired (nginx's 495))"
         );
     }
 }

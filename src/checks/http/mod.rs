@@ -19,13 +19,14 @@ use hyper_util::rt::TokioIo;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use openssl::ssl::SslContext;
 
+use super::dial;
 use super::tls::cdn_client;
 use super::tls::fallback::AcceptAnyCertificate;
+use super::tls::refusal::{self, Refusal};
 use crate::config::{Origin, Scheme};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,11 @@ pub struct HttpReport {
     pub headers: Vec<(&'static str, String)>,
     /// From the start of the request to the response headers (or the failure).
     pub duration: Duration,
+    /// How the CDN-profile handshake failed, when it did: the TLS check compares it with a
+    /// handshake it reused (see `TlsReport::finish_from`).
+    pub handshake: Option<cdn_client::Finish>,
+    /// The answer refuses the client certificate ([`refusal::recognise`]).
+    pub refusal: Option<Refusal>,
     /// The same request to the origin's other addresses, in order (each with `more` empty).
     pub more: Vec<HttpReport>,
 }
@@ -104,13 +110,19 @@ pub async fn probe(
         headers: &spec.headers.0,
         keep: AWS_FRONT_HEADERS,
     };
-    let (outcome, headers) = send_over(&exchange, Client::Cdn(tls)).await;
+    let sent = send_over(&exchange, Client::Cdn(tls), refusal::MAX_ANSWER).await;
+    let refusal = match &sent.answer {
+        Some(Answer::Response { status, body, .. }) => refusal::recognise(*status, body),
+        _ => None,
+    };
     HttpReport {
         address,
         scheme,
-        outcome,
-        headers,
+        outcome: sent.outcome,
+        headers: sent.headers,
         duration: start.elapsed(),
+        handshake: sent.handshake,
+        refusal,
         more: Vec::new(),
     }
 }
@@ -159,7 +171,8 @@ pub async fn send(
     x: &Exchange<'_>,
     tls: &Arc<ClientConfig>,
 ) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    send_over(x, Client::Rustls(tls)).await
+    let sent = send_over(x, Client::Rustls(tls), 0).await;
+    (sent.outcome, sent.headers)
 }
 
 /// [`send`] over the CDN-profile TLS client (OpenSSL): what the CDN itself can speak, TLS 1.0,
@@ -168,7 +181,8 @@ pub async fn send_cdn(
     x: &Exchange<'_>,
     tls: &SslContext,
 ) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    send_over(x, Client::Cdn(tls)).await
+    let sent = send_over(x, Client::Cdn(tls), 0).await;
+    (sent.outcome, sent.headers)
 }
 
 /// The TLS client a request goes over.
@@ -180,63 +194,116 @@ enum Client<'a> {
     Cdn(&'a SslContext),
 }
 
-async fn send_over(
-    x: &Exchange<'_>,
-    client: Client<'_>,
-) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    let tcp = match tokio::time::timeout(x.connect_timeout, TcpStream::connect(x.address)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return (HttpOutcome::ConnectFailed(e.to_string()), Vec::new()),
-        Err(_) => {
-            return (
-                HttpOutcome::ConnectFailed("connect timed out".into()),
-                Vec::new(),
-            )
+/// How one request went.
+struct Sent {
+    outcome: HttpOutcome,
+    headers: Vec<(&'static str, String)>,
+    /// How the CDN-profile handshake failed, when it did.
+    handshake: Option<cdn_client::Finish>,
+    /// The answer, when the request went out.
+    answer: Option<Answer>,
+}
+
+impl Sent {
+    fn failed(outcome: HttpOutcome) -> Sent {
+        Sent {
+            outcome,
+            headers: Vec::new(),
+            handshake: None,
+            answer: None,
         }
+    }
+
+    fn answered(answer: Answer) -> Sent {
+        let (outcome, headers) = match &answer {
+            Answer::Response { status, kept, .. } => (HttpOutcome::Status(*status), kept.clone()),
+            Answer::Ended(why) | Answer::Invalid(why) => {
+                (HttpOutcome::BadResponse(why.clone()), Vec::new())
+            }
+            Answer::TimedOut => (HttpOutcome::HeadersTimedOut, Vec::new()),
+        };
+        Sent {
+            outcome,
+            headers,
+            handshake: None,
+            answer: Some(answer),
+        }
+    }
+}
+
+/// Connects, sets up TLS, sends the request; reads up to `body_limit` bytes of the body of an
+/// error answer.
+async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> Sent {
+    let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Sent::failed(HttpOutcome::ConnectFailed(e.to_string())),
+        Err(_) => return Sent::failed(HttpOutcome::ConnectFailed("connect timed out".into())),
     };
+    let timed_out = || Sent::failed(HttpOutcome::TlsFailed("TLS handshake timed out".into()));
     match x.scheme {
-        Scheme::Http => exchange(x, tcp).await,
+        Scheme::Http => Sent::answered(ask(x, tcp, body_limit).await),
         Scheme::Https => match client {
             Client::Cdn(ssl) => {
                 let handshake = cdn_client::handshake(ssl, tcp, x.host);
                 match tokio::time::timeout(x.connect_timeout, handshake).await {
-                    Ok((_, Some(stream))) => exchange(x, stream).await,
-                    Ok((finish, None)) => (HttpOutcome::TlsFailed(finish.describe()), Vec::new()),
-                    Err(_) => (
-                        HttpOutcome::TlsFailed("TLS handshake timed out".into()),
-                        Vec::new(),
-                    ),
+                    Ok((_, Some(stream))) => Sent::answered(ask(x, stream, body_limit).await),
+                    Ok((finish, None)) => Sent {
+                        handshake: Some(finish.clone()),
+                        ..Sent::failed(HttpOutcome::TlsFailed(finish.describe()))
+                    },
+                    Err(_) => Sent {
+                        handshake: Some(cdn_client::Finish::TimedOut),
+                        ..timed_out()
+                    },
                 }
             }
             Client::Rustls(tls) => {
                 let name = match ServerName::try_from(x.host.to_string()) {
                     Ok(n) => n,
-                    Err(e) => return (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
+                    Err(e) => return Sent::failed(HttpOutcome::TlsFailed(e.to_string())),
                 };
                 let connector = TlsConnector::from(Arc::clone(tls));
                 match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(stream)) => exchange(x, stream).await,
-                    Ok(Err(e)) => (HttpOutcome::TlsFailed(e.to_string()), Vec::new()),
-                    Err(_) => (
-                        HttpOutcome::TlsFailed("TLS handshake timed out".into()),
-                        Vec::new(),
-                    ),
+                    Ok(Ok(stream)) => Sent::answered(ask(x, stream, body_limit).await),
+                    Ok(Err(e)) => Sent::failed(HttpOutcome::TlsFailed(e.to_string())),
+                    Err(_) => timed_out(),
                 }
             }
         },
     }
 }
 
-/// One HTTP/1.1 request on an established connection; the body is never read.
-async fn exchange<S>(x: &Exchange<'_>, stream: S) -> (HttpOutcome, Vec<(&'static str, String)>)
+/// How the origin answered a request on an established connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A response: its status, the kept headers, and up to the caller's limit of its body when
+    /// the status is an error (a refusal of the client certificate is told by its words).
+    Response {
+        status: u16,
+        kept: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+    /// The connection ended before a response: closed, reset, or a TLS alert.
+    Ended(String),
+    /// What came back is not an HTTP response.
+    Invalid(String),
+    /// No response headers within the read timeout.
+    TimedOut,
+}
+
+/// One HTTP/1.1 request on an established connection: the response headers within
+/// `read_timeout`, then, for an error status, up to `body_limit` bytes of the body within what is
+/// left of it.
+pub async fn ask<S>(x: &Exchange<'_>, stream: S, body_limit: usize) -> Answer
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let deadline = tokio::time::Instant::now() + x.read_timeout;
     let exchange = async {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Answer::Invalid(e.to_string()))?;
         let driver = tokio::spawn(connection);
         let mut request = Request::builder()
             .method(x.method)
@@ -253,28 +320,88 @@ where
         }
         let request = request
             .body(Empty::new())
-            .map_err(|_| "a custom header is not valid HTTP".to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string());
-        driver.abort();
-        response.map(|r| {
-            let kept = x
-                .keep
-                .iter()
-                .filter_map(|&name| {
-                    let value = r.headers().get(name)?.to_str().ok()?;
-                    Some((name, printable(value)))
-                })
-                .collect();
-            (r.status().as_u16(), kept)
-        })
+            .map_err(|_| Answer::Invalid("a custom header is not valid HTTP".to_string()))?;
+        let response = sender.send_request(request).await;
+        Ok((response, driver))
     };
-    match tokio::time::timeout(x.read_timeout, exchange).await {
-        Ok(Ok((status, kept))) => (HttpOutcome::Status(status), kept),
-        Ok(Err(e)) => (HttpOutcome::BadResponse(e), Vec::new()),
-        Err(_) => (HttpOutcome::HeadersTimedOut, Vec::new()),
+    let (response, driver) = match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(answer)) => return answer,
+        Err(_) => return Answer::TimedOut,
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            driver.abort();
+            return not_answered(&e);
+        }
+    };
+    let status = response.status().as_u16();
+    let kept = x
+        .keep
+        .iter()
+        .filter_map(|&name| {
+            let value = response.headers().get(name)?.to_str().ok()?;
+            Some((name, printable(value)))
+        })
+        .collect();
+    let mut body = Vec::new();
+    if status >= 400 && body_limit > 0 {
+        use http_body_util::BodyExt;
+        let mut incoming = response.into_body();
+        while body.len() < body_limit {
+            match tokio::time::timeout_at(deadline, incoming.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        let room = body_limit - body.len();
+                        body.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                }
+                // The end, an error or the deadline: what arrived is what is judged.
+                _ => break,
+            }
+        }
+    }
+    driver.abort();
+    Answer::Response { status, kept, body }
+}
+
+/// Why a request got no response: the connection ended (closed, reset, an alert), or the
+/// answer was not HTTP.
+fn not_answered(e: &hyper::Error) -> Answer {
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        return Answer::Invalid(e.to_string());
+    }
+    if e.is_incomplete_message() {
+        return Answer::Ended("an orderly close".into());
+    }
+    // The I/O error underneath: a reset, or OpenSSL's error for an alert.
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Answer::Ended(ended_by(io));
+        }
+        source = err.source();
+    }
+    Answer::Ended(e.to_string())
+}
+
+/// How a connection ended, from the read error: an alert by its number and name.
+fn ended_by(io: &std::io::Error) -> String {
+    let alert = io
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<openssl::ssl::Error>())
+        .and_then(cdn_client::alert_of);
+    match (alert, io.kind()) {
+        (Some(alert), _) => {
+            let name = super::tls::reply::alert_name(alert);
+            match refusal::alert_after_request(alert) {
+                Some(means) => format!("alert {alert} ({name}) after the request: {means}"),
+                None => format!("alert {alert} ({name})"),
+            }
+        }
+        (None, std::io::ErrorKind::ConnectionReset) => "a reset".into(),
+        (None, _) => io.to_string(),
     }
 }
 

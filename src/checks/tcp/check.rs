@@ -69,9 +69,9 @@ impl CheckModule for TcpCheck {
                 let handoff = &mut memory.handoff;
                 let probe = async {
                     let (report, open) = super::probe(&addrs, &origin.ports(), how).await;
-                    for (addr, stream) in open {
+                    for (addr, stream, accepted) in open {
                         if hands_off(origin, &addrs, addr) {
-                            handoff.keep(addr, stream);
+                            handoff.keep(addr, stream, accepted);
                         } else {
                             conn::abort(stream);
                         }

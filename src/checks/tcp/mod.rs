@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::net::TcpStream;
 
+use crate::checks::dial;
 use crate::config::Scheme;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,14 +75,17 @@ impl Attempts {
     }
 }
 
+/// An accepted connection: where to, the stream, and when it was accepted.
+pub type Accepted = (SocketAddr, TcpStream, tokio::time::Instant);
+
 /// Connects to every (address, port) pair at once, as the CDN does: a port is unreachable when
-/// every one of its attempts failed. Returns the accepted connections too, for `keep` to hold on
-/// to one (the TLS check sends its hello on it) or close.
+/// every one of its attempts failed. Returns the accepted connections too, for the caller to
+/// hold on to one (the TLS check sends its hello on it) or close.
 pub async fn probe(
     addresses: &[IpAddr],
     ports: &[(Scheme, u16)],
     how: Attempts,
-) -> (TcpReport, Vec<(SocketAddr, TcpStream)>) {
+) -> (TcpReport, Vec<Accepted>) {
     let pairs = addresses.iter().flat_map(|&address| {
         ports.iter().map(move |&(scheme, port)| async move {
             let start = Instant::now();
@@ -94,7 +98,7 @@ pub async fn probe(
                 match connect(addr, how.limit).await {
                     Ok(stream) => {
                         state = PortState::Open;
-                        open = Some((addr, stream));
+                        open = Some((addr, stream, tokio::time::Instant::now()));
                         break;
                     }
                     Err(failed) => state = failed,
@@ -116,7 +120,7 @@ pub async fn probe(
 }
 
 async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, PortState> {
-    match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+    match tokio::time::timeout(limit, dial::connect(addr)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(PortState::Refused),
         Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Err(PortState::TimedOut),
@@ -126,8 +130,13 @@ async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, PortSta
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test's own client fills a listener's queue; it is no probe"
+)]
 mod tests {
     use super::*;
+    use crate::netpolicy::Reach;
 
     /// A port that drops connections at first (its accept queue is full, as behind a
     /// saturated origin) and accepts from `after` on: it needs more than one attempt.
@@ -160,7 +169,8 @@ mod tests {
             attempts: 3,
             limit: Duration::from_millis(500),
         };
-        let (report, open) = probe(&[addr.ip()], &[(Scheme::Https, addr.port())], how).await;
+        let (ips, ports) = ([addr.ip()], [(Scheme::Https, addr.port())]);
+        let (report, open) = dial::within(Reach::Configured, probe(&ips, &ports, how)).await;
         task.abort();
         assert_eq!(open.len(), 1, "the accepted connection is returned");
         let p = &report.ports[0];
@@ -179,7 +189,11 @@ mod tests {
             limit: Duration::from_millis(500),
         };
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let (report, open) = probe(&[ip], &[(Scheme::Http, port)], how).await;
+        let (report, open) = dial::within(
+            Reach::Configured,
+            probe(&[ip], &[(Scheme::Http, port)], how),
+        )
+        .await;
         assert!(open.is_empty());
         assert_eq!(report.ports[0].state, PortState::Refused);
         assert_eq!(report.ports[0].attempts, 2);

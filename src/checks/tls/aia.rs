@@ -19,14 +19,14 @@ use hyper_util::rt::TokioIo;
 use quick_cache::sync::Cache;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use tokio::net::TcpStream;
 use tracing::{debug, warn};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
 use crate::analysis::MAX_CHAIN;
+use crate::checks::dial;
 use crate::checks::dns::{fqdn, reason};
-use crate::netpolicy::{aia_refusal, AdhocPolicy, Cidr};
+use crate::netpolicy::{aia_refusal, AdhocPolicy, Cidr, Reach};
 
 /// Largest issuer document accepted (a certificate is 1-2 KiB; a PKCS#7 bundle a few).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -67,6 +67,14 @@ impl AiaPolicy {
     /// Why `ip` may not be fetched from, if it may not.
     fn refusal(&self, ip: IpAddr, adhoc: bool) -> Option<String> {
         aia_refusal(ip, &self.allowed, adhoc.then_some(&self.adhoc))
+    }
+
+    /// What the dialer checks a fetch's connection against.
+    fn reach(&self, adhoc: bool) -> Reach {
+        Reach::Aia {
+            allowed: self.allowed.clone(),
+            adhoc: adhoc.then(|| self.adhoc.clone()),
+        }
     }
 }
 
@@ -111,16 +119,25 @@ impl AiaCache {
 
     /// The certificates published at `url` (empty when the fetch failed or was refused), at
     /// most `limit` away. `adhoc`: the certificate came from a `/probe?target=` origin, whose
-    /// fetches pass the ad-hoc network policy too (and are cached apart).
+    /// fetches pass the ad-hoc network policy too (and are cached apart). Concurrent misses for
+    /// one URL share one fetch: the first makes it, the others wait for its result (each no
+    /// longer than its own `limit`), so origins sharing an issuer cost its server one request.
     pub async fn issuers(&self, url: &str, limit: Duration, adhoc: bool) -> Issuers {
         let key = match adhoc {
             true => format!("adhoc {url}"),
             false => url.to_string(),
         };
-        if let Some(hit) = self.lookup(&key, Instant::now()) {
-            return hit;
-        }
+        // An entry past its TTL counts as absent: it goes, so that a fetch can take its place.
+        let now = Instant::now();
+        self.entries.remove_if(&key, |e| !e.fresh(now));
         let limit = limit.min(MAX_FETCH_TIME);
+        let guard =
+            match tokio::time::timeout(limit, self.entries.get_value_or_guard_async(&key)).await {
+                Ok(Ok(entry)) => return entry.issuers,
+                Ok(Err(guard)) => guard,
+                // Another probe's fetch of it outlasted this one's time.
+                Err(_) => return Arc::new(Vec::new()),
+            };
         let issuers = match tokio::time::timeout(limit, fetch(url, &self.policy, adhoc)).await {
             Ok(Ok(certs)) => certs,
             Ok(Err(AiaError::Refused { host, why })) => {
@@ -135,19 +152,25 @@ impl AiaCache {
             Err(_) => {
                 debug!(url, "AIA fetch timed out");
                 // Cut short by what was left of a probe's timeout, it says little: try again
-                // next time. A full-length timeout is a failure like any other, remembered so
-                // that every probe does not wait for it again.
+                // next time (a waiting probe takes the fetch over). A full-length timeout is a
+                // failure like any other, remembered so that every probe does not wait for it
+                // again.
                 if limit < MAX_FETCH_TIME {
+                    drop(guard);
                     return Arc::new(Vec::new());
                 }
                 Vec::new()
             }
         };
         let issuers = Arc::new(issuers);
-        self.store(&key, Arc::clone(&issuers));
+        let _ = guard.insert(Entry {
+            issuers: Arc::clone(&issuers),
+            at: Instant::now(),
+        });
         issuers
     }
 
+    #[cfg(test)]
     fn lookup(&self, url: &str, now: Instant) -> Option<Issuers> {
         self.entries
             .get(url)
@@ -155,6 +178,7 @@ impl AiaCache {
             .map(|e| e.issuers)
     }
 
+    #[cfg(test)]
     fn store(&self, url: &str, issuers: Issuers) {
         self.entries.insert(
             url.to_string(),
@@ -260,7 +284,7 @@ async fn get(url: &Uri, policy: &AiaPolicy, adhoc: bool) -> Result<Fetched, AiaE
     let host_bare = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_u16().unwrap_or(80);
     let ip = address(host_bare, policy, adhoc).await?;
-    let stream = TcpStream::connect(SocketAddr::new(ip, port)).await?;
+    let stream = dial::connect_as(&policy.reach(adhoc), SocketAddr::new(ip, port)).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let conn = tokio::spawn(conn);
     let path = url.path_and_query().map_or("/", |p| p.as_str());
@@ -503,10 +527,23 @@ mod tests {
             fetch("http://localhost/x", &lab(), false).await,
             Err(AiaError::Resolve { .. })
         ));
+        // An ad-hoc origin's fetch: loopback refused by the ad-hoc default too.
+        let why = refused(fetch(&url, &lab(), true).await);
+        assert!(
+            why.contains("ad-hoc target: 127.0.0.1 is loopback"),
+            "{why}"
+        );
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
-        // Allowed: fetched, and for an ad-hoc origin under an open ad-hoc policy too.
+        // Allowed: fetched, for an ad-hoc origin where both lists admit loopback.
+        let both = AiaPolicy {
+            adhoc: AdhocPolicy {
+                domains: vec!["*.x".into()],
+                networks: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+            },
+            ..lab()
+        };
         assert_eq!(fetch(&url, &lab(), false).await.unwrap().len(), 1);
-        assert_eq!(fetch(&url, &lab(), true).await.unwrap().len(), 1);
+        assert_eq!(fetch(&url, &both, true).await.unwrap().len(), 1);
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -543,8 +580,40 @@ mod tests {
         assert_eq!(cache.issuers(&url, limit, false).await.len(), 1);
     }
 
+    /// Concurrent misses for one URL share one fetch; a waiter whose time runs out first gets
+    /// nothing, and does not cancel the fetch for the others.
+    #[tokio::test]
+    async fn concurrent_misses_share_one_fetch() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (h, body) = (Arc::clone(&hits), cert());
+        // Slow enough that every probe below misses while the first fetch is in flight.
+        let (base, _task) = slow_server(Duration::from_millis(300), move |_| {
+            h.fetch_add(1, Ordering::SeqCst);
+            ok(&body)
+        })
+        .await;
+        let url = format!("{base}/cert");
+        let cache = AiaCache::new(lab());
+        let probes = (0..16).map(|_| cache.issuers(&url, Duration::from_secs(4), false));
+        let impatient = cache.issuers(&url, Duration::from_millis(50), false);
+        let (found, impatient) =
+            futures_util::join!(futures_util::future::join_all(probes), impatient);
+        assert!(found.iter().all(|i| i.len() == 1), "{found:?}");
+        assert!(impatient.is_empty());
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "one fetch for 17 misses");
+    }
+
     /// A loopback HTTP server answering every request with `response(path)`.
     async fn server(
+        response: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+    ) -> (String, tokio::task::JoinHandle<()>) {
+        slow_server(Duration::ZERO, response).await
+    }
+
+    /// [`server`], answering each request `delay` after it arrived.
+    async fn slow_server(
+        delay: Duration,
         response: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
     ) -> (String, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -559,6 +628,7 @@ mod tests {
                     let n = s.read(&mut buf).await.unwrap_or(0);
                     let req = String::from_utf8_lossy(&buf[..n]).to_string();
                     let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    tokio::time::sleep(delay).await;
                     let _ = s.write_all(&response(&path)).await;
                 });
             }

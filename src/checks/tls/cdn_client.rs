@@ -8,21 +8,23 @@
 //! RSA key exchange, CBC suites and TLS 1.0/1.1 at security level 0. A suite the library cannot
 //! speak is listed by [`unspeakable`] and exported, never dropped silently.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode, SslVersion,
 };
+use quick_cache::sync::Cache;
+use quick_cache::{OptionsBuilder, UnitWeighter};
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_openssl::SslStream;
 
 use crate::cdn::{CdnProfile, TlsVersion};
+use crate::checks::dial;
 
 /// `SSL_OP_LEGACY_SERVER_CONNECT`: talk to servers without secure renegotiation, as the CDN
 /// does (OpenSSL 3 refuses them by default).
@@ -45,13 +47,39 @@ pub enum ClientError {
     Identity { file: String, reason: String },
 }
 
-type Contexts = HashMap<(Vec<TlsVersion>, Option<ClientIdentity>), SslContext>;
+/// Most client contexts kept: one per distinct (`ssl_protocols`, `client_certificate`) in use.
+/// A config has a few; reloads with rotated client certificates add new ones, and the least used
+/// go (quick_cache's CLOCK-Pro). An evicted one is built again when next needed.
+pub const MAX_CLIENTS: usize = 64;
+/// Shards of the client cache: `MAX_CLIENTS` divides among them exactly.
+const CLIENT_SHARDS: usize = 4;
+
+type Key = (Vec<TlsVersion>, Option<ClientIdentity>);
 
 /// One client context per (allowed versions, client certificate): built once, shared by every
-/// origin with the same settings.
-#[derive(Debug, Default)]
+/// origin with the same settings, at most [`MAX_CLIENTS`] kept.
+#[derive(Debug)]
 pub struct CdnClients {
-    contexts: Mutex<Contexts>,
+    contexts: Cache<Key, SslContext>,
+}
+
+impl Default for CdnClients {
+    fn default() -> Self {
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(MAX_CLIENTS)
+            .weight_capacity(MAX_CLIENTS as u64)
+            .shards(CLIENT_SHARDS)
+            .build()
+            .expect("weight capacity is set");
+        CdnClients {
+            contexts: Cache::with_options(
+                options,
+                UnitWeighter,
+                Default::default(),
+                Default::default(),
+            ),
+        }
+    }
 }
 
 impl CdnClients {
@@ -62,17 +90,21 @@ impl CdnClients {
         identity: Option<&ClientIdentity>,
     ) -> Result<SslContext, ClientError> {
         let key = (versions.to_vec(), identity.cloned());
-        if let Some(ctx) = self.lock().get(&key) {
-            return Ok(ctx.clone());
+        if let Some(ctx) = self.contexts.get(&key) {
+            return Ok(ctx);
         }
         let ctx = context(profile, versions, identity)?;
-        self.lock().insert(key, ctx.clone());
+        self.contexts.insert(key, ctx.clone());
         Ok(ctx)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Contexts> {
-        // A panic while holding the lock leaves a valid map.
-        self.contexts.lock().unwrap_or_else(|e| e.into_inner())
+    /// Contexts kept now.
+    pub fn len(&self) -> usize {
+        self.contexts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.contexts.is_empty()
     }
 }
 
@@ -284,7 +316,7 @@ pub async fn connect(
     deadline: Instant,
 ) -> (Finish, Option<SslStream<TcpStream>>) {
     let work = async {
-        match TcpStream::connect(addr).await {
+        match dial::connect(addr).await {
             Ok(tcp) => handshake(ctx, tcp, sni).await,
             Err(e) => (Finish::Io(e.to_string()), None),
         }
@@ -329,18 +361,22 @@ pub async fn handshake(
 /// Reason codes of received alerts: `SSL_AD_REASON_OFFSET` plus the alert.
 const ALERT_REASON_OFFSET: i32 = 1000;
 
+/// The alert the peer sent, when OpenSSL's error is a received alert.
+pub fn alert_of(e: &openssl::ssl::Error) -> Option<u8> {
+    e.ssl_error()?.errors().iter().find_map(|err| {
+        let code = err.reason_code();
+        (ALERT_REASON_OFFSET..ALERT_REASON_OFFSET + 256)
+            .contains(&code)
+            .then(|| (code - ALERT_REASON_OFFSET) as u8)
+    })
+}
+
 fn failure(e: &openssl::ssl::Error, step: &str) -> Finish {
     let step = step.to_string();
+    if let Some(alert) = alert_of(e) {
+        return Finish::AlertReceived { alert, step };
+    }
     if let Some(stack) = e.ssl_error() {
-        for err in stack.errors() {
-            let code = err.reason_code();
-            if (ALERT_REASON_OFFSET..ALERT_REASON_OFFSET + 256).contains(&code) {
-                return Finish::AlertReceived {
-                    alert: (code - ALERT_REASON_OFFSET) as u8,
-                    step,
-                };
-            }
-        }
         if let Some(reason) = stack.errors().iter().find_map(|e| e.reason()) {
             return Finish::Refused {
                 reason: reason.to_string(),
@@ -428,6 +464,24 @@ mod tests {
                 .starts_with("client_certificate client.key:"),
             "{err}"
         );
+
+        // Bounded: reloads that rotate certificates without end keep at most MAX_CLIENTS.
+        let first = identity("rotated-0.client.test");
+        for i in 0..MAX_CLIENTS + MAX_CLIENTS / 2 {
+            clients
+                .get(
+                    &CLOUDFRONT,
+                    &versions,
+                    Some(&identity(&format!("rotated-{i}.client.test"))),
+                )
+                .expect("client");
+            // The one in use is asked for again and again: it stays.
+            clients
+                .get(&CLOUDFRONT, &versions, Some(&first))
+                .expect("client");
+            assert!(clients.len() <= MAX_CLIENTS, "{} at {i}", clients.len());
+        }
+        assert!(clients.len() > MAX_CLIENTS / 2, "not cleared when full");
     }
 
     #[test]

@@ -110,6 +110,22 @@ impl CheckModule for TlsCheck {
         findings::findings(results)
     }
 
+    fn revise(&self, origin: &Origin, results: &mut OriginResults, memory: &mut Memory) {
+        let http = results.http.as_deref().and_then(|r| r.completed());
+        let Some(Outcome::Completed(tls)) = results.tls.as_deref_mut().map(|r| &mut r.outcome)
+        else {
+            return;
+        };
+        let identity = origin.client_certificate.is_some();
+        let mut contradicted: Vec<_> = revise(tls, http, identity).into_iter().collect();
+        for t in &mut tls.more {
+            contradicted.extend(revise(t, http, identity));
+        }
+        if !contradicted.is_empty() {
+            super::forget_contradicted(&mut memory.tls, |a| contradicted.contains(&a));
+        }
+    }
+
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result {
         series::encode(enc, origins)
     }
@@ -137,6 +153,22 @@ impl CheckModule for TlsCheck {
             origin.sni()
         )
     }
+}
+
+/// One address's report with what the HTTP check's own handshake contradicts of it (see
+/// [`super::contradiction`]); the address when it did.
+fn revise(
+    t: &mut super::TlsReport,
+    http: Option<&crate::checks::HttpReport>,
+    identity: bool,
+) -> Option<std::net::SocketAddr> {
+    let handshake = super::contradiction(t, http, identity)?;
+    t.finish = http
+        .and_then(|h| h.all().find(|h| h.address == t.address))
+        .and_then(|h| h.handshake.clone());
+    t.handshake = handshake;
+    t.finish_from = super::FinishFrom::HttpCheck;
+    Some(t.address)
 }
 
 /// Per address: the CDN's handshake, the versions the origin speaks, the leaf, then every
@@ -168,6 +200,14 @@ fn evidence(run: &CheckRun<super::TlsReport>) -> Vec<String> {
 fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String> {
     let hello = match (&t.handshake, &t.negotiated) {
         (Handshake::Accepted, Some(n)) => format!("{} {}", n.version, n.cipher),
+        (Handshake::ClientCertificateRejected(r), Some(n)) => {
+            format!(
+                "accepted ({} {}), then {}",
+                n.version,
+                n.cipher,
+                r.describe()
+            )
+        }
         (_, Some(n)) if t.cdn_reply.hello().is_some() => format!(
             "accepted ({} {}), then {}",
             n.version,
@@ -178,11 +218,23 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         ),
         _ => format!("refused: {}", t.cdn_reply.describe()),
     };
-    let hello = if t.cert_request {
+    let mut hello = if t.cert_request {
         format!("{hello}; asks for a client certificate")
     } else {
         hello
     };
+    if let (Some(after), Handshake::Accepted) = (&t.after, &t.handshake) {
+        hello.push_str(&format!("; {}", after.describe()));
+    }
+    match t.finish_from {
+        super::FinishFrom::ThisCycle => {}
+        super::FinishFrom::Reused => hello.push_str(
+            "; the finished handshake of an earlier cycle reused (this cycle's first flight proves it)",
+        ),
+        super::FinishFrom::HttpCheck => hello.push_str(
+            " (the HTTP check's own handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
+        ),
+    }
     let versions: Vec<&str> = t
         .protocols
         .iter()

@@ -147,6 +147,59 @@ mod tests {
         assert_eq!((computed, cache.entries.len()), (3, 3));
     }
 
+    /// Facts hold nothing that depends on the moment: a certificate that expires while its
+    /// chain's facts are cached shows as expired in the first report after its notAfter, from
+    /// the same cached facts (trust is judged without time checks, as the CDN's store does).
+    #[test]
+    fn an_expiry_while_cached_shows_in_the_next_report() {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let at = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).expect("time");
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name = rcgen::DistinguishedName::new();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Lab Root");
+        ca.not_before = at(now - 86_400);
+        ca.not_after = at(now + 365 * 86_400);
+        let root = ca.self_signed(&ca_key).expect("root");
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().expect("key");
+        let mut leaf = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
+        leaf.distinguished_name = rcgen::DistinguishedName::new();
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "a.example");
+        leaf.not_before = at(now - 86_400);
+        leaf.not_after = at(now + 3600);
+        let leaf = leaf.signed_by(&key, &issuer).expect("leaf");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(root.der().clone()).expect("root");
+        let store = crate::analysis::cdn_store([root.der().as_ref()]).expect("store");
+        let algs = rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .all;
+        let served = [leaf.der().clone()];
+        let cache = FactsCache::default();
+        let mut computed = 0;
+        let mut report_at = |t: i64| {
+            let facts = cache.get_or_insert(&served, &[], || {
+                computed += 1;
+                crate::analysis::facts_with(&served, &[], &roots, Some(&store), algs, t)
+            });
+            crate::analysis::report(&facts, &["a.example"], t, 0)
+        };
+        let before = report_at(now);
+        assert!(
+            !before.defects.expired && !before.defects.untrusted,
+            "{before:?}"
+        );
+        let after = report_at(now + 7200);
+        assert!(after.defects.expired, "{after:?}");
+        assert!(!after.defects.untrusted, "expired, not also untrusted");
+        assert_eq!(computed, 1, "the second report used the cached facts");
+    }
+
     #[test]
     fn more_chains_than_the_bound_evict_some_and_keep_the_hot_ones() {
         let cache = FactsCache::default();

@@ -10,12 +10,12 @@ use rustls::client::Resumption;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::analysis::MAX_CHAIN;
 use crate::cdn::TlsVersion;
+use crate::checks::dial;
 
 /// Accepts every certificate; handshake signatures are still checked, so the chain recorded is
 /// the one the server holds the key for. Shared by every handshake that must not be stopped by
@@ -97,7 +97,7 @@ pub async fn record_chain(
 ) -> Option<Recorded> {
     let name = ServerName::try_from(sni.to_string()).ok()?;
     let work = async {
-        let tcp = TcpStream::connect(addr).await.ok()?;
+        let tcp = dial::connect(addr).await.ok()?;
         let tls = TlsConnector::from(Arc::clone(config))
             .connect(name, tcp)
             .await

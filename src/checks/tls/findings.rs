@@ -1,5 +1,6 @@
 //! TLS causes: how the CDN's hello ended, and every defect of the served chain.
 
+use super::FinishFrom;
 use crate::cdn::TlsVersion;
 use crate::checks::{Handshake, OriginResults, Outcome, TlsReport};
 use crate::diagnose::{merge_addresses, Cause, Finding};
@@ -33,6 +34,17 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
     let mut out = Vec::new();
     match &report.handshake {
         Handshake::Accepted => {}
+        Handshake::ProtocolMismatch { supported, allowed } if supported.is_empty() => {
+            out.push(Finding::new(
+                Cause::TlsProtocolMismatch,
+                format!(
+                    "{} refuses the CDN's hello as an unsupported version ({}): it speaks none of {}; no version's own hello succeeded either, so which one it speaks is unknown",
+                    report.address,
+                    report.cdn_reply.describe(),
+                    names(allowed)
+                ),
+            ))
+        }
         Handshake::ProtocolMismatch { supported, allowed } => out.push(Finding::new(
             Cause::TlsProtocolMismatch,
             format!(
@@ -87,14 +99,21 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
                 finish.describe()
             ),
         )),
-        Handshake::ClientCertificateRejected(finish) => out.push(Finding::new(
+        Handshake::ClientCertificateRejected(how) => out.push(Finding::new(
             Cause::TlsClientCertificateRejected,
             format!(
                 "{}: the origin refused the configured client_certificate: {}",
                 report.address,
-                finish.describe()
+                how.describe()
             ),
         )),
+    }
+    if report.finish_from == FinishFrom::HttpCheck {
+        for f in &mut out {
+            f.detail.push_str(
+                " (seen by the HTTP check's own handshake this cycle, where the TLS check had reused an earlier finished handshake)",
+            );
+        }
     }
     let Some(chain) = &report.chain else {
         return out;
@@ -180,7 +199,7 @@ mod tests {
 
     use crate::analysis::{ChainReport, Defects, Trust};
     use crate::cdn::TlsVersion::*;
-    use crate::checks::tls::{Negotiated, Reply};
+    use crate::checks::tls::{Negotiated, Rejection, Reply};
     use crate::checks::{CheckRun, Handshake, NotRun, OriginResults, Outcome, TlsReport};
     use crate::config::Check;
     use crate::diagnose::diagnose;
@@ -215,6 +234,8 @@ mod tests {
             chain,
             cert_request: false,
             finish: None,
+            finish_from: Default::default(),
+            after: None,
             more: Vec::new(),
         })
     }
@@ -292,12 +313,12 @@ mod tests {
             (
                 "client certificate refused",
                 report(
-                    Handshake::ClientCertificateRejected(
+                    Handshake::ClientCertificateRejected(Rejection::Handshake(
                         crate::checks::tls::cdn_client::Finish::AlertReceived {
                             alert: 48,
                             step: "SSLv3/TLS read finished".into(),
                         },
-                    ),
+                    )),
                     ok(),
                 ),
                 &["tls_client_certificate_rejected"],
@@ -482,6 +503,23 @@ mod tests {
         assert_eq!(
             d.findings[0].detail,
             "192.0.2.1:443 accepts only TLSv1.3; the CDN may use TLSv1.2"
+        );
+        // Every hello refused as protocol_version: no version to name.
+        let mut refused = report(
+            Handshake::ProtocolMismatch {
+                supported: vec![],
+                allowed: vec![Tls1_2],
+            },
+            None,
+        );
+        if let Outcome::Completed(r) = &mut refused {
+            r.cdn_reply = Reply::Alert(70);
+        }
+        let d = diagnose(&origin(&[Check::Tls]), &results(refused));
+        assert_eq!(d.findings[0].cause.name(), "tls_protocol_mismatch");
+        assert_eq!(
+            d.findings[0].detail,
+            "192.0.2.1:443 refuses the CDN's hello as an unsupported version (alert 70 (protocol_version)): it speaks none of TLSv1.2; no version's own hello succeeded either, so which one it speaks is unknown"
         );
     }
 

@@ -10,7 +10,10 @@ pub mod facts_cache;
 pub mod fallback;
 mod findings;
 pub mod hello;
+pub mod proof;
+pub mod refusal;
 pub mod reply;
+mod reuse;
 mod series;
 
 use std::net::SocketAddr;
@@ -28,10 +31,13 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::conn::{self, Handoff};
+use super::dial;
 use super::ContextError;
 use crate::analysis::{self, ChainReport};
 use crate::cdn::{self, CdnProfile, TlsVersion};
 use crate::config::Origin;
+pub use reuse::{contradiction, forget_contradicted};
+use reuse::{FlightKey, KnownFinish};
 
 pub use check::TlsCheck;
 pub use hello::{client_hello, HelloSpec};
@@ -56,19 +62,31 @@ pub struct TlsContext {
 }
 
 impl TlsContext {
+    /// The context with `ca_file` read now (see [`Self::from_pem`]).
     pub fn new(ca_file: Option<&Path>) -> Result<TlsContext, ContextError> {
+        match ca_file {
+            None => Self::from_pem(None),
+            Some(path) => {
+                let pem = super::context::read_ca_file(path)?;
+                Self::from_pem(Some((path, &pem)))
+            }
+        }
+    }
+
+    /// The context with the roots of `ca_file`, given as the file's path and the content read
+    /// from it (the content is what a reload compares).
+    pub fn from_pem(ca_file: Option<(&Path, &[u8])>) -> Result<TlsContext, ContextError> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         let mut whole: Vec<CertificateDer<'static>> =
             webpki_root_certs::TLS_SERVER_ROOT_CERTS.to_vec();
-        if let Some(path) = ca_file {
+        if let Some((path, pem)) = ca_file {
             let err = |reason: String| ContextError::CaFile {
                 file: path.display().to_string(),
                 reason,
             };
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .map_err(|e| err(e.to_string()))?
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
                 .collect::<Result<_, _>>()
                 .map_err(|e| err(e.to_string()))?;
             if certs.is_empty() {
@@ -138,6 +156,11 @@ pub struct TlsReport {
     /// How the CDN-profile handshake (OpenSSL) ended; `None` when it was not attempted (the
     /// CDN's hello already failed).
     pub finish: Option<cdn_client::Finish>,
+    /// Which handshake `finish` is.
+    pub finish_from: FinishFrom,
+    /// What the CDN's request sent over the finished handshake got, when the origin asked for a
+    /// client certificate and one was presented.
+    pub after: Option<refusal::After>,
     /// The same check on the origin's other open addresses, in order (each with `more` empty):
     /// the CDN connects to any of them. This report is the first address's, whose series are
     /// exported.
@@ -161,7 +184,9 @@ pub struct Negotiated {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
     Accepted,
-    /// The origin speaks TLS, but none of the versions in `ssl_protocols`.
+    /// The origin speaks TLS, but none of the versions in `ssl_protocols`. `supported` is empty
+    /// when the origin refused the CDN's hello as `protocol_version` and no version's own hello
+    /// succeeded either (a server whose minimum version its library cannot speak).
     ProtocolMismatch {
         supported: Vec<TlsVersion>,
         allowed: Vec<TlsVersion>,
@@ -183,7 +208,40 @@ pub enum Handshake {
         finish: cdn_client::Finish,
     },
     /// The origin refused the configured client certificate.
-    ClientCertificateRejected(cdn_client::Finish),
+    ClientCertificateRejected(Rejection),
+}
+
+/// Which handshake a report's `finish` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FinishFrom {
+    /// Made by this check this cycle (or none was made).
+    #[default]
+    ThisCycle,
+    /// One of an earlier cycle, reused because this cycle's first flight proves it would end the
+    /// same (see `reuse::KnownFinish`).
+    Reused,
+    /// The HTTP check's own handshake this cycle, which failed where this check reused one: it
+    /// contradicts the reuse ([`contradiction`]), and the next cycle makes a new one.
+    HttpCheck,
+}
+
+/// How an origin refused the configured client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// In the handshake: an alert about the certificate, or the connection ended.
+    Handshake(cdn_client::Finish),
+    /// The handshake finished, then the origin closed the connection before answering the
+    /// CDN's request, or answered that it refuses the certificate.
+    After(refusal::After),
+}
+
+impl Rejection {
+    pub fn describe(&self) -> String {
+        match self {
+            Rejection::Handshake(finish) => finish.describe(),
+            Rejection::After(after) => after.describe(),
+        }
+    }
 }
 
 /// How long an origin's protocol matrix and its finished CDN-profile handshake may be reused
@@ -236,44 +294,37 @@ pub struct AddressMemory {
     seen: bool,
 }
 
-/// A CDN-profile handshake that finished, and the first flight it followed. The handshake is
-/// the check's most expensive step (a full OpenSSL handshake: key exchange and the server's
-/// signature), and for an origin whose first flight is byte for byte what it was, it ends the
-/// same way: it is done again only every [`reuse_cycles`] + 1 cycles, or at once when the CDN
-/// hello's answer, the CertificateRequest or the served chain changes. A handshake that did not
-/// finish is never reused: every failure is seen fresh.
-#[derive(Debug, Clone)]
-struct KnownFinish {
-    flight: FlightKey,
-    finish: cdn_client::Finish,
-    /// Cycles since the handshake was made.
-    reused: u32,
-}
-
-/// What the first flight showed: the CDN hello's answer, whether the origin asked for a client
-/// certificate, and the served chain (hashed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FlightKey {
-    cdn_reply: Reply,
-    cert_request: bool,
-    chain: u64,
-}
-
-impl FlightKey {
-    fn of(cdn_reply: &Reply, flight: &reply::Flight) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        if let Some(chain) = &flight.chain {
-            chain.len().hash(&mut h);
-            for c in chain {
-                c.as_ref().hash(&mut h);
-            }
-        }
-        FlightKey {
-            cdn_reply: cdn_reply.clone(),
-            cert_request: flight.cert_request,
-            chain: h.finish(),
-        }
+/// Sends the CDN's request on a handshake that finished with a client certificate and reads the
+/// answer (bounded: [`refusal::MAX_ANSWER`] bytes, `read_timeout`, the check's deadline), for an
+/// origin that refuses the certificate only after the handshake.
+async fn request_after_handshake(
+    origin: &Origin,
+    address: SocketAddr,
+    stream: tokio_openssl::SslStream<TcpStream>,
+    deadline: Instant,
+) -> refusal::After {
+    let spec = origin.http.clone().unwrap_or_default();
+    let left = deadline.saturating_duration_since(Instant::now());
+    let exchange = super::http::Exchange {
+        address,
+        scheme: crate::config::Scheme::Https,
+        host: origin.sni(),
+        method: &spec.method,
+        path: &spec.path,
+        connect_timeout: left,
+        read_timeout: origin.read_timeout.min(left),
+        headers: &spec.headers.0,
+        keep: &[],
+    };
+    use super::http::Answer;
+    match super::http::ask(&exchange, stream, refusal::MAX_ANSWER).await {
+        Answer::Response { status, body, .. } => match refusal::recognise(status, &body) {
+            Some(refused) => refusal::After::Refused(refused),
+            None => refusal::After::Answered(status),
+        },
+        Answer::Ended(how) => refusal::After::Ended(how),
+        Answer::Invalid(_) => refusal::After::NotHttp,
+        Answer::TimedOut => refusal::After::TimedOut,
     }
 }
 
@@ -365,10 +416,12 @@ async fn probe_address(
 ) -> TlsReport {
     let deadline = Instant::now() + origin.timeout;
     let sni = origin.sni();
+    // Kept: a ServerKeyExchange signed over it proves the server's key on this connection.
+    let client_random = ctx.random();
     let cdn_hello = client_hello(
         &HelloSpec::cdn_view(cdn, &origin.ssl_protocols),
         sni,
-        &ctx.random(),
+        &client_random,
     );
     let run_matrix = || {
         join_all(TlsVersion::ALL.map(|v| {
@@ -451,35 +504,52 @@ async fn probe_address(
 
     // The CDN's hello was accepted: finish the handshake as the CDN does (OpenSSL, the CDN
     // profile, the client certificate if configured), so a failure at any later step is seen;
-    // or reuse the last one that finished after the very same first flight (see KnownFinish).
+    // or reuse the last one that finished after a first flight that proves the same (see
+    // KnownFinish).
+    let mut finish_from = FinishFrom::ThisCycle;
+    let mut after = None;
     let finish = if hello_handshake == Handshake::Accepted {
-        let flight = FlightKey::of(&cdn_reply, &cdn_flight);
+        let proof = reuse::prove(cdn, &cdn_reply, &cdn_flight, &client_random);
+        let flight = FlightKey::of(&cdn_reply, &cdn_flight, proof);
         let known = memory
             .finish
             .take()
-            .filter(|k| k.flight == flight && k.reused < plan.reuse);
+            .filter(|k| flight.as_ref() == Some(&k.flight) && k.reused < plan.reuse);
         Some(match known {
             Some(mut known) => {
                 known.reused += 1;
+                finish_from = FinishFrom::Reused;
                 let finish = known.finish.clone();
                 memory.finish = Some(known);
                 finish
             }
             None => {
                 let identity = origin.client_certificate.as_deref();
-                let finish = match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
-                    Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await.0,
-                    Err(e) => cdn_client::Finish::Refused {
-                        reason: e.to_string(),
-                        step: "client setup".into(),
-                    },
+                let (finish, stream) = match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
+                    Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await,
+                    Err(e) => (
+                        cdn_client::Finish::Refused {
+                            reason: e.to_string(),
+                            step: "client setup".into(),
+                        },
+                        None,
+                    ),
                 };
-                if matches!(finish, cdn_client::Finish::Done { .. }) {
-                    memory.finish = Some(KnownFinish {
-                        flight,
-                        finish: finish.clone(),
-                        reused: start,
-                    });
+                // An origin that asked for a certificate may refuse it only in its answer.
+                if let Some(stream) = stream {
+                    if cdn_flight.cert_request && identity.is_some() {
+                        after = Some(request_after_handshake(origin, addr, stream, deadline).await);
+                    }
+                }
+                match (&finish, flight) {
+                    (cdn_client::Finish::Done { .. }, Some(flight)) => {
+                        memory.finish = Some(KnownFinish {
+                            flight,
+                            finish: finish.clone(),
+                            reused: start,
+                        });
+                    }
+                    _ => memory.finish = None,
                 }
                 finish
             }
@@ -508,6 +578,7 @@ async fn probe_address(
             .and_then(|c| c.first())
             .and_then(unusable_key),
     );
+    let handshake = after_classify(handshake, after.as_ref());
     // TLS 1.2 or newer spoken: by a matrix hello, or by the CDN's own (whose matrix may not be
     // probed yet).
     let modern = protocols
@@ -548,6 +619,8 @@ async fn probe_address(
         chain,
         cert_request,
         finish,
+        finish_from,
+        after,
         more: Vec::new(),
     };
     // A matrix is left for later only while the check finds nothing wrong: the versions an
@@ -628,7 +701,7 @@ async fn exchange(
     let work = async {
         let mut stream = match handed {
             Some(stream) => stream,
-            None => match TcpStream::connect(addr).await {
+            None => match dial::connect(addr).await {
                 Ok(s) => s,
                 Err(e) => return (io_reply(&e), reply::Flight::default()),
             },
@@ -697,7 +770,10 @@ pub fn classify(
         .collect();
     if !usable.is_empty() {
         Handshake::CipherMismatch { versions: usable }
-    } else if !supported.is_empty() {
+    } else if !supported.is_empty() || *cdn_reply == Reply::Alert(PROTOCOL_VERSION) {
+        // The origin names the mismatch itself: RFC 5246 7.2.2 and RFC 8446 6.2 send
+        // protocol_version for a version "recognized but not supported". lighttpd with mbedTLS
+        // 2.28 set to TLS 1.3 only answers every hello so, the version hellos included.
         Handshake::ProtocolMismatch {
             supported,
             allowed: allowed.to_vec(),
@@ -706,6 +782,9 @@ pub fn classify(
         Handshake::Failed(cdn_reply.clone())
     }
 }
+
+/// The `protocol_version` alert (70).
+const PROTOCOL_VERSION: u8 = 70;
 
 /// What the CDN-profile handshake adds to the hello's verdict: a later step that broke, a
 /// client certificate asked for or refused, a certificate key no offered scheme fits.
@@ -742,9 +821,21 @@ pub fn finish_classify(
         },
         (true, _, _) => Handshake::Accepted,
         (false, true, true) if refuses_certificate(finish) => {
-            Handshake::ClientCertificateRejected(finish.clone())
+            Handshake::ClientCertificateRejected(Rejection::Handshake(finish.clone()))
         }
         (false, _, _) => Handshake::Unfinished(finish.clone()),
+    }
+}
+
+/// What the request sent over a handshake that finished with the client certificate adds: the
+/// origin that closed the connection unanswered, or answered that it refuses the certificate,
+/// refused it ([`refusal`]); any other answer leaves the verdict to the HTTP check.
+pub fn after_classify(handshake: Handshake, after: Option<&refusal::After>) -> Handshake {
+    match after {
+        Some(after) if handshake == Handshake::Accepted && after.refuses() => {
+            Handshake::ClientCertificateRejected(Rejection::After(after.clone()))
+        }
+        _ => handshake,
     }
 }
 
@@ -773,6 +864,40 @@ fn unusable_key(leaf: &CertificateDer<'_>) -> Option<String> {
         "1.2.840.113549.1.1.10" => Some("RSA-PSS".into()),
         "1.2.840.10040.4.1" => Some("DSA".into()),
         other => Some(format!("OID {other}")),
+    }
+}
+
+/// Reports for other modules' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// An address whose CDN hello was accepted (TLS 1.2) and whose handshake finished, no chain.
+    pub fn report(address: SocketAddr) -> TlsReport {
+        let hello = ServerHello {
+            version: 0x0303,
+            suite: 0xC02F,
+            retry: false,
+        };
+        TlsReport {
+            address,
+            cdn_reply: Reply::Hello(hello),
+            handshake: Handshake::Accepted,
+            negotiated: Some(Negotiated {
+                version: TlsVersion::Tls1_2,
+                cipher: "ECDHE-RSA-AES128-GCM-SHA256".into(),
+            }),
+            protocols: Vec::new(),
+            chain: None,
+            cert_request: false,
+            finish: Some(cdn_client::Finish::Done {
+                version: "TLSv1.2",
+                cipher: "ECDHE-RSA-AES128-GCM-SHA256",
+            }),
+            finish_from: FinishFrom::ThisCycle,
+            after: None,
+            more: Vec::new(),
+        }
     }
 }
 
@@ -828,6 +953,23 @@ mod tests {
         ];
         for (ok, protocols, allowed, want) in cases {
             assert_eq!(classify(ok, &protocols, &allowed, &alert), want);
+        }
+        // protocol_version to the CDN's hello: a mismatch in the origin's own words, even when
+        // no version's hello succeeds (lighttpd + mbedTLS 2.28, TLS 1.3 only); any other
+        // refusal of every hello stays a failed handshake.
+        let refused = Reply::Alert(70);
+        assert_eq!(
+            classify(false, &matrix(&[]), &[Tls1_2], &refused),
+            Handshake::ProtocolMismatch {
+                supported: vec![],
+                allowed: vec![Tls1_2],
+            }
+        );
+        for other in [Reply::Alert(40), Reply::Closed, Reply::Reset, Reply::NotTls] {
+            assert_eq!(
+                classify(false, &matrix(&[]), &[Tls1_2], &other),
+                Handshake::Failed(other.clone())
+            );
         }
         // An acceptable hello followed by a reset is a failed handshake, not a mismatch.
         let broken = Reply::HelloThen(
@@ -911,7 +1053,7 @@ mod tests {
                 true,
                 true,
                 None,
-                Handshake::ClientCertificateRejected(alert(48)),
+                Handshake::ClientCertificateRejected(Rejection::Handshake(alert(48))),
             ),
             // A failure unrelated to the certificate the server asked for.
             (
@@ -1056,16 +1198,11 @@ mod tests {
     ) -> (TlsReport, usize) {
         use std::sync::atomic::Ordering;
         let before = connections.load(Ordering::SeqCst);
-        let report = probe_all(
-            origin,
-            &cdn::CLOUDFRONT,
-            ctx,
-            &[addr],
-            memory,
-            &mut Handoff::default(),
-        )
-        .await
-        .expect("one address");
+        let (addrs, mut handoff) = ([addr], Handoff::default());
+        let cycle = probe_all(origin, &cdn::CLOUDFRONT, ctx, &addrs, memory, &mut handoff);
+        let report = dial::within(crate::netpolicy::Reach::Configured, cycle)
+            .await
+            .expect("one address");
         (report, connections.load(Ordering::SeqCst) - before)
     }
 
@@ -1148,12 +1285,67 @@ mod tests {
         );
     }
 
+    /// The CDN's request over a handshake that finished with the client certificate: an
+    /// unanswered close or an answer about the certificate is a refusal; any other answer leaves
+    /// the verdict to the HTTP check; nothing changes a verdict that is not `Accepted`.
+    #[test]
+    fn what_the_request_after_the_handshake_adds() {
+        use refusal::After;
+        let nginx = refusal::recognise(400, b"The SSL certificate error").expect("a refusal");
+        let rejected = |after: After| Handshake::ClientCertificateRejected(Rejection::After(after));
+        let cases = [
+            (Handshake::Accepted, None, Handshake::Accepted),
+            (
+                Handshake::Accepted,
+                Some(After::Answered(200)),
+                Handshake::Accepted,
+            ),
+            (
+                Handshake::Accepted,
+                Some(After::Answered(403)),
+                Handshake::Accepted,
+            ),
+            (
+                Handshake::Accepted,
+                Some(After::NotHttp),
+                Handshake::Accepted,
+            ),
+            (
+                Handshake::Accepted,
+                Some(After::TimedOut),
+                Handshake::Accepted,
+            ),
+            (
+                Handshake::Accepted,
+                Some(After::Refused(nginx.clone())),
+                rejected(After::Refused(nginx.clone())),
+            ),
+            (
+                Handshake::Accepted,
+                Some(After::Ended("a reset".into())),
+                rejected(After::Ended("a reset".into())),
+            ),
+            (
+                Handshake::Failed(Reply::Alert(40)),
+                Some(After::Ended("a reset".into())),
+                Handshake::Failed(Reply::Alert(40)),
+            ),
+        ];
+        for (handshake, after, want) in cases {
+            assert_eq!(
+                after_classify(handshake.clone(), after.as_ref()),
+                want,
+                "{handshake:?} {after:?}"
+            );
+        }
+    }
+
     #[test]
     fn refused_certificates_are_the_certificate_alerts_and_a_dropped_connection() {
         use cdn_client::Finish;
         let refused = |finish: Finish| {
             finish_classify(Handshake::Accepted, Some(&finish), true, true, None)
-                == Handshake::ClientCertificateRejected(finish)
+                == Handshake::ClientCertificateRejected(Rejection::Handshake(finish))
         };
         let alert = |alert| Finish::AlertReceived {
             alert,
@@ -1273,11 +1465,123 @@ mod finish_reuse_tests {
                 connections.fetch_add(1, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let _ = acceptor.accept(conn).await;
+                    // A request over a finished handshake gets 200.
+                    use tokio::io::AsyncReadExt;
+                    if let Ok(mut tls) = acceptor.accept(conn).await {
+                        let mut buf = [0u8; 1024];
+                        if matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {
+                            let _ = tls
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                                .await;
+                            let _ = tls.shutdown().await;
+                        }
+                    }
                 });
             }
         });
         addr
+    }
+
+    /// A TCP proxy to `backend` that, while `cut` is set when a connection arrives, forwards the
+    /// client's first bytes (its ClientHello) and the server's first flight, then closes the
+    /// connection when the client sends anything more: the first flight stays the same, and no
+    /// handshake can finish.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the proxy's connection to its backend is the lab's, not a probe's"
+    )]
+    async fn cutting_proxy(
+        backend: SocketAddr,
+        cut: Arc<std::sync::atomic::AtomicBool>,
+    ) -> SocketAddr {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(backend).await else {
+                    continue;
+                };
+                let cut = cut.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let down = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    });
+                    if cut {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        if let Ok(n) = cr.read(&mut buf).await {
+                            let _ = sw.write_all(&buf[..n]).await;
+                        }
+                        let _ = cr.read(&mut buf).await;
+                        down.abort();
+                    } else {
+                        let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                        let _ = down.await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// A handshake reused while the first flight stays the same is contradicted by the HTTP
+    /// check's own handshake the cycle that one fails: the TLS check raises the failure in that
+    /// cycle (not dropped as an echo), and the next cycle makes a handshake of its own.
+    #[tokio::test]
+    async fn a_failed_http_handshake_contradicts_a_reused_one() {
+        use std::sync::atomic::AtomicBool;
+        let connections = Arc::new(AtomicUsize::new(0));
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (backend, _) = healthy_origin(Arc::clone(&connections), dir.path()).await;
+        let cut = Arc::new(AtomicBool::new(false));
+        let proxy = cutting_proxy(backend, Arc::clone(&cut)).await;
+        let cfg = crate::config::load_str(
+            &format!(
+                "global: {{ca_file: '{}'}}\norigins: [{{name: a, domain: a.example, address: 127.0.0.1, https_port: {}, protocol_policy: https-only, checks: [tls, http], http: {{path: /}}}}]",
+                dir.path().join("root.pem").display(),
+                proxy.port()
+            ),
+            Path::new("t.yaml"),
+        )
+        .expect("config");
+        let origin = &cfg.origins[0];
+        let ctx = crate::checks::ProbeContext::new(&cfg.global).expect("context");
+        let mut memory = crate::checks::Memory::default();
+        // One cycle: where its finish came from, and the causes it shows.
+        macro_rules! cycle {
+            () => {{
+                let snapshot = crate::cycle::run(origin, &ctx, &mut memory).await;
+                let tls = snapshot.results.tls.as_ref().and_then(|t| t.completed());
+                let from = tls.map(|t| t.finish_from);
+                let causes: Vec<&str> = snapshot
+                    .diagnosis
+                    .findings
+                    .iter()
+                    .map(|f| f.cause.name())
+                    .collect();
+                (from, causes)
+            }};
+        }
+        assert_eq!(cycle!(), (Some(FinishFrom::ThisCycle), vec![]));
+        assert_eq!(cycle!(), (Some(FinishFrom::Reused), vec![]));
+        cut.store(true, Ordering::SeqCst);
+        assert_eq!(
+            cycle!(),
+            (Some(FinishFrom::HttpCheck), vec!["tls_handshake_failed"]),
+            "the HTTP check's handshake contradicts the reused one"
+        );
+        assert_eq!(
+            cycle!(),
+            (Some(FinishFrom::ThisCycle), vec!["tls_handshake_failed"]),
+            "the next cycle finishes a handshake of its own"
+        );
+        cut.store(false, Ordering::SeqCst);
+        assert_eq!(cycle!(), (Some(FinishFrom::ThisCycle), vec![]), "mended");
+        assert_eq!(cycle!(), (Some(FinishFrom::Reused), vec![]));
     }
 
     /// An origin whose handshake finishes with the same first flight every cycle: the CDN-profile

@@ -97,21 +97,47 @@ impl Reply {
     }
 }
 
+/// The name of a TLS alert: every alert of RFC 5246 7.2 and RFC 8446 6 (the ones TLS 1.3 keeps
+/// only as reserved under their TLS 1.2 names), RFC 6066's and RFC 7301's, RFC 9849's
+/// `ech_required`; `unassigned` for a number no RFC gives.
 pub fn alert_name(d: u8) -> &'static str {
     match d {
         0 => "close_notify",
         10 => "unexpected_message",
+        20 => "bad_record_mac",
+        21 => "decryption_failed",
+        22 => "record_overflow",
+        30 => "decompression_failure",
         40 => "handshake_failure",
+        41 => "no_certificate",
         42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
         47 => "illegal_parameter",
+        48 => "unknown_ca",
+        49 => "access_denied",
         50 => "decode_error",
+        51 => "decrypt_error",
+        60 => "export_restriction",
         70 => "protocol_version",
         71 => "insufficient_security",
         80 => "internal_error",
         86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        100 => "no_renegotiation",
         109 => "missing_extension",
+        110 => "unsupported_extension",
+        111 => "certificate_unobtainable",
         112 => "unrecognized_name",
-        _ => "other",
+        113 => "bad_certificate_status_response",
+        114 => "bad_certificate_hash_value",
+        115 => "unknown_psk_identity",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        121 => "ech_required",
+        _ => "unassigned",
     }
 }
 
@@ -133,6 +159,18 @@ pub struct Flight {
     pub chain: Option<Vec<CertificateDer<'static>>>,
     /// The server sent a CertificateRequest: it asks the client for a certificate.
     pub cert_request: bool,
+    /// The ServerHello's random and extensions, when the chain was wanted (TLS <= 1.2).
+    pub hello: Option<HelloDetail>,
+    /// The ServerKeyExchange message's body, as sent.
+    pub key_exchange: Option<Vec<u8>>,
+}
+
+/// What a ServerHello holds besides its version and suite.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelloDetail {
+    pub random: [u8; 32],
+    /// The extensions block as sent (empty when there is none).
+    pub extensions: Vec<u8>,
 }
 
 /// [`read_reply`], with everything the first flight showed.
@@ -219,10 +257,13 @@ impl Reader {
             at += 4 + len;
             match (msg[0], &self.hello) {
                 (2, None) => {
-                    let hello = parse_server_hello(msg).ok_or(Reply::NotTls)?;
+                    let (hello, detail) = parse_server_hello(msg).ok_or(Reply::NotTls)?;
                     let tls13 = hello.version == 0x0304 || hello.retry;
                     let stop = tls13 || !want_chain;
                     self.hello = Some(hello.clone());
+                    if want_chain {
+                        self.flight.hello = Some(detail);
+                    }
                     if stop {
                         break Some(Reply::Hello(hello));
                     }
@@ -231,6 +272,9 @@ impl Reader {
                 (_, None) => return Err(Reply::NotTls),
                 (11, Some(_)) if self.flight.chain.is_none() => {
                     self.flight.chain = Some(parse_certificates(msg));
+                }
+                (12, Some(_)) if self.flight.key_exchange.is_none() => {
+                    self.flight.key_exchange = Some(msg[4..].to_vec());
                 }
                 (13, Some(_)) => self.flight.cert_request = true,
                 // ServerHelloDone: the end of the server's first flight.
@@ -252,13 +296,17 @@ async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> Res
     }
 }
 
-fn parse_server_hello(msg: &[u8]) -> Option<ServerHello> {
+fn parse_server_hello(msg: &[u8]) -> Option<(ServerHello, HelloDetail)> {
     let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) =
         parse_tls_message_handshake(msg)
     else {
         return None;
     };
     let mut version = sh.version.0;
+    let detail = HelloDetail {
+        random: sh.random.try_into().ok()?,
+        extensions: sh.ext.unwrap_or_default().to_vec(),
+    };
     if let Some(ext) = sh.ext {
         if let Ok((_, exts)) = parse_tls_server_hello_extensions(ext) {
             for e in exts {
@@ -270,11 +318,12 @@ fn parse_server_hello(msg: &[u8]) -> Option<ServerHello> {
             }
         }
     }
-    Some(ServerHello {
+    let hello = ServerHello {
         version,
         suite: sh.cipher.0,
         retry: sh.random == HRR_RANDOM,
-    })
+    };
+    Some((hello, detail))
 }
 
 fn parse_certificates(msg: &[u8]) -> Vec<CertificateDer<'static>> {
@@ -584,7 +633,15 @@ mod tests {
                 retry: false
             })
         );
-        assert_eq!(flight, Flight::default());
+        assert_eq!((flight.chain, flight.cert_request), (None, false));
+        // The hello's random and extensions, as sent.
+        assert_eq!(
+            flight.hello,
+            Some(HelloDetail {
+                random: [7; 32],
+                extensions: ext.to_vec()
+            })
+        );
         // A HelloRetryRequest stops the reading whatever version it names.
         let mut hs = server_hello(0x0303, 0x1301, HRR_RANDOM, &[]);
         hs.extend(certificate(&[b"x"]));
@@ -619,11 +676,18 @@ mod tests {
             .map(|c| c.as_ref())
             .collect();
         assert_eq!(chain, [&b"leaf"[..], &b"inter"[..]]);
+        assert_eq!(flight.key_exchange.as_deref(), Some(&[1, 2, 3][..]));
         // No CertificateRequest: none reported; the ServerHelloDone alone ends the flight.
         let mut hs = hello12();
         hs.extend(handshake(14, &[]));
         let (reply, flight) = first_flight(&record(22, &hs), true);
         assert_eq!(reply, Reply::Hello(TLS12));
+        assert_eq!(
+            (flight.chain, flight.cert_request, flight.key_exchange),
+            (None, false, None)
+        );
+        // Without the chain wanted, nothing of the flight is kept.
+        let (_, flight) = first_flight(&record(22, &hs), false);
         assert_eq!(flight, Flight::default());
         // The ServerHelloDone in a record of its own (exactly four bytes buffered).
         let mut bytes = record(22, &hello12());
@@ -676,7 +740,7 @@ mod tests {
                 Reply::HelloThen(TLS12, Box::new(Reply::Alert(40))),
                 "ServerHello version 0x0303 suite 0xc02f, then alert 40 (handshake_failure)",
             ),
-            (Reply::Alert(200), "alert 200 (other)"),
+            (Reply::Alert(200), "alert 200 (unassigned)"),
             (Reply::Closed, "connection closed without a ServerHello"),
             (Reply::Reset, "connection reset"),
             (Reply::NotTls, "the answer is not TLS"),
@@ -689,21 +753,54 @@ mod tests {
         for (reply, want) in cases {
             assert_eq!(reply.describe(), want);
         }
+        // RFC 5246 7.2 and RFC 8446 6 (B.2), RFC 6066, RFC 7301, RFC 9849.
         let names = [
             (0, "close_notify"),
             (10, "unexpected_message"),
+            (20, "bad_record_mac"),
+            (21, "decryption_failed"),
+            (22, "record_overflow"),
+            (30, "decompression_failure"),
             (40, "handshake_failure"),
+            (41, "no_certificate"),
             (42, "bad_certificate"),
+            (43, "unsupported_certificate"),
+            (44, "certificate_revoked"),
+            (45, "certificate_expired"),
+            (46, "certificate_unknown"),
             (47, "illegal_parameter"),
+            (48, "unknown_ca"),
+            (49, "access_denied"),
             (50, "decode_error"),
+            (51, "decrypt_error"),
+            (60, "export_restriction"),
             (70, "protocol_version"),
             (71, "insufficient_security"),
             (80, "internal_error"),
             (86, "inappropriate_fallback"),
+            (90, "user_canceled"),
+            (100, "no_renegotiation"),
             (109, "missing_extension"),
+            (110, "unsupported_extension"),
+            (111, "certificate_unobtainable"),
             (112, "unrecognized_name"),
-            (1, "other"),
+            (113, "bad_certificate_status_response"),
+            (114, "bad_certificate_hash_value"),
+            (115, "unknown_psk_identity"),
+            (116, "certificate_required"),
+            (120, "no_application_protocol"),
+            (121, "ech_required"),
+            (1, "unassigned"),
+            (255, "unassigned"),
         ];
+        let named = (0..=255u8)
+            .filter(|d| alert_name(*d) != "unassigned")
+            .count();
+        assert_eq!(
+            named,
+            names.len() - 2,
+            "no alert named that is not listed here"
+        );
         for (code, name) in names {
             assert_eq!(alert_name(code), name, "{code}");
         }

@@ -104,6 +104,47 @@ pub struct Behavior {
     pub forwards_host: bool,
 }
 
+/// A policy's `HeadersConfig`: its `HeaderBehavior` and the headers it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadersConfig {
+    /// `none`, `whitelist`, `allViewer`, `allViewerAndWhitelistCloudFront` or `allExcept`.
+    pub behavior: String,
+    pub headers: Vec<String>,
+}
+
+/// What decides whether a cache behavior forwards the viewer's `Host`, as read from the API:
+/// its cache policy's and origin request policy's headers (each `None` without that policy),
+/// and its legacy `ForwardedValues` headers (`None` when it has none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Forwarding<'a> {
+    pub cache_policy: Option<&'a HeadersConfig>,
+    pub origin_request_policy: Option<&'a HeadersConfig>,
+    pub legacy_headers: Option<&'a [String]>,
+}
+
+/// Whether CloudFront sends the viewer's `Host` to the origin. Every header in a cache policy's
+/// cache key (`ParametersInCacheKeyAndForwardedToOrigin`) is also forwarded to the origin, so a
+/// cache policy that lists Host forwards it whatever the origin request policy says; otherwise
+/// the origin request policy decides, and without one the legacy `ForwardedValues` (a behavior
+/// has either policies or `ForwardedValues`).
+pub fn forwards_host(f: &Forwarding<'_>) -> bool {
+    let cache_key = f
+        .cache_policy
+        .is_some_and(|c| cache_policy_forwards_host(&c.behavior, &c.headers));
+    let request = match (f.origin_request_policy, f.legacy_headers) {
+        (Some(p), _) => policy_forwards_host(&p.behavior, &p.headers),
+        (None, Some(legacy)) => legacy_forwards_host(legacy),
+        (None, None) => false,
+    };
+    cache_key || request
+}
+
+/// Whether a cache policy's `HeadersConfig` puts `Host` in the cache key (and so forwards it):
+/// `whitelist` containing Host. Its other behavior, `none`, does not.
+pub fn cache_policy_forwards_host(header_behavior: &str, headers: &[String]) -> bool {
+    header_behavior == "whitelist" && headers.iter().any(|h| h.eq_ignore_ascii_case("host"))
+}
+
 /// Whether an origin request policy's `HeadersConfig` forwards the viewer's `Host`:
 /// `whitelist` containing Host, `allViewer` and `allViewerAndWhitelistCloudFront` do;
 /// `allExcept` does unless it lists Host; `none` does not.
@@ -566,5 +607,80 @@ mod tests {
         assert!(legacy_forwards_host(&h(&["*"])));
         assert!(legacy_forwards_host(&h(&["Host"])));
         assert!(!legacy_forwards_host(&h(&["Accept-Language"])));
+    }
+
+    fn headers(behavior: &str, names: &[&str]) -> HeadersConfig {
+        HeadersConfig {
+            behavior: behavior.into(),
+            headers: names.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_cache_key_with_host_forwards_it_whatever_the_request_policy() {
+        let host_key = headers("whitelist", &["Accept", "host"]);
+        let other_key = headers("whitelist", &["Accept"]);
+        let no_key = headers("none", &[]);
+        let all_but_host = headers("allExcept", &["Host"]);
+        let all = headers("allViewer", &[]);
+        let none = headers("none", &[]);
+        let legacy_host = vec!["Host".to_string()];
+        // (cache policy, origin request policy, legacy headers, forwards Host)
+        type Case<'a> = (
+            Option<&'a HeadersConfig>,
+            Option<&'a HeadersConfig>,
+            Option<&'a [String]>,
+            bool,
+        );
+        let cases: [Case<'_>; 9] = [
+            (Some(&host_key), None, None, true),
+            (Some(&host_key), Some(&none), None, true),
+            (Some(&host_key), Some(&all_but_host), None, true),
+            (Some(&other_key), None, None, false),
+            (Some(&other_key), Some(&all), None, true),
+            (Some(&no_key), Some(&all_but_host), None, false),
+            (None, None, Some(&legacy_host), true),
+            (None, None, None, false),
+            // An origin request policy decides over legacy headers.
+            (None, Some(&none), Some(&legacy_host), false),
+        ];
+        for (cache_policy, origin_request_policy, legacy_headers, want) in cases {
+            let f = Forwarding {
+                cache_policy,
+                origin_request_policy,
+                legacy_headers,
+            };
+            assert_eq!(forwards_host(&f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_cache_policy_with_host_maps_one_origin_per_alias() {
+        let key = headers("whitelist", &["Host"]);
+        let by_cache_key = |target: &str| Behavior {
+            target_origin_id: target.into(),
+            forwards_host: forwards_host(&Forwarding {
+                cache_policy: Some(&key),
+                ..Forwarding::default()
+            }),
+        };
+        let d = Distribution {
+            id: "E6".into(),
+            domain_name: "d6.cloudfront.net".into(),
+            aliases: vec!["www.shop.example".into(), "M.Shop.Example".into()],
+            origins: vec![custom("lb", "lb.example.net")],
+            behaviors: vec![by_cache_key("lb")],
+            ..Distribution::default()
+        };
+        let m = map_distribution(&d, None, false);
+        assert_eq!(
+            names(&m),
+            ["E6_lb_www.shop.example", "E6_lb_m.shop.example"]
+        );
+        for (o, alias) in m.origins.iter().zip(["www.shop.example", "m.shop.example"]) {
+            // The domain is connected to; the alias is the SNI and the Host.
+            assert_eq!(o.raw.domain.as_deref(), Some("lb.example.net"));
+            assert_eq!(o.raw.host_header.as_deref(), Some(alias));
+        }
     }
 }

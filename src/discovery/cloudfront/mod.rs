@@ -1,8 +1,9 @@
 //! CloudFront discovery: lists every distribution the credentials can see (every page,
 //! `Marker`/`NextMarker`), keeps those matching `distribution_ids` and `tags`
-//! (ListTagsForResource), resolves each cache behavior's origin request policy
-//! (GetOriginRequestPolicy, cached by id) to whether it forwards `Host`, and hands the result to
-//! the pure mapping ([`map`]). Credentials come from the AWS default chain (environment, profile,
+//! (ListTagsForResource), reads each cache behavior's cache policy (GetCachePolicy) and origin
+//! request policy (GetOriginRequestPolicy), each id once per refresh (a policy changes under its
+//! id: nothing is kept across refreshes), to tell whether it forwards `Host`, and hands the
+//! result to the pure mapping ([`map`]). Credentials come from the AWS default chain (environment, profile,
 //! web identity / IRSA, container and instance metadata); the region is us-east-1, where the
 //! CloudFront API lives. The SDK's HTTP client is built on rustls with ring, the exporter's one
 //! crypto provider.
@@ -22,7 +23,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use self::map::{Behavior, CfOrigin, CustomOrigin, Distribution, OriginGroup, OriginKind};
+use self::map::{
+    Behavior, CfOrigin, CustomOrigin, Distribution, Forwarding, HeadersConfig, OriginGroup,
+    OriginKind,
+};
 use super::{Discovered, DiscoveryStatus};
 use crate::config::CloudFrontDiscovery;
 
@@ -80,6 +84,7 @@ pub struct ApiCalls {
     pub list_distributions: AtomicU64,
     pub list_tags_for_resource: AtomicU64,
     pub get_origin_request_policy: AtomicU64,
+    pub get_cache_policy: AtomicU64,
 }
 
 impl ApiCalls {
@@ -87,6 +92,7 @@ impl ApiCalls {
         self.list_distributions.load(Ordering::Relaxed)
             + self.list_tags_for_resource.load(Ordering::Relaxed)
             + self.get_origin_request_policy.load(Ordering::Relaxed)
+            + self.get_cache_policy.load(Ordering::Relaxed)
     }
 }
 
@@ -94,9 +100,9 @@ impl ApiCalls {
 pub struct CloudFront {
     client: Client,
     settings: CloudFrontDiscovery,
-    /// Origin request policy id → forwards `Host`. Policies are immutable per id in practice;
-    /// the cache lives as long as the settings.
-    policies: HashMap<String, bool>,
+    /// The policies read during the current refresh, by id: behaviors share them. Emptied at
+    /// the start of every refresh, since a policy is edited under the same id.
+    policies: Policies,
     pub calls: Arc<ApiCalls>,
 }
 
@@ -127,13 +133,14 @@ impl CloudFront {
         CloudFront {
             client: Client::new(&config),
             settings: settings.clone(),
-            policies: HashMap::new(),
+            policies: Policies::default(),
             calls: Arc::default(),
         }
     }
 
     /// Every distribution the settings select, as the mapping reads it.
     pub async fn list(&mut self) -> Result<Discovered, DiscoveryError> {
+        self.policies = Policies::default();
         let mut distributions = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -216,7 +223,12 @@ impl CloudFront {
             )]
             let legacy = b.forwarded_values();
             let b = self
-                .behavior(b.target_origin_id(), b.origin_request_policy_id(), legacy)
+                .behavior(
+                    b.target_origin_id(),
+                    b.cache_policy_id(),
+                    b.origin_request_policy_id(),
+                    legacy,
+                )
                 .await?;
             behaviors.push(b);
         }
@@ -227,7 +239,12 @@ impl CloudFront {
             )]
             let legacy = b.forwarded_values();
             let b = self
-                .behavior(b.target_origin_id(), b.origin_request_policy_id(), legacy)
+                .behavior(
+                    b.target_origin_id(),
+                    b.cache_policy_id(),
+                    b.origin_request_policy_id(),
+                    legacy,
+                )
                 .await?;
             behaviors.push(b);
         }
@@ -270,54 +287,111 @@ impl CloudFront {
         })
     }
 
-    /// A cache behavior (the default one or another) by its target, origin request policy
-    /// and legacy `ForwardedValues` headers.
+    /// A cache behavior (the default one or another) by its target, its cache and origin
+    /// request policies and its legacy `ForwardedValues` headers.
     async fn behavior(
         &mut self,
         target: &str,
-        policy: Option<&str>,
+        cache_policy: Option<&str>,
+        request_policy: Option<&str>,
         legacy: Option<&aws_sdk_cloudfront::types::ForwardedValues>,
     ) -> Result<Behavior, DiscoveryError> {
         let legacy = legacy.and_then(|f| f.headers()).map(|h| h.items().to_vec());
+        let cache_policy = match cache_policy.filter(|p| !p.is_empty()) {
+            Some(id) => Some(self.cache_policy(id).await?),
+            None => None,
+        };
+        let request_policy = match request_policy.filter(|p| !p.is_empty()) {
+            Some(id) => Some(self.origin_request_policy(id).await?),
+            None => None,
+        };
         Ok(Behavior {
             target_origin_id: target.to_string(),
-            forwards_host: self.forwards_host(policy, legacy).await?,
+            forwards_host: map::forwards_host(&Forwarding {
+                cache_policy: cache_policy.as_ref(),
+                origin_request_policy: request_policy.as_ref(),
+                legacy_headers: legacy.as_deref(),
+            }),
         })
     }
 
-    /// An origin request policy, when the behavior has one; else legacy forwarded headers.
-    async fn forwards_host(
-        &mut self,
-        policy: Option<&str>,
-        legacy: Option<Vec<String>>,
-    ) -> Result<bool, DiscoveryError> {
-        let Some(id) = policy.filter(|p| !p.is_empty()) else {
-            return Ok(legacy.is_some_and(|h| map::legacy_forwards_host(&h)));
+    /// The headers of a cache policy's cache key (GetCachePolicy), once per id and refresh.
+    async fn cache_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
+        let fetch = async {
+            let out = self
+                .client
+                .get_cache_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(api("GetCachePolicy"))?;
+            Ok(out
+                .cache_policy()
+                .and_then(|p| p.cache_policy_config())
+                .and_then(|c| c.parameters_in_cache_key_and_forwarded_to_origin())
+                .and_then(|p| p.headers_config())
+                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
+                .unwrap_or_default())
         };
-        if let Some(known) = self.policies.get(id) {
-            return Ok(*known);
-        }
-        self.calls
-            .get_origin_request_policy
-            .fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .get_origin_request_policy()
-            .id(id)
-            .send()
-            .await
-            .map_err(api("GetOriginRequestPolicy"))?;
-        let forwards = out
-            .origin_request_policy()
-            .and_then(|p| p.origin_request_policy_config())
-            .and_then(|c| c.headers_config())
-            .is_some_and(|h| {
-                let listed = h.headers().map(|l| l.items().to_vec()).unwrap_or_default();
-                map::policy_forwards_host(h.header_behavior().as_str(), &listed)
-            });
-        self.policies.insert(id.to_string(), forwards);
-        Ok(forwards)
+        let calls = &self.calls.get_cache_policy;
+        remembered(&mut self.policies.cache, calls, id, fetch).await
     }
+
+    /// The headers an origin request policy forwards (GetOriginRequestPolicy), once per id and
+    /// refresh.
+    async fn origin_request_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
+        let fetch = async {
+            let out = self
+                .client
+                .get_origin_request_policy()
+                .id(id)
+                .send()
+                .await
+                .map_err(api("GetOriginRequestPolicy"))?;
+            Ok(out
+                .origin_request_policy()
+                .and_then(|p| p.origin_request_policy_config())
+                .and_then(|c| c.headers_config())
+                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
+                .unwrap_or_default())
+        };
+        let calls = &self.calls.get_origin_request_policy;
+        remembered(&mut self.policies.origin_request, calls, id, fetch).await
+    }
+}
+
+/// `id`'s policy from `known`, else from `fetch` (counted in `calls`), remembered.
+async fn remembered(
+    known: &mut HashMap<String, HeadersConfig>,
+    calls: &AtomicU64,
+    id: &str,
+    fetch: impl std::future::Future<Output = Result<HeadersConfig, DiscoveryError>>,
+) -> Result<HeadersConfig, DiscoveryError> {
+    if let Some(headers) = known.get(id) {
+        return Ok(headers.clone());
+    }
+    calls.fetch_add(1, Ordering::Relaxed);
+    let headers = fetch.await?;
+    known.insert(id.to_string(), headers.clone());
+    Ok(headers)
+}
+
+/// A policy's `HeadersConfig` as the mapping reads it.
+fn headers_config(
+    behavior: &str,
+    headers: Option<&aws_sdk_cloudfront::types::Headers>,
+) -> HeadersConfig {
+    HeadersConfig {
+        behavior: behavior.to_string(),
+        headers: headers.map(|l| l.items().to_vec()).unwrap_or_default(),
+    }
+}
+
+/// Policies read during one refresh, by id.
+#[derive(Debug, Default)]
+struct Policies {
+    cache: HashMap<String, HeadersConfig>,
+    origin_request: HashMap<String, HeadersConfig>,
 }
 
 fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {

@@ -28,6 +28,7 @@ func main() {
 	sni := flag.String("sni", "", "accept only this SNI (others get a handshake error)")
 	lifetime := flag.Duration("lifetime", 120*time.Second, "exit after this long")
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
+	handshakeTimeout := flag.Duration("handshake-timeout", 0, "close a connection whose TLS handshake (and request headers) did not arrive within this long after accept (http.Server's ReadHeaderTimeout; 0: none)")
 	flag.Parse()
 
 	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
@@ -101,7 +102,8 @@ func main() {
 			w.WriteHeader(*status)
 			fmt.Fprintln(w, "ok")
 		}),
-		ErrorLog: nil,
+		ErrorLog:          nil,
+		ReadHeaderTimeout: *handshakeTimeout,
 	}
 	// HTTP/1.1 only, as CloudFront speaks to origins.
 	server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
