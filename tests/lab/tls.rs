@@ -700,7 +700,7 @@ pub async fn first_flight(addr: SocketAddr, sni: &str) -> Vec<(String, Vec<u8>)>
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
-            .expect("openssl s_client (install openssl)")
+            .expect("openssl s_client: install openssl with `bash scripts/install-test-deps.sh`")
     })
     .await
     .expect("s_client");
