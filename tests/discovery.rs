@@ -1,6 +1,7 @@
 //! CloudFront discovery against a real AWS fake: moto's server on loopback (tests/lab/aws.rs),
 //! distributions created through its API pointing at lab origins, the exporter in-process.
-//! Every test skips, saying so, when moto cannot be installed.
+//! moto comes from the test venv (`bash scripts/install-test-deps.sh`); without it the tests fail
+//! saying so.
 
 mod lab;
 
@@ -65,9 +66,7 @@ fn probed(s: &Scrape, origin: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distributions_become_origins_and_follow_the_account() {
-    let Some(mut moto) = Moto::start() else {
-        return;
-    };
+    let mut moto = Moto::start();
     let dns = dns().await;
     let healthy = HttpOrigin::plain(200, Duration::ZERO).await;
     let shop = HttpOrigin::plain(200, Duration::ZERO).await;
@@ -181,6 +180,50 @@ async fn distributions_become_origins_and_follow_the_account() {
     .await;
     assert!(s.has_origin(&healthy_name));
     assert!(s.has_origin(&guarded_name));
+    exporter.stop().await;
+}
+
+/// The config file's reload metrics describe the file alone: a discovery refresh applied after
+/// a failed reload leaves `origin_exporter_config_last_reload_successful` at 0 (and its success
+/// timestamp where it was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_refresh_does_not_hide_a_failed_config_reload() {
+    let moto = Moto::start();
+    let dns = dns().await;
+    let healthy = HttpOrigin::plain(200, Duration::ZERO).await;
+    let origin = |domain: &str| json!({"id": "web", "domain": domain, "http_port": healthy.port(), "policy": "http-only"});
+    let (first, _) =
+        moto.create_distribution(&json!({"ref": "first", "origins": [origin("healthy.cf.test")]}));
+    let exporter = Exporter::start(&config(&moto, &dns, "")).await;
+    let first_name = format!("{first}_web");
+    let s = wait(&exporter, "the discovered origin probed", |s| {
+        probed(s, &first_name)
+    })
+    .await;
+    s.assert_value("origin_exporter_config_last_reload_successful", &[], 1.0);
+    let loaded_at = s
+        .value(
+            "origin_exporter_config_last_reload_success_timestamp_seconds",
+            &[],
+        )
+        .expect("success timestamp");
+
+    exporter.write_config("global: {interval: 10x}\n");
+    let (status, body) = exporter.post("/-/reload").await;
+    assert_eq!(status, 500, "a broken file reloaded: {body}");
+    let (second, _) =
+        moto.create_distribution(&json!({"ref": "second", "origins": [origin("shop.cf.test")]}));
+    let second_name = format!("{second}_web");
+    let s = wait(&exporter, "the new distribution's origin applied", |s| {
+        probed(s, &second_name)
+    })
+    .await;
+    s.assert_value("origin_exporter_config_last_reload_successful", &[], 0.0);
+    s.assert_value(
+        "origin_exporter_config_last_reload_success_timestamp_seconds",
+        &[],
+        loaded_at,
+    );
     exporter.stop().await;
 }
 
@@ -396,9 +439,7 @@ discovery: {{cloudfront: {{refresh_interval: 1s, endpoint_url: '{}'{extra}}}}}
 /// discovered origin its keep-alive timeout.
 #[tokio::test]
 async fn the_keepalive_timeout_comes_from_the_distribution() {
-    let Some(moto) = Moto::start() else {
-        return;
-    };
+    let moto = Moto::start();
     let (id, _) = moto.create_distribution(&json!({
         "ref": "keepalive",
         "origins": [{"id": "web", "domain": "healthy.cf.test", "keepalive_timeout": 17}],
@@ -480,9 +521,7 @@ async fn completion_timeout_and_origin_mtls_from_a_stub_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_mtls_from_acm_with_and_without_a_local_copy() {
     use lab::tls::{Files, GoOrigin, LeafSpec, OpenSslOrigin, Pki};
-    let Some(moto) = Moto::start() else {
-        return;
-    };
+    let moto = Moto::start();
     let dns = dns().await;
     let pki = Pki::new();
     let files = Files::new();

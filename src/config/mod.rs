@@ -5,6 +5,8 @@ mod duration;
 mod load;
 mod raw;
 mod split;
+#[cfg(test)]
+mod split_props;
 mod validate;
 #[cfg(test)]
 mod validate_cases;

@@ -1,79 +1,71 @@
-//! A fake AWS API on loopback: moto's server (`moto_server`), installed from PyPI into a virtual
-//! environment under the target directory (`target/venv-moto`) the first time a test needs it,
-//! started on 127.0.0.1 and stopped when dropped. Distributions are made through boto3 from the
-//! same environment. Tests skip, saying why, only when moto cannot be installed.
+//! A fake AWS API on loopback: moto's server (`moto_server`), started on 127.0.0.1 and stopped
+//! when dropped. Distributions are made through boto3. Both come from the test virtual
+//! environment (`$TEST_VENV`, by default `.venv-test/` at the repository root) that
+//! `bash scripts/install-test-deps.sh` fills with the pinned versions below: a test installs
+//! nothing, and fails, saying how to install them, when they are missing.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The moto release the tests are written against (≥ 5.2.3: CloudFront origin settings).
-pub const MOTO: &str = "moto[server]==5.2.5";
-pub const BOTO3: &str = "boto3==1.44.8";
+/// The moto release the tests are written against (≥ 5.2.3: CloudFront origin settings); the
+/// same pins are in scripts/install-test-deps.sh.
+pub const MOTO: (&str, &str) = ("moto", "5.2.5");
+pub const BOTO3: (&str, &str) = ("boto3", "1.44.8");
 
-/// Credentials the fake accepts; set in the environment so that the SDK's default chain finds
-/// them first and asks no metadata service.
+/// Credentials the fake accepts, given to the exporter's CloudFront client in place of the
+/// default chain (which would read the environment and could ask a metadata service).
 pub fn fake_credentials() {
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_SESSION_TOKEN", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-    ] {
-        // Every test sets the same values: concurrent setters cannot disagree.
-        std::env::set_var(k, v);
-    }
+    origin_exporter::discovery::cloudfront::fake::use_static_credentials("testing", "testing");
 }
 
+/// The test virtual environment: `$TEST_VENV`, else `.venv-test/` at the repository root.
 fn venv() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("venv-moto")
+    std::env::var_os("TEST_VENV").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-test"),
+        PathBuf::from,
+    )
 }
 
-/// Installs moto once per test process; `Err` says why it cannot be.
-fn install() -> Result<PathBuf, String> {
-    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            let venv = venv();
-            let server = venv.join("bin/moto_server");
-            let marker = venv.join(format!(".installed-{MOTO}-{BOTO3}"));
-            if server.exists() && marker.exists() {
-                return Ok(venv);
-            }
-            let run = |cmd: &mut Command| -> Result<(), String> {
-                let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{cmd:?}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                    ))
-                }
-            };
-            if !venv.join("bin/pip").exists()
-                && run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).is_err()
-            {
-                // Debian splits venv out of python3.
-                let _ = run(Command::new("apt-get").args(["install", "-y", "python3-venv"]));
-                run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-            }
-            run(Command::new(venv.join("bin/pip")).args(["install", "-q", MOTO, BOTO3]))?;
-            let _ = std::fs::write(&marker, "");
-            Ok(venv)
-        })
-        .clone()
+/// The venv, once checked to hold `moto_server` and the pinned moto and boto3; panics saying
+/// how to install them otherwise.
+fn installed() -> &'static PathBuf {
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        let venv = venv();
+        let server = venv.join("bin/moto_server");
+        if !server.exists() {
+            return Err(format!("{} is missing", server.display()));
+        }
+        let out = Command::new(venv.join("bin/python3"))
+            .args([
+                "-c",
+                "import sys, importlib.metadata as m; print(' '.join(m.version(p) for p in sys.argv[1:]))",
+                MOTO.0,
+                BOTO3.0,
+            ])
+            .output()
+            .map_err(|e| format!("{}: {e}", venv.join("bin/python3").display()))?;
+        let versions = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let want = format!("{} {}", MOTO.1, BOTO3.1);
+        if !out.status.success() || versions != want {
+            return Err(format!(
+                "{} has moto and boto3 {versions:?}, the tests want {want:?}",
+                venv.display()
+            ));
+        }
+        Ok(venv)
+    });
+    match checked {
+        Ok(venv) => venv,
+        Err(why) => panic!(
+            "moto[server]=={} and boto3=={} are needed in the test venv: {why}. Install them with `bash scripts/install-test-deps.sh` (or set TEST_VENV to a venv that has them)",
+            MOTO.1, BOTO3.1
+        ),
+    }
 }
 
 /// A running moto server.
@@ -84,16 +76,10 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto on a free loopback port; `None` (with the reason printed) when moto cannot
-    /// be installed.
-    pub fn start() -> Option<Moto> {
-        let venv = match install() {
-            Ok(v) => v,
-            Err(why) => {
-                eprintln!("SKIPPED: moto cannot be installed: {why}");
-                return None;
-            }
-        };
+    /// Starts moto on a free loopback port; panics, saying how to install it, when the test
+    /// venv does not have it.
+    pub fn start() -> Moto {
+        let venv = installed().clone();
         fake_credentials();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -106,16 +92,17 @@ impl Moto {
             .spawn()
             .expect("moto_server starts");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // moto takes a few seconds to import on a loaded machine: poll until it listens.
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not listen");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(Moto {
+        Moto {
             addr,
             venv,
             child: Some(child),
-        })
+        }
     }
 
     pub fn endpoint(&self) -> String {

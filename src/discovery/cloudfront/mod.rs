@@ -33,6 +33,33 @@ use self::map::{
 use super::{Discovered, DiscoveryStatus};
 use crate::config::{AcmCertificate, CloudFrontDiscovery, VpcOrigins};
 
+/// A test-only seam: credentials that replace the default chain, so that tests against a fake
+/// API (moto, a stub) need no `AWS_*` environment variables (setting them in a multi-threaded
+/// test process is a data race) and never ask a metadata service. The exporter never sets it.
+#[doc(hidden)]
+pub mod fake {
+    use std::sync::OnceLock;
+
+    use aws_sdk_cloudfront::config::Credentials;
+
+    static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
+
+    /// From now on, every client of this process uses these credentials (the first call wins).
+    pub fn use_static_credentials(access_key_id: &str, secret_access_key: &str) {
+        let _ = CREDENTIALS.set(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "origin_exporter tests",
+        ));
+    }
+
+    pub(super) fn credentials() -> Option<Credentials> {
+        CREDENTIALS.get().cloned()
+    }
+}
+
 /// Distributions asked for per ListDistributions page.
 const PAGE_SIZE: i32 = 100;
 /// Bound of one API operation, retries included.
@@ -108,6 +135,9 @@ impl CloudFront {
             );
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(credentials) = fake::credentials() {
+            loader = loader.credentials_provider(credentials);
         }
         let config = loader.load().await;
         CloudFront {
