@@ -161,12 +161,14 @@ fi
 
 # ---- Docker --------------------------------------------------------------------------------------
 log "docker: hadolint"
-timeout 60 hadolint deploy/docker/Dockerfile || fail "hadolint deploy/docker/Dockerfile"
-grep -q '^USER 65532' deploy/docker/Dockerfile || fail "Dockerfile: the runtime must run as a non-root USER"
-grep -q -- '--config.file=/etc/origin_exporter/config.yaml' deploy/docker/Dockerfile ||
-  fail "Dockerfile: CMD must pass --config.file=/etc/origin_exporter/config.yaml"
-grep -q '^EXPOSE 19502' deploy/docker/Dockerfile || fail "Dockerfile: EXPOSE 19502"
-echo "ok: Dockerfile lints clean, non-root, port 19502"
+for dockerfile in deploy/docker/Dockerfile deploy/docker/Dockerfile.scratch; do
+  timeout 60 hadolint "$dockerfile" || fail "hadolint $dockerfile"
+  grep -q '^USER 65532' "$dockerfile" || fail "$dockerfile: the runtime must run as a non-root USER"
+  grep -q -- '--config.file=/etc/origin_exporter/config.yaml' "$dockerfile" ||
+    fail "$dockerfile: CMD must pass --config.file=/etc/origin_exporter/config.yaml"
+  grep -q '^EXPOSE 19502' "$dockerfile" || fail "$dockerfile: EXPOSE 19502"
+done
+echo "ok: Dockerfile and Dockerfile.scratch lint clean, non-root, port 19502"
 
 # ---- systemd ---------------------------------------------------------------------------------------
 log "systemd: verify and security"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: Debian packages, rustup components and the
-# Python virtual environment (.venv-test/) that the deploy checks install their PyPI tools into.
+# Python virtual environment (.venv-test/, or $TEST_VENV) that the deploy checks install their PyPI
+# tools into, with the AWS fake the discovery tests run (moto, boto3: tests/lab/aws.rs, pinned
+# there too). `cargo test` installs nothing: a test whose tool is missing fails and points here.
 # The other tools are installed by the step that uses them (scripts/landing-check.sh,
 # deploy/validate.sh, deploy/e2e.sh), each only when missing.
 set -euo pipefail
@@ -24,8 +26,10 @@ for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
 ensure_venv
+# tests/discovery.rs, benches/discovery.rs: moto's server and boto3 (keep in step with tests/lab/aws.rs).
+ensure_pip 'moto_server:moto[server]==5.2.5' py:boto3:boto3==1.44.8
 echo "openssl: $(openssl version)"
 echo "promtool: $(promtool --version 2>&1 | head -n1)"
 echo "java: $(java -version 2>&1 | head -n1)"
 echo "lighttpd: $(lighttpd -v 2>&1 | head -n1)"
-echo "python venv: $TEST_VENV ($(python3 --version))"
+echo "python venv: $TEST_VENV ($(python3 --version)); moto $("$TEST_VENV/bin/python3" -c 'import importlib.metadata as m; print(m.version("moto"))')"

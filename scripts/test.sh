@@ -2,6 +2,8 @@
 # The whole test suite, as CI runs it. Installs what the tests need on a fresh Debian machine.
 # Prints each step's duration, and at the end a summary table (step, seconds, ok/FAILED); stops
 # at the first failing step, prints the summary all the same, and exits non-zero.
+# Not a step here: the static (musl) build, `bash scripts/musl-check.sh`, checked by hand (a
+# second target recompiles every dependency; see the README's Docker section).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

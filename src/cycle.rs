@@ -146,8 +146,9 @@ fn unvetted() -> CheckRun<Resolution> {
     }
 }
 
-/// A test-only fault hook: makes the next cycle of a named origin panic, so that tests can prove
-/// the scheduler survives a panicking check. Costs one uncontended lock per cycle when unused.
+/// A test-only fault hook: makes the next cycle (or every cycle) of a named origin panic, so
+/// that tests can prove the scheduler survives a panicking check. Costs one atomic load per
+/// cycle when unused.
 #[doc(hidden)]
 pub mod fault {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +156,7 @@ pub mod fault {
 
     static ARMED: AtomicBool = AtomicBool::new(false);
     static PANIC_NEXT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static PANIC_EVERY: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
     /// The next cycle of `origin` panics.
     pub fn panic_next(origin: &str) {
@@ -164,21 +166,32 @@ pub mod fault {
         }
     }
 
+    /// Every cycle of `origin` panics, for as long as the process runs.
+    pub fn panic_every(origin: &str) {
+        if let Ok(mut names) = PANIC_EVERY.lock() {
+            names.push(origin.to_string());
+            ARMED.store(true, Ordering::Release);
+        }
+    }
+
     pub(super) fn check(origin: &str) {
         if !ARMED.load(Ordering::Acquire) {
             return;
         }
-        let armed = match PANIC_NEXT.lock() {
-            Ok(mut names) if !names.is_empty() => match names.iter().position(|n| n == origin) {
+        let next = match PANIC_NEXT.lock() {
+            Ok(mut names) => match names.iter().position(|n| n == origin) {
                 Some(i) => {
                     names.swap_remove(i);
                     true
                 }
                 None => false,
             },
-            _ => false,
+            Err(_) => false,
         };
-        if armed {
+        let every = PANIC_EVERY
+            .lock()
+            .is_ok_and(|names| names.iter().any(|n| n == origin));
+        if next || every {
             panic!("fault injected into the cycle of origin {origin}");
         }
     }

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -12,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use crate::checks::{unix_seconds, ContextError, ContextFiles, ProbeContext};
+use crate::checks::{ContextError, ContextFiles, ProbeContext};
 use crate::config::{self, CloudFrontDiscovery, Config, LoadError};
 use crate::discovery::{self, Discovered, DiscoveryStatus};
 use crate::metrics::{self, ExporterMetrics};
@@ -74,7 +73,7 @@ impl Daemon {
         })
         .await
         .map_err(|e| DaemonError::Startup(e.to_string()))??;
-        let web = Web::load(options.web_config_file.clone())?;
+        let web = Web::load_blocking(options.web_config_file.clone()).await?;
         let listen_error = |source| DaemonError::Listen {
             address: options.listen_address.clone(),
             source,
@@ -104,6 +103,7 @@ impl Daemon {
             config,
             ctx,
         )));
+        own.config_loaded();
         info!(file = %options.config_file.display(), origins = current.load().config.origins.len(), "config loaded");
         let (sets_tx, sets_rx) = mpsc::channel(2);
 
@@ -210,7 +210,11 @@ impl Reloader {
         mut sets: mpsc::Receiver<Discovered>,
         mut stop: oneshot::Receiver<()>,
     ) {
-        let mut poll = tokio::time::interval(WEB_CONFIG_POLL);
+        // The web config was just loaded: its first check is one period from now.
+        let mut poll = tokio::time::interval_at(
+            tokio::time::Instant::now() + WEB_CONFIG_POLL,
+            WEB_CONFIG_POLL,
+        );
         loop {
             tokio::select! {
                 _ = &mut stop => break,
@@ -234,7 +238,8 @@ impl Reloader {
                 }
                 Some(set) = sets.recv() => self.discovered(set),
                 _ = poll.tick() => {
-                    let outcome = self.web.reload_if_changed().map(|_| ());
+                    // Reading and checking the file is blocking work: on a blocking thread.
+                    let outcome = self.web.reload_if_changed_blocking().await.map(|_| ());
                     let _ = self.web_outcome(outcome);
                 }
             }
@@ -337,6 +342,7 @@ impl Reloader {
                 self.loaded = loaded;
                 self.restart_discovery();
                 let origins = self.apply_composed(ctx);
+                self.own.config_loaded();
                 info!(file = %file, origins, "config reloaded");
                 Ok(())
             }
@@ -367,6 +373,9 @@ fn compose(
     config
 }
 
+/// Makes `config` the running one. The config file's reload metrics are not touched: this
+/// also applies discovered sets, and a refresh says nothing about the file (discovery has
+/// metrics of its own).
 fn apply(
     scheduler: &mut Scheduler,
     own: &ExporterMetrics,
@@ -375,9 +384,6 @@ fn apply(
 ) -> Current {
     scheduler.apply(&config, Arc::clone(&ctx));
     own.origins.set(scheduler.len() as i64);
-    own.config_reload_successful.set(1);
-    own.config_reload_timestamp
-        .set(unix_seconds(SystemTime::now()));
     Current {
         config: Arc::new(config),
         ctx,

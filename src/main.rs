@@ -127,6 +127,9 @@ fn main() -> ExitCode {
 /// jemalloc for every Rust allocation of the daemon: with 100,000 origins' snapshots replaced
 /// every cycle and 300 MB scrapes, it keeps less memory (peak RSS -5 %), spends less CPU per
 /// probe (-13 %) and encodes `/metrics` faster (-43 %) than glibc malloc (bench/README.md).
+/// Gated exactly as the `tikv-jemallocator` dependency (Cargo.toml): other targets (musl, macOS)
+/// keep the system allocator.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -36,6 +36,16 @@ pub struct ExporterMetrics {
     build_info: Family<[(&'static str, &'static str); 2], Gauge>,
 }
 
+impl ExporterMetrics {
+    /// The config file was (re)loaded and applied: the reload metrics say so. Only a load of
+    /// the file sets them (a discovery refresh does not).
+    pub fn config_loaded(&self) {
+        self.config_reload_successful.set(1);
+        self.config_reload_timestamp
+            .set(unix_seconds(std::time::SystemTime::now()));
+    }
+}
+
 /// Builds the registry served on `/metrics`: the exporter's metrics and the origins' collector.
 pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
     let mut registry = Registry::default();
@@ -104,8 +114,9 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
 }
 
 /// The scheduler's counters: `origin_exporter_probes_total{check,result}` for every check and
-/// result (zeros included, so that `rate()` sees the first one), and
-/// `origin_exporter_task_panics_total`.
+/// result (zeros included, so that `rate()` sees the first one),
+/// `origin_exporter_task_panics_total` and `origin_exporter_scheduler_restarts_total`; and its
+/// lag, `origin_exporter_scheduler_lag_seconds`, read at scrape time.
 #[derive(Debug)]
 struct CounterCollector {
     store: Arc<Store>,
@@ -134,7 +145,23 @@ impl Collector for CounterCollector {
             None,
             MetricType::Counter,
         )?;
-        panics.encode(metric)
+        panics.encode(metric)?;
+        let restarts = ConstCounter::new(counters.scheduler_restarts());
+        let metric = enc.encode_descriptor(
+            "origin_exporter_scheduler_restarts",
+            "Times the scheduler's driver ended (a panic) and was started again; origins keep their schedule.",
+            None,
+            MetricType::Counter,
+        )?;
+        restarts.encode(metric)?;
+        let lag = ConstGauge::new(self.store.lag().as_secs_f64());
+        let metric = enc.encode_descriptor(
+            "origin_exporter_scheduler_lag_seconds",
+            "How late the most overdue origin's cycle is: now minus its scheduled start, 0 when none is overdue. Grows when the exporter cannot keep up (global.concurrency, timeouts, CPU).",
+            None,
+            lag.metric_type(),
+        )?;
+        lag.encode(metric)
     }
 }
 

@@ -5,7 +5,9 @@
 //! other. One [`Budget`] (shared with `/probe`) caps how many origins are probed at once; first
 //! runs are spread over the interval by a stable hash of the name, so a start or reload causes no
 //! burst. A reload restarts only the origins whose settings changed; a panic in a cycle is
-//! caught, counted, and the origin keeps its schedule.
+//! caught, counted, and the origin keeps its schedule. The driver itself is supervised: a driver
+//! that ends is started again (the queue it works on outlives it) and counted, and how late the
+//! most overdue origin is can be read at any time ([`Lag`]).
 
 use std::cmp::Ordering as ByTime;
 use std::collections::{BinaryHeap, HashMap};
@@ -24,7 +26,7 @@ use tracing::error;
 use crate::checks::{Lingering, Memory, ProbeContext};
 use crate::config::Config;
 use crate::cycle::{self, Snapshot};
-use crate::store::{Slot, Store};
+use crate::store::{Lag, Slot, Store};
 
 /// How many origins are probed at once, by the scheduler and `/probe` together
 /// (`global.concurrency`). Resized on reload without stopping anything: probes holding a permit
@@ -59,7 +61,8 @@ pub struct Scheduler {
     running: HashMap<String, Arc<Entry>>,
     shared: Arc<Shared>,
     queue: Arc<Queue>,
-    driver: JoinHandle<()>,
+    /// The supervisor of the driver; aborting it aborts the driver.
+    supervisor: JoinHandle<()>,
 }
 
 /// What the driver and every cycle share.
@@ -67,6 +70,9 @@ struct Shared {
     ctx: ArcSwap<ProbeContext>,
     budget: Arc<Budget>,
     store: Arc<Store>,
+    /// Test-only fault: the driver panics when it next looks at the queue.
+    #[cfg(test)]
+    panic_driver: AtomicBool,
 }
 
 /// One scheduled origin.
@@ -103,6 +109,8 @@ impl Entry {
 }
 
 /// Every origin's next run, earliest first. A stopped origin's run is dropped when it comes up.
+/// A run leaves the queue only when its cycle starts (with a permit of the budget), so a run
+/// waiting for a permit is still here and counts in the [`Lag`].
 #[derive(Default)]
 struct Queue {
     due: Mutex<BinaryHeap<Due>>,
@@ -121,6 +129,23 @@ impl Queue {
         if first {
             self.wake.notify_one();
         }
+    }
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("queued", &lock(&self.due).len())
+            .finish()
+    }
+}
+
+impl Lag for Queue {
+    fn lag(&self) -> Duration {
+        let first = lock(&self.due).peek().map(|d| d.at);
+        first.map_or(Duration::ZERO, |at| {
+            Instant::now().saturating_duration_since(at)
+        })
     }
 }
 
@@ -156,20 +181,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Scheduler {
-    /// Starts the driver: must be called within the runtime.
+    /// Starts the driver under its supervisor: must be called within the runtime. The store
+    /// learns how late the scheduler is from its queue.
     pub fn new(store: Arc<Store>, ctx: Arc<ProbeContext>, budget: Arc<Budget>) -> Self {
+        let queue = Arc::new(Queue::default());
+        store.set_lag(Arc::clone(&queue) as Arc<dyn Lag>);
         let shared = Arc::new(Shared {
             ctx: ArcSwap::new(ctx),
             budget,
             store,
+            #[cfg(test)]
+            panic_driver: AtomicBool::new(false),
         });
-        let queue = Arc::new(Queue::default());
-        let driver = tokio::spawn(drive(Arc::clone(&queue), Arc::clone(&shared)));
+        let supervisor = tokio::spawn(supervise(Arc::clone(&queue), Arc::clone(&shared)));
         Scheduler {
             running: HashMap::new(),
             shared,
             queue,
-            driver,
+            supervisor,
         }
     }
 
@@ -232,15 +261,62 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         self.stop();
-        self.driver.abort();
+        self.supervisor.abort();
+    }
+}
+
+/// After a restart, a driver that ends again within this time is restarted only after it: a
+/// driver that panics at once every time must not spin a CPU.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs the driver, and starts it again (counted in `origin_exporter_scheduler_restarts_total`
+/// and logged) whenever it ends: every origin's next run is in the queue, which outlives the
+/// driver, so a new driver carries on where the old one stopped. Ends when aborted (and then
+/// aborts the driver) or when the driver was cancelled (the runtime is shutting down).
+async fn supervise(queue: Arc<Queue>, shared: Arc<Shared>) {
+    /// Aborts the driver when the supervisor is aborted (dropped at an await).
+    struct Abort(JoinHandle<()>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut last_restart: Option<Instant> = None;
+    loop {
+        let mut driver = Abort(tokio::spawn(drive(Arc::clone(&queue), Arc::clone(&shared))));
+        let why = match (&mut driver.0).await {
+            Err(e) if e.is_cancelled() => return,
+            Err(_) => "panicked",
+            Ok(()) => "returned",
+        };
+        shared.store.counters.count_scheduler_restart();
+        error!(
+            queued = lock(&queue.due).len(),
+            "the scheduler's driver {why}; starting it again"
+        );
+        if last_restart.is_some_and(|t| t.elapsed() < RESTART_PAUSE) {
+            tokio::time::sleep(RESTART_PAUSE).await;
+        }
+        last_restart = Some(Instant::now());
     }
 }
 
 /// Starts each origin's cycle when it is due, in time order, each once it holds a permit of the
-/// budget.
+/// budget. Only returns if the budget is closed (it never is): the supervisor restarts it then.
 async fn drive(queue: Arc<Queue>, shared: Arc<Shared>) {
     loop {
-        let next = lock(&queue.due).peek().map(|d| d.at);
+        #[cfg(test)]
+        if shared.panic_driver.swap(false, Ordering::AcqRel) {
+            panic!("fault injected into the scheduler's driver");
+        }
+        let next = {
+            let mut due = lock(&queue.due);
+            // Runs of stopped origins go as soon as they come up, before waiting for a permit.
+            while due.peek().is_some_and(|d| d.entry.stopped()) {
+                due.pop();
+            }
+            due.peek().map(|d| d.at)
+        };
         match next {
             None => queue.wake.notified().await,
             Some(at) if at > Instant::now() => {
@@ -250,14 +326,13 @@ async fn drive(queue: Arc<Queue>, shared: Arc<Shared>) {
                 }
             }
             Some(_) => {
-                let Some(Due { at, entry }) = lock(&queue.due).pop() else {
-                    continue;
-                };
-                if entry.stopped() {
-                    continue;
-                }
+                // The run stays queued while it waits (it counts in the lag); the permit goes
+                // to whichever run is earliest once it is had.
                 let Some(permit) = shared.budget.acquire().await else {
                     return; // closed: nothing can run any more
+                };
+                let Some(Due { at, entry }) = lock(&queue.due).pop() else {
+                    continue;
                 };
                 if !entry.stopped() {
                     start_cycle(at, entry, permit, &queue, &shared);
@@ -336,6 +411,7 @@ async fn run_cycle(entry: &Entry, shared: &Shared) -> Option<Lingering> {
         }
         Err(panic) => {
             shared.store.counters.count_panic();
+            entry.slot.cycle_failed();
             error!(origin = %origin.name, panic = panic_message(&panic), "probe cycle panicked; the origin keeps being probed");
             None
         }
@@ -408,48 +484,129 @@ mod tests {
         assert_eq!(order, [10, 20, 30, 50]);
     }
 
+    /// A config of origins `names`, each every 30 s with no checks (a cycle ends at once), one
+    /// probed at a time.
+    fn config(names: &[&str]) -> Config {
+        let items: Vec<String> = names
+            .iter()
+            .map(|n| format!("{{name: {n}, domain: {n}.invalid, address: 127.0.0.1, interval: 30s, checks: []}}"))
+            .collect();
+        let yaml = format!(
+            "global: {{concurrency: 1}}\norigins: [{}]",
+            items.join(", ")
+        );
+        crate::config::load_str(&yaml, std::path::Path::new("t.yaml")).expect("config")
+    }
+
+    /// A scheduler running `names` under `budget` (resized to the config's one permit), and its
+    /// store.
+    fn running(names: &[&str], budget: &Arc<Budget>) -> (Scheduler, Arc<Store>, Arc<ProbeContext>) {
+        let cfg = config(names);
+        let ctx = Arc::new(ProbeContext::new(&cfg.global).expect("context"));
+        let store = Arc::new(Store::default());
+        let mut scheduler =
+            Scheduler::new(Arc::clone(&store), Arc::clone(&ctx), Arc::clone(budget));
+        scheduler.apply(&cfg, Arc::clone(&ctx));
+        (scheduler, store, ctx)
+    }
+
+    fn finished(store: &Store, name: &str) -> Option<std::time::SystemTime> {
+        store
+            .get(name)
+            .and_then(|s| s.latest())
+            .map(|s| s.finished_at)
+    }
+
+    /// Waits (in paused time) until `done` holds; fails after a minute of it.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "never saw {what}");
+    }
+
     /// A stopped origin starts no further cycle; the others keep their schedule.
     #[tokio::test(start_paused = true)]
     async fn removed_origins_stop_and_the_others_keep_running() {
-        let yaml = |names: &[&str]| {
-            let items: Vec<String> = names
-                .iter()
-                .map(|n| format!("{{name: {n}, domain: {n}.invalid, address: 127.0.0.1, interval: 30s, checks: []}}"))
-                .collect();
-            format!("origins: [{}]", items.join(", "))
-        };
-        let load = |names: &[&str]| {
-            crate::config::load_str(&yaml(names), std::path::Path::new("t.yaml")).expect("config")
-        };
-        let both = load(&["a", "b"]);
-        let ctx = Arc::new(ProbeContext::new(&both.global).expect("context"));
-        let store = Arc::new(Store::default());
-        let mut scheduler = Scheduler::new(
-            Arc::clone(&store),
-            Arc::clone(&ctx),
-            Arc::new(Budget::new(4)),
-        );
-        scheduler.apply(&both, Arc::clone(&ctx));
+        let (mut scheduler, store, ctx) = running(&["a", "b"], &Arc::new(Budget::new(4)));
         tokio::time::sleep(Duration::from_secs(31)).await;
-        let finished = |name: &str| {
-            store
-                .get(name)
-                .and_then(|s| s.latest())
-                .map(|s| s.finished_at)
-        };
-        let a_first = finished("a").expect("a ran within its interval");
-        assert!(finished("b").is_some(), "b ran within its interval");
-        scheduler.apply(&load(&["a"]), Arc::clone(&ctx));
+        let a_first = finished(&store, "a").expect("a ran within its interval");
+        assert!(finished(&store, "b").is_some(), "b ran within its interval");
+        scheduler.apply(&config(&["a"]), Arc::clone(&ctx));
         assert_eq!(scheduler.len(), 1);
         assert!(store.get("b").is_none(), "b's series vanish with it");
         tokio::time::sleep(Duration::from_secs(31)).await;
-        let a_again = finished("a").expect("a still runs");
+        let a_again = finished(&store, "a").expect("a still runs");
         assert!(a_again > a_first, "a ran again after the reload");
         // Between its cycles an origin holds no finished task (its memory would stay allocated).
         let idle = scheduler.running.values().all(|e| lock(&e.cycle).is_none());
         assert!(idle, "a finished cycle's task handle was kept");
         scheduler.stop();
         assert!(scheduler.is_empty());
+    }
+
+    /// A driver that panics is started again and counted; the queue outlived it, so every
+    /// origin keeps its schedule.
+    #[tokio::test(start_paused = true)]
+    async fn a_driver_that_panics_is_restarted_and_counted() {
+        let (scheduler, store, _) = running(&["a", "b"], &Arc::new(Budget::new(4)));
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        let before = [finished(&store, "a"), finished(&store, "b")];
+        assert!(before.iter().all(Option::is_some), "{before:?}");
+        scheduler.shared.panic_driver.store(true, Ordering::Release);
+        scheduler.queue.wake.notify_one();
+        until("the driver's restart counted", || {
+            store.counters.scheduler_restarts() == 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        for (name, before) in ["a", "b"].into_iter().zip(before) {
+            assert!(
+                finished(&store, name) > before,
+                "{name} ran after the restart"
+            );
+        }
+        assert_eq!(store.counters.scheduler_restarts(), 1);
+        assert_eq!(store.lag(), Duration::ZERO);
+    }
+
+    /// An aborted supervisor (a dropped scheduler) takes its driver with it: no task is left.
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_scheduler_ends_its_driver() {
+        let tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        let (scheduler, store, _) = running(&["a"], &Arc::new(Budget::new(4)));
+        until("the supervisor and its driver", || tasks() == 2).await;
+        drop(scheduler);
+        until("no task left", || tasks() == 0).await;
+        assert_eq!(store.counters.scheduler_restarts(), 0);
+    }
+
+    /// While every permit is taken, due runs wait in the queue and the lag is how late the
+    /// earliest of them is; once permits are free again, nothing is overdue.
+    #[tokio::test(start_paused = true)]
+    async fn the_lag_is_how_late_the_most_overdue_origin_is() {
+        let budget = Arc::new(Budget::new(1));
+        let interval = Duration::from_secs(30);
+        let (_scheduler, store, _) = running(&["a", "b"], &budget);
+        assert_eq!(store.lag(), Duration::ZERO);
+        let taken = budget.acquire().await.expect("permit");
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        let earliest = first_run_offset("a", interval).min(first_run_offset("b", interval));
+        assert_eq!(store.lag(), Duration::from_secs(40) - earliest);
+        assert!(finished(&store, "a").is_none() && finished(&store, "b").is_none());
+        drop(taken);
+        until("both origins probed", || {
+            finished(&store, "a").is_some() && finished(&store, "b").is_some()
+        })
+        .await;
+        assert_eq!(store.lag(), Duration::ZERO);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! counters. The store knows nothing of how it is exposed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -16,6 +17,8 @@ pub use crate::cycle::Snapshot;
 pub struct Slot {
     pub origin: Arc<Origin>,
     latest: ArcSwapOption<Snapshot>,
+    /// A cycle of the origin has ended, with a snapshot or with a panic (which leaves none).
+    cycled: AtomicBool,
 }
 
 impl Slot {
@@ -23,6 +26,7 @@ impl Slot {
         Slot {
             origin,
             latest: ArcSwapOption::empty(),
+            cycled: AtomicBool::new(false),
         }
     }
 
@@ -32,6 +36,7 @@ impl Slot {
         Slot {
             origin,
             latest: ArcSwapOption::new(previous.latest()),
+            cycled: AtomicBool::new(previous.cycled()),
         }
     }
 
@@ -41,6 +46,19 @@ impl Slot {
 
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
         self.latest.store(Some(snapshot));
+        self.cycled.store(true, Ordering::Release);
+    }
+
+    /// A cycle ended without a snapshot (it panicked; the panic is counted apart). For
+    /// readiness it has finished: an origin whose every cycle panics must not keep the whole
+    /// exporter unready.
+    pub fn cycle_failed(&self) {
+        self.cycled.store(true, Ordering::Release);
+    }
+
+    /// A cycle of the origin has ended, however.
+    pub fn cycled(&self) -> bool {
+        self.cycled.load(Ordering::Acquire)
     }
 
     /// Replaces the latest snapshot with what `amend` makes of it (`None`: nothing to change).
@@ -61,6 +79,14 @@ pub struct Store {
     /// Set once every origin has finished a cycle; a reload never clears it.
     ready: AtomicBool,
     pub counters: Counters,
+    /// How late the scheduler is, asked at scrape time; none before a scheduler runs.
+    lag: Mutex<Option<Arc<dyn Lag>>>,
+}
+
+/// The scheduler's answer to "how late is the most overdue origin now".
+pub trait Lag: Send + Sync + std::fmt::Debug {
+    /// Now minus the scheduled start of the most overdue origin; zero when none is overdue.
+    fn lag(&self) -> Duration;
 }
 
 impl Store {
@@ -81,9 +107,23 @@ impl Store {
             .map(|i| Arc::clone(&slots[i]))
     }
 
-    /// Every origin has finished at least one cycle.
+    /// Every origin has finished at least one cycle (a panicked cycle counts: see
+    /// [`Slot::cycle_failed`]).
     pub fn all_probed(&self) -> bool {
-        self.slots.load().iter().all(|s| s.latest.load().is_some())
+        self.slots.load().iter().all(|s| s.cycled())
+    }
+
+    /// The scheduler that runs this store's origins says how late it is through `lag`.
+    pub fn set_lag(&self, lag: Arc<dyn Lag>) {
+        if let Ok(mut l) = self.lag.lock() {
+            *l = Some(lag);
+        }
+    }
+
+    /// How late the most overdue origin is now (zero without a scheduler).
+    pub fn lag(&self) -> Duration {
+        let lag = self.lag.lock().ok().and_then(|l| l.clone());
+        lag.map_or(Duration::ZERO, |l| l.lag())
     }
 
     /// Ready once every origin has finished its first cycle (and, with discovery, once its
@@ -101,11 +141,13 @@ impl Store {
     }
 }
 
-/// What the scheduler counts: checks run by result, and panicked cycles.
+/// What the scheduler counts: checks run by result, panicked cycles, and restarts of its
+/// driver.
 #[derive(Debug, Default)]
 pub struct Counters {
     probes: [[AtomicU64; Ran::RESULTS.len()]; Check::ALL.len()],
     task_panics: AtomicU64,
+    scheduler_restarts: AtomicU64,
 }
 
 impl Counters {
@@ -132,6 +174,14 @@ impl Counters {
     pub fn task_panics(&self) -> u64 {
         self.task_panics.load(Ordering::Relaxed)
     }
+
+    pub fn count_scheduler_restart(&self) {
+        self.scheduler_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn scheduler_restarts(&self) -> u64 {
+        self.scheduler_restarts.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -151,5 +201,33 @@ mod tests {
         assert_eq!(c.probes(Check::Tls, "bogus"), 0);
         c.count_panic();
         assert_eq!(c.task_panics(), 1);
+        c.count_scheduler_restart();
+        assert_eq!(c.scheduler_restarts(), 1);
+    }
+
+    /// A cycle that panicked leaves no snapshot but counts as finished for readiness, and a
+    /// changed origin's successor slot keeps that.
+    #[test]
+    fn a_panicked_cycle_counts_as_finished_for_readiness() {
+        let cfg = crate::config::load_str(
+            "origins: [{name: a, domain: a.example}, {name: b, domain: b.example}]",
+            std::path::Path::new("t.yaml"),
+        )
+        .expect("config");
+        let store = Store::default();
+        let slots: Vec<Arc<Slot>> = cfg
+            .origins
+            .iter()
+            .map(|o| Arc::new(Slot::new(Arc::clone(o))))
+            .collect();
+        store.replace(slots.clone());
+        assert!(!store.ready(true));
+        slots[0].cycle_failed();
+        assert!(!store.ready(true), "b has not finished a cycle yet");
+        let successor = Slot::succeeding(Arc::clone(&slots[1].origin), &slots[0]);
+        assert!(successor.cycled() && successor.latest().is_none());
+        slots[1].cycle_failed();
+        assert!(!store.ready(false), "discovery has not settled");
+        assert!(store.ready(true));
     }
 }

@@ -328,7 +328,15 @@ async fn probe_requests_beyond_the_concurrency_wait_then_get_503() {
             &[("x-prometheus-scrape-timeout-seconds", "10")]
         ),
         async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Sent once the first probe holds the only slot: its request reached the origin.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while slow.seen().is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the first probe never reached the origin"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             exporter
                 .get_with(
                     "/probe?origin=slow",

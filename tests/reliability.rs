@@ -157,6 +157,38 @@ async fn a_panicking_cycle_is_counted_and_the_origin_is_probed_again() {
     exporter.stop().await;
 }
 
+/// An origin whose every cycle panics still finishes cycles as far as readiness is concerned:
+/// `/-/ready` turns 200 once the others are probed, and each panic is counted.
+#[tokio::test]
+async fn ready_does_not_wait_for_an_origin_whose_every_cycle_panics() {
+    let port = OpenPort::start().await;
+    origin_exporter::cycle::fault::panic_every("doomed");
+    let yaml = format!(
+        "global: {{interval: 1s, timeout: 1s}}\norigins:\n{}{}",
+        tcp_origin("doomed", port.port(), ""),
+        tcp_origin("healthy", port.port(), "")
+    );
+    let exporter = Exporter::start(&yaml).await;
+    let s = exporter
+        .wait_for(
+            "two counted panics and a cycle of the healthy origin",
+            |s| {
+                s.value("origin_exporter_task_panics_total", &[])
+                    .is_some_and(|n| n >= 2.0)
+                    && s.value("origin_cdn_ready", &[("origin", "healthy")]) == Some(1.0)
+            },
+        )
+        .await;
+    assert!(
+        !s.has_origin("doomed"),
+        "a panicked cycle publishes nothing:\n{}",
+        s.text
+    );
+    let (status, body) = exporter.get("/-/ready").await;
+    assert_eq!(status, 200, "{body}");
+    exporter.stop().await;
+}
+
 #[test]
 fn out_of_range_durations_are_config_errors_with_their_paths() {
     let (code, text) = lab::config_check(

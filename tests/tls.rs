@@ -587,8 +587,9 @@ async fn no_handshake_at_all() {
                 &[("origin", o), ("check", "tls")],
             )
             .expect("duration");
-        // Within the 1 s timeout (and the check's small reporting margin).
-        assert!(took <= 1.3, "{o}: {took}");
+        // Within the 1 s timeout, with room for a loaded machine's scheduling (without the
+        // timeout the silent server would hold the check for good).
+        assert!(took <= 2.0, "{o}: {took}");
     }
     // A closed port is the TCP check's cause; TLS adds no echo of it.
     assert_causes(&s, "closed", &["port_unreachable"], false);

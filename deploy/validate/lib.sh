@@ -80,8 +80,10 @@ try_pip() {
       [[ -x $TEST_VENV/bin/$cmd ]] || { want+=("$pkg"); continue; }
     fi
     if [[ $pkg == *==* ]]; then
+      local name="${pkg%%==*}"
+      # The distribution's name without extras: moto[server] is installed as moto.
       "$py" -c 'import sys, importlib.metadata as m; sys.exit(m.version(sys.argv[1]) != sys.argv[2])' \
-        "${pkg%%==*}" "${pkg#*==}" 2>/dev/null || want+=("$pkg")
+        "${name%%\[*}" "${pkg#*==}" 2>/dev/null || want+=("$pkg")
     fi
   done
   ((${#want[@]})) || return 0

@@ -104,14 +104,17 @@ pub fn load_str(text: &str, file: &Path) -> Result<Config, LoadError> {
 }
 
 /// The whole document at once: every origin's raw form held until all are validated.
-fn load_whole(text: &str, file: &Path) -> Result<Config, LoadError> {
+pub(super) fn load_whole(text: &str, file: &Path) -> Result<Config, LoadError> {
     let Read {
         raw,
         mut errors,
         dropped,
     } = match read_document(text) {
         Ok(read) => read,
-        Err(errors) => return Err(invalid(file, errors)),
+        Err(mut errors) => {
+            reading_order(&mut errors);
+            return Err(invalid(file, errors));
+        }
     };
     let mut validator = Validator::new(&raw);
     for (i, o) in raw.origins.iter().enumerate() {
@@ -130,7 +133,10 @@ fn load_cut(cut: &Split, file: &Path) -> Option<Result<Config, LoadError>> {
         mut dropped,
     } = match read_document(&cut.rest) {
         Ok(read) => read,
-        Err(errors) => return Some(Err(invalid(file, errors))),
+        Err(mut errors) => {
+            reading_order(&mut errors);
+            return Some(Err(invalid(file, errors)));
+        }
     };
     let mut validator = Validator::new(&raw);
     let no_environment = Figment::new();
@@ -152,14 +158,16 @@ fn load_cut(cut: &Split, file: &Path) -> Option<Result<Config, LoadError>> {
         );
         dropped.extend(one.dropped.into_iter().map(renumber));
         let Some(origin) = one.raw.and_then(|r| r.origins.into_iter().next()) else {
-            return Some(Err(invalid(file, in_document_order(errors))));
+            reading_order(&mut errors);
+            return Some(Err(invalid(file, errors)));
         };
         if dropped.len() >= MAX_TYPE_ERRORS {
             errors.push(FieldError::new(
                 "",
                 format!("stopped after {MAX_TYPE_ERRORS} values of the wrong type"),
             ));
-            return Some(Err(invalid(file, in_document_order(errors))));
+            reading_order(&mut errors);
+            return Some(Err(invalid(file, errors)));
         }
         validator.origin(i, &origin);
     }
@@ -218,6 +226,7 @@ fn finish(
     errors: &mut Vec<FieldError>,
     dropped: &[String],
 ) -> Result<Config, Vec<FieldError>> {
+    reading_order(errors);
     match validator.finish() {
         Ok(config) if errors.is_empty() => Ok(config),
         Ok(_) => Err(in_document_order(std::mem::take(errors))),
@@ -284,15 +293,20 @@ fn extract(figment: &Figment, mut value: Value) -> Extracted {
             continue;
         }
         // serde took a value out of a list for one of the wrong type, then the empty map put in
-        // its place for another: that list holds no maps, so it goes as a whole, silently.
+        // its place for another: that list holds no maps, so it goes as a whole, silently. A
+        // list that is itself an element of a list (an origin given as a list) becomes an empty
+        // map in its turn, so that the elements after it keep their index and are still read.
         if replaced.contains(&path) {
             let parent = &path[..path.len() - 1];
-            if parent.is_empty() || !remove_at(&mut value, parent) {
+            if parent.is_empty() || !set_aside(&mut value, parent) {
                 return Extracted {
                     raw: None,
                     errors,
                     dropped,
                 };
+            }
+            if parent.last().is_some_and(|p| p.parse::<usize>().is_ok()) {
+                replaced.push(parent.to_vec());
             }
             dropped.push(render_path(parent));
             continue;
@@ -493,6 +507,17 @@ fn is_within(path: &str, within: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
+/// The errors of reading (unknown keys, values of the wrong type) in document sections, and
+/// by path within each: what serde met first depends on how much of the document it read at
+/// once (the whole of it, or one origin), the order reported must not.
+fn reading_order(errors: &mut [FieldError]) {
+    errors.sort_by(|a, b| {
+        section_rank(&a.path)
+            .cmp(&section_rank(&b.path))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+}
+
 /// Errors of the document first, then `global`, then `origins` and each origin in turn; the
 /// order within each stays as found.
 fn in_document_order(mut errors: Vec<FieldError>) -> Vec<FieldError> {
@@ -569,6 +594,11 @@ mod tests {
             // An indentless list, and a quoted key.
             "global: {interval: 2s}\norigins:\n- {name: a, domain: a.example}\n- name: b\n  domain: b.example\n",
             "\"origins\":\n  - {name: a, domain: a.example}\n",
+            // Found by the property test (split_props.rs): an origin given as a list, then
+            // another origin whose mistakes must still be reported; a type error and an unknown
+            // key in one origin, which serde meets in another order when it reads one origin.
+            "origins:\r\n  - {colour: red}\r\n  -\r\n    - 1\r\n    - 1\r\n  - {address: 127.0.0.1, interval: 10x, colour: red, https_port: many}\r\n",
+            "origins: [{colour: red, http: {methd: GET}}, {colour: red, http: {expect_status: [true, 200], methd: GET}, labels: {tier: 1}}]\n",
         ] {
             let cut = split(text).expect("a document that can be cut");
             let one_by_one = load_cut(&cut, file).expect("every item is YAML");
@@ -707,6 +737,24 @@ origins:
                 "origins[1].domain: expected a string, got a list",
                 "origins[1].https_port: must be 1-65535, got 0",
                 "origins[2].http.expect_status[1]: expected a status code (200) or class (\"2xx\")",
+            ],
+            "{got:#?}"
+        );
+    }
+
+    /// An origin given as a list is one error, and the origins after it are still read and
+    /// validated at their own index.
+    #[test]
+    fn an_origin_given_as_a_list_hides_nothing_after_it() {
+        let got = errors(
+            "origins:\n  - [1, 2]\n  - {name: b, domain: b.example, https_port: many, colour: red}\n",
+        );
+        assert_eq!(
+            got,
+            [
+                "origins[0][0]: expected a string, got 1",
+                "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels, ip_address_type, connection_timeout, connection_attempts, keepalive_timeout, response_completion_timeout, edge, client_certificate",
+                "origins[1].https_port: expected an integer, got \"many\"",
             ],
             "{got:#?}"
         );

@@ -119,6 +119,10 @@ pub struct RawCloudFront {
     pub tags: Option<BTreeMap<String, String>>,
     pub endpoint_url: Option<String>,
     pub edge_path: Option<String>,
+    /// `skip` or `probe`.
+    pub vpc_origins: Option<String>,
+    /// ACM certificate ARN → local copy of the client certificate the CDN presents.
+    pub client_certificates: Option<BTreeMap<String, RawClientCertificate>>,
 }
 
 /// `edge`: a URL the CDN serves from this origin.

@@ -2,9 +2,10 @@
 //! origins is parsed one origin at a time: serde_norway buffers every event of a document and
 //! figment builds a tree of it, which for 100,000 origins peaked at ~300 MB before the first
 //! origin was validated. saphyr-parser streams the events with their positions, and only the
-//! positions are kept here. Pure: no I/O.
+//! positions are kept here. Pure: no I/O. The property test in `split_props.rs` holds the cut
+//! reader to the whole-document reader on generated documents of every style.
 
-use saphyr_parser::{Event, Parser, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// A document whose top-level `origins` is a list, cut apart.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,8 +36,8 @@ impl Item<'_> {
 
 /// Cuts `text` apart, or `None` when it cannot be cut safely: no top-level mapping with an
 /// `origins` list, anchors, aliases or tags (an item could refer to another part of the
-/// document, a tag may stand outside an item's span), more
-/// than one document, or YAML the streaming parser rejects. The caller then parses the whole
+/// document, a tag may stand outside an item's span), an item that is a block scalar (its span
+/// leaves out its header), more than one document, or YAML the streaming parser rejects. The caller then parses the whole
 /// document as before, so the result (and every error message) never depends on the cut.
 pub fn split(text: &str) -> Option<Split<'_>> {
     let mut offsets = ByteOffsets::new(text);
@@ -110,6 +111,14 @@ pub fn split(text: &str) -> Option<Split<'_>> {
             }
             None => {
                 if in_list && depth == 2 {
+                    // A block scalar's span starts at its text, after its `|` or `>` header: cut
+                    // there it would read as a plain scalar. No origin is a scalar anyway.
+                    if matches!(
+                        event,
+                        Event::Scalar(_, ScalarStyle::Literal | ScalarStyle::Folded, ..)
+                    ) {
+                        return None;
+                    }
                     items.push(item(&mut offsets, text, span, span)?);
                 } else if depth == 1 && key_next {
                     origins_key = matches!(&event, Event::Scalar(k, ..) if k == "origins");
@@ -251,6 +260,8 @@ mod tests {
             "origins: [{name: a}]\norigins: [{name: b}]\n",
             "origins: [{name: a}]\n---\norigins: []\n",
             "origins: [{name: a\n",
+            "origins:\n  - |\n    just-a-name\n",
+            "origins:\r\n- >-\r\n  folded\r\n",
         ] {
             assert_eq!(split(text), None, "{text:?}");
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
     parse_duration, Check, CloudFrontDiscovery, Config, Discovery, EdgeSpec, FieldError, Global,
-    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
+    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch, VpcOrigins,
 };
 use crate::cdn::{self, TlsVersion};
 use crate::netpolicy::{AdhocPolicy, Cidr};
@@ -206,6 +206,30 @@ fn validate_discovery(raw: &RawConfig, errors: &mut Errors) -> Discovery {
             None
         }
     };
+    let vpc_origins = match cf.vpc_origins.as_deref() {
+        None => VpcOrigins::default(),
+        Some(v) => VpcOrigins::from_name(v).unwrap_or_else(|| {
+            errors.push(
+                at("vpc_origins"),
+                format!("must be one of {}, got {v:?}", VpcOrigins::NAMES.join(", ")),
+            );
+            VpcOrigins::default()
+        }),
+    };
+    let mut client_certificates = BTreeMap::new();
+    for (arn, files) in cf.client_certificates.iter().flatten() {
+        let path = format!("{}.{arn}", at("client_certificates"));
+        if !is_acm_certificate_arn(arn) {
+            errors.push(
+                &path,
+                "must be keyed by an ACM certificate ARN (arn:aws:acm:us-east-1:ACCOUNT:certificate/ID)",
+            );
+            continue;
+        }
+        if let Some(c) = client_certificate(files, &path, errors) {
+            client_certificates.insert(arn.clone(), c);
+        }
+    }
     Discovery {
         cloudfront: Some(CloudFrontDiscovery {
             refresh_interval,
@@ -213,8 +237,23 @@ fn validate_discovery(raw: &RawConfig, errors: &mut Errors) -> Discovery {
             tags: cf.tags.clone().unwrap_or_default(),
             endpoint_url,
             edge_path,
+            vpc_origins,
+            client_certificates,
         }),
     }
+}
+
+/// `arn:PARTITION:acm:REGION:ACCOUNT:certificate/ID`.
+fn is_acm_certificate_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "acm", region, account, resource]
+            if !partition.is_empty()
+                && !region.is_empty()
+                && !account.is_empty()
+                && resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty())
+    )
 }
 
 /// `global` validated, plus the durations origins inherit.
@@ -716,6 +755,7 @@ fn validate_origin(
         ip_address_type,
         connection_timeout,
         connection_attempts,
+        cdn_client_certificate: None,
         keepalive_timeout_ms: millis(keepalive_timeout),
         response_completion_timeout_ms: response_completion_timeout.map(millis),
         source: None,
@@ -752,12 +792,25 @@ fn client_certificate(
     let cert = file(raw.cert_file.as_ref(), "cert_file");
     let key = file(raw.key_file.as_ref(), "key_file");
     let ((cert_file, cert_pem), (key_file, key_pem)) = (cert?, key?);
+    let not_after = leaf_not_after(&cert_pem);
     Some(super::ClientCertificate {
         cert_file,
         key_file,
         cert_pem,
         key_pem,
+        not_after,
     })
+}
+
+/// The notAfter (Unix seconds) of the first certificate of a PEM file.
+fn leaf_not_after(pem: &[u8]) -> Option<i64> {
+    use rustls::pki_types::pem::PemObject;
+    use x509_parser::prelude::FromDer;
+    let der = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .next()?
+        .ok()?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 fn is_name_char(c: char) -> bool {

@@ -571,6 +571,90 @@ fn discovery_keys_at_their_edges() {
 }
 
 #[test]
+fn vpc_origins_are_skipped_unless_probe_is_said() {
+    let vpc = |yaml: &str| {
+        parse(yaml)
+            .unwrap()
+            .discovery
+            .cloudfront
+            .unwrap()
+            .vpc_origins
+    };
+    assert_eq!(vpc("discovery: {cloudfront: {}}"), super::VpcOrigins::Skip);
+    assert_eq!(
+        vpc("discovery: {cloudfront: {vpc_origins: skip}}"),
+        super::VpcOrigins::Skip
+    );
+    assert_eq!(
+        vpc("discovery: {cloudfront: {vpc_origins: probe}}"),
+        super::VpcOrigins::Probe
+    );
+    assert_eq!(
+        errors("discovery: {cloudfront: {vpc_origins: Probe}}"),
+        ["discovery.cloudfront.vpc_origins: must be one of skip, probe, got \"Probe\""]
+    );
+}
+
+#[test]
+fn local_copies_of_the_cdns_client_certificates_are_keyed_by_acm_arn() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["cdn".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let (c, k) = (c.display(), k.display());
+    let arn = "arn:aws:acm:us-east-1:111122223333:certificate/0f1e";
+    let cfg = parse(&format!(
+        "discovery: {{cloudfront: {{client_certificates: {{'{arn}': {{cert_file: '{c}', key_file: '{k}'}}}}}}}}"
+    ))
+    .unwrap();
+    let copies = cfg.discovery.cloudfront.unwrap().client_certificates;
+    let copy = copies.get(arn).expect("the copy by its ARN");
+    assert_eq!(copy.cert_file.display().to_string(), c.to_string());
+    // The leaf's notAfter, read at load: 2031-05-17 00:00:00 UTC.
+    assert_eq!(copy.not_after, Some(1_936_742_400));
+    assert_eq!(
+        errors(&format!(
+            "discovery: {{cloudfront: {{client_certificates: {{'arn:aws:iam::1:server-certificate/x': {{cert_file: '{c}', key_file: '{k}'}}}}}}}}"
+        )),
+        ["discovery.cloudfront.client_certificates.arn:aws:iam::1:server-certificate/x: must be keyed by an ACM certificate ARN (arn:aws:acm:us-east-1:ACCOUNT:certificate/ID)"]
+    );
+    assert_eq!(
+        errors(&format!(
+            "discovery: {{cloudfront: {{client_certificates: {{'{arn}': {{cert_file: '{c}'}}}}}}}}"
+        )),
+        [format!(
+            "discovery.cloudfront.client_certificates.{arn}.key_file: required: a PEM file"
+        )]
+    );
+}
+
+#[test]
+fn a_hand_given_client_certificate_has_its_leafs_not_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["cdn".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+    let leaf = params.self_signed(&key).unwrap();
+    // The leaf first, then another certificate: the first one counts.
+    let mut other = rcgen::CertificateParams::new(vec!["ca".to_string()]).unwrap();
+    other.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let other = other.self_signed(&key).unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&c, format!("{}{}", leaf.pem(), other.pem())).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let o = origin(&format!(
+        "client_certificate: {{cert_file: '{}', key_file: '{}'}}",
+        c.display(),
+        k.display()
+    ));
+    assert_eq!(o.client_certificate.unwrap().not_after, Some(1_893_456_000));
+}
+
+#[test]
 fn adhoc_domains_are_needed_only_when_adhoc_targets_are_allowed() {
     assert!(errors(
         "global: {allow_adhoc_targets: false}\norigins: [{name: a, domain: a.example}]"

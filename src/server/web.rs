@@ -36,21 +36,25 @@ use tracing::{debug, info, warn};
 
 use super::web_config::{self, WebConfig, WebConfigError};
 
-/// Remembered successful logins (digests): a scrape must not cost a bcrypt each time. Beyond it
-/// the least used go (quick_cache's CLOCK-Pro). Failures are never cached, so a client trying
-/// new passwords cannot push the scraper's login out.
+/// Remembered successful logins (SHA-256 digests of user, password and hash): a scrape must not
+/// cost a bcrypt each time. Beyond it the least used go (quick_cache's CLOCK-Pro); a web config
+/// (re)load empties it. Failures are never cached, so a client trying new passwords cannot push
+/// the scraper's login out.
 const AUTH_CACHE_MAX: usize = 1024;
 /// bcrypt verifications at once (each 50-100 ms of a CPU, on blocking threads): a stream of wrong
 /// passwords queues here instead of taking the async workers from the scrapes.
 const BCRYPT_AT_ONCE: usize = 2;
 /// How long a login waits for a verification slot before it is answered 503.
 const BCRYPT_WAIT: Duration = Duration::from_secs(5);
-/// Connections in TLS handshake at once; more wait in the kernel's accept queue.
-const MAX_HANDSHAKES: usize = 256;
-/// Client connections open at once. Past it, the oldest connection not answering a request is
-/// closed to make room; when all are answering, new clients wait in the kernel's accept queue.
+/// Client connections open at once, TLS handshakes in progress included. Past it, the oldest
+/// connection not answering a request (idle, sending its head, or in its handshake) is closed to
+/// make room; when all are answering, new clients wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS: usize = 1024;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to complete its TLS handshake. Handshakes run as tasks of their own and
+/// need no other permit than their connection slot, so silent clients below the connection
+/// limit never hold up the accept loop: they hold a slot until this timeout, or until a new
+/// connection needs the slot.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has to send a whole request head, from the moment the server starts reading it
 /// (after the TLS handshake, or after the previous response): slowloris clients and idle
 /// keep-alive connections are closed then.
@@ -63,6 +67,8 @@ pub struct Web {
     stamp: Mutex<Option<SystemTime>>,
     auth_cache: Cache<[u8; 32], ()>,
     bcrypt_slots: Arc<Semaphore>,
+    /// bcrypt verifications started (tests count them: timing-free proof of their cost).
+    verifications: AtomicU64,
 }
 
 impl Web {
@@ -79,7 +85,25 @@ impl Web {
             stamp: Mutex::new(stamp),
             auth_cache: Cache::new(AUTH_CACHE_MAX),
             bcrypt_slots: Arc::new(Semaphore::new(BCRYPT_AT_ONCE)),
+            verifications: AtomicU64::new(0),
         }))
+    }
+
+    /// [`Web::load`] on a blocking thread (reading files, parsing keys, checking bcrypt hashes
+    /// and making the unknown-user hash are blocking, CPU-heavy work).
+    pub async fn load_blocking(file: Option<PathBuf>) -> Result<Arc<Web>, WebConfigError> {
+        let named = file.clone();
+        tokio::task::spawn_blocking(move || Web::load(file))
+            .await
+            .unwrap_or_else(|e| Err(panicked(named, &e)))
+    }
+
+    /// [`Web::reload_if_changed`] on a blocking thread, for the same reason.
+    pub async fn reload_if_changed_blocking(self: &Arc<Self>) -> Result<bool, WebConfigError> {
+        let web = Arc::clone(self);
+        tokio::task::spawn_blocking(move || web.reload_if_changed())
+            .await
+            .unwrap_or_else(|e| Err(panicked(self.file.clone(), &e)))
     }
 
     pub fn config(&self) -> Arc<WebConfig> {
@@ -117,15 +141,20 @@ impl Web {
 
     /// Whether the `Authorization` header carries a configured user and its password. A
     /// remembered login answers at once; any other costs a bcrypt on a blocking thread, at most
-    /// [`BCRYPT_AT_ONCE`] at a time.
+    /// [`BCRYPT_AT_ONCE`] at a time. An unknown user costs one bcrypt too (against the config's
+    /// dummy hash, of the users' cost), exactly as a known user's wrong password does: response
+    /// times do not tell which users exist.
     async fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> Login {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return Login::Refused;
         };
-        let Some(hash) = config.users.get(&user) else {
-            return Login::Refused;
+        let (hash, known) = match (config.users.get(&user), &config.dummy_hash) {
+            (Some(hash), _) => (hash, true),
+            (None, Some(dummy)) => (dummy, false),
+            (None, None) => return Login::Refused,
         };
         let key = cache_key(&user, &password, hash);
+        // Only a known user's verified login is ever inserted.
         if self.auth_cache.get(&key).is_some() {
             return Login::Accepted;
         }
@@ -134,12 +163,13 @@ impl Web {
         let Ok(Ok(_slot)) = slot else {
             return Login::Busy;
         };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let hash = hash.clone();
         let verified =
             tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
                 .await
                 .unwrap_or(false);
-        if verified {
+        if verified && known {
             self.auth_cache.insert(key, ());
             Login::Accepted
         } else {
@@ -155,6 +185,15 @@ enum Login {
     Refused,
     /// Too many verifications waiting: answered 503 without a verdict.
     Busy,
+}
+
+/// A web config load that panicked on its blocking thread, as a load error.
+fn panicked(file: Option<PathBuf>, e: &tokio::task::JoinError) -> WebConfigError {
+    WebConfigError {
+        file: file.unwrap_or_default(),
+        field: "(load)".into(),
+        reason: format!("the load did not finish: {e}"),
+    }
 }
 
 fn modified(file: &std::path::Path) -> Option<SystemTime> {
@@ -386,7 +425,10 @@ impl Drop for Busy {
 }
 
 /// Accepts connections and completes TLS handshakes off the accept loop, so a slow client
-/// never holds up the next one.
+/// never holds up the next one: each handshake is a task of its own, bounded by
+/// [`HANDSHAKE_TIMEOUT`] and by its connection slot (the oldest connection not answering a
+/// request, a handshake in progress included, gives its slot up when a new one needs it). The
+/// accept loop waits only when every slot is answering a request.
 pub struct WebListener {
     local: SocketAddr,
     ready: mpsc::Receiver<(Conn, SocketAddr)>,
@@ -404,7 +446,6 @@ impl WebListener {
     pub fn new(listener: TcpListener, web: Arc<Web>) -> io::Result<WebListener> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
-        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         let slots = Slots::new(MAX_CONNECTIONS);
         let accepting = Arc::clone(&slots);
         let accept_task = tokio::spawn(async move {
@@ -433,9 +474,6 @@ impl WebListener {
                         }
                     }
                     Some(tls) => {
-                        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
-                            return;
-                        };
                         let tx = tx.clone();
                         tokio::spawn(async move {
                             let accept = TlsAcceptor::from(tls).accept(stream);
@@ -456,7 +494,6 @@ impl WebListener {
                                     debug!(%peer, "TLS handshake cut: connection limit reached");
                                 }
                             }
-                            drop(permit);
                         });
                     }
                 }
@@ -630,10 +667,45 @@ mod tests {
             Login::Accepted
         );
         assert_eq!(login(Some(header("alice", "wrong"))).await, Login::Refused);
-        assert_eq!(login(Some(header("bob", "secret"))).await, Login::Refused);
         assert_eq!(login(None).await, Login::Refused);
         assert_eq!(login(Some("Bearer x".into())).await, Login::Refused);
         // Failures are not remembered: only the one success is.
+        assert_eq!(web.auth_cache.len(), 1);
+    }
+
+    /// An unknown user costs exactly one bcrypt verification, as a known user's wrong password
+    /// does (counted, not timed), and is never remembered; a remembered login costs none.
+    #[tokio::test]
+    async fn an_unknown_user_costs_one_bcrypt_like_a_wrong_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("web.yml");
+        let hash = bcrypt::hash("secret", 4).unwrap();
+        std::fs::write(&file, format!("basic_auth_users: {{alice: '{hash}'}}")).unwrap();
+        let web = Web::load(Some(file)).unwrap();
+        let config = web.config();
+        let header = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        let verifications = || web.verifications.load(Ordering::Relaxed);
+        let mut costs = Vec::new();
+        for (user, password, want) in [
+            ("alice", "wrong", Login::Refused),
+            ("mallory", "secret", Login::Refused),
+            ("mallory", "wrong", Login::Refused),
+            ("", "", Login::Refused),
+            ("alice", "secret", Login::Accepted),
+            ("alice", "secret", Login::Accepted),
+        ] {
+            let before = verifications();
+            let got = web.authorized(&config, Some(&header(user, password))).await;
+            assert_eq!(got, want, "{user}:{password}");
+            costs.push(verifications() - before);
+        }
+        // The last login was remembered from the one before.
+        assert_eq!(costs, [1, 1, 1, 1, 1, 0]);
         assert_eq!(web.auth_cache.len(), 1);
     }
 

@@ -61,6 +61,10 @@ pub struct WebConfig {
     pub tls: Option<Arc<ServerConfig>>,
     /// User name → bcrypt hash; empty means no authentication.
     pub users: BTreeMap<String, String>,
+    /// A bcrypt hash of a random password, at the highest cost of `users`: a login with an
+    /// unknown user name is verified against it, so that it costs what a known user's wrong
+    /// password costs and response times do not tell which users exist.
+    pub dummy_hash: Option<String>,
     /// Added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -89,16 +93,25 @@ pub fn load(file: &Path) -> Result<WebConfig, WebConfigError> {
     let base = file.parent().unwrap_or(Path::new("."));
 
     let mut users = BTreeMap::new();
+    let mut cost = None;
     for (user, hash) in raw.basic_auth_users.unwrap_or_default() {
         // Parse the hash now, so a typo is a startup error rather than a locked door.
-        if bcrypt::verify("", &hash).is_err() {
-            return Err(err(
-                &format!("basic_auth_users.{user}"),
-                "not a bcrypt hash ($2a$/$2b$/$2y$)".into(),
-            ));
-        }
+        let parts = match (hash.parse::<bcrypt::HashParts>(), bcrypt::verify("", &hash)) {
+            (Ok(parts), Ok(_)) => parts,
+            _ => {
+                return Err(err(
+                    &format!("basic_auth_users.{user}"),
+                    "not a bcrypt hash ($2a$/$2b$/$2y$)".into(),
+                ))
+            }
+        };
+        cost = cost.max(Some(parts.get_cost()));
         users.insert(user, hash);
     }
+    let dummy_hash = match cost {
+        None => None,
+        Some(cost) => Some(dummy_hash(cost).map_err(|reason| err("basic_auth_users", reason))?),
+    };
 
     let mut headers = Vec::new();
     if let Some(http) = raw.http_server_config {
@@ -124,8 +137,18 @@ pub fn load(file: &Path) -> Result<WebConfig, WebConfigError> {
     Ok(WebConfig {
         tls,
         users,
+        dummy_hash,
         headers,
     })
+}
+
+/// A bcrypt hash of a random password (that nobody knows) at `cost`.
+fn dummy_hash(cost: u32) -> Result<String, String> {
+    let mut password = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut password)
+        .map_err(|_| "no random bytes for the unknown-user hash".to_string())?;
+    let password = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, password);
+    bcrypt::hash(password, cost).map_err(|e| e.to_string())
 }
 
 fn tls_config(
@@ -299,6 +322,26 @@ mod tests {
             assert!(e.starts_with(&file.display().to_string()), "{e}");
             assert!(e.contains(expected), "{yaml}: {e}");
         }
+    }
+
+    /// The unknown-user hash has the cost of the most expensive user's hash (so that it costs
+    /// as much to verify), and exists only when users do.
+    #[test]
+    fn the_dummy_hash_has_the_users_highest_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cheap, dear) = (bcrypt::hash("a", 4).unwrap(), bcrypt::hash("b", 5).unwrap());
+        let c = load(&write(
+            &dir,
+            "w.yml",
+            &format!("basic_auth_users: {{a: '{cheap}', b: '{dear}'}}"),
+        ))
+        .unwrap();
+        let dummy = c.dummy_hash.expect("a dummy hash");
+        let parts: bcrypt::HashParts = dummy.parse().unwrap();
+        assert_eq!(parts.get_cost(), 5);
+        assert!(!bcrypt::verify("", &dummy).unwrap());
+        let open = load(&write(&dir, "w.yml", "")).unwrap();
+        assert!(open.dummy_hash.is_none());
     }
 
     #[test]

@@ -1,79 +1,71 @@
-//! A fake AWS API on loopback: moto's server (`moto_server`), installed from PyPI into a virtual
-//! environment under the target directory (`target/venv-moto`) the first time a test needs it,
-//! started on 127.0.0.1 and stopped when dropped. Distributions are made through boto3 from the
-//! same environment. Tests skip, saying why, only when moto cannot be installed.
+//! A fake AWS API on loopback: moto's server (`moto_server`), started on 127.0.0.1 and stopped
+//! when dropped. Distributions are made through boto3. Both come from the test virtual
+//! environment (`$TEST_VENV`, by default `.venv-test/` at the repository root) that
+//! `bash scripts/install-test-deps.sh` fills with the pinned versions below: a test installs
+//! nothing, and fails, saying how to install them, when they are missing.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The moto release the tests are written against (≥ 5.2.3: CloudFront origin settings).
-pub const MOTO: &str = "moto[server]==5.2.5";
-pub const BOTO3: &str = "boto3==1.44.8";
+/// The moto release the tests are written against (≥ 5.2.3: CloudFront origin settings); the
+/// same pins are in scripts/install-test-deps.sh.
+pub const MOTO: (&str, &str) = ("moto", "5.2.5");
+pub const BOTO3: (&str, &str) = ("boto3", "1.44.8");
 
-/// Credentials the fake accepts; set in the environment so that the SDK's default chain finds
-/// them first and asks no metadata service.
+/// Credentials the fake accepts, given to the exporter's CloudFront client in place of the
+/// default chain (which would read the environment and could ask a metadata service).
 pub fn fake_credentials() {
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_SESSION_TOKEN", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-    ] {
-        // Every test sets the same values: concurrent setters cannot disagree.
-        std::env::set_var(k, v);
-    }
+    origin_exporter::discovery::cloudfront::fake::use_static_credentials("testing", "testing");
 }
 
+/// The test virtual environment: `$TEST_VENV`, else `.venv-test/` at the repository root.
 fn venv() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("venv-moto")
+    std::env::var_os("TEST_VENV").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-test"),
+        PathBuf::from,
+    )
 }
 
-/// Installs moto once per test process; `Err` says why it cannot be.
-fn install() -> Result<PathBuf, String> {
-    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            let venv = venv();
-            let server = venv.join("bin/moto_server");
-            let marker = venv.join(format!(".installed-{MOTO}-{BOTO3}"));
-            if server.exists() && marker.exists() {
-                return Ok(venv);
-            }
-            let run = |cmd: &mut Command| -> Result<(), String> {
-                let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{cmd:?}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                            .lines()
-                            .last()
-                            .unwrap_or("")
-                    ))
-                }
-            };
-            if !venv.join("bin/pip").exists()
-                && run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).is_err()
-            {
-                // Debian splits venv out of python3.
-                let _ = run(Command::new("apt-get").args(["install", "-y", "python3-venv"]));
-                run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-            }
-            run(Command::new(venv.join("bin/pip")).args(["install", "-q", MOTO, BOTO3]))?;
-            let _ = std::fs::write(&marker, "");
-            Ok(venv)
-        })
-        .clone()
+/// The venv, once checked to hold `moto_server` and the pinned moto and boto3; panics saying
+/// how to install them otherwise.
+fn installed() -> &'static PathBuf {
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        let venv = venv();
+        let server = venv.join("bin/moto_server");
+        if !server.exists() {
+            return Err(format!("{} is missing", server.display()));
+        }
+        let out = Command::new(venv.join("bin/python3"))
+            .args([
+                "-c",
+                "import sys, importlib.metadata as m; print(' '.join(m.version(p) for p in sys.argv[1:]))",
+                MOTO.0,
+                BOTO3.0,
+            ])
+            .output()
+            .map_err(|e| format!("{}: {e}", venv.join("bin/python3").display()))?;
+        let versions = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let want = format!("{} {}", MOTO.1, BOTO3.1);
+        if !out.status.success() || versions != want {
+            return Err(format!(
+                "{} has moto and boto3 {versions:?}, the tests want {want:?}",
+                venv.display()
+            ));
+        }
+        Ok(venv)
+    });
+    match checked {
+        Ok(venv) => venv,
+        Err(why) => panic!(
+            "moto[server]=={} and boto3=={} are needed in the test venv: {why}. Install them with `bash scripts/install-test-deps.sh` (or set TEST_VENV to a venv that has them)",
+            MOTO.1, BOTO3.1
+        ),
+    }
 }
 
 /// A running moto server.
@@ -84,16 +76,10 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto on a free loopback port; `None` (with the reason printed) when moto cannot
-    /// be installed.
-    pub fn start() -> Option<Moto> {
-        let venv = match install() {
-            Ok(v) => v,
-            Err(why) => {
-                eprintln!("SKIPPED: moto cannot be installed: {why}");
-                return None;
-            }
-        };
+    /// Starts moto on a free loopback port; panics, saying how to install it, when the test
+    /// venv does not have it.
+    pub fn start() -> Moto {
+        let venv = installed().clone();
         fake_credentials();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -106,16 +92,17 @@ impl Moto {
             .spawn()
             .expect("moto_server starts");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // moto takes a few seconds to import on a loaded machine: poll until it listens.
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not listen");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(Moto {
+        Moto {
             addr,
             venv,
             child: Some(child),
-        })
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -181,7 +168,7 @@ for o in spec['origins']:
         item['CustomOriginConfig'] = {'HTTPPort': o.get('http_port', 80), 'HTTPSPort': o.get('https_port', 443),
             'OriginProtocolPolicy': o.get('policy', 'http-only'),
             'OriginSslProtocols': {'Quantity': 1, 'Items': ['TLSv1.2']},
-            'OriginReadTimeout': o.get('read_timeout', 30), 'OriginKeepaliveTimeout': 5}
+            'OriginReadTimeout': o.get('read_timeout', 30), 'OriginKeepaliveTimeout': o.get('keepalive_timeout', 5)}
         if 'connection_timeout' in o:
             item['ConnectionTimeout'] = o['connection_timeout']
         if 'connection_attempts' in o:
@@ -219,6 +206,17 @@ impl Moto {
         (id.to_string(), domain.to_string())
     }
 
+    /// Imports a certificate into ACM (us-east-1) as an origin mTLS client certificate is
+    /// brought there; returns its ARN.
+    pub fn import_certificate(&self, cert_pem: &str, key_pem: &str, chain_pem: &str) -> String {
+        self.python(&format!(
+            "acm = boto3.client('acm', region_name='us-east-1', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+out = acm.import_certificate(Certificate={cert_pem:?}.encode(), PrivateKey={key_pem:?}.encode(), CertificateChain={chain_pem:?}.encode())\n\
+print(out['CertificateArn'])\n",
+            self.endpoint()
+        ))
+    }
+
     /// Deletes a distribution (disabling it first, as CloudFront requires).
     pub fn delete_distribution(&self, id: &str) {
         self.python(&format!(
@@ -227,17 +225,21 @@ impl Moto {
     }
 }
 
-/// What moto lacks (cache policies, origin request policies, `IpAddressType`), served by a stub
-/// of the CloudFront API on loopback in CloudFront's wire format (REST-XML, API version
-/// 2020-05-31, as in the API reference): ListDistributions in pages (Marker/NextMarker),
-/// GetCachePolicy and GetOriginRequestPolicy. Its tables can change while a test runs (a policy
-/// edited under the same id), and every request path is recorded.
+/// What moto lacks (cache policies, origin request policies, `IpAddressType`, origin mTLS, VPC
+/// origins, `ResponseCompletionTimeout`), served by a stub of the CloudFront API on loopback in
+/// CloudFront's wire format (REST-XML, API version 2020-05-31, as in the API reference):
+/// ListDistributions in pages (Marker/NextMarker), GetCachePolicy, GetOriginRequestPolicy and
+/// GetVpcOrigin. Its tables can change while a test runs (a policy edited under the same id),
+/// and every request path is recorded. A request for another service (a JSON protocol's
+/// `X-Amz-Target`, such as ACM's DescribeCertificate) goes to the upstream given with
+/// [`Stub::forward_others_to`] (moto), so that one `endpoint_url` serves both.
 pub mod stub {
     use std::collections::HashMap;
+    use std::net::SocketAddr;
     use std::sync::{Arc, Mutex};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinHandle;
 
     const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
@@ -255,6 +257,13 @@ pub mod stub {
         pub ip_address_type: String,
         pub cache_policy: Option<String>,
         pub origin_request_policy: Option<String>,
+        /// `OriginKeepaliveTimeout` (of the custom or the VPC origin config).
+        pub keepalive_timeout: u32,
+        pub response_completion_timeout: Option<u32>,
+        /// `OriginMtlsConfig.ClientCertificateArn`.
+        pub mtls_certificate_arn: Option<String>,
+        /// The origin is a VPC origin of this id (`VpcOriginConfig`) instead of a custom one.
+        pub vpc_origin: Option<String>,
     }
 
     impl StubDistribution {
@@ -269,7 +278,41 @@ pub mod stub {
                 ip_address_type: "ipv4".into(),
                 cache_policy: None,
                 origin_request_policy: None,
+                keepalive_timeout: 5,
+                response_completion_timeout: None,
+                mtls_certificate_arn: None,
+                vpc_origin: None,
             }
+        }
+
+        /// `CustomOriginConfig`, or `VpcOriginConfig` for a VPC origin, and what follows them
+        /// in `Origin` (the API reference's order).
+        fn origin_config(&self) -> String {
+            let config = match &self.vpc_origin {
+                Some(id) => format!(
+                    "<VpcOriginConfig><VpcOriginId>{id}</VpcOriginId><OriginReadTimeout>30</OriginReadTimeout>\
+<OriginKeepaliveTimeout>{}</OriginKeepaliveTimeout></VpcOriginConfig>",
+                    self.keepalive_timeout
+                ),
+                None => format!(
+                    "<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>{port}</HTTPSPort><OriginProtocolPolicy>https-only</OriginProtocolPolicy>\
+<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2</SslProtocol></Items></OriginSslProtocols>\
+<OriginReadTimeout>30</OriginReadTimeout><OriginKeepaliveTimeout>{keepalive}</OriginKeepaliveTimeout><IpAddressType>{ip}</IpAddressType>{mtls}</CustomOriginConfig>",
+                    port = self.https_port,
+                    keepalive = self.keepalive_timeout,
+                    ip = self.ip_address_type,
+                    mtls = self
+                        .mtls_certificate_arn
+                        .as_deref()
+                        .map(|arn| format!("<OriginMtlsConfig><ClientCertificateArn>{arn}</ClientCertificateArn></OriginMtlsConfig>"))
+                        .unwrap_or_default(),
+                ),
+            };
+            let completion = self
+                .response_completion_timeout
+                .map(|t| format!("<ResponseCompletionTimeout>{t}</ResponseCompletionTimeout>"))
+                .unwrap_or_default();
+            format!("{config}<ConnectionAttempts>2</ConnectionAttempts><ConnectionTimeout>5</ConnectionTimeout>{completion}")
         }
 
         fn summary(&self) -> String {
@@ -295,10 +338,7 @@ pub mod stub {
 <LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime><DomainName>{lower}.cloudfront.net</DomainName>\
 <Aliases><Quantity>{n}</Quantity><Items>{aliases}</Items></Aliases>\
 <Origins><Quantity>1</Quantity><Items><Origin><Id>web</Id><DomainName>{domain}</DomainName><OriginPath></OriginPath>\
-<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>{port}</HTTPSPort><OriginProtocolPolicy>https-only</OriginProtocolPolicy>\
-<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2</SslProtocol></Items></OriginSslProtocols>\
-<OriginReadTimeout>30</OriginReadTimeout><OriginKeepaliveTimeout>5</OriginKeepaliveTimeout><IpAddressType>{ip}</IpAddressType></CustomOriginConfig>\
-<ConnectionAttempts>2</ConnectionAttempts><ConnectionTimeout>5</ConnectionTimeout></Origin></Items></Origins>\
+{origin}</Origin></Items></Origins>\
 <OriginGroups><Quantity>0</Quantity></OriginGroups>\
 <DefaultCacheBehavior><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>{policies}</DefaultCacheBehavior>\
 <CacheBehaviors><Quantity>1</Quantity><Items><CacheBehavior><PathPattern>/api/*</PathPattern><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>{policies}</CacheBehavior></Items></CacheBehaviors>\
@@ -307,8 +347,7 @@ pub mod stub {
                 lower = id.to_ascii_lowercase(),
                 n = self.aliases.len(),
                 domain = self.domain,
-                port = self.https_port,
-                ip = self.ip_address_type,
+                origin = self.origin_config(),
             )
         }
     }
@@ -342,13 +381,130 @@ pub mod stub {
         }
     }
 
+    /// A VPC origin's `VpcOriginEndpointConfig` (GetVpcOrigin).
+    #[derive(Debug, Clone)]
+    pub struct StubVpcOrigin {
+        pub http_port: u16,
+        pub https_port: u16,
+        pub protocol_policy: String,
+        pub ssl_protocols: Vec<String>,
+    }
+
+    impl StubVpcOrigin {
+        fn xml(&self, id: &str) -> String {
+            let protocols: String = self
+                .ssl_protocols
+                .iter()
+                .map(|p| format!("<SslProtocol>{p}</SslProtocol>"))
+                .collect();
+            format!(
+                "<?xml version=\"1.0\"?><VpcOrigin xmlns=\"{NS}\"><Arn>arn:aws:cloudfront::123456789012:vpcorigin/{id}</Arn>\
+<CreatedTime>2025-01-01T00:00:00Z</CreatedTime><Id>{id}</Id><LastModifiedTime>2025-01-01T00:00:00Z</LastModifiedTime><Status>Deployed</Status>\
+<VpcOriginEndpointConfig><Arn>arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/internal/{id}</Arn>\
+<HTTPPort>{}</HTTPPort><HTTPSPort>{}</HTTPSPort><Name>{id}</Name><OriginProtocolPolicy>{}</OriginProtocolPolicy>\
+<OriginSslProtocols><Items>{protocols}</Items><Quantity>{}</Quantity></OriginSslProtocols></VpcOriginEndpointConfig></VpcOrigin>",
+                self.http_port,
+                self.https_port,
+                self.protocol_policy,
+                self.ssl_protocols.len()
+            )
+        }
+    }
+
     #[derive(Debug, Default)]
     struct Tables {
         /// ListDistributions pages, in order.
         pages: Vec<Vec<StubDistribution>>,
         cache_policies: HashMap<String, Headers>,
         request_policies: HashMap<String, Headers>,
+        vpc_origins: HashMap<String, StubVpcOrigin>,
+        /// Where requests for other services go.
+        upstream: Option<SocketAddr>,
         requests: Vec<String>,
+    }
+
+    /// One request as read: its head (request line and headers) and body.
+    struct Request {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    impl Request {
+        async fn read(stream: &mut TcpStream) -> Option<Request> {
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let end = loop {
+                if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let length = Request::header_in(&head, "content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = data[end..].to_vec();
+            while body.len() < length {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => body.extend_from_slice(&buf[..n]),
+                }
+            }
+            Some(Request { head, body })
+        }
+
+        fn header_in(head: &str, name: &str) -> Option<String> {
+            head.lines().skip(1).find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        }
+
+        fn path(&self) -> String {
+            self.head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string()
+        }
+
+        /// The request again, for one exchange only (`Connection: close`).
+        fn closing(&self) -> Vec<u8> {
+            let mut out = String::new();
+            for line in self.head.trim_end().lines() {
+                if !line.to_ascii_lowercase().starts_with("connection:") {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                }
+            }
+            out.push_str("Connection: close\r\n\r\n");
+            let mut bytes = out.into_bytes();
+            bytes.extend_from_slice(&self.body);
+            bytes
+        }
+    }
+
+    /// Sends `request` to `upstream` and relays its whole answer.
+    async fn forward(stream: &mut TcpStream, upstream: SocketAddr, request: &Request) {
+        let Ok(mut up) = TcpStream::connect(upstream).await else {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            return;
+        };
+        if up.write_all(&request.closing()).await.is_err() {
+            return;
+        }
+        let mut answer = Vec::new();
+        let _ = up.read_to_end(&mut answer).await;
+        let _ = stream.write_all(&answer).await;
     }
 
     pub struct Stub {
@@ -381,16 +537,23 @@ pub mod stub {
                 while let Ok((mut stream, _)) = listener.accept().await {
                     let tables = Arc::clone(&shared);
                     tokio::spawn(async move {
-                        let mut head = Vec::new();
-                        let mut buf = [0u8; 4096];
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                        let Some(request) = Request::read(&mut stream).await else {
+                            return;
+                        };
+                        // Another service's JSON API: recorded by its target, answered upstream.
+                        if let Some(target) = Request::header_in(&request.head, "x-amz-target") {
+                            let upstream = {
+                                let mut t = lock(&tables);
+                                t.requests.push(target);
+                                t.upstream
+                            };
+                            if let Some(upstream) = upstream {
+                                forward(&mut stream, upstream, &request).await;
                             }
+                            let _ = stream.shutdown().await;
+                            return;
                         }
-                        let text = String::from_utf8_lossy(&head);
-                        let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                        let path = request.path();
                         let (status, body) = {
                             let mut t = lock(&tables);
                             t.requests.push(path.clone());
@@ -436,7 +599,17 @@ pub mod stub {
             );
         }
 
-        /// Every request path so far, in order.
+        /// Sets (or edits) a VPC origin's endpoint configuration (GetVpcOrigin).
+        pub fn set_vpc_origin(&self, id: &str, vpc: StubVpcOrigin) {
+            lock(&self.tables).vpc_origins.insert(id.into(), vpc);
+        }
+
+        /// Requests for other services (ACM) go to `upstream` (moto).
+        pub fn forward_others_to(&self, upstream: SocketAddr) {
+            lock(&self.tables).upstream = Some(upstream);
+        }
+
+        /// Every request path so far (another service's: its `X-Amz-Target`), in order.
         pub fn requests(&self) -> Vec<String> {
             lock(&self.tables).requests.clone()
         }
@@ -447,7 +620,7 @@ pub mod stub {
             "404 Not Found",
             format!(
                 "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{code}</Code>\
-<Message>The specified policy {id} does not exist.</Message></Error><RequestId>stub</RequestId></ErrorResponse>"
+<Message>The specified resource {id} does not exist.</Message></Error><RequestId>stub</RequestId></ErrorResponse>"
             ),
         )
     }
@@ -478,6 +651,12 @@ pub mod stub {
 </OriginRequestPolicyConfig></OriginRequestPolicy>",
                 h.xml()
             ));
+        }
+        if let Some(id) = rest.strip_prefix("vpc-origin/") {
+            let Some(vpc) = t.vpc_origins.get(id) else {
+                return not_found("EntityNotFound", id);
+            };
+            return ("200 OK", vpc.xml(id));
         }
         // ListDistributions: page N+1 is asked for with Marker=pageN+1.
         let page = path

@@ -270,7 +270,7 @@ fn rsa_key_pem() -> &'static str {
             ])
             .stderr(Stdio::null())
             .output()
-            .expect("openssl genpkey (install openssl)");
+            .expect("openssl genpkey: install openssl with `bash scripts/install-test-deps.sh`");
         assert!(out.status.success(), "openssl genpkey failed");
         String::from_utf8(out.stdout).expect("PEM")
     })
@@ -414,7 +414,7 @@ impl OpenSslOrigin {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("openssl s_server (install openssl)");
+            .expect("openssl s_server: install openssl with `bash scripts/install-test-deps.sh`");
         // Ready when it accepts a connection.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -597,7 +597,9 @@ pub async fn wait_listening(child: &mut Child, addr: SocketAddr, what: &str) {
 }
 
 /// A Go crypto/tls origin (tests/lab/go/tlsorigin, built once per test binary with `go build`)
-/// answering HTTP 200; exits by itself after two minutes, and on drop.
+/// answering HTTP 200; exits by itself after two minutes, and on drop. The build needs no
+/// network: the module uses the standard library only, and the build may neither download
+/// modules (`GOPROXY=off`, `-mod=readonly`) nor another Go toolchain (`GOTOOLCHAIN=local`).
 pub struct GoOrigin {
     pub addr: SocketAddr,
     child: Child,
@@ -617,11 +619,17 @@ fn go_binary() -> &'static PathBuf {
             .arg(&out)
             .arg(".")
             .current_dir(&src)
-            .env("GOFLAGS", "-mod=mod")
+            .env("GOFLAGS", "-mod=readonly")
+            .env("GOPROXY", "off")
+            .env("GOSUMDB", "off")
+            .env("GOTOOLCHAIN", "local")
             .env("CGO_ENABLED", "0")
             .status()
-            .expect("go build (install golang-go)");
-        assert!(status.success(), "go build of the lab's Go origin failed");
+            .expect("go build: install golang-go with `bash scripts/install-test-deps.sh`");
+        assert!(
+            status.success(),
+            "go build of the lab's Go origin failed (offline: GOPROXY=off)"
+        );
         out
     })
 }
@@ -693,7 +701,7 @@ pub async fn first_flight(addr: SocketAddr, sni: &str) -> Vec<(String, Vec<u8>)>
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
-            .expect("openssl s_client (install openssl)")
+            .expect("openssl s_client: install openssl with `bash scripts/install-test-deps.sh`")
     })
     .await
     .expect("s_client");
