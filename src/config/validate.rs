@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
-    parse_duration, Check, CloudFrontDiscovery, Config, Discovery, EdgeSpec, FieldError, Global,
+    parse_duration, Check, CloudFrontDiscovery, Compat, Config, Discovery, EdgeSpec, FieldError, Global,
     HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
 };
 use crate::cdn::{self, TlsVersion};
@@ -282,8 +282,9 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         None | Some("") => None,
         Some(f) => Some(PathBuf::from(f)),
     };
+    let compat = compat(g.compat.as_deref(), errors);
     for key in g.labels.iter().flat_map(|l| l.keys()) {
-        if let Err(why) = label_name(key) {
+        if let Err(why) = label_name(key).and_then(|()| compat_label(key, compat)) {
             errors.push(format!("global.labels.{key}"), why);
         }
     }
@@ -305,6 +306,7 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
             allow_adhoc_targets,
             adhoc,
             aia_allowed_networks,
+            compat,
         },
         interval,
         timeout,
@@ -591,7 +593,7 @@ fn validate_origin(
 
     // The global labels are checked once, under `global.labels` (see `validate_global`).
     for key in o.labels.iter().flat_map(|l| l.keys()) {
-        if let Err(why) = label_name(key) {
+        if let Err(why) = label_name(key).and_then(|()| compat_label(key, global.global.compat)) {
             errors.push(format!("{}.{key}", at("labels")), why);
         }
     }
@@ -623,6 +625,7 @@ fn validate_origin(
         labels: labels.into_iter().collect(),
         client_certificate: client_certificate.map(Box::new),
         large_fleet: global.global.large_fleet,
+        compat: global.global.compat,
         vetted: None,
         adhoc: false,
         ip_address_type,
@@ -979,6 +982,36 @@ fn label_name(name: &str) -> Result<(), String> {
     }
     if RESERVED_LABELS.contains(&name) {
         return Err(format!("label {name:?} is set by the exporter itself"));
+    }
+    Ok(())
+}
+
+/// `global.compat`: each entry one of [`Compat::NAMES`], at most once.
+fn compat(names: Option<&[String]>, errors: &mut Errors) -> Compat {
+    let mut compat = Compat::default();
+    for (i, name) in names.unwrap_or_default().iter().enumerate() {
+        let path = format!("global.compat[{i}]");
+        match name.as_str() {
+            "blackbox" if compat.blackbox => errors.push(path, "blackbox is listed twice"),
+            "blackbox" => compat.blackbox = true,
+            other => errors.push(
+                path,
+                format!(
+                    "unknown compatibility series {other:?}; known: {}",
+                    Compat::NAMES.join(", ")
+                ),
+            ),
+        }
+    }
+    compat
+}
+
+/// A label a compatibility series writes itself cannot be one of the origin's `labels` too.
+fn compat_label(name: &str, compat: Compat) -> Result<(), String> {
+    if compat.blackbox && crate::compat::blackbox::LABELS.contains(&name) {
+        return Err(format!(
+            "label {name:?} is set by the blackbox_exporter series (global.compat: [blackbox])"
+        ));
     }
     Ok(())
 }

@@ -34,10 +34,14 @@ pub struct HttpReport {
     pub address: SocketAddr,
     pub scheme: Scheme,
     pub outcome: HttpOutcome,
-    /// The kept response headers ([`AWS_FRONT_HEADERS`]), lowercase name and value.
+    /// The kept response headers ([`KEPT_HEADERS`]), lowercase name and value.
     pub headers: Vec<(&'static str, String)>,
     /// From the start of the request to the response headers (or the failure).
     pub duration: Duration,
+    /// How long each step of the exchange took, as far as it went.
+    pub phases: Phases,
+    /// The HTTP version of the response, when one arrived.
+    pub version: Option<hyper::Version>,
     /// How the CDN-profile handshake failed, when it did: the TLS check compares it with a
     /// handshake it reused (see `TlsReport::finish_from`).
     pub handshake: Option<cdn_client::Finish>,
@@ -52,6 +56,16 @@ impl HttpReport {
     pub fn all(&self) -> impl Iterator<Item = &HttpReport> {
         std::iter::once(self).chain(self.more.iter())
     }
+}
+
+/// How long each step of one request took: the connection, the TLS handshake, then the wait
+/// for the response headers. A step that was not reached is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    pub connect: Option<Duration>,
+    pub tls: Option<Duration>,
+    /// From the request sent (on the established connection) to the response headers.
+    pub headers: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,13 +94,17 @@ pub fn tls_client(provider: Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, ru
     Ok(Arc::new(config))
 }
 
-/// Response headers the HTTP check keeps as evidence: they tell an AWS load balancer's or API
-/// Gateway's own error from the application's.
-pub const AWS_FRONT_HEADERS: &[&str] = &[
+/// Response headers the HTTP check keeps: the first four tell an AWS load balancer's or API
+/// Gateway's own error from the application's (evidence); the last two are what the
+/// blackbox_exporter-compatible series read (`probe_http_content_length`,
+/// `probe_http_last_modified_timestamp_seconds`).
+pub const KEPT_HEADERS: &[&str] = &[
     "server",
     "x-amzn-requestid",
     "x-amzn-errortype",
     "x-amz-apigw-id",
+    "content-length",
+    "last-modified",
 ];
 
 /// Sends the CDN's request to `address` over the CDN-profile TLS client and waits for the
@@ -108,7 +126,7 @@ pub async fn probe(
         connect_timeout: origin.timeout,
         read_timeout: origin.read_timeout,
         headers: &spec.headers.0,
-        keep: AWS_FRONT_HEADERS,
+        keep: KEPT_HEADERS,
     };
     let sent = send_over(&exchange, Client::Cdn(tls), refusal::MAX_ANSWER).await;
     let refusal = match &sent.answer {
@@ -121,6 +139,11 @@ pub async fn probe(
         outcome: sent.outcome,
         headers: sent.headers,
         duration: start.elapsed(),
+        phases: sent.phases,
+        version: match &sent.answer {
+            Some(Answer::Response { version, .. }) => Some(*version),
+            _ => None,
+        },
         handshake: sent.handshake,
         refusal,
         more: Vec::new(),
@@ -202,6 +225,7 @@ struct Sent {
     handshake: Option<cdn_client::Finish>,
     /// The answer, when the request went out.
     answer: Option<Answer>,
+    phases: Phases,
 }
 
 impl Sent {
@@ -211,7 +235,14 @@ impl Sent {
             headers: Vec::new(),
             handshake: None,
             answer: None,
+            phases: Phases::default(),
         }
+    }
+
+    /// How far the exchange went: `phases` with the wait for the answer's headers added.
+    fn timed(mut self, phases: Phases) -> Sent {
+        self.phases = phases;
+        self
     }
 
     fn answered(answer: Answer) -> Sent {
@@ -227,6 +258,7 @@ impl Sent {
             headers,
             handshake: None,
             answer: Some(answer),
+            phases: Phases::default(),
         }
     }
 }
@@ -234,27 +266,33 @@ impl Sent {
 /// Connects, sets up TLS, sends the request; reads up to `body_limit` bytes of the body of an
 /// error answer.
 async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> Sent {
+    let start = Instant::now();
     let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Sent::failed(HttpOutcome::ConnectFailed(e.to_string())),
         Err(_) => return Sent::failed(HttpOutcome::ConnectFailed("connect timed out".into())),
     };
+    let mut phases = Phases {
+        connect: Some(start.elapsed()),
+        ..Phases::default()
+    };
     let timed_out = || Sent::failed(HttpOutcome::TlsFailed("TLS handshake timed out".into()));
-    match x.scheme {
-        Scheme::Http => Sent::answered(ask(x, tcp, body_limit).await),
+    let secured = Instant::now();
+    let ready = match x.scheme {
+        Scheme::Http => Ok(Stream::Plain(tcp)),
         Scheme::Https => match client {
             Client::Cdn(ssl) => {
                 let handshake = cdn_client::handshake(ssl, tcp, x.host);
                 match tokio::time::timeout(x.connect_timeout, handshake).await {
-                    Ok((_, Some(stream))) => Sent::answered(ask(x, stream, body_limit).await),
-                    Ok((finish, None)) => Sent {
+                    Ok((_, Some(stream))) => Ok(Stream::Cdn(stream)),
+                    Ok((finish, None)) => Err(Sent {
                         handshake: Some(finish.clone()),
                         ..Sent::failed(HttpOutcome::TlsFailed(finish.describe()))
-                    },
-                    Err(_) => Sent {
+                    }),
+                    Err(_) => Err(Sent {
                         handshake: Some(cdn_client::Finish::TimedOut),
                         ..timed_out()
-                    },
+                    }),
                 }
             }
             Client::Rustls(tls) => {
@@ -264,22 +302,48 @@ async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> S
                 };
                 let connector = TlsConnector::from(Arc::clone(tls));
                 match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(stream)) => Sent::answered(ask(x, stream, body_limit).await),
-                    Ok(Err(e)) => Sent::failed(HttpOutcome::TlsFailed(e.to_string())),
-                    Err(_) => timed_out(),
+                    Ok(Ok(stream)) => Ok(Stream::Rustls(Box::new(stream))),
+                    Ok(Err(e)) => Err(Sent::failed(HttpOutcome::TlsFailed(e.to_string()))),
+                    Err(_) => Err(timed_out()),
                 }
             }
         },
+    };
+    if x.scheme == Scheme::Https {
+        phases.tls = Some(secured.elapsed());
     }
+    let stream = match ready {
+        Ok(stream) => stream,
+        Err(failed) => return failed.timed(phases),
+    };
+    let asked = Instant::now();
+    let answer = match stream {
+        Stream::Plain(s) => ask(x, s, body_limit).await,
+        Stream::Cdn(s) => ask(x, s, body_limit).await,
+        Stream::Rustls(s) => ask(x, *s, body_limit).await,
+    };
+    if matches!(answer, Answer::Response { .. }) {
+        phases.headers = Some(asked.elapsed());
+    }
+    Sent::answered(answer).timed(phases)
+}
+
+/// A connection ready for the request.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Cdn(tokio_openssl::SslStream<tokio::net::TcpStream>),
+    Rustls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
 /// How the origin answered a request on an established connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A response: its status, the kept headers, and up to the caller's limit of its body when
-    /// the status is an error (a refusal of the client certificate is told by its words).
+    /// A response: its status and version, the kept headers, and up to the caller's limit of
+    /// its body when the status is an error (a refusal of the client certificate is told by its
+    /// words).
     Response {
         status: u16,
+        version: hyper::Version,
         kept: Vec<(&'static str, String)>,
         body: Vec<u8>,
     },
@@ -337,6 +401,7 @@ where
         }
     };
     let status = response.status().as_u16();
+    let version = response.version();
     let kept = x
         .keep
         .iter()
@@ -363,7 +428,12 @@ where
         }
     }
     driver.abort();
-    Answer::Response { status, kept, body }
+    Answer::Response {
+        status,
+        version,
+        kept,
+        body,
+    }
 }
 
 /// Why a request got no response: the connection ended (closed, reset, an alert), or the

@@ -218,6 +218,7 @@ mod tests {
             },
             defects,
             unparsable: 0,
+            peer: None,
         }
     }
 
