@@ -255,3 +255,218 @@ async fn compat_series_match_blackbox_exporters_own() {
     scrape.assert_value("probe_success", &[("origin", "healthy")], 1.0);
     scrape.assert_value("probe_success", &[("origin", "expired")], 0.0);
 }
+
+/// The community rules (tests/blackbox/community-rules.yml).
+const COMMUNITY_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/blackbox/community-rules.yml");
+
+/// Families whose values are moments: shifted so that the capture happened at promtool's time 0.
+const MOMENTS: &[&str] = &[
+    "probe_ssl_earliest_cert_expiry",
+    "probe_ssl_last_chain_expiry_timestamp_seconds",
+    "probe_http_last_modified_timestamp_seconds",
+];
+
+/// One scrape as promtool input series: every `probe_*` sample with `labels` added (what
+/// Prometheus attaches: `instance`, `job`), its value held for 15 minutes, moments relative to
+/// `captured`.
+fn input_series(scrape: &Scrape, labels: &[(&str, &str)], captured: f64) -> String {
+    // PromQL string escapes inside a YAML single-quoted scalar.
+    let quote = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+            .replace('\'', "''")
+    };
+    let mut out = String::new();
+    for s in scrape.samples.iter().filter(|s| s.name.starts_with("probe_")) {
+        let mut all = s.labels.clone();
+        all.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let labels: Vec<String> = all
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", quote(v)))
+            .collect();
+        let value = match MOMENTS.contains(&s.name.as_str()) {
+            true => s.value - captured,
+            false => s.value,
+        };
+        out.push_str(&format!(
+            "      - series: '{}{{{}}}'\n        values: '{value}x15'\n",
+            s.name,
+            labels.join(",")
+        ));
+    }
+    out
+}
+
+/// What the community rules fire for each origin, with blackbox and with the compatibility
+/// series alike: (origin, alert, extra labels of the alert).
+const FIRING: &[(&str, &str, &[(&str, &str)])] = &[
+    ("soon", "BlackboxSslCertificateWillExpireSoon", &[]),
+    ("soon", "BlackboxSslCertificateExpiresIn21Days", &[]),
+    ("very_soon", "BlackboxSslCertificateWillExpireVerySoon", &[]),
+    ("very_soon", "BlackboxSslCertificateExpiresIn21Days", &[]),
+    // An expired certificate fails Go's handshake: no expiry series, so no expiry alert; the
+    // probe fails, and its status is 0.
+    ("expired", "BlackboxProbeFailed", &[]),
+    ("expired", "BlackboxProbeHttpFailure", &[]),
+    ("unavailable", "BlackboxProbeFailed", &[]),
+    ("unavailable", "BlackboxProbeHttpFailure", &[]),
+    ("closed", "BlackboxProbeFailed", &[]),
+    ("closed", "BlackboxProbeHttpFailure", &[]),
+    ("slow", "BlackboxSlowProbe", &[]),
+    ("slow", "BlackboxProbeSlowHttp", &[("phase", "processing")]),
+];
+
+const ALERTS: &[(&str, &str)] = &[
+    ("BlackboxProbeFailed", "critical"),
+    ("BlackboxSlowProbe", "warning"),
+    ("BlackboxProbeHttpFailure", "critical"),
+    ("BlackboxSslCertificateWillExpireSoon", "warning"),
+    ("BlackboxSslCertificateWillExpireVerySoon", "critical"),
+    ("BlackboxSslCertificateExpired", "critical"),
+    ("BlackboxSslCertificateExpiresIn21Days", "warning"),
+    ("BlackboxProbeSlowHttp", "warning"),
+];
+
+/// A promtool rule test of `series`, expecting [`FIRING`]; `target` gives an origin's own labels
+/// on its series (and so on its alerts).
+fn rule_test(series: &str, target: &dyn Fn(&str) -> Vec<(String, String)>) -> String {
+    let mut t = format!(
+        "rule_files: [{COMMUNITY_RULES}]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n"
+    );
+    for (alert, severity) in ALERTS {
+        t.push_str(&format!(
+            "      - eval_time: 5m\n        alertname: {alert}\n        exp_alerts:\n"
+        ));
+        let mut any = false;
+        for (origin, _, extra) in FIRING.iter().filter(|(_, a, _)| a == alert) {
+            any = true;
+            let mut labels = target(origin);
+            labels.push(("severity".into(), severity.to_string()));
+            labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: '{v}'")).collect();
+            t.push_str(&format!(
+                "          - exp_labels: {{{}}}\n",
+                labels.join(", ")
+            ));
+        }
+        if !any {
+            t.truncate(t.len() - "\n".len());
+            t.push_str(" []\n");
+        }
+    }
+    t
+}
+
+/// Runs `promtool test rules` on `test`; panics with its output unless every test passes.
+fn promtool(test: &str, what: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("test.yml");
+    std::fs::write(&file, test).expect("write promtool test");
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool: install the Debian package prometheus with `bash scripts/install-test-deps.sh`");
+    assert!(
+        out.status.success(),
+        "promtool test rules, {what}:\n{}{}\n{test}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The community rules fire on the compatibility series as they fire on blackbox's own, for
+/// the same origins: certificates expiring in 10 days and in 1 day, an expired one, a 503, a
+/// closed port, an answer after 1.2 s, and a healthy origin that fires nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn community_alert_rules_fire_on_compat_series_as_on_blackbox() {
+    let pki = Pki::new();
+    let mut servers = Vec::new();
+    // (origin, port, scheme)
+    let mut origins: Vec<(&str, u16, &str)> = Vec::new();
+    for (name, from, until, status) in [
+        ("healthy", -1, 90, 200),
+        ("soon", -1, 10, 200),
+        ("very_soon", -1, 1, 200),
+        ("expired", -30, -1, 200),
+        ("unavailable", -1, 90, 503),
+    ] {
+        let domain = format!("{}.lab.test", name.replace('_', "-"));
+        let leaf = pki.leaf(
+            &LeafSpec::new(&[&domain]).valid(from, until),
+            Some(&pki.inter),
+        );
+        let config = NginxConfig::tls(&pki, &leaf).answer(status, "x\n");
+        let server = NginxOrigin::start(&config).await;
+        origins.push((name, server.port(), "https"));
+        servers.push(server);
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    origins.push(("closed", closed, "https"));
+    let slow = lab::http::HttpOrigin::plain(200, std::time::Duration::from_millis(1200)).await;
+    origins.push(("slow", slow.port(), "http"));
+
+    let ca = pki.ca_file.display();
+    let blackbox = Blackbox::start(&format!(
+        "  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n      tls_config: {{ca_file: {ca}}}\n"
+    ))
+    .await;
+    let mut yaml = format!("global: {{ca_file: {ca}, compat: [blackbox], timeout: 5s}}\norigins:\n");
+    for (name, port, scheme) in &origins {
+        let domain = format!("{}.lab.test", name.replace('_', "-"));
+        let ports = match *scheme {
+            "https" => format!("https_port: {port}, checks: [tcp, tls, http]"),
+            _ => format!("protocol_policy: http-only, http_port: {port}, checks: [tcp, http]"),
+        };
+        yaml.push_str(&format!(
+            "  - {{name: {name}, domain: {domain}, address: 127.0.0.1, {ports}}}\n"
+        ));
+    }
+    let exporter = Exporter::start(&yaml).await;
+
+    let (mut theirs, mut ours) = (String::new(), String::new());
+    for (name, port, scheme) in &origins {
+        let domain = format!("{}.lab.test", name.replace('_', "-"));
+        let target = format!("{scheme}://127.0.0.1:{port}/&hostname={domain}");
+        let captured = lab::now_seconds();
+        let scrape = blackbox.probe("http_2xx", &target).await;
+        theirs.push_str(&input_series(
+            &scrape,
+            &[("instance", name), ("job", "blackbox")],
+            captured,
+        ));
+        let captured = lab::now_seconds();
+        let (status, body) = exporter.get(&format!("/probe?origin={name}")).await;
+        assert_eq!(status, 200, "{body}");
+        ours.push_str(&input_series(
+            &Scrape::parse(&body),
+            &[("instance", "origin-exporter:19502"), ("job", "origin_exporter")],
+            captured,
+        ));
+    }
+    // blackbox's own series fire what the table says: the table is blackbox's behaviour.
+    promtool(
+        &rule_test(&theirs, &|origin| {
+            vec![
+                ("instance".into(), origin.into()),
+                ("job".into(), "blackbox".into()),
+            ]
+        }),
+        "blackbox_exporter's series",
+    );
+    // The compatibility series fire the same alerts, each on its origin.
+    promtool(
+        &rule_test(&ours, &|origin| {
+            vec![
+                ("instance".into(), "origin-exporter:19502".into()),
+                ("job".into(), "origin_exporter".into()),
+                ("origin".into(), origin.into()),
+            ]
+        }),
+        "origin_exporter's compatibility series",
+    );
+}
