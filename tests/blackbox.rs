@@ -42,9 +42,18 @@ async fn origins(pki: &Pki) -> (Vec<Case>, Vec<NginxOrigin>) {
     let mut servers = Vec::new();
     let spec = |name: &str| LeafSpec::new(&[name, &format!("www.{name}")]);
     let rich = [
-        (DnType::OrganizationName, DnValue::Utf8String("Lab, Inc.".into())),
-        (DnType::OrganizationalUnitName, DnValue::Utf8String("Ops".into())),
-        (DnType::CountryName, DnValue::PrintableString("FR".try_into().unwrap())),
+        (
+            DnType::OrganizationName,
+            DnValue::Utf8String("Lab, Inc.".into()),
+        ),
+        (
+            DnType::OrganizationalUnitName,
+            DnValue::Utf8String("Ops".into()),
+        ),
+        (
+            DnType::CountryName,
+            DnValue::PrintableString("FR".try_into().unwrap()),
+        ),
         (DnType::LocalityName, DnValue::Utf8String("Paris".into())),
         (
             DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
@@ -63,7 +72,12 @@ async fn origins(pki: &Pki) -> (Vec<Case>, Vec<NginxOrigin>) {
         ),
         with("tls13", spec("tls13.lab.test"), true, true),
         with("unavailable", spec("unavailable.lab.test"), true, false),
-        with("expired", spec("expired.lab.test").valid(-30, -1), true, false),
+        with(
+            "expired",
+            spec("expired.lab.test").valid(-30, -1),
+            true,
+            false,
+        ),
         with("wrong_name", spec("other.lab.test"), true, false),
         with("self_signed", spec("self-signed.lab.test"), false, false),
     ];
@@ -77,7 +91,8 @@ async fn origins(pki: &Pki) -> (Vec<Case>, Vec<NginxOrigin>) {
             config = config.answer(503, "down\n");
         }
         if name == "healthy" {
-            config = config.directive("add_header Last-Modified \"Wed, 21 Oct 2015 07:28:00 GMT\";");
+            config =
+                config.directive("add_header Last-Modified \"Wed, 21 Oct 2015 07:28:00 GMT\";");
         }
         let server = NginxOrigin::start(&config).await;
         cases.push(Case {
@@ -196,7 +211,10 @@ fn compare(case: &Case, module: &str, mut ours: Series, mut theirs: Series) {
         if TIMES.contains(&key.0.as_str()) {
             assert!(got >= 0.0, "{what}: {key:?} = {got}");
             if key.0 == "probe_duration_seconds" {
-                assert!(got > 0.0 && *want > 0.0, "{what}: {key:?} = {got}, blackbox {want}");
+                assert!(
+                    got > 0.0 && *want > 0.0,
+                    "{what}: {key:?} = {got}, blackbox {want}"
+                );
             }
         } else {
             assert_eq!(got, *want, "{what}: {key:?}");
@@ -233,7 +251,9 @@ async fn compat_series_match_blackbox_exporters_own() {
         let theirs = blackbox
             .probe(&module, &format!("127.0.0.1:{}", case.port))
             .await;
-        let (status, body) = exporter.get(&format!("/probe?origin={}_tcp", case.name)).await;
+        let (status, body) = exporter
+            .get(&format!("/probe?origin={}_tcp", case.name))
+            .await;
         assert_eq!(status, 200, "{body}");
         let ours = Scrape::parse(&body);
         println!(
@@ -257,7 +277,10 @@ async fn compat_series_match_blackbox_exporters_own() {
 }
 
 /// The community rules (tests/blackbox/community-rules.yml).
-const COMMUNITY_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/blackbox/community-rules.yml");
+const COMMUNITY_RULES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/blackbox/community-rules.yml"
+);
 
 /// Families whose values are moments: shifted so that the capture happened at promtool's time 0.
 const MOMENTS: &[&str] = &[
@@ -278,7 +301,11 @@ fn input_series(scrape: &Scrape, labels: &[(&str, &str)], captured: f64) -> Stri
             .replace('\'', "''")
     };
     let mut out = String::new();
-    for s in scrape.samples.iter().filter(|s| s.name.starts_with("probe_")) {
+    for s in scrape
+        .samples
+        .iter()
+        .filter(|s| s.name.starts_with("probe_"))
+    {
         let mut all = s.labels.clone();
         all.extend(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let labels: Vec<String> = all
@@ -298,9 +325,17 @@ fn input_series(scrape: &Scrape, labels: &[(&str, &str)], captured: f64) -> Stri
     out
 }
 
+/// An alert expected to fire: (origin, alert, labels of the alert beyond the series' target
+/// labels and `severity`).
+type Firing = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// What the community rules fire for each origin, with blackbox and with the compatibility
-/// series alike: (origin, alert, extra labels of the alert).
-const FIRING: &[(&str, &str, &[(&str, &str)])] = &[
+/// series alike.
+const FIRING: &[Firing] = &[
     ("soon", "BlackboxSslCertificateWillExpireSoon", &[]),
     ("soon", "BlackboxSslCertificateExpiresIn21Days", &[]),
     ("very_soon", "BlackboxSslCertificateWillExpireVerySoon", &[]),
@@ -415,7 +450,8 @@ async fn community_alert_rules_fire_on_compat_series_as_on_blackbox() {
         "  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n      tls_config: {{ca_file: {ca}}}\n"
     ))
     .await;
-    let mut yaml = format!("global: {{ca_file: {ca}, compat: [blackbox], timeout: 5s}}\norigins:\n");
+    let mut yaml =
+        format!("global: {{ca_file: {ca}, compat: [blackbox], timeout: 5s}}\norigins:\n");
     for (name, port, scheme) in &origins {
         let domain = format!("{}.lab.test", name.replace('_', "-"));
         let ports = match *scheme {
@@ -444,7 +480,10 @@ async fn community_alert_rules_fire_on_compat_series_as_on_blackbox() {
         assert_eq!(status, 200, "{body}");
         ours.push_str(&input_series(
             &Scrape::parse(&body),
-            &[("instance", "origin-exporter:19502"), ("job", "origin_exporter")],
+            &[
+                ("instance", "origin-exporter:19502"),
+                ("job", "origin_exporter"),
+            ],
             captured,
         ));
     }

@@ -123,9 +123,9 @@ fn go_string(tag: u32, data: &[u8]) -> String {
 /// Go's `asn1.Marshal` of a string: a PrintableString when every character is printable, else
 /// a UTF8String.
 fn der_string(value: &str) -> Vec<u8> {
-    let printable = value.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b)
-    });
+    let printable = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
     let tag = if printable {
         PRINTABLE_STRING
     } else {
@@ -202,7 +202,10 @@ mod tests {
             (
                 // Encoded C, O, CN; printed most specific first.
                 vec![
-                    (CountryName, DnValue::PrintableString("US".try_into().unwrap())),
+                    (
+                        CountryName,
+                        DnValue::PrintableString("US".try_into().unwrap()),
+                    ),
                     (OrganizationName, utf8("Let's Encrypt")),
                     (CommonName, utf8("R3")),
                 ],

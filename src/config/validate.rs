@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
-    parse_duration, Check, CloudFrontDiscovery, Compat, Config, Discovery, EdgeSpec, FieldError, Global,
-    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
+    parse_duration, Check, CloudFrontDiscovery, Compat, Config, Discovery, EdgeSpec, FieldError,
+    Global, HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
 };
 use crate::cdn::{self, TlsVersion};
 use crate::netpolicy::{AdhocPolicy, Cidr};
@@ -1082,6 +1082,31 @@ origins:
         assert_eq!(
             cfg.origins[0].ssl_protocols,
             vec![TlsVersion::Tls1_0, TlsVersion::Tls1_2]
+        );
+    }
+
+    #[test]
+    fn compat_lists_the_series_of_other_exporters() {
+        let cfg =
+            parse("global: {compat: [blackbox]}\norigins: [{name: a, domain: a.example.com}]")
+                .unwrap();
+        assert!(cfg.global.compat.blackbox && cfg.origins[0].compat.blackbox);
+        let cfg = parse("origins: [{name: a, domain: a.example.com, labels: {phase: x}}]").unwrap();
+        assert!(!cfg.origins[0].compat.blackbox);
+        let errs = messages(
+            "global: {compat: [blackbox, snmp, blackbox], labels: {subject: x}}
+origins:
+  - {name: a, domain: a.example.com, labels: {phase: x, fingerprint_sha256: y, team: z}}",
+        );
+        assert_eq!(
+            errs,
+            [
+                "global.compat[1]: unknown compatibility series \"snmp\"; known: blackbox",
+                "global.compat[2]: blackbox is listed twice",
+                "global.labels.subject: label \"subject\" is set by the blackbox_exporter series (global.compat: [blackbox])",
+                "origins[0].labels.fingerprint_sha256: label \"fingerprint_sha256\" is set by the blackbox_exporter series (global.compat: [blackbox])",
+                "origins[0].labels.phase: label \"phase\" is set by the blackbox_exporter series (global.compat: [blackbox])",
+            ]
         );
     }
 

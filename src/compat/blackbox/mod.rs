@@ -226,7 +226,13 @@ pub fn encode(enc: &mut DescriptorEncoder, rows: &[Probed]) -> fmt::Result {
         "probe_ip_addr_hash",
         "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
         rows,
-        |o, r, e| e.gauge(o, &[], r.probe.ip.map_or(0, |ip| i64::from(go::ip_hash(ip)))),
+        |o, r, e| {
+            e.gauge(
+                o,
+                &[],
+                r.probe.ip.map_or(0, |ip| i64::from(go::ip_hash(ip))),
+            )
+        },
     )?;
     family(
         enc,

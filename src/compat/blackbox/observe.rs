@@ -68,7 +68,10 @@ pub fn observe(origin: &Origin, results: &OriginResults, at: SystemTime) -> Opti
     let handshake_ok = !tls_checked || tls.is_some();
     let connect = seen.connect_seconds();
     let tls_seconds = match tls_checked {
-        true => results.tls.as_ref().map_or(0.0, |r| r.duration.as_secs_f64()),
+        true => results
+            .tls
+            .as_ref()
+            .map_or(0.0, |r| r.duration.as_secs_f64()),
         false => 0.0,
     };
     Some(match module {

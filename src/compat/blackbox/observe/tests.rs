@@ -120,7 +120,10 @@ fn run<T>(t: T) -> CheckRun<T> {
 }
 
 /// Resolution to the address, the port open, and the given TLS and HTTP reports.
-fn results(tls_report: Option<TlsReport>, http_report: Option<CheckRun<HttpReport>>) -> OriginResults {
+fn results(
+    tls_report: Option<TlsReport>,
+    http_report: Option<CheckRun<HttpReport>>,
+) -> OriginResults {
     OriginResults {
         resolution: Some(CheckRun {
             duration: ms(2),
@@ -161,8 +164,12 @@ fn full() -> Origin {
 
 #[test]
 fn a_healthy_origin_is_a_successful_http_2xx_probe() {
-    let p = observe(&full(), &results(Some(tls(done(), Some(good_chain()))), Some(ok_200())), at())
-        .unwrap();
+    let p = observe(
+        &full(),
+        &results(Some(tls(done(), Some(good_chain()))), Some(ok_200())),
+        at(),
+    )
+    .unwrap();
     assert_eq!(p.module, Module::Http);
     assert!(p.success);
     assert_eq!(p.ip, Some(addr().ip()));
@@ -197,10 +204,22 @@ fn a_healthy_origin_is_a_successful_http_2xx_probe() {
 /// no status, and no phase after the lookup.
 #[test]
 fn a_chain_go_refuses_fails_the_probe_as_a_handshake() {
-    let expired = chain(&["shop.example"], Trust::Trusted, Some((NOW - 9 * DAY, NOW - DAY)));
-    let not_yet = chain(&["shop.example"], Trust::Trusted, Some((NOW + DAY, NOW + 9 * DAY)));
+    let expired = chain(
+        &["shop.example"],
+        Trust::Trusted,
+        Some((NOW - 9 * DAY, NOW - DAY)),
+    );
+    let not_yet = chain(
+        &["shop.example"],
+        Trust::Trusted,
+        Some((NOW + DAY, NOW + 9 * DAY)),
+    );
     let untrusted = chain(&["shop.example"], Trust::UnknownIssuer { aia: None }, None);
-    let wrong_name = chain(&["other.example"], Trust::Trusted, Some((NOW - DAY, NOW + DAY)));
+    let wrong_name = chain(
+        &["other.example"],
+        Trust::Trusted,
+        Some((NOW - DAY, NOW + DAY)),
+    );
     // The SAN list decides: no common-name fallback.
     let cn_only = chain(&[], Trust::Trusted, Some((NOW - DAY, NOW + DAY)));
     let leaf_not_first = ChainReport {
@@ -287,7 +306,11 @@ fn a_closed_port_and_a_name_that_does_not_resolve() {
     let p = observe(&full(), &r, at()).unwrap();
     assert!(!p.success);
     // The lookup, then the refused connection.
-    assert!((p.duration - (0.002 + 0.004 + 0.0)).abs() < 1e-9, "{}", p.duration);
+    assert!(
+        (p.duration - (0.002 + 0.004 + 0.0)).abs() < 1e-9,
+        "{}",
+        p.duration
+    );
     assert_eq!(p.http.as_ref().unwrap().phases, [0.002, 0.0, 0.0, 0.0, 0.0]);
 
     let r = OriginResults {
@@ -316,7 +339,11 @@ fn origins_without_the_http_check_are_tcp_modules() {
     assert!(p.success && p.tls.is_some() && p.http.is_none());
     // The lookup, the connection, the TLS check.
     assert!((p.duration - (0.002 + 0.004 + 0.040)).abs() < 1e-9);
-    let expired = chain(&["shop.example"], Trust::Trusted, Some((NOW - 9 * DAY, NOW - DAY)));
+    let expired = chain(
+        &["shop.example"],
+        Trust::Trusted,
+        Some((NOW - 9 * DAY, NOW - DAY)),
+    );
     let r = results(Some(tls(done(), Some(expired))), None);
     let p = observe(&tcp_tls, &r, at()).unwrap();
     assert!(!p.success && p.tls.is_none());
@@ -350,7 +377,10 @@ fn a_plain_http_origin_has_no_tls() {
     let p = observe(&o, &r, at()).unwrap();
     assert!(p.success);
     let h = p.http.unwrap();
-    assert_eq!((h.ssl, h.content_length, h.body_length), (false, 0, Some(0)));
+    assert_eq!(
+        (h.ssl, h.content_length, h.body_length),
+        (false, 0, Some(0))
+    );
     assert_eq!(h.phases[2], 0.0);
 }
 
