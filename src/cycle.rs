@@ -261,6 +261,8 @@ mod tests {
                 outcome: HttpOutcome::Status(200),
                 headers: Vec::new(),
                 duration: Duration::from_millis(5),
+                phases: Default::default(),
+                version: None,
                 handshake: None,
                 refusal: None,
                 body: Body::Complete {

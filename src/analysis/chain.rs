@@ -34,6 +34,13 @@ pub const MAX_LABEL: usize = 256;
 /// can never match an origin's domain.
 const MAX_DNS_NAME: usize = 256;
 
+/// Most bytes of a leaf's SAN dNSNames kept for [`PeerFacts::dns_names`] (whole names): a
+/// certificate for a hundred names fits; a hostile one cannot make every scrape carry its size.
+pub const MAX_PEER_NAMES: usize = 4096;
+
+/// Longest subject or issuer kept in [`PeerFacts`], in bytes.
+pub const MAX_PEER_DN: usize = 1024;
+
 /// `id-ad-caIssuers` (RFC 5280 4.2.2.1).
 const OID_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 
@@ -88,6 +95,25 @@ pub enum Trust {
     NoLeaf,
 }
 
+/// What a TLS client library shows its caller about a chain, as Go's `tls.ConnectionState`
+/// does (blackbox_exporter's `probe_ssl_*` series are made of it): the first certificate sent,
+/// and the validity of the path the trust check built. Computed once per distinct chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerFacts {
+    /// SHA-256 of the first certificate's DER, lowercase hex.
+    pub fingerprint_sha256: String,
+    /// Its subject and issuer as Go prints them ([`super::dn::go_name`]), at most
+    /// [`MAX_PEER_DN`] bytes each.
+    pub subject: String,
+    pub issuer: String,
+    /// Its SAN dNSNames in certificate order, at most [`MAX_PEER_NAMES`] bytes of them.
+    pub dns_names: Vec<String>,
+    /// The path from it to the trust anchor (the anchor included) that the trust check built:
+    /// its latest notBefore and earliest notAfter, Unix seconds. `None` when no path was built
+    /// (untrusted), or trust was judged without one (webpki).
+    pub path_validity: Option<(i64, i64)>,
+}
+
 /// The result of analysing one served chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainReport {
@@ -103,6 +129,10 @@ pub struct ChainReport {
     pub defects: Defects,
     /// Served certificates that did not parse as X.509.
     pub unparsable: usize,
+    /// The chain as a TLS client library shows it; `None` when the first certificate sent does
+    /// not parse or is not the leaf (a client then judges a certificate that is not the
+    /// origin's).
+    pub peer: Option<Arc<PeerFacts>>,
 }
 
 impl ChainReport {
@@ -148,6 +178,7 @@ pub struct ChainFacts {
     /// Untrusted as served, trusted with the fetched issuers.
     incomplete: bool,
     unparsable: usize,
+    peer: Option<Arc<PeerFacts>>,
 }
 
 impl ChainFacts {
@@ -167,6 +198,13 @@ impl ChainFacts {
             .sum();
         let names = &self.leaf_names;
         let dns: usize = names.dns.iter().map(|n| STRING + n.len()).sum();
+        let peer = self.peer.as_ref().map_or(0, |p| {
+            std::mem::size_of::<PeerFacts>()
+                + p.fingerprint_sha256.len()
+                + p.subject.len()
+                + p.issuer.len()
+                + p.dns_names.iter().map(|n| STRING + n.len()).sum::<usize>()
+        });
         let reason = match &self.trust {
             Trust::UnknownIssuer { aia: Some(s) } | Trust::Rejected(s) => s.len(),
             _ => 0,
@@ -177,6 +215,7 @@ impl ChainFacts {
             + names.ips.len() * std::mem::size_of::<IpAddr>()
             + names.common_name.as_ref().map_or(0, String::len)
             + reason
+            + peer
     }
 }
 
@@ -226,6 +265,7 @@ pub fn report(
                 ..defects
             },
             unparsable: facts.unparsable,
+            peer: None,
         };
     };
     let names: Vec<(String, bool)> = names
@@ -248,6 +288,7 @@ pub fn report(
         trust: facts.trust.clone(),
         defects,
         unparsable: facts.unparsable,
+        peer: facts.peer.clone(),
     }
 }
 
@@ -306,6 +347,7 @@ pub fn facts_with(
             trust: Trust::NoLeaf,
             incomplete: false,
             unparsable,
+            peer: None,
         };
     };
     let leaf_cert = &parsed[leaf].cert;
@@ -320,11 +362,17 @@ pub fn facts_with(
     let at = verification_time(&certs, fetched, now);
     let judge = |intermediates: &[CertificateDer<'_>]| match cdn_store {
         Some(store) => cdn_trust_of(leaf_der, intermediates, store),
-        None => trust_of(leaf_der, intermediates, roots, algorithms, at),
+        None => (
+            trust_of(leaf_der, intermediates, roots, algorithms, at),
+            None,
+        ),
     };
-    let mut trust = if unparsable > 0 {
+    let (mut trust, mut path_validity) = if unparsable > 0 {
         // The CDN cannot parse what the origin sent; webpki would skip such an intermediate.
-        Trust::Rejected(format!("{unparsable} served certificate(s) do not parse"))
+        (
+            Trust::Rejected(format!("{unparsable} served certificate(s) do not parse")),
+            None,
+        )
     } else {
         judge(&others)
     };
@@ -335,13 +383,24 @@ pub fn facts_with(
     if matches!(trust, Trust::UnknownIssuer { .. }) && !fetched.is_empty() {
         let mut all = others.clone();
         all.extend(fetched.iter().take(MAX_CHAIN).cloned());
-        incomplete = judge(&all) == Trust::Trusted;
+        incomplete = judge(&all).0 == Trust::Trusted;
     }
     // A leaf that is itself one of the trusted roots (a private CA's self-signed certificate in
     // `ca_file`) is trusted, even when webpki refuses a CA certificate as an end entity.
     if trust != Trust::Trusted && leaf_self_signed && is_trust_anchor(leaf_cert, roots) {
         trust = Trust::Trusted;
+        path_validity = Some((
+            leaf_cert.validity().not_before.timestamp(),
+            leaf_cert.validity().not_after.timestamp(),
+        ));
     }
+    let peer = (parsed[leaf].position == 0).then(|| {
+        Arc::new(peer_facts(
+            leaf_der,
+            leaf_cert,
+            path_validity.filter(|_| trust == Trust::Trusted),
+        ))
+    });
     ChainFacts {
         certs,
         leaf: Some(leaf),
@@ -351,6 +410,37 @@ pub fn facts_with(
         trust,
         incomplete,
         unparsable,
+        peer,
+    }
+}
+
+/// The first certificate sent, as a TLS client library shows it.
+fn peer_facts(
+    der: &[u8],
+    cert: &X509Certificate<'_>,
+    path_validity: Option<(i64, i64)>,
+) -> PeerFacts {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut dns_names = Vec::new();
+    let mut bytes = 0;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let GeneralName::DNSName(d) = n {
+                bytes += d.len() + 1;
+                if bytes > MAX_PEER_NAMES {
+                    break;
+                }
+                dns_names.push(d.to_string());
+            }
+        }
+    }
+    let dn = |name| bounded_to(&super::dn::go_name(name), MAX_PEER_DN);
+    PeerFacts {
+        fingerprint_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+        subject: dn(cert.subject()),
+        issuer: dn(cert.issuer()),
+        dns_names,
+        path_validity,
     }
 }
 
@@ -381,7 +471,12 @@ fn summary(p: &Parsed<'_>) -> CertSummary {
 
 /// `s`, cut to [`MAX_LABEL`] bytes at a character boundary.
 fn bounded(s: &str) -> String {
-    let mut end = s.len().min(MAX_LABEL);
+    bounded_to(s, MAX_LABEL)
+}
+
+/// `s`, cut to `max` bytes at a character boundary.
+fn bounded_to(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -554,15 +649,19 @@ fn trust_of(
 
 /// OpenSSL's verdict on the chain, as the CDN's s2n-tls client asks AWS-LC for it: the leaf, the
 /// served certificates as untrusted intermediates, the CDN's trust store.
+/// With a trusted verdict, the validity of the path OpenSSL built ([`PeerFacts::path_validity`]).
 fn cdn_trust_of(
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
     store: &openssl::x509::store::X509Store,
-) -> Trust {
+) -> (Trust, Option<(i64, i64)>) {
     use openssl::stack::Stack;
     use openssl::x509::{X509StoreContext, X509};
     let Ok(leaf) = X509::from_der(leaf) else {
-        return Trust::Rejected("the leaf certificate does not parse".into());
+        return (
+            Trust::Rejected("the leaf certificate does not parse".into()),
+            None,
+        );
     };
     let verdict = (|| {
         let mut chain = Stack::new()?;
@@ -572,17 +671,35 @@ fn cdn_trust_of(
             }
         }
         let mut ctx = X509StoreContext::new()?;
-        ctx.init(store, &leaf, &chain, |c| Ok((c.verify_cert()?, c.error())))
+        ctx.init(store, &leaf, &chain, |c| {
+            let trusted = c.verify_cert()?;
+            let path = c.chain().filter(|_| trusted).and_then(|path| {
+                let windows = path.iter().map(|cert| {
+                    let der = cert.to_der().ok()?;
+                    let (_, parsed) = X509Certificate::from_der(&der).ok()?;
+                    let validity = parsed.validity();
+                    Some((
+                        validity.not_before.timestamp(),
+                        validity.not_after.timestamp(),
+                    ))
+                });
+                windows
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .reduce(|(nb, na), (b, a)| (nb.max(b), na.min(a)))
+            });
+            Ok((trusted, c.error(), path))
+        })
     })();
     match verdict {
-        Ok((true, _)) => Trust::Trusted,
+        Ok((true, _, path)) => (Trust::Trusted, path),
         // unable to get issuer certificate (locally), unable to verify the first certificate,
         // self-signed leaf or root not in the store.
-        Ok((false, e)) if matches!(e.as_raw(), 2 | 18 | 19 | 20 | 21) => {
-            Trust::UnknownIssuer { aia: None }
+        Ok((false, e, _)) if matches!(e.as_raw(), 2 | 18 | 19 | 20 | 21) => {
+            (Trust::UnknownIssuer { aia: None }, None)
         }
-        Ok((false, e)) => Trust::Rejected(e.error_string().to_string()),
-        Err(e) => Trust::Rejected(e.to_string()),
+        Ok((false, e, _)) => (Trust::Rejected(e.error_string().to_string()), None),
+        Err(e) => (Trust::Rejected(e.to_string()), None),
     }
 }
 

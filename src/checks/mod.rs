@@ -33,7 +33,7 @@ use crate::exposition::Observed;
 pub use context::{ContextError, ContextFiles, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
 pub use edge::EdgeReport;
-pub use http::{HttpOutcome, HttpReport};
+pub use http::{HttpOutcome, HttpReport, Phases};
 pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
 pub use tls::{Handshake, TlsContext, TlsReport};

@@ -208,6 +208,21 @@ pub struct Global {
     /// The non-public networks AIA fetches may connect to (`aia_allowed_networks`; empty: only
     /// public addresses).
     pub aia_allowed_networks: Vec<Cidr>,
+    /// Series of other exporters each origin also gets (`compat`).
+    pub compat: Compat,
+}
+
+/// `compat`: the series of other exporters each origin also gets, beside its own, so that rules
+/// written for those exporters keep working (docs/blackbox.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compat {
+    /// blackbox_exporter's `probe_*` series, as its HTTP or TCP+TLS module writes them.
+    pub blackbox: bool,
+}
+
+impl Compat {
+    /// The values `compat` accepts.
+    pub const NAMES: [&'static str; 1] = ["blackbox"];
 }
 
 impl PartialEq for CdnProfile {
@@ -271,6 +286,8 @@ pub struct Origin {
     /// Large-fleet mode (`global.large_fleet`): this origin's detail series only while a cause
     /// is active on it.
     pub large_fleet: bool,
+    /// Series of other exporters this origin also gets (`global.compat`).
+    pub compat: Compat,
     /// The resolution made when an ad-hoc origin (`/probe?target=`) was vetted: its cycle's
     /// resolution, never made again, so the checks connect to the vetted addresses or to none,
     /// whatever a later DNS answer would say. Never set from a config file.

@@ -39,6 +39,8 @@ pub struct RawGlobal {
     pub adhoc_allowed_domains: Option<Vec<String>>,
     pub adhoc_allowed_networks: Option<Vec<String>>,
     pub aia_allowed_networks: Option<Vec<String>>,
+    /// Series of other exporters each origin also gets (`[blackbox]`).
+    pub compat: Option<Vec<String>>,
     // Defaults for origin-level keys.
     pub host_header: Option<String>,
     pub address: Option<String>,

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
-    parse_duration, Check, CloudFrontDiscovery, Config, Discovery, EdgeSpec, FieldError, Global,
-    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch, VpcOrigins,
+    parse_duration, Check, CloudFrontDiscovery, Compat, Config, Discovery, EdgeSpec, FieldError,
+    Global, HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
+    VpcOrigins,
 };
 use crate::cdn::{self, TlsVersion};
 use crate::netpolicy::{AdhocPolicy, Cidr};
@@ -354,8 +355,9 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         None | Some("") => None,
         Some(f) => Some(PathBuf::from(f)),
     };
+    let compat = compat(g.compat.as_deref(), errors);
     for key in g.labels.iter().flat_map(|l| l.keys()) {
-        if let Err(why) = label_name(key) {
+        if let Err(why) = label_name(key).and_then(|()| compat_label(key, compat)) {
             errors.push(format!("global.labels.{key}"), why);
         }
     }
@@ -377,6 +379,7 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
             allow_adhoc_targets,
             adhoc,
             aia_allowed_networks,
+            compat,
         },
         interval,
         timeout,
@@ -718,7 +721,7 @@ fn validate_origin(
 
     // The global labels are checked once, under `global.labels` (see `validate_global`).
     for key in o.labels.iter().flat_map(|l| l.keys()) {
-        if let Err(why) = label_name(key) {
+        if let Err(why) = label_name(key).and_then(|()| compat_label(key, global.global.compat)) {
             errors.push(format!("{}.{key}", at("labels")), why);
         }
     }
@@ -750,6 +753,7 @@ fn validate_origin(
         labels: labels.into_iter().collect(),
         client_certificate: client_certificate.map(Box::new),
         large_fleet: global.global.large_fleet,
+        compat: global.global.compat,
         vetted: None,
         adhoc: false,
         ip_address_type,
@@ -1126,6 +1130,36 @@ fn label_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `global.compat`: each entry one of [`Compat::NAMES`], at most once.
+fn compat(names: Option<&[String]>, errors: &mut Errors) -> Compat {
+    let mut compat = Compat::default();
+    for (i, name) in names.unwrap_or_default().iter().enumerate() {
+        let path = format!("global.compat[{i}]");
+        match name.as_str() {
+            "blackbox" if compat.blackbox => errors.push(path, "blackbox is listed twice"),
+            "blackbox" => compat.blackbox = true,
+            other => errors.push(
+                path,
+                format!(
+                    "unknown compatibility series {other:?}; known: {}",
+                    Compat::NAMES.join(", ")
+                ),
+            ),
+        }
+    }
+    compat
+}
+
+/// A label a compatibility series writes itself cannot be one of the origin's `labels` too.
+fn compat_label(name: &str, compat: Compat) -> Result<(), String> {
+    if compat.blackbox && crate::compat::blackbox::LABELS.contains(&name) {
+        return Err(format!(
+            "label {name:?} is set by the blackbox_exporter series (global.compat: [blackbox])"
+        ));
+    }
+    Ok(())
+}
+
 /// `IP` or `IP:port`; IPv6 with a port as `[::1]:53`.
 fn parse_resolver(s: &str) -> Option<SocketAddr> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
@@ -1192,6 +1226,31 @@ origins:
         assert_eq!(
             cfg.origins[0].ssl_protocols,
             vec![TlsVersion::Tls1_0, TlsVersion::Tls1_2]
+        );
+    }
+
+    #[test]
+    fn compat_lists_the_series_of_other_exporters() {
+        let cfg =
+            parse("global: {compat: [blackbox]}\norigins: [{name: a, domain: a.example.com}]")
+                .unwrap();
+        assert!(cfg.global.compat.blackbox && cfg.origins[0].compat.blackbox);
+        let cfg = parse("origins: [{name: a, domain: a.example.com, labels: {phase: x}}]").unwrap();
+        assert!(!cfg.origins[0].compat.blackbox);
+        let errs = messages(
+            "global: {compat: [blackbox, snmp, blackbox], labels: {subject: x}}
+origins:
+  - {name: a, domain: a.example.com, labels: {phase: x, fingerprint_sha256: y, team: z}}",
+        );
+        assert_eq!(
+            errs,
+            [
+                "global.compat[1]: unknown compatibility series \"snmp\"; known: blackbox",
+                "global.compat[2]: blackbox is listed twice",
+                "global.labels.subject: label \"subject\" is set by the blackbox_exporter series (global.compat: [blackbox])",
+                "origins[0].labels.fingerprint_sha256: label \"fingerprint_sha256\" is set by the blackbox_exporter series (global.compat: [blackbox])",
+                "origins[0].labels.phase: label \"phase\" is set by the blackbox_exporter series (global.compat: [blackbox])",
+            ]
         );
     }
 

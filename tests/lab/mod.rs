@@ -12,6 +12,7 @@
 )]
 
 pub mod aws;
+pub mod blackbox;
 pub mod dns;
 pub mod edge;
 pub mod hostile;

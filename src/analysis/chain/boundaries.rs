@@ -38,6 +38,7 @@ fn facts(certs: Vec<CertSummary>, trust: Trust) -> ChainFacts {
         trust,
         incomplete: false,
         unparsable: 0,
+        peer: None,
     }
 }
 

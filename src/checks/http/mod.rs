@@ -41,10 +41,14 @@ pub struct HttpReport {
     pub address: SocketAddr,
     pub scheme: Scheme,
     pub outcome: HttpOutcome,
-    /// The kept response headers ([`AWS_FRONT_HEADERS`]), lowercase name and value.
+    /// The kept response headers ([`KEPT_HEADERS`]), lowercase name and value.
     pub headers: Vec<(&'static str, String)>,
     /// From the start of the request to the response headers (or the failure).
     pub duration: Duration,
+    /// How long each step of the exchange took, as far as it went.
+    pub phases: Phases,
+    /// The HTTP version of the response, when one arrived.
+    pub version: Option<hyper::Version>,
     /// How the CDN-profile handshake failed, when it did: the TLS check compares it with a
     /// handshake it reused (see `TlsReport::finish_from`).
     pub handshake: Option<cdn_client::Finish>,
@@ -63,6 +67,16 @@ impl HttpReport {
     pub fn all(&self) -> impl Iterator<Item = &HttpReport> {
         std::iter::once(self).chain(self.more.iter())
     }
+}
+
+/// How long each step of one request took: the connection, the TLS handshake, then the wait
+/// for the response headers. A step that was not reached is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    pub connect: Option<Duration>,
+    pub tls: Option<Duration>,
+    /// From the request sent (on the established connection) to the response headers.
+    pub headers: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,13 +105,17 @@ pub fn tls_client(provider: Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, ru
     Ok(Arc::new(config))
 }
 
-/// Response headers the HTTP check keeps as evidence: they tell an AWS load balancer's or API
-/// Gateway's own error from the application's.
-pub const AWS_FRONT_HEADERS: &[&str] = &[
+/// Response headers the HTTP check keeps: the first four tell an AWS load balancer's or API
+/// Gateway's own error from the application's (evidence); the last two are what the
+/// blackbox_exporter-compatible series read (`probe_http_content_length`,
+/// `probe_http_last_modified_timestamp_seconds`).
+pub const KEPT_HEADERS: &[&str] = &[
     "server",
     "x-amzn-requestid",
     "x-amzn-errortype",
     "x-amz-apigw-id",
+    "content-length",
+    "last-modified",
 ];
 
 /// Sends the CDN's request to `address` over the CDN-profile TLS client, waits for the response
@@ -122,7 +140,7 @@ pub async fn probe(
         connect_timeout: origin.timeout,
         read_timeout: origin.read_timeout,
         headers: &spec.headers.0,
-        keep: AWS_FRONT_HEADERS,
+        keep: KEPT_HEADERS,
     };
     // The whole response within `response_completion_timeout` from the first connection
     // attempt, as the CDN counts it; without one, the body is read for the keep-alive watch
@@ -157,6 +175,11 @@ pub async fn probe(
         outcome: sent.outcome,
         headers: sent.headers,
         duration: start.elapsed(),
+        phases: sent.phases,
+        version: match &sent.answer {
+            Some(Answer::Response { version, .. }) => Some(*version),
+            _ => None,
+        },
         handshake: sent.handshake,
         refusal,
         body: read,
@@ -243,6 +266,7 @@ struct Sent {
     answer: Option<Answer>,
     /// The connection, idle after a response read to its end that leaves it open.
     idle: Option<keepalive::Idle>,
+    phases: Phases,
 }
 
 impl Sent {
@@ -253,6 +277,7 @@ impl Sent {
             handshake: None,
             answer: None,
             idle: None,
+            phases: Phases::default(),
         }
     }
 
@@ -261,6 +286,12 @@ impl Sent {
             idle,
             ..Sent::answered(answer)
         }
+    }
+
+    /// How far the exchange went: `phases` with the wait for the answer's headers added.
+    fn timed(mut self, phases: Phases) -> Sent {
+        self.phases = phases;
+        self
     }
 
     fn answered(answer: Answer) -> Sent {
@@ -277,33 +308,40 @@ impl Sent {
             handshake: None,
             answer: Some(answer),
             idle: None,
+            phases: Phases::default(),
         }
     }
 }
 
 /// Connects, sets up TLS, sends the request; reads the body as `read` says.
 async fn send_over(x: &Exchange<'_>, client: Client<'_>, read: Read) -> Sent {
+    let start = Instant::now();
     let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Sent::failed(HttpOutcome::ConnectFailed(e.to_string())),
         Err(_) => return Sent::failed(HttpOutcome::ConnectFailed("connect timed out".into())),
     };
+    let mut phases = Phases {
+        connect: Some(start.elapsed()),
+        ..Phases::default()
+    };
     let timed_out = || Sent::failed(HttpOutcome::TlsFailed("TLS handshake timed out".into()));
-    match x.scheme {
-        Scheme::Http => Sent::asked(exchange(x, tcp, read).await),
+    let secured = Instant::now();
+    let ready = match x.scheme {
+        Scheme::Http => Ok(Stream::Plain(tcp)),
         Scheme::Https => match client {
             Client::Cdn(ssl) => {
                 let handshake = cdn_client::handshake(ssl, tcp, x.host);
                 match tokio::time::timeout(x.connect_timeout, handshake).await {
-                    Ok((_, Some(stream))) => Sent::asked(exchange(x, stream, read).await),
-                    Ok((finish, None)) => Sent {
+                    Ok((_, Some(stream))) => Ok(Stream::Cdn(stream)),
+                    Ok((finish, None)) => Err(Sent {
                         handshake: Some(finish.clone()),
                         ..Sent::failed(HttpOutcome::TlsFailed(finish.describe()))
-                    },
-                    Err(_) => Sent {
+                    }),
+                    Err(_) => Err(Sent {
                         handshake: Some(cdn_client::Finish::TimedOut),
                         ..timed_out()
-                    },
+                    }),
                 }
             }
             Client::Rustls(tls) => {
@@ -313,23 +351,49 @@ async fn send_over(x: &Exchange<'_>, client: Client<'_>, read: Read) -> Sent {
                 };
                 let connector = TlsConnector::from(Arc::clone(tls));
                 match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(stream)) => Sent::asked(exchange(x, stream, read).await),
-                    Ok(Err(e)) => Sent::failed(HttpOutcome::TlsFailed(e.to_string())),
-                    Err(_) => timed_out(),
+                    Ok(Ok(stream)) => Ok(Stream::Rustls(Box::new(stream))),
+                    Ok(Err(e)) => Err(Sent::failed(HttpOutcome::TlsFailed(e.to_string()))),
+                    Err(_) => Err(timed_out()),
                 }
             }
         },
+    };
+    if x.scheme == Scheme::Https {
+        phases.tls = Some(secured.elapsed());
     }
+    let stream = match ready {
+        Ok(stream) => stream,
+        Err(failed) => return failed.timed(phases),
+    };
+    let (answer, idle) = match stream {
+        Stream::Plain(s) => exchange(x, s, read).await,
+        Stream::Cdn(s) => exchange(x, s, read).await,
+        Stream::Rustls(s) => exchange(x, *s, read).await,
+    };
+    if let Answer::Response { waited, .. } = &answer {
+        phases.headers = Some(*waited);
+    }
+    Sent::asked((answer, idle)).timed(phases)
+}
+
+/// A connection ready for the request.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Cdn(tokio_openssl::SslStream<tokio::net::TcpStream>),
+    Rustls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
 /// How the origin answered a request on an established connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A response: its status, the kept headers, up to the caller's limit of its body when the
-    /// status is an error (a refusal of the client certificate is told by its words), how far
-    /// the body was read, and whether the origin closes the connection after it.
+    /// A response: its status and version, the kept headers, up to the caller's limit of its
+    /// body when the status is an error (a refusal of the client certificate is told by its
+    /// words), how far the body was read, and whether the origin closes the connection after it.
     Response {
         status: u16,
+        version: hyper::Version,
+        /// From the request sent to the response headers.
+        waited: Duration,
         kept: Vec<(&'static str, String)>,
         body: Vec<u8>,
         read: Body,
@@ -384,6 +448,7 @@ async fn exchange<S>(x: &Exchange<'_>, stream: S, read: Read) -> (Answer, Option
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let asked = Instant::now();
     let deadline = tokio::time::Instant::now() + x.read_timeout;
     let exchange = async {
         let (mut sender, connection) =
@@ -422,7 +487,9 @@ where
             return (not_answered(&e), None);
         }
     };
+    let waited = asked.elapsed();
     let status = response.status().as_u16();
+    let version = response.version();
     let kept = x
         .keep
         .iter()
@@ -454,6 +521,8 @@ where
     };
     let answer = Answer::Response {
         status,
+        version,
+        waited,
         kept,
         body,
         read: read.clone(),
