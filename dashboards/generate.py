@@ -379,6 +379,16 @@ def detail():
     b.panels[-1]["targets"] += [
         target(f"origin_tls_chain_valid{{{O}}}", "B", "chain valid", instant=True),
         target(f"origin_tls_san_match{{{O}}}", "C", "SAN {{name}}", instant=True)]
+    # Origin mTLS: the certificate the CDN presents (from ACM, or client_certificate); no series,
+    # so "No data", for origins without one.
+    mtls = "The client certificate the CDN presents to this origin (origin mTLS): from ACM for a " \
+           "discovered origin, else from client_certificate. ACM does not renew it; empty without origin mTLS."
+    b.add(stat("CDN client certificate: days left",
+               f"(origin_cdn_client_certificate_not_after_timestamp_seconds{{{O}}} - time()) / 86400", "d", mtls,
+               th=thresholds("red", 0, "orange", 7, "yellow", 21, "green"), decimals=1), 12, 4)
+    b.add(stat("CDN client certificate: expires",
+               f"origin_cdn_client_certificate_not_after_timestamp_seconds{{{O}}} * 1000", "dateTimeAsIso", mtls,
+               color_mode="none"), 12, 4)
 
     b.row("TCP")
     b.add(stat("Addresses ready", f"origin_address_ready{{{O}}}", "none",

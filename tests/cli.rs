@@ -411,3 +411,75 @@ fn startup_errors_are_logged_as_json_or_logfmt() {
         "{line}"
     );
 }
+
+/// `check` on an origin whose client certificate (the one the CDN presents through origin mTLS)
+/// expires in 5 days: a warning with the date, in text and in JSON; the origin stays ready.
+#[test]
+fn check_warns_of_the_cdns_client_certificate_expiring_with_its_date() {
+    use lab::tls::{LeafSpec, Pki, RustlsOrigin};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::new(&["shop.lab.test"]), Some(&pki.inter));
+    let origin = runtime.block_on(RustlsOrigin::serving(&pki, &leaf, false));
+    let client = pki.leaf(
+        &LeafSpec::new(&["cdn-client.lab.test"]).valid(-30, 5),
+        Some(&pki.inter),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write(
+        &dir,
+        "client.pem",
+        &format!("{}{}", client.pem, pki.inter.pem),
+    );
+    let key = write(&dir, "client.key", &client.key_pem);
+    let file = write(
+        &dir,
+        "c.yaml",
+        &format!(
+            "global: {{timeout: 2s, ca_file: '{}'}}\norigins:\n  - {{name: shop, domain: shop.lab.test, address: 127.0.0.1, https_port: {}, checks: [tcp, tls], client_certificate: {{cert_file: '{}', key_file: '{}'}}}}\n",
+            pki.ca_file.display(),
+            origin.port(),
+            cert.display(),
+            key.display()
+        ),
+    );
+    let t = time::OffsetDateTime::from_unix_timestamp(client.not_after).unwrap();
+    let date = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let f = file.to_str().unwrap();
+    let (code, out) = run(&["check", "--config.file", f], &[]);
+    assert_eq!(code, 0, "a warning leaves the origin ready:\n{out}");
+    for line in [
+        "shop (shop.lab.test): CDN READY".to_string(),
+        "! cdn_client_certificate_expiring_soon [warning]".to_string(),
+        format!(
+            "evidence: the client certificate the CDN presents (client_certificate {}) expires on {date}, in 5 days (expiry_warning_days 21)",
+            cert.display()
+        ),
+        format!("confirm:  openssl x509 -noout -enddate -in {}", cert.display()),
+        format!("mtls: the client certificate the CDN presents (client_certificate {}) valid to {date}", cert.display()),
+    ] {
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+
+    let (code, out) = run(&["check", "--config.file", f, "--format", "json"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let cause = &json["origins"][0]["causes"][0];
+    assert_eq!(cause["cause"], "cdn_client_certificate_expiring_soon");
+    assert_eq!(cause["severity"], "warning");
+    assert!(
+        cause["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("expires on {date}"))),
+        "{cause}"
+    );
+    drop(origin);
+}

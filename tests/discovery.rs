@@ -8,7 +8,7 @@ mod lab;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use lab::aws::stub::{Stub, StubDistribution};
+use lab::aws::stub::{Stub, StubDistribution, StubVpcOrigin};
 use lab::aws::Moto;
 use lab::dns::{DnsLab, Zone};
 use lab::http::HttpOrigin;
@@ -24,7 +24,12 @@ async fn dns() -> DnsLab {
         .with_record("healthy.cf.test", LOOPBACK)
         .with_record("broken.cf.test", LOOPBACK)
         .with_record("shop.cf.test", LOOPBACK)
-        .with_record("guarded.cf.test", LOOPBACK);
+        .with_record("guarded.cf.test", LOOPBACK)
+        .with_record("ossl-none.cf.test", LOOPBACK)
+        .with_record("ossl-copy.cf.test", LOOPBACK)
+        .with_record("go-none.cf.test", LOOPBACK)
+        .with_record("go-copy.cf.test", LOOPBACK)
+        .with_record("vpc.cf.test", LOOPBACK);
     DnsLab::start(vec![zone], &[]).await
 }
 
@@ -410,4 +415,350 @@ async fn wait_for_targets(exporter: &Exporter, want: &[&str], deadline: Instant)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A stub API's config for the exporter: the lab PKI trusted, the lab's DNS, every second.
+fn stub_config(
+    stub: &Stub,
+    dns: &DnsLab,
+    ca_file: &std::path::Path,
+    checks: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "global: {{interval: 2s, timeout: 2s, checks: [{checks}], http: {{path: /, expect_status: [200]}}, ca_file: '{}'{}}}
+discovery: {{cloudfront: {{refresh_interval: 1s, endpoint_url: '{}'{extra}}}}}
+",
+        ca_file.display(),
+        dns.global_yaml(),
+        stub.endpoint
+    )
+}
+
+/// moto keeps `OriginKeepaliveTimeout`: a distribution made through its API gives the
+/// discovered origin its keep-alive timeout.
+#[tokio::test]
+async fn the_keepalive_timeout_comes_from_the_distribution() {
+    let moto = Moto::start();
+    let (id, _) = moto.create_distribution(&json!({
+        "ref": "keepalive",
+        "origins": [{"id": "web", "domain": "healthy.cf.test", "keepalive_timeout": 17}],
+    }));
+    let config = origin_exporter::config::load_str(
+        &format!(
+            "global: {{keepalive_timeout: 60s}}\ndiscovery: {{cloudfront: {{endpoint_url: '{}'}}}}",
+            moto.endpoint()
+        ),
+        std::path::Path::new("t.yaml"),
+    )
+    .expect("config");
+    let settings = config.discovery.cloudfront.clone().expect("cloudfront");
+    let mut cf = origin_exporter::discovery::cloudfront::CloudFront::new(&settings).await;
+    let set = cf.list().await.expect("list");
+    let (merged, _) = origin_exporter::discovery::merge(&config, &set);
+    let o = merged
+        .origins
+        .iter()
+        .find(|o| o.name == format!("{id}_web"))
+        .expect("the discovered origin");
+    // The distribution's, not global's.
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(17));
+    assert_eq!(o.response_completion_timeout(), None);
+}
+
+/// What moto does not keep, from the stub in CloudFront's wire format: the response completion
+/// timeout, the keep-alive timeout, and the origin mTLS certificate's ARN (with ACM's answer
+/// missing: no ACM behind the stub).
+#[tokio::test]
+async fn completion_timeout_and_origin_mtls_from_a_stub_api() {
+    lab::aws::fake_credentials();
+    let arn = "arn:aws:acm:us-east-1:123456789012:certificate/not-in-acm";
+    let d = StubDistribution {
+        keepalive_timeout: 7,
+        response_completion_timeout: Some(45),
+        mtls_certificate_arn: Some(arn.into()),
+        ..StubDistribution::new("ETIMES")
+    };
+    let stub = Stub::start(vec![vec![d]]).await;
+    let config = origin_exporter::config::load_str(
+        &format!(
+            "discovery: {{cloudfront: {{endpoint_url: '{}'}}}}",
+            stub.endpoint
+        ),
+        std::path::Path::new("t.yaml"),
+    )
+    .expect("config");
+    let settings = config.discovery.cloudfront.clone().expect("cloudfront");
+    let mut cf = origin_exporter::discovery::cloudfront::CloudFront::new(&settings).await;
+    let set = cf.list().await.expect("ACM failing fails no refresh");
+    let (merged, _) = origin_exporter::discovery::merge(&config, &set);
+    let o = &merged.origins[0];
+    assert_eq!(o.name, "ETIMES_web");
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(7));
+    assert_eq!(
+        o.response_completion_timeout(),
+        Some(Duration::from_secs(45))
+    );
+    let mtls = o.cdn_client_certificate.as_ref().expect("origin mTLS");
+    assert_eq!(mtls.arn, arn);
+    assert!(mtls.acm.is_err(), "{mtls:?}");
+    assert!(o.client_certificate.is_none());
+    assert!(
+        stub.requests()
+            .iter()
+            .any(|r| r == "CertificateManager.DescribeCertificate"),
+        "{:?}",
+        stub.requests()
+    );
+}
+
+/// Origin mTLS from the CDN, on OpenSSL and Go origins that require a client certificate from
+/// the lab CA. The distributions come from the stub (moto knows no `OriginMtlsConfig`); the
+/// certificates are imported into moto's ACM, which the stub forwards ACM's calls to. Without a
+/// local copy the origin is not `tls_client_certificate_required` (the CDN does present one),
+/// and the certificate that expires in 5 days is `cdn_client_certificate_expiring_soon`; with a
+/// local copy the checks present it and the origin is healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_mtls_from_acm_with_and_without_a_local_copy() {
+    use lab::tls::{Files, GoOrigin, LeafSpec, OpenSslOrigin, Pki};
+    let moto = Moto::start();
+    let dns = dns().await;
+    let pki = Pki::new();
+    let files = Files::new();
+    let root = files.write("root.pem", &pki.root.pem);
+    let root = root.to_str().expect("path");
+    let serve = |names: &[&str]| pki.leaf(&LeafSpec::new(names).rsa(), Some(&pki.inter));
+    let ossl = OpenSslOrigin::start(
+        &pki,
+        &serve(&["ossl-none.cf.test", "ossl-copy.cf.test"]),
+        &[
+            "-tls1_2",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            root,
+        ],
+    )
+    .await;
+    let go = GoOrigin::start(
+        &pki,
+        &serve(&["go-none.cf.test", "go-copy.cf.test"]),
+        &["-client-auth", "verify", "-client-ca", root],
+    )
+    .await;
+    // The CDN's client certificates, issued by the lab CA the origins trust.
+    let client = |days: i64| {
+        pki.leaf(
+            &LeafSpec::new(&["cdn-client.cf.test"]).valid(-30, days),
+            Some(&pki.inter),
+        )
+    };
+    let expiring = client(5);
+    let copied = client(300);
+    let expiring_arn = moto.import_certificate(&expiring.pem, &expiring.key_pem, &pki.inter.pem);
+    let copied_arn = moto.import_certificate(&copied.pem, &copied.key_pem, &pki.inter.pem);
+    let copy_cert = files.write("copy.pem", &format!("{}{}", copied.pem, pki.inter.pem));
+    let copy_key = files.write("copy.key", &copied.key_pem);
+
+    let distribution = |id: &str, domain: &str, port: u16, arn: &str| StubDistribution {
+        domain: domain.into(),
+        https_port: port,
+        mtls_certificate_arn: Some(arn.into()),
+        ..StubDistribution::new(id)
+    };
+    let stub = Stub::start(vec![vec![
+        distribution("EOSSLNONE", "ossl-none.cf.test", ossl.port(), &expiring_arn),
+        distribution("EOSSLCOPY", "ossl-copy.cf.test", ossl.port(), &copied_arn),
+        distribution("EGONONE", "go-none.cf.test", go.port(), &expiring_arn),
+        distribution("EGOCOPY", "go-copy.cf.test", go.port(), &copied_arn),
+    ]])
+    .await;
+    stub.forward_others_to(moto.addr);
+    let exporter = Exporter::start(&stub_config(
+        &stub,
+        &dns,
+        &pki.ca_file,
+        "tcp, tls, http",
+        &format!(
+            ", client_certificates: {{'{copied_arn}': {{cert_file: '{}', key_file: '{}'}}}}",
+            copy_cert.display(),
+            copy_key.display()
+        ),
+    ))
+    .await;
+    let without = ["EOSSLNONE_web", "EGONONE_web"];
+    let with = ["EOSSLCOPY_web", "EGOCOPY_web"];
+    let s = wait(&exporter, "every mTLS origin probed", |s| {
+        without.iter().chain(&with).all(|o| {
+            probed(s, o)
+                && s.value("origin_tls_handshake_success", &[("origin", o)])
+                    .is_some()
+        })
+    })
+    .await;
+    for o in without {
+        assert_eq!(
+            s.active_causes(o),
+            ["cdn_client_certificate_expiring_soon"],
+            "{o}: not tls_client_certificate_required, and the expiry from ACM"
+        );
+        s.assert_value(
+            "origin_cdn_client_certificate_not_after_timestamp_seconds",
+            &[("origin", o)],
+            expiring.not_after as f64,
+        );
+        s.assert_value("origin_cdn_ready", &[("origin", o)], 1.0);
+    }
+    for o in with {
+        assert_eq!(s.active_causes(o), Vec::<String>::new(), "{o}");
+        s.assert_value(
+            "origin_cdn_client_certificate_not_after_timestamp_seconds",
+            &[("origin", o)],
+            copied.not_after as f64,
+        );
+        // The HTTP check presented the copy too: the origins answered.
+        s.assert_value("origin_http_status_code", &[("origin", o)], 200.0);
+    }
+    // The landing page says why the origins without a copy were not judged on the certificate.
+    let (_, page) = exporter.get("/").await;
+    assert!(
+        page.contains("the origin&#39;s verdict on it cannot be checked")
+            || page.contains("the origin's verdict on it cannot be checked"),
+        "{page}"
+    );
+    assert!(page.contains(&expiring_arn), "{page}");
+    // ACM is asked once per certificate and refresh.
+    let described = stub
+        .requests()
+        .iter()
+        .filter(|r| *r == "CertificateManager.DescribeCertificate")
+        .count();
+    assert!(described >= 2, "{:?}", stub.requests());
+    exporter.stop().await;
+}
+
+/// VPC origins: skipped by default (counted, and listed on the landing page as not probed);
+/// with `vpc_origins: probe` probed on the ports and protocols of the VPC origin (GetVpcOrigin),
+/// with the distribution's domain and timeouts, read again on every refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vpc_origins_are_listed_as_skipped_or_probed_as_their_vpc_origin_says() {
+    use lab::tls::{LeafSpec, Pki, RustlsOrigin};
+    lab::aws::fake_credentials();
+    let dns = dns().await;
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::new(&["vpc.cf.test"]), Some(&pki.inter));
+    let origin = RustlsOrigin::serving(&pki, &leaf, false).await;
+    let vpc = StubDistribution {
+        domain: "vpc.cf.test".into(),
+        // Not what CloudFront connects to: a VPC origin's ports are the VPC origin's own.
+        https_port: 1,
+        keepalive_timeout: 20,
+        vpc_origin: Some("vo_lab".into()),
+        ..StubDistribution::new("EVPC")
+    };
+    let stub = Stub::start(vec![vec![vpc]]).await;
+    stub.set_vpc_origin(
+        "vo_lab",
+        StubVpcOrigin {
+            http_port: 80,
+            https_port: origin.port(),
+            protocol_policy: "https-only".into(),
+            ssl_protocols: vec!["TLSv1.2".into()],
+        },
+    );
+
+    // skip (the default).
+    let exporter = Exporter::start(&stub_config(&stub, &dns, &pki.ca_file, "tcp, tls", "")).await;
+    let s = wait(&exporter, "the VPC origin counted as skipped", |s| {
+        s.value(
+            "origin_exporter_discovery_skipped_origins",
+            &[("provider", "cloudfront"), ("reason", "vpc_origin")],
+        ) == Some(1.0)
+    })
+    .await;
+    assert!(!s.has_origin("EVPC_web"));
+    s.assert_value(
+        "origin_exporter_discovery_origins",
+        &[("provider", "cloudfront")],
+        0.0,
+    );
+    let (_, page) = exporter.get("/").await;
+    for text in [
+        "Not probed",
+        "EVPC",
+        "vpc.cf.test",
+        "vpc_origin",
+        "vpc_origins: probe",
+    ] {
+        assert!(
+            page.contains(text),
+            "{text:?} not on the landing page:\n{page}"
+        );
+    }
+    exporter.stop().await;
+    assert!(
+        !stub.requests().iter().any(|r| r.contains("vpc-origin")),
+        "skip reads no VPC origin"
+    );
+
+    // probe.
+    let exporter = Exporter::start(&stub_config(
+        &stub,
+        &dns,
+        &pki.ca_file,
+        "tcp, tls",
+        ", vpc_origins: probe",
+    ))
+    .await;
+    let s = wait(&exporter, "the VPC origin probed", |s| {
+        probed(s, "EVPC_web")
+    })
+    .await;
+    assert_eq!(s.active_causes("EVPC_web"), Vec::<String>::new());
+    s.assert_value(
+        "origin_tls_handshake_success",
+        &[("origin", "EVPC_web")],
+        1.0,
+    );
+    s.assert_value(
+        "origin_exporter_discovery_skipped_origins",
+        &[("provider", "cloudfront"), ("reason", "vpc_origin")],
+        0.0,
+    );
+    // Read on every refresh: a second GetVpcOrigin comes with the second refresh.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stub
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/vpc-origin/vo_lab"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{:?}", stub.requests());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    exporter.stop().await;
+
+    // What the origin takes from where.
+    let config = origin_exporter::config::load_str(
+        &format!(
+            "discovery: {{cloudfront: {{endpoint_url: '{}', vpc_origins: probe}}}}",
+            stub.endpoint
+        ),
+        std::path::Path::new("t.yaml"),
+    )
+    .expect("config");
+    let settings = config.discovery.cloudfront.clone().expect("cloudfront");
+    let mut cf = origin_exporter::discovery::cloudfront::CloudFront::new(&settings).await;
+    let set = cf.list().await.expect("list");
+    let (merged, _) = origin_exporter::discovery::merge(&config, &set);
+    let o = &merged.origins[0];
+    assert_eq!(
+        (o.name.as_str(), o.domain.as_str()),
+        ("EVPC_web", "vpc.cf.test")
+    );
+    assert_eq!(o.https_port, origin.port());
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(20));
+    assert_eq!(o.read_timeout, Duration::from_secs(30));
 }

@@ -733,7 +733,7 @@ origins:
                 "global.concurrency: expected an integer, got \"many\"",
                 "origins[0]: expected a map, got \"just-a-name\"",
                 "origins[1].checks[1]: expected a string, got 5",
-                "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels, ip_address_type, connection_timeout, connection_attempts, edge, client_certificate",
+                "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels, ip_address_type, connection_timeout, connection_attempts, keepalive_timeout, response_completion_timeout, edge, client_certificate",
                 "origins[1].domain: expected a string, got a list",
                 "origins[1].https_port: must be 1-65535, got 0",
                 "origins[2].http.expect_status[1]: expected a status code (200) or class (\"2xx\")",
@@ -753,7 +753,7 @@ origins:
             got,
             [
                 "origins[0][0]: expected a string, got 1",
-                "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels, ip_address_type, connection_timeout, connection_attempts, edge, client_certificate",
+                "origins[1].colour: unknown key; expected one of name, domain, host_header, address, protocol_policy, http_port, https_port, ssl_protocols, http, checks, interval, timeout, read_timeout, expiry_warning_days, labels, ip_address_type, connection_timeout, connection_attempts, keepalive_timeout, response_completion_timeout, edge, client_certificate",
                 "origins[1].https_port: expected an integer, got \"many\"",
             ],
             "{got:#?}"

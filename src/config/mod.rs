@@ -13,6 +13,7 @@ mod validate_cases;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,54 @@ pub struct CloudFrontDiscovery {
     pub endpoint_url: Option<String>,
     /// When set, each discovered origin carries `https://<distribution domain><edge_path>`.
     pub edge_path: Option<String>,
+    /// Whether VPC origins are probed (`vpc_origins`).
+    pub vpc_origins: VpcOrigins,
+    /// Local copies of the client certificates the CDN presents (origin mTLS), by ACM ARN
+    /// (`client_certificates`): a discovered origin whose distribution names one presents it.
+    pub client_certificates: BTreeMap<String, ClientCertificate>,
+}
+
+/// `discovery.cloudfront.vpc_origins`: VPC origins are reachable from inside their VPC only, so
+/// they are probed only when the exporter runs there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VpcOrigins {
+    /// Counted and listed as skipped, not probed.
+    #[default]
+    Skip,
+    /// Probed with the ports, protocol policy and protocols of the VPC origin (GetVpcOrigin).
+    Probe,
+}
+
+impl VpcOrigins {
+    pub const NAMES: [&'static str; 2] = ["skip", "probe"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "skip" => Some(Self::Skip),
+            "probe" => Some(Self::Probe),
+            _ => None,
+        }
+    }
+}
+
+/// The client certificate the CDN presents to a discovered origin through origin mTLS
+/// (CloudFront `OriginMtlsConfig`): its ACM ARN, and what ACM says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdnClientCertificate {
+    pub arn: String,
+    /// ACM's DescribeCertificate, or why it could not be read.
+    pub acm: Result<AcmCertificate, String>,
+}
+
+/// What ACM's DescribeCertificate tells of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AcmCertificate {
+    /// `NotAfter`, Unix seconds.
+    pub not_after: Option<i64>,
+    /// `Status`: `ISSUED`, `EXPIRED`, `REVOKED`, `INACTIVE`, ...
+    pub status: Option<String>,
+    /// `Type`: `IMPORTED`, `AMAZON_ISSUED` or `PRIVATE`.
+    pub kind: Option<String>,
 }
 
 /// An origin given by its parameters rather than by the config file (`/probe?target=`,
@@ -114,9 +163,19 @@ impl Config {
     }
 
     /// A discovered origin with this config's `global` defaults applied and validated.
+    /// The settings the CDN defines and may leave unset (CloudFront's defaults then apply: a 5 s
+    /// keep-alive, no response completion bound, no client certificate) are not taken from
+    /// `global`.
     pub fn discovered_origin(&self, raw: &raw::RawOrigin) -> Result<Origin, Vec<FieldError>> {
         let path = raw.name.clone().unwrap_or_else(|| "discovered".into());
-        validate::validate_with_defaults(raw, &self.defaults, &path)
+        let defaults = raw::RawGlobal {
+            keepalive_timeout: None,
+            response_completion_timeout: None,
+            // The CDN presents a client certificate only through the distribution's origin mTLS.
+            client_certificate: None,
+            ..self.defaults.clone()
+        };
+        validate::validate_with_defaults(raw, defaults, &path)
     }
 
     /// A config of one ad-hoc origin, with `global` as given (the `check --domain` command).
@@ -167,6 +226,9 @@ pub struct ClientCertificate {
     /// The files' contents as read at load time.
     pub cert_pem: Arc<[u8]>,
     pub key_pem: Arc<[u8]>,
+    /// The notAfter of the first certificate in `cert_pem` (the leaf), Unix seconds; `None`
+    /// when it does not parse (the TLS check then reports the file).
+    pub not_after: Option<i64>,
 }
 
 impl std::fmt::Debug for ClientCertificate {
@@ -200,8 +262,12 @@ pub struct Origin {
     pub expiry_warning_days: u32,
     /// Extra labels on every series of this origin, sorted by name.
     pub labels: Vec<(String, String)>,
-    /// The client certificate the CDN presents when the origin asks (origin mTLS).
+    /// The client certificate the CDN presents when the origin asks (origin mTLS): what the
+    /// checks present. For a discovered origin, the local copy from `client_certificates`.
     pub client_certificate: Option<Box<ClientCertificate>>,
+    /// The CDN's origin mTLS setting of a discovered origin: the certificate in ACM, which the
+    /// checks can present only through a local copy (`client_certificate`).
+    pub cdn_client_certificate: Option<Arc<CdnClientCertificate>>,
     /// Large-fleet mode (`global.large_fleet`): this origin's detail series only while a cause
     /// is active on it.
     pub large_fleet: bool,
@@ -215,6 +281,12 @@ pub struct Origin {
     pub connection_timeout: Duration,
     /// Attempts before a port counts as unreachable (`connection_attempts`, 1-3).
     pub connection_attempts: u8,
+    /// `keepalive_timeout` in milliseconds (see [`Origin::keepalive_timeout`]): 4 bytes
+    /// instead of a `Duration`'s 16 in every origin's settings.
+    keepalive_timeout_ms: NonZeroU32,
+    /// `response_completion_timeout` in milliseconds (see
+    /// [`Origin::response_completion_timeout`]).
+    response_completion_timeout_ms: Option<NonZeroU32>,
     /// Where the origin was discovered; `None` for a configured one.
     pub source: Option<Arc<Source>>,
     /// A `/probe?target=` origin: what it makes the exporter fetch (AIA) passes the ad-hoc
@@ -309,6 +381,20 @@ impl Origin {
     /// Bound of one TCP connection attempt: `connection_timeout`, or `timeout` when smaller.
     pub fn attempt_timeout(&self) -> Duration {
         self.connection_timeout.min(self.timeout)
+    }
+
+    /// How long the CDN keeps an idle connection to the origin open for its next request
+    /// (`keepalive_timeout`, CloudFront's `OriginKeepaliveTimeout`, default 5 s).
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.keepalive_timeout_ms.get()))
+    }
+
+    /// The whole response must arrive within this, or the CDN ends the connection
+    /// (`response_completion_timeout`, CloudFront's `ResponseCompletionTimeout`); `None`: no
+    /// such bound. Never below `read_timeout`.
+    pub fn response_completion_timeout(&self) -> Option<Duration> {
+        self.response_completion_timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms.get())))
     }
 
     pub fn has_check(&self, check: Check) -> bool {

@@ -52,6 +52,8 @@ pub struct RawGlobal {
     pub ip_address_type: Option<String>,
     pub connection_timeout: Option<String>,
     pub connection_attempts: Option<i64>,
+    pub keepalive_timeout: Option<String>,
+    pub response_completion_timeout: Option<String>,
     pub edge: Option<RawEdge>,
     pub client_certificate: Option<RawClientCertificate>,
 }
@@ -77,6 +79,8 @@ pub struct RawOrigin {
     pub ip_address_type: Option<String>,
     pub connection_timeout: Option<String>,
     pub connection_attempts: Option<i64>,
+    pub keepalive_timeout: Option<String>,
+    pub response_completion_timeout: Option<String>,
     pub edge: Option<RawEdge>,
     pub client_certificate: Option<RawClientCertificate>,
 }
@@ -115,6 +119,10 @@ pub struct RawCloudFront {
     pub tags: Option<BTreeMap<String, String>>,
     pub endpoint_url: Option<String>,
     pub edge_path: Option<String>,
+    /// `skip` or `probe`.
+    pub vpc_origins: Option<String>,
+    /// ACM certificate ARN → local copy of the client certificate the CDN presents.
+    pub client_certificates: Option<BTreeMap<String, RawClientCertificate>>,
 }
 
 /// `edge`: a URL the CDN serves from this origin.

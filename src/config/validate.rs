@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::raw::{RawConfig, RawEdge, RawHttp, RawOrigin, RawStatus};
 use super::{
     parse_duration, Check, CloudFrontDiscovery, Config, Discovery, EdgeSpec, FieldError, Global,
-    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch,
+    HttpHeaders, HttpSpec, IpAddressType, Origin, ProtocolPolicy, Scheme, StatusMatch, VpcOrigins,
 };
 use crate::cdn::{self, TlsVersion};
 use crate::netpolicy::{AdhocPolicy, Cidr};
@@ -34,6 +34,15 @@ const CONNECTION_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(10));
 const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECTION_ATTEMPTS: u8 = 3;
+/// CloudFront's `OriginKeepaliveTimeout`: 5 s by default; the API takes 1-120 s and the
+/// console up to 180 s (more by quota), so 1-180 s, the same ceiling as the read timeout.
+const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(180));
+/// CloudFront's `ResponseCompletionTimeout` has no documented ceiling (unset = no bound) and
+/// must be at least `OriginReadTimeout`; a day keeps every sum the checks make in range.
+const RESPONSE_COMPLETION_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(86_400));
 /// How often discovery lists the distributions again, by default and at the extremes.
 const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 const REFRESH_INTERVAL_RANGE: (Duration, Duration) =
@@ -197,6 +206,30 @@ fn validate_discovery(raw: &RawConfig, errors: &mut Errors) -> Discovery {
             None
         }
     };
+    let vpc_origins = match cf.vpc_origins.as_deref() {
+        None => VpcOrigins::default(),
+        Some(v) => VpcOrigins::from_name(v).unwrap_or_else(|| {
+            errors.push(
+                at("vpc_origins"),
+                format!("must be one of {}, got {v:?}", VpcOrigins::NAMES.join(", ")),
+            );
+            VpcOrigins::default()
+        }),
+    };
+    let mut client_certificates = BTreeMap::new();
+    for (arn, files) in cf.client_certificates.iter().flatten() {
+        let path = format!("{}.{arn}", at("client_certificates"));
+        if !is_acm_certificate_arn(arn) {
+            errors.push(
+                &path,
+                "must be keyed by an ACM certificate ARN (arn:aws:acm:us-east-1:ACCOUNT:certificate/ID)",
+            );
+            continue;
+        }
+        if let Some(c) = client_certificate(files, &path, errors) {
+            client_certificates.insert(arn.clone(), c);
+        }
+    }
     Discovery {
         cloudfront: Some(CloudFrontDiscovery {
             refresh_interval,
@@ -204,8 +237,23 @@ fn validate_discovery(raw: &RawConfig, errors: &mut Errors) -> Discovery {
             tags: cf.tags.clone().unwrap_or_default(),
             endpoint_url,
             edge_path,
+            vpc_origins,
+            client_certificates,
         }),
     }
+}
+
+/// `arn:PARTITION:acm:REGION:ACCOUNT:certificate/ID`.
+fn is_acm_certificate_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "acm", region, account, resource]
+            if !partition.is_empty()
+                && !region.is_empty()
+                && !account.is_empty()
+                && resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty())
+    )
 }
 
 /// `global` validated, plus the durations origins inherit.
@@ -214,6 +262,8 @@ struct GlobalDefaults {
     interval: Duration,
     timeout: Duration,
     read_timeout: Duration,
+    keepalive_timeout: Duration,
+    response_completion_timeout: Option<Duration>,
     expiry_warning_days: u32,
 }
 
@@ -240,6 +290,28 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         READ_TIMEOUT_RANGE,
         errors,
     );
+    let keepalive_timeout = duration(
+        g.keepalive_timeout.as_deref(),
+        "global.keepalive_timeout",
+        DEFAULT_KEEPALIVE_TIMEOUT,
+        KEEPALIVE_TIMEOUT_RANGE,
+        errors,
+    );
+    let response_completion_timeout = g.response_completion_timeout.as_deref().map(|s| {
+        duration(
+            Some(s),
+            "global.response_completion_timeout",
+            read_timeout,
+            RESPONSE_COMPLETION_TIMEOUT_RANGE,
+            errors,
+        )
+    });
+    if let Some(rct) = response_completion_timeout.filter(|rct| *rct < read_timeout) {
+        errors.push(
+            "global.response_completion_timeout",
+            completion_below_read(rct, read_timeout),
+        );
+    }
     if timeout > interval {
         errors.push(
             "global.timeout",
@@ -309,8 +381,25 @@ fn validate_global(raw: &RawConfig, errors: &mut Errors) -> GlobalDefaults {
         interval,
         timeout,
         read_timeout,
+        keepalive_timeout,
+        response_completion_timeout,
         expiry_warning_days,
     }
+}
+
+/// A validated duration (at least 1 ms, at most a day) in milliseconds.
+fn millis(d: Duration) -> std::num::NonZeroU32 {
+    let ms = u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    std::num::NonZeroU32::new(ms).unwrap_or(std::num::NonZeroU32::MIN)
+}
+
+/// CloudFront refuses a `ResponseCompletionTimeout` below the `OriginReadTimeout`.
+fn completion_below_read(rct: Duration, read_timeout: Duration) -> String {
+    format!(
+        "must be at least read_timeout ({}), as CloudFront requires, got {}",
+        show(read_timeout),
+        show(rct)
+    )
 }
 
 fn adhoc_policy(g: &super::raw::RawGlobal, allowed: bool, errors: &mut Errors) -> AdhocPolicy {
@@ -351,17 +440,17 @@ fn networks(list: Option<&[String]>, field: &str, errors: &mut Errors) -> Vec<Ci
 /// One origin with `global`'s defaults applied (discovery validates what it maps this way).
 pub(crate) fn validate_with_defaults(
     o: &RawOrigin,
-    defaults: &super::raw::RawGlobal,
+    defaults: super::raw::RawGlobal,
     path: &str,
 ) -> Result<Origin, Vec<FieldError>> {
     let mut errors = Errors(Vec::new());
     let raw = RawConfig {
-        global: defaults.clone(),
+        global: defaults,
         ..RawConfig::default()
     };
     let global = validate_global(&raw, &mut errors);
     let before = errors.0.len();
-    match validate_origin(o, defaults, &global, path, &mut errors) {
+    match validate_origin(o, &raw.global, &global, path, &mut errors) {
         Some(origin) if errors.0.len() == before => Ok(origin),
         _ => Err(errors.0.split_off(before)),
     }
@@ -541,6 +630,44 @@ fn validate_origin(
             errors,
         ),
     };
+    let keepalive_timeout = match o.keepalive_timeout.as_deref() {
+        None => global.keepalive_timeout,
+        Some(s) => duration(
+            Some(s),
+            &at("keepalive_timeout"),
+            global.keepalive_timeout,
+            KEEPALIVE_TIMEOUT_RANGE,
+            errors,
+        ),
+    };
+    let response_completion_timeout = match o.response_completion_timeout.as_deref() {
+        None => global.response_completion_timeout,
+        Some(s) => Some(duration(
+            Some(s),
+            &at("response_completion_timeout"),
+            read_timeout,
+            RESPONSE_COMPLETION_TIMEOUT_RANGE,
+            errors,
+        )),
+    };
+    if let Some(rct) = response_completion_timeout.filter(|rct| *rct < read_timeout) {
+        // Said where the origin says one of the two; both from `global` is `global`'s error.
+        if o.response_completion_timeout.is_some() {
+            errors.push(
+                at("response_completion_timeout"),
+                completion_below_read(rct, read_timeout),
+            );
+        } else if o.read_timeout.is_some() {
+            errors.push(
+                at("read_timeout"),
+                format!(
+                    "must not exceed response_completion_timeout ({}, from global), as CloudFront requires, got {}",
+                    show(rct),
+                    show(read_timeout)
+                ),
+            );
+        }
+    }
     let expiry_warning_days = days(o.expiry_warning_days, &at("expiry_warning_days"), errors)
         .unwrap_or(global.expiry_warning_days);
     let ip_address_type = match o
@@ -628,6 +755,9 @@ fn validate_origin(
         ip_address_type,
         connection_timeout,
         connection_attempts,
+        cdn_client_certificate: None,
+        keepalive_timeout_ms: millis(keepalive_timeout),
+        response_completion_timeout_ms: response_completion_timeout.map(millis),
         source: None,
     })
 }
@@ -662,12 +792,25 @@ fn client_certificate(
     let cert = file(raw.cert_file.as_ref(), "cert_file");
     let key = file(raw.key_file.as_ref(), "key_file");
     let ((cert_file, cert_pem), (key_file, key_pem)) = (cert?, key?);
+    let not_after = leaf_not_after(&cert_pem);
     Some(super::ClientCertificate {
         cert_file,
         key_file,
         cert_pem,
         key_pem,
+        not_after,
     })
+}
+
+/// The notAfter (Unix seconds) of the first certificate of a PEM file.
+fn leaf_not_after(pem: &[u8]) -> Option<i64> {
+    use rustls::pki_types::pem::PemObject;
+    use x509_parser::prelude::FromDer;
+    let der = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .next()?
+        .ok()?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 fn is_name_char(c: char) -> bool {

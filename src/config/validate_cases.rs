@@ -209,6 +209,105 @@ fn durations_are_checked_against_both_bounds() {
 }
 
 #[test]
+fn keepalive_timeout_is_cloudfronts_one_to_180_seconds_default_5() {
+    assert_eq!(origin("").keepalive_timeout(), Duration::from_secs(5));
+    for (given, want) in [("1s", 1), ("75s", 75), ("180s", 180)] {
+        assert_eq!(
+            origin(&format!("keepalive_timeout: {given}")).keepalive_timeout(),
+            Duration::from_secs(want)
+        );
+    }
+    assert_eq!(
+        origin_errors("keepalive_timeout: 999ms"),
+        ["origins[0].keepalive_timeout: must be 1s to 180s, got 0.999s"]
+    );
+    assert_eq!(
+        origin_errors("keepalive_timeout: 181s"),
+        ["origins[0].keepalive_timeout: must be 1s to 180s, got 181s"]
+    );
+    // `global` gives the default and names itself in its errors.
+    let cfg =
+        parse("global: {keepalive_timeout: 2s}\norigins: [{name: a, domain: a.example}]").unwrap();
+    assert_eq!(cfg.origins[0].keepalive_timeout(), Duration::from_secs(2));
+    assert_eq!(
+        errors("global: {keepalive_timeout: 0s}\norigins: [{name: a, domain: a.example}]"),
+        ["global.keepalive_timeout: must be greater than 0"]
+    );
+}
+
+#[test]
+fn response_completion_timeout_is_unset_by_default_and_never_below_read_timeout() {
+    assert_eq!(origin("").response_completion_timeout(), None);
+    assert_eq!(
+        origin("response_completion_timeout: 30s").response_completion_timeout(),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        origin("read_timeout: 5s, response_completion_timeout: 5s").response_completion_timeout(),
+        Some(Duration::from_secs(5))
+    );
+    assert_eq!(
+        origin_errors("response_completion_timeout: 29s"),
+        ["origins[0].response_completion_timeout: must be at least read_timeout (30s), as CloudFront requires, got 29s"]
+    );
+    assert_eq!(
+        origin_errors("response_completion_timeout: 86401s"),
+        ["origins[0].response_completion_timeout: must be 1s to 86400s, got 86401s"]
+    );
+    // From `global`: reported there once, not again per origin.
+    let both_global = "global: {read_timeout: 10s, response_completion_timeout: 9s}
+origins: [{name: a, domain: a.example}, {name: b, domain: b.example}]";
+    assert_eq!(
+        errors(both_global),
+        ["global.response_completion_timeout: must be at least read_timeout (10s), as CloudFront requires, got 9s"]
+    );
+    // An origin's own read_timeout above the global bound names the origin's field.
+    assert_eq!(
+        errors(
+            "global: {read_timeout: 10s, response_completion_timeout: 20s}
+origins: [{name: a, domain: a.example, read_timeout: 15s}, {name: b, domain: b.example, read_timeout: 21s}]"
+        ),
+        ["origins[1].read_timeout: must not exceed response_completion_timeout (20s, from global), as CloudFront requires, got 21s"]
+    );
+    let cfg = parse(
+        "global: {response_completion_timeout: 60s}\norigins: [{name: a, domain: a.example}]",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.origins[0].response_completion_timeout(),
+        Some(Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn a_discovered_origin_takes_cloudfronts_defaults_for_the_timeouts_it_may_leave_unset() {
+    let cfg = crate::config::load_str(
+        "global: {keepalive_timeout: 30s, response_completion_timeout: 90s}\ndiscovery: {cloudfront: {}}",
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap();
+    let raw = RawOrigin {
+        name: Some("d1".into()),
+        domain: Some("origin.example.com".into()),
+        ..RawOrigin::default()
+    };
+    let o = cfg.discovered_origin(&raw).unwrap();
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(5));
+    assert_eq!(o.response_completion_timeout(), None);
+    let set = RawOrigin {
+        keepalive_timeout: Some("20s".into()),
+        response_completion_timeout: Some("40s".into()),
+        ..raw
+    };
+    let o = cfg.discovered_origin(&set).unwrap();
+    assert_eq!(o.keepalive_timeout(), Duration::from_secs(20));
+    assert_eq!(
+        o.response_completion_timeout(),
+        Some(Duration::from_secs(40))
+    );
+}
+
+#[test]
 fn an_explicit_ip_address_type_must_allow_the_pinned_address() {
     // Without ip_address_type, a pinned address is taken as given.
     assert_eq!(
@@ -472,6 +571,90 @@ fn discovery_keys_at_their_edges() {
 }
 
 #[test]
+fn vpc_origins_are_skipped_unless_probe_is_said() {
+    let vpc = |yaml: &str| {
+        parse(yaml)
+            .unwrap()
+            .discovery
+            .cloudfront
+            .unwrap()
+            .vpc_origins
+    };
+    assert_eq!(vpc("discovery: {cloudfront: {}}"), super::VpcOrigins::Skip);
+    assert_eq!(
+        vpc("discovery: {cloudfront: {vpc_origins: skip}}"),
+        super::VpcOrigins::Skip
+    );
+    assert_eq!(
+        vpc("discovery: {cloudfront: {vpc_origins: probe}}"),
+        super::VpcOrigins::Probe
+    );
+    assert_eq!(
+        errors("discovery: {cloudfront: {vpc_origins: Probe}}"),
+        ["discovery.cloudfront.vpc_origins: must be one of skip, probe, got \"Probe\""]
+    );
+}
+
+#[test]
+fn local_copies_of_the_cdns_client_certificates_are_keyed_by_acm_arn() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["cdn".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let (c, k) = (c.display(), k.display());
+    let arn = "arn:aws:acm:us-east-1:111122223333:certificate/0f1e";
+    let cfg = parse(&format!(
+        "discovery: {{cloudfront: {{client_certificates: {{'{arn}': {{cert_file: '{c}', key_file: '{k}'}}}}}}}}"
+    ))
+    .unwrap();
+    let copies = cfg.discovery.cloudfront.unwrap().client_certificates;
+    let copy = copies.get(arn).expect("the copy by its ARN");
+    assert_eq!(copy.cert_file.display().to_string(), c.to_string());
+    // The leaf's notAfter, read at load: 2031-05-17 00:00:00 UTC.
+    assert_eq!(copy.not_after, Some(1_936_742_400));
+    assert_eq!(
+        errors(&format!(
+            "discovery: {{cloudfront: {{client_certificates: {{'arn:aws:iam::1:server-certificate/x': {{cert_file: '{c}', key_file: '{k}'}}}}}}}}"
+        )),
+        ["discovery.cloudfront.client_certificates.arn:aws:iam::1:server-certificate/x: must be keyed by an ACM certificate ARN (arn:aws:acm:us-east-1:ACCOUNT:certificate/ID)"]
+    );
+    assert_eq!(
+        errors(&format!(
+            "discovery: {{cloudfront: {{client_certificates: {{'{arn}': {{cert_file: '{c}'}}}}}}}}"
+        )),
+        [format!(
+            "discovery.cloudfront.client_certificates.{arn}.key_file: required: a PEM file"
+        )]
+    );
+}
+
+#[test]
+fn a_hand_given_client_certificate_has_its_leafs_not_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["cdn".to_string()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+    let leaf = params.self_signed(&key).unwrap();
+    // The leaf first, then another certificate: the first one counts.
+    let mut other = rcgen::CertificateParams::new(vec!["ca".to_string()]).unwrap();
+    other.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let other = other.self_signed(&key).unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&c, format!("{}{}", leaf.pem(), other.pem())).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let o = origin(&format!(
+        "client_certificate: {{cert_file: '{}', key_file: '{}'}}",
+        c.display(),
+        k.display()
+    ));
+    assert_eq!(o.client_certificate.unwrap().not_after, Some(1_893_456_000));
+}
+
+#[test]
 fn adhoc_domains_are_needed_only_when_adhoc_targets_are_allowed() {
     assert!(errors(
         "global: {allow_adhoc_targets: false}\norigins: [{name: a, domain: a.example}]"
@@ -537,7 +720,7 @@ fn a_discovered_origin_gets_the_global_defaults_and_only_its_own_errors() {
         domain: Some("origin.example.com".into()),
         ..RawOrigin::default()
     };
-    let o = validate_with_defaults(&raw, &defaults, "discovered.d1").unwrap();
+    let o = validate_with_defaults(&raw, defaults.clone(), "discovered.d1").unwrap();
     assert_eq!(o.https_port, 8443);
     assert_eq!(o.interval, Duration::from_secs(30));
     let bad = RawOrigin {
@@ -545,7 +728,7 @@ fn a_discovered_origin_gets_the_global_defaults_and_only_its_own_errors() {
         client_certificate: Some(RawClientCertificate::default()),
         ..raw
     };
-    let errs: Vec<String> = validate_with_defaults(&bad, &defaults, "discovered.d1")
+    let errs: Vec<String> = validate_with_defaults(&bad, defaults, "discovered.d1")
         .unwrap_err()
         .iter()
         .map(ToString::to_string)

@@ -42,6 +42,8 @@ pub enum Cause {
     HttpTimeout,
     TlsClientCertificateRequired,
     TlsClientCertificateRejected,
+    CdnClientCertificateExpired,
+    CdnClientCertificateExpiringSoon,
     EdgeLambdaError,
     EdgeFunctionError,
     EdgeUnexplainedError,
@@ -50,7 +52,7 @@ pub enum Cause {
 use Cause::*;
 
 impl Cause {
-    pub const ALL: [Cause; 25] = [
+    pub const ALL: [Cause; 27] = [
         DnsResolutionFailed,
         DnsAllNameserversDown,
         DnsNameserverDown,
@@ -73,6 +75,8 @@ impl Cause {
         HttpTimeout,
         TlsClientCertificateRequired,
         TlsClientCertificateRejected,
+        CdnClientCertificateExpired,
+        CdnClientCertificateExpiringSoon,
         EdgeLambdaError,
         EdgeFunctionError,
         EdgeUnexplainedError,
@@ -103,6 +107,8 @@ impl Cause {
             HttpTimeout => "http_timeout",
             TlsClientCertificateRequired => "tls_client_certificate_required",
             TlsClientCertificateRejected => "tls_client_certificate_rejected",
+            CdnClientCertificateExpired => "cdn_client_certificate_expired",
+            CdnClientCertificateExpiringSoon => "cdn_client_certificate_expiring_soon",
             EdgeLambdaError => "edge_lambda_error",
             EdgeFunctionError => "edge_function_error",
             EdgeUnexplainedError => "edge_unexplained_error",
@@ -119,7 +125,8 @@ impl Cause {
             | DnsLameDelegation
             | DnsSoaSerialMismatch
             | DnsDelegationMismatch
-            | CertExpiringSoon => Severity::Warning,
+            | CertExpiringSoon
+            | CdnClientCertificateExpiringSoon => Severity::Warning,
             _ => Severity::Critical,
         }
     }
@@ -137,6 +144,10 @@ impl Cause {
         match self {
             // The CDN resolves the domain unless the exporter was told where to connect.
             DnsResolutionFailed => origin.address.is_none(),
+            // Only where the CDN presents a client certificate (origin mTLS).
+            CdnClientCertificateExpired | CdnClientCertificateExpiringSoon => {
+                origin.has_check(self.check()) && crate::checks::tls::mtls::presents_one(origin)
+            }
             _ => origin.has_check(self.check()),
         }
     }
@@ -166,6 +177,8 @@ impl Cause {
             HttpTimeout => "The origin sends no response headers within the CDN's read timeout.",
             TlsClientCertificateRequired => "The origin asks for a client certificate (TLS CertificateRequest) and the origin has no client_certificate: the CDN, without origin mTLS, drops the request.",
             TlsClientCertificateRejected => "The origin refuses the configured client certificate: the CDN's handshake with origin mTLS fails.",
+            CdnClientCertificateExpired => "The client certificate the CDN presents to the origin (origin mTLS) has expired: an origin that checks it refuses the CDN.",
+            CdnClientCertificateExpiringSoon => "The client certificate the CDN presents to the origin (origin mTLS) expires soon, and ACM does not renew it automatically.",
             EdgeLambdaError => "A Lambda@Edge function fails for this origin's requests: the CDN answers 502 (invalid response) or 503 (execution error, throttling) without the origin's fault.",
             EdgeFunctionError => "A CloudFront Function fails for this origin's requests: the CDN answers 502 (invalid object) or 503 (execution error, throttling) without the origin's fault.",
             EdgeUnexplainedError => "The CDN itself answers 5xx although the exporter reaches the origin without a problem: the CDN cannot reach it (a firewall admitting the exporter but not the CDN's address ranges) or a cause the exporter does not model.",
@@ -196,6 +209,8 @@ impl Cause {
             HttpErrorStatus => "Look at the origin's (or its load balancer's) logs for the failing request.",
             HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout.",
             TlsClientCertificateRequired => "Stop requesting client certificates on the CDN-facing listener (nginx: ssl_verify_client off), or configure origin mTLS on the distribution and the same certificate as this origin's client_certificate.",
+            CdnClientCertificateExpired => "Re-import a renewed certificate into ACM (or re-issue it from the private CA), update the distribution's origin mTLS setting to its ARN if it changed, and replace the local copy (client_certificate, discovery.cloudfront.client_certificates).",
+            CdnClientCertificateExpiringSoon => "Before it expires: re-import a renewed certificate into ACM (or re-issue it from the private CA), update the distribution's origin mTLS setting if the ARN changes, and replace the local copy.",
             TlsClientCertificateRejected => "Make the origin trust the client certificate's issuer (nginx: ssl_client_certificate) and check the certificate is valid and meant for client authentication; it must be the one the distribution's origin mTLS presents.",
             EdgeLambdaError => "Read the function's logs in CloudWatch Logs of the region nearest the viewer (log group /aws/lambda/us-east-1.FUNCTION); fix the response it returns, or its errors and limits.",
             EdgeFunctionError => "Read the function's logs (CloudWatch Logs, us-east-1, /aws/cloudfront/function/NAME) and its FunctionValidationErrors/FunctionExecutionErrors metrics; fix the object it returns.",
@@ -230,7 +245,8 @@ mod tests {
                 "dns_lame_delegation",
                 "dns_soa_serial_mismatch",
                 "dns_delegation_mismatch",
-                "cert_expiring_soon"
+                "cert_expiring_soon",
+                "cdn_client_certificate_expiring_soon"
             ]
         );
     }

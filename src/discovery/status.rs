@@ -20,7 +20,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use super::{Group, Mapping, SkipReason, CLOUDFRONT};
+use super::{Group, Mapping, SkipReason, Skipped, CLOUDFRONT};
 use crate::checks::HttpOutcome;
 use crate::diagnose::Cause;
 use crate::store::{Slot, Store};
@@ -41,6 +41,8 @@ struct Inner {
     last_success: Option<f64>,
     origins: usize,
     skipped: BTreeMap<SkipReason, usize>,
+    /// Each CDN origin not probed, for the landing page.
+    skipped_origins: Arc<[Skipped]>,
     groups: Vec<Group>,
 }
 
@@ -82,8 +84,17 @@ impl DiscoveryStatus {
         if let Ok(mut i) = self.inner.lock() {
             i.origins = mapping.origins.len();
             i.skipped = super::skipped_by_reason(mapping);
+            i.skipped_origins = Arc::from(mapping.skipped_origins.as_slice());
             i.groups = mapping.groups.clone();
         }
+    }
+
+    /// The CDN origins the last merge did not probe, and why.
+    pub fn skipped_origins(&self) -> Arc<[Skipped]> {
+        self.inner
+            .lock()
+            .map(|i| Arc::clone(&i.skipped_origins))
+            .unwrap_or_else(|_| Arc::from(Vec::new()))
     }
 }
 

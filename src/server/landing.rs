@@ -13,6 +13,7 @@ use super::{escape, AppState};
 use crate::checks::REGISTRY;
 use crate::config::Origin;
 use crate::diagnose::{Cause, Severity};
+use crate::discovery::{SkipReason, Skipped};
 use crate::store::{Slot, Snapshot};
 
 /// Where an origin stands, in the order the page lists them.
@@ -64,6 +65,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
         count(Standing::Pending)
     );
 
+    let skipped = skipped(&state.own.discovery.skipped_origins());
     let now = SystemTime::now();
     let mut body = String::new();
     for r in &rows {
@@ -95,8 +97,55 @@ tr.Ready td:first-child{{border-left:6px solid #2a2}} tr.Pending td:first-child{
 {summary}
 <table>
 <tr><th>Origin</th><th>CDN</th><th>Active causes</th><th>Certificate</th><th>TLS (negotiated)</th><th>Last probe</th></tr>
-{body}</table></body></html>"
+{body}</table>
+{skipped}</body></html>"
     ))
+}
+
+/// Rows of the not-probed table at most; the count says how many there are.
+const MAX_SKIPPED_ROWS: usize = 1000;
+
+/// The CDN origins discovery found and does not probe, so that nobody takes them for watched.
+fn skipped(list: &[Skipped]) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut rows = String::new();
+    for s in list.iter().take(MAX_SKIPPED_ROWS) {
+        let _ = writeln!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><b>{}</b>: {}</td></tr>",
+            escape(&s.distribution_id),
+            escape(&s.origin_id),
+            escape(&s.domain),
+            s.reason.name(),
+            why_skipped(s.reason)
+        );
+    }
+    if list.len() > MAX_SKIPPED_ROWS {
+        let _ = writeln!(
+            rows,
+            "<tr><td colspan=4 class=muted>and {} more (origin_exporter_discovery_skipped_origins counts them)</td></tr>",
+            list.len() - MAX_SKIPPED_ROWS
+        );
+    }
+    format!(
+        "<h2 id=skipped>Not probed</h2>
+<p class=sub>{} discovered from the CDN and <b>not watched</b> by this exporter:</p>
+<table>
+<tr><th>Distribution</th><th>CDN origin</th><th>Domain</th><th>Why not probed</th></tr>
+{rows}</table>",
+        crate::report::count(list.len(), "origin")
+    )
+}
+
+fn why_skipped(reason: SkipReason) -> &'static str {
+    match reason {
+        SkipReason::VpcOrigin => "a VPC origin, reachable from inside its VPC only; run the exporter in that VPC with discovery.cloudfront.vpc_origins: probe",
+        SkipReason::S3Origin => "an S3 bucket origin",
+        SkipReason::Invalid => "its settings make no valid origin (the exporter's log says which)",
+        SkipReason::DuplicateName => "an origin of the same name exists",
+    }
 }
 
 fn row(out: &mut String, standing: Standing, o: &Origin, s: Option<&Snapshot>, now: SystemTime) {

@@ -168,7 +168,7 @@ for o in spec['origins']:
         item['CustomOriginConfig'] = {'HTTPPort': o.get('http_port', 80), 'HTTPSPort': o.get('https_port', 443),
             'OriginProtocolPolicy': o.get('policy', 'http-only'),
             'OriginSslProtocols': {'Quantity': 1, 'Items': ['TLSv1.2']},
-            'OriginReadTimeout': o.get('read_timeout', 30), 'OriginKeepaliveTimeout': 5}
+            'OriginReadTimeout': o.get('read_timeout', 30), 'OriginKeepaliveTimeout': o.get('keepalive_timeout', 5)}
         if 'connection_timeout' in o:
             item['ConnectionTimeout'] = o['connection_timeout']
         if 'connection_attempts' in o:
@@ -206,6 +206,17 @@ impl Moto {
         (id.to_string(), domain.to_string())
     }
 
+    /// Imports a certificate into ACM (us-east-1) as an origin mTLS client certificate is
+    /// brought there; returns its ARN.
+    pub fn import_certificate(&self, cert_pem: &str, key_pem: &str, chain_pem: &str) -> String {
+        self.python(&format!(
+            "acm = boto3.client('acm', region_name='us-east-1', endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+out = acm.import_certificate(Certificate={cert_pem:?}.encode(), PrivateKey={key_pem:?}.encode(), CertificateChain={chain_pem:?}.encode())\n\
+print(out['CertificateArn'])\n",
+            self.endpoint()
+        ))
+    }
+
     /// Deletes a distribution (disabling it first, as CloudFront requires).
     pub fn delete_distribution(&self, id: &str) {
         self.python(&format!(
@@ -214,17 +225,21 @@ impl Moto {
     }
 }
 
-/// What moto lacks (cache policies, origin request policies, `IpAddressType`), served by a stub
-/// of the CloudFront API on loopback in CloudFront's wire format (REST-XML, API version
-/// 2020-05-31, as in the API reference): ListDistributions in pages (Marker/NextMarker),
-/// GetCachePolicy and GetOriginRequestPolicy. Its tables can change while a test runs (a policy
-/// edited under the same id), and every request path is recorded.
+/// What moto lacks (cache policies, origin request policies, `IpAddressType`, origin mTLS, VPC
+/// origins, `ResponseCompletionTimeout`), served by a stub of the CloudFront API on loopback in
+/// CloudFront's wire format (REST-XML, API version 2020-05-31, as in the API reference):
+/// ListDistributions in pages (Marker/NextMarker), GetCachePolicy, GetOriginRequestPolicy and
+/// GetVpcOrigin. Its tables can change while a test runs (a policy edited under the same id),
+/// and every request path is recorded. A request for another service (a JSON protocol's
+/// `X-Amz-Target`, such as ACM's DescribeCertificate) goes to the upstream given with
+/// [`Stub::forward_others_to`] (moto), so that one `endpoint_url` serves both.
 pub mod stub {
     use std::collections::HashMap;
+    use std::net::SocketAddr;
     use std::sync::{Arc, Mutex};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinHandle;
 
     const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
@@ -242,6 +257,13 @@ pub mod stub {
         pub ip_address_type: String,
         pub cache_policy: Option<String>,
         pub origin_request_policy: Option<String>,
+        /// `OriginKeepaliveTimeout` (of the custom or the VPC origin config).
+        pub keepalive_timeout: u32,
+        pub response_completion_timeout: Option<u32>,
+        /// `OriginMtlsConfig.ClientCertificateArn`.
+        pub mtls_certificate_arn: Option<String>,
+        /// The origin is a VPC origin of this id (`VpcOriginConfig`) instead of a custom one.
+        pub vpc_origin: Option<String>,
     }
 
     impl StubDistribution {
@@ -256,7 +278,41 @@ pub mod stub {
                 ip_address_type: "ipv4".into(),
                 cache_policy: None,
                 origin_request_policy: None,
+                keepalive_timeout: 5,
+                response_completion_timeout: None,
+                mtls_certificate_arn: None,
+                vpc_origin: None,
             }
+        }
+
+        /// `CustomOriginConfig`, or `VpcOriginConfig` for a VPC origin, and what follows them
+        /// in `Origin` (the API reference's order).
+        fn origin_config(&self) -> String {
+            let config = match &self.vpc_origin {
+                Some(id) => format!(
+                    "<VpcOriginConfig><VpcOriginId>{id}</VpcOriginId><OriginReadTimeout>30</OriginReadTimeout>\
+<OriginKeepaliveTimeout>{}</OriginKeepaliveTimeout></VpcOriginConfig>",
+                    self.keepalive_timeout
+                ),
+                None => format!(
+                    "<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>{port}</HTTPSPort><OriginProtocolPolicy>https-only</OriginProtocolPolicy>\
+<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2</SslProtocol></Items></OriginSslProtocols>\
+<OriginReadTimeout>30</OriginReadTimeout><OriginKeepaliveTimeout>{keepalive}</OriginKeepaliveTimeout><IpAddressType>{ip}</IpAddressType>{mtls}</CustomOriginConfig>",
+                    port = self.https_port,
+                    keepalive = self.keepalive_timeout,
+                    ip = self.ip_address_type,
+                    mtls = self
+                        .mtls_certificate_arn
+                        .as_deref()
+                        .map(|arn| format!("<OriginMtlsConfig><ClientCertificateArn>{arn}</ClientCertificateArn></OriginMtlsConfig>"))
+                        .unwrap_or_default(),
+                ),
+            };
+            let completion = self
+                .response_completion_timeout
+                .map(|t| format!("<ResponseCompletionTimeout>{t}</ResponseCompletionTimeout>"))
+                .unwrap_or_default();
+            format!("{config}<ConnectionAttempts>2</ConnectionAttempts><ConnectionTimeout>5</ConnectionTimeout>{completion}")
         }
 
         fn summary(&self) -> String {
@@ -282,10 +338,7 @@ pub mod stub {
 <LastModifiedTime>2024-01-01T00:00:00Z</LastModifiedTime><DomainName>{lower}.cloudfront.net</DomainName>\
 <Aliases><Quantity>{n}</Quantity><Items>{aliases}</Items></Aliases>\
 <Origins><Quantity>1</Quantity><Items><Origin><Id>web</Id><DomainName>{domain}</DomainName><OriginPath></OriginPath>\
-<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>{port}</HTTPSPort><OriginProtocolPolicy>https-only</OriginProtocolPolicy>\
-<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2</SslProtocol></Items></OriginSslProtocols>\
-<OriginReadTimeout>30</OriginReadTimeout><OriginKeepaliveTimeout>5</OriginKeepaliveTimeout><IpAddressType>{ip}</IpAddressType></CustomOriginConfig>\
-<ConnectionAttempts>2</ConnectionAttempts><ConnectionTimeout>5</ConnectionTimeout></Origin></Items></Origins>\
+{origin}</Origin></Items></Origins>\
 <OriginGroups><Quantity>0</Quantity></OriginGroups>\
 <DefaultCacheBehavior><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>{policies}</DefaultCacheBehavior>\
 <CacheBehaviors><Quantity>1</Quantity><Items><CacheBehavior><PathPattern>/api/*</PathPattern><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>{policies}</CacheBehavior></Items></CacheBehaviors>\
@@ -294,8 +347,7 @@ pub mod stub {
                 lower = id.to_ascii_lowercase(),
                 n = self.aliases.len(),
                 domain = self.domain,
-                port = self.https_port,
-                ip = self.ip_address_type,
+                origin = self.origin_config(),
             )
         }
     }
@@ -329,13 +381,130 @@ pub mod stub {
         }
     }
 
+    /// A VPC origin's `VpcOriginEndpointConfig` (GetVpcOrigin).
+    #[derive(Debug, Clone)]
+    pub struct StubVpcOrigin {
+        pub http_port: u16,
+        pub https_port: u16,
+        pub protocol_policy: String,
+        pub ssl_protocols: Vec<String>,
+    }
+
+    impl StubVpcOrigin {
+        fn xml(&self, id: &str) -> String {
+            let protocols: String = self
+                .ssl_protocols
+                .iter()
+                .map(|p| format!("<SslProtocol>{p}</SslProtocol>"))
+                .collect();
+            format!(
+                "<?xml version=\"1.0\"?><VpcOrigin xmlns=\"{NS}\"><Arn>arn:aws:cloudfront::123456789012:vpcorigin/{id}</Arn>\
+<CreatedTime>2025-01-01T00:00:00Z</CreatedTime><Id>{id}</Id><LastModifiedTime>2025-01-01T00:00:00Z</LastModifiedTime><Status>Deployed</Status>\
+<VpcOriginEndpointConfig><Arn>arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/internal/{id}</Arn>\
+<HTTPPort>{}</HTTPPort><HTTPSPort>{}</HTTPSPort><Name>{id}</Name><OriginProtocolPolicy>{}</OriginProtocolPolicy>\
+<OriginSslProtocols><Items>{protocols}</Items><Quantity>{}</Quantity></OriginSslProtocols></VpcOriginEndpointConfig></VpcOrigin>",
+                self.http_port,
+                self.https_port,
+                self.protocol_policy,
+                self.ssl_protocols.len()
+            )
+        }
+    }
+
     #[derive(Debug, Default)]
     struct Tables {
         /// ListDistributions pages, in order.
         pages: Vec<Vec<StubDistribution>>,
         cache_policies: HashMap<String, Headers>,
         request_policies: HashMap<String, Headers>,
+        vpc_origins: HashMap<String, StubVpcOrigin>,
+        /// Where requests for other services go.
+        upstream: Option<SocketAddr>,
         requests: Vec<String>,
+    }
+
+    /// One request as read: its head (request line and headers) and body.
+    struct Request {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    impl Request {
+        async fn read(stream: &mut TcpStream) -> Option<Request> {
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let end = loop {
+                if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let length = Request::header_in(&head, "content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = data[end..].to_vec();
+            while body.len() < length {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => body.extend_from_slice(&buf[..n]),
+                }
+            }
+            Some(Request { head, body })
+        }
+
+        fn header_in(head: &str, name: &str) -> Option<String> {
+            head.lines().skip(1).find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        }
+
+        fn path(&self) -> String {
+            self.head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string()
+        }
+
+        /// The request again, for one exchange only (`Connection: close`).
+        fn closing(&self) -> Vec<u8> {
+            let mut out = String::new();
+            for line in self.head.trim_end().lines() {
+                if !line.to_ascii_lowercase().starts_with("connection:") {
+                    out.push_str(line);
+                    out.push_str("\r\n");
+                }
+            }
+            out.push_str("Connection: close\r\n\r\n");
+            let mut bytes = out.into_bytes();
+            bytes.extend_from_slice(&self.body);
+            bytes
+        }
+    }
+
+    /// Sends `request` to `upstream` and relays its whole answer.
+    async fn forward(stream: &mut TcpStream, upstream: SocketAddr, request: &Request) {
+        let Ok(mut up) = TcpStream::connect(upstream).await else {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            return;
+        };
+        if up.write_all(&request.closing()).await.is_err() {
+            return;
+        }
+        let mut answer = Vec::new();
+        let _ = up.read_to_end(&mut answer).await;
+        let _ = stream.write_all(&answer).await;
     }
 
     pub struct Stub {
@@ -368,16 +537,23 @@ pub mod stub {
                 while let Ok((mut stream, _)) = listener.accept().await {
                     let tables = Arc::clone(&shared);
                     tokio::spawn(async move {
-                        let mut head = Vec::new();
-                        let mut buf = [0u8; 4096];
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match stream.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                        let Some(request) = Request::read(&mut stream).await else {
+                            return;
+                        };
+                        // Another service's JSON API: recorded by its target, answered upstream.
+                        if let Some(target) = Request::header_in(&request.head, "x-amz-target") {
+                            let upstream = {
+                                let mut t = lock(&tables);
+                                t.requests.push(target);
+                                t.upstream
+                            };
+                            if let Some(upstream) = upstream {
+                                forward(&mut stream, upstream, &request).await;
                             }
+                            let _ = stream.shutdown().await;
+                            return;
                         }
-                        let text = String::from_utf8_lossy(&head);
-                        let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
+                        let path = request.path();
                         let (status, body) = {
                             let mut t = lock(&tables);
                             t.requests.push(path.clone());
@@ -423,7 +599,17 @@ pub mod stub {
             );
         }
 
-        /// Every request path so far, in order.
+        /// Sets (or edits) a VPC origin's endpoint configuration (GetVpcOrigin).
+        pub fn set_vpc_origin(&self, id: &str, vpc: StubVpcOrigin) {
+            lock(&self.tables).vpc_origins.insert(id.into(), vpc);
+        }
+
+        /// Requests for other services (ACM) go to `upstream` (moto).
+        pub fn forward_others_to(&self, upstream: SocketAddr) {
+            lock(&self.tables).upstream = Some(upstream);
+        }
+
+        /// Every request path so far (another service's: its `X-Amz-Target`), in order.
         pub fn requests(&self) -> Vec<String> {
             lock(&self.tables).requests.clone()
         }
@@ -434,7 +620,7 @@ pub mod stub {
             "404 Not Found",
             format!(
                 "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{code}</Code>\
-<Message>The specified policy {id} does not exist.</Message></Error><RequestId>stub</RequestId></ErrorResponse>"
+<Message>The specified resource {id} does not exist.</Message></Error><RequestId>stub</RequestId></ErrorResponse>"
             ),
         )
     }
@@ -465,6 +651,12 @@ pub mod stub {
 </OriginRequestPolicyConfig></OriginRequestPolicy>",
                 h.xml()
             ));
+        }
+        if let Some(id) = rest.strip_prefix("vpc-origin/") {
+            let Some(vpc) = t.vpc_origins.get(id) else {
+                return not_found("EntityNotFound", id);
+            };
+            return ("200 OK", vpc.xml(id));
         }
         // ListDistributions: page N+1 is asked for with Marker=pageN+1.
         let page = path

@@ -431,6 +431,7 @@ mod tests {
                 key_file: "client.key".into(),
                 cert_pem: cert.pem().into_bytes().into(),
                 key_pem: key.serialize_pem().into_bytes().into(),
+                not_after: None,
             }
         };
         let subject = |ctx: &SslContext| {

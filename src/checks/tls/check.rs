@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{findings, series, Handshake, Reply};
+use super::{findings, mtls, series, Handshake, Reply};
 use crate::checks::{
     open_addresses, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults, Outcome,
     ProbeContext, Ran, Report,
@@ -52,6 +52,8 @@ impl CheckModule for TlsCheck {
             CertExpiringSoon,
             TlsClientCertificateRequired,
             TlsClientCertificateRejected,
+            CdnClientCertificateExpired,
+            CdnClientCertificateExpiringSoon,
         ]
     }
 
@@ -106,8 +108,11 @@ impl CheckModule for TlsCheck {
         results.tls.as_ref().map(|r| r.duration)
     }
 
-    fn findings(&self, _origin: &Origin, results: &OriginResults) -> Vec<Finding> {
-        findings::findings(results)
+    fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
+        // The certificate the CDN presents expires whatever the probes saw: from the settings.
+        let mut out = findings::findings(results);
+        out.extend(mtls::findings(origin, now()));
+        out
     }
 
     fn revise(&self, origin: &Origin, results: &mut OriginResults, memory: &mut Memory) {
@@ -116,7 +121,7 @@ impl CheckModule for TlsCheck {
         else {
             return;
         };
-        let identity = origin.client_certificate.is_some();
+        let identity = mtls::CdnIdentity::of(origin);
         let mut contradicted: Vec<_> = revise(tls, http, identity).into_iter().collect();
         for t in &mut tls.more {
             contradicted.extend(revise(t, http, identity));
@@ -130,11 +135,27 @@ impl CheckModule for TlsCheck {
         series::encode(enc, origins)
     }
 
-    fn evidence(&self, _origin: &Origin, results: &OriginResults) -> Vec<String> {
-        results.tls.as_deref().map(evidence).unwrap_or_default()
+    fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
+        let mut lines = results.tls.as_deref().map(evidence).unwrap_or_default();
+        lines.extend(mtls::evidence(origin, now()));
+        lines
     }
 
     fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String {
+        if matches!(
+            cause,
+            Cause::CdnClientCertificateExpired | Cause::CdnClientCertificateExpiringSoon
+        ) {
+            return match mtls::presented(origin).map(|p| p.source) {
+                Some(mtls::Source::Acm { arn, .. }) => format!(
+                    "aws acm describe-certificate --region us-east-1 --certificate-arn {arn} --query 'Certificate.[NotAfter,Status,Type]'"
+                ),
+                Some(mtls::Source::File(path)) => {
+                    format!("openssl x509 -noout -enddate -in {}", path.display())
+                }
+                None => String::new(),
+            };
+        }
         // The first address the cause is active on.
         let report = results.tls.as_ref().and_then(|r| r.completed());
         let target = report
@@ -160,9 +181,10 @@ impl CheckModule for TlsCheck {
 fn revise(
     t: &mut super::TlsReport,
     http: Option<&crate::checks::HttpReport>,
-    identity: bool,
+    identity: mtls::CdnIdentity,
 ) -> Option<std::net::SocketAddr> {
-    let handshake = super::contradiction(t, http, identity)?;
+    let contradicted = super::contradiction(t, http, identity == mtls::CdnIdentity::Local)?;
+    let handshake = mtls::without_copy(contradicted, identity);
     t.finish = http
         .and_then(|h| h.all().find(|h| h.address == t.address))
         .and_then(|h| h.handshake.clone());
@@ -218,10 +240,12 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         ),
         _ => format!("refused: {}", t.cdn_reply.describe()),
     };
-    let mut hello = if t.cert_request {
-        format!("{hello}; asks for a client certificate")
-    } else {
-        hello
+    let mut hello = match &t.handshake {
+        Handshake::ClientCertificateUnchecked { .. } => format!(
+            "{hello}; asks for a client certificate: the CDN presents its origin mTLS certificate, which this handshake could not (no local copy), so the origin's verdict on it cannot be checked"
+        ),
+        _ if t.cert_request => format!("{hello}; asks for a client certificate"),
+        _ => hello,
     };
     if let (Some(after), Handshake::Accepted) = (&t.after, &t.handshake) {
         hello.push_str(&format!("; {}", after.describe()));
@@ -284,6 +308,11 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         ));
     }
     lines
+}
+
+/// Unix seconds now: when the certificate the CDN presents is judged.
+fn now() -> i64 {
+    crate::checks::unix_seconds(std::time::SystemTime::now()) as i64
 }
 
 /// A certificate time the way `openssl x509 -dates` shows it.

@@ -99,6 +99,9 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
                 finish.describe()
             ),
         )),
+        // The CDN presents its origin mTLS certificate; the exporter, without a copy, cannot
+        // tell what the origin makes of it (the evidence says so).
+        Handshake::ClientCertificateUnchecked { .. } => {}
         Handshake::ClientCertificateRejected(how) => out.push(Finding::new(
             Cause::TlsClientCertificateRejected,
             format!(

@@ -10,6 +10,7 @@ pub mod facts_cache;
 pub mod fallback;
 mod findings;
 pub mod hello;
+pub mod mtls;
 pub mod proof;
 pub mod refusal;
 pub mod reply;
@@ -209,6 +210,12 @@ pub enum Handshake {
     },
     /// The origin refused the configured client certificate.
     ClientCertificateRejected(Rejection),
+    /// The origin asks for a client certificate and the CDN presents one (the distribution's
+    /// origin mTLS) that the exporter has no copy of: the handshake went without one, so what
+    /// the origin would say to the CDN's is unknown. No cause.
+    ClientCertificateUnchecked {
+        finish: cdn_client::Finish,
+    },
 }
 
 /// Which handshake a report's `finish` is.
@@ -579,6 +586,7 @@ async fn probe_address(
             .and_then(unusable_key),
     );
     let handshake = after_classify(handshake, after.as_ref());
+    let handshake = mtls::without_copy(handshake, mtls::CdnIdentity::of(origin));
     // TLS 1.2 or newer spoken: by a matrix hello, or by the CDN's own (whose matrix may not be
     // probed yet).
     let modern = protocols

@@ -22,9 +22,16 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
         rows,
         |o, s, e| match s.results.tls.as_ref().map(|r| &r.outcome) {
             None => Ok(()),
-            Some(Outcome::Completed(r)) => {
-                e.gauge(o, &[], i64::from(r.handshake == Handshake::Accepted))
-            }
+            // A hello the origin accepted, asking for the CDN's origin mTLS certificate of which
+            // the exporter has no copy, is no failure the exporter saw.
+            Some(Outcome::Completed(r)) => e.gauge(
+                o,
+                &[],
+                i64::from(matches!(
+                    r.handshake,
+                    Handshake::Accepted | Handshake::ClientCertificateUnchecked { .. }
+                )),
+            ),
             Some(_) => e.gauge(o, &[], 0),
         },
     )?;
@@ -104,6 +111,16 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
         rows,
         |o, s, e| match chain(s) {
             Some(c) => e.gauge(o, &[], i64::from(c.chain_valid())),
+            None => Ok(()),
+        },
+    )?;
+    family(
+        enc,
+        "origin_cdn_client_certificate_not_after_timestamp_seconds",
+        "When the client certificate the CDN presents to the origin (origin mTLS) expires: from ACM for a discovered origin with origin mTLS, else from client_certificate.",
+        rows,
+        |o, _, e| match super::mtls::presented(o) {
+            Some(p) => e.gauge(o, &[], p.not_after),
             None => Ok(()),
         },
     )?;

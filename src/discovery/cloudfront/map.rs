@@ -4,7 +4,8 @@
 //! tested with tables and no sockets.
 //!
 //! What a discovered origin takes from the distribution: its `domain`, ports, protocol policy,
-//! `ssl_protocols`, read timeout, connection timeout and attempts, IP address type, custom
+//! `ssl_protocols`, read timeout, connection timeout and attempts, keep-alive and response
+//! completion timeouts, IP address type, custom
 //! headers (`http.headers`) and origin path (prefixed to `http.path`), and the `Host` the CDN
 //! sends. When a cache behavior that targets the origin forwards the viewer's `Host`, the CDN
 //! connects with each alternate domain name as SNI and `Host`, so there is one origin per
@@ -14,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::{RawHttp, RawOrigin};
+use crate::config::{RawHttp, RawOrigin, VpcOrigins};
 
 /// One distribution, as read from ListDistributions and GetDistributionConfig.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,6 +42,8 @@ pub struct CfOrigin {
     pub connection_attempts: Option<i32>,
     /// Seconds.
     pub connection_timeout: Option<i32>,
+    /// `ResponseCompletionTimeout`, seconds; `None` (or 0) is no bound.
+    pub response_completion_timeout: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,8 +51,35 @@ pub enum OriginKind {
     Custom(CustomOrigin),
     /// An S3 bucket's REST endpoint (`S3OriginConfig`): not probed.
     S3,
-    /// A VPC origin (`VpcOriginConfig`): reachable from CloudFront only, not probed.
-    Vpc,
+    /// A VPC origin (`VpcOriginConfig`): reachable from inside its VPC only; probed with
+    /// `vpc_origins: probe`.
+    Vpc(VpcOrigin),
+}
+
+/// `VpcOriginConfig`, and the VPC origin it names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VpcOrigin {
+    /// `VpcOriginId`.
+    pub id: String,
+    /// `OriginReadTimeout`, seconds.
+    pub read_timeout: Option<i32>,
+    /// `OriginKeepaliveTimeout`, seconds.
+    pub keepalive_timeout: Option<i32>,
+    /// The VPC origin's own `VpcOriginEndpointConfig` (GetVpcOrigin); read only with
+    /// `vpc_origins: probe`.
+    pub endpoint: Option<VpcEndpoint>,
+}
+
+/// `VpcOriginEndpointConfig`: how CloudFront connects to the VPC origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VpcEndpoint {
+    pub http_port: i32,
+    pub https_port: i32,
+    /// `http-only`, `https-only` or `match-viewer`.
+    pub protocol_policy: String,
+    pub ssl_protocols: Vec<String>,
+    /// `ipv4` or `dualstack`; `None` is ipv4.
+    pub ip_address_type: Option<String>,
 }
 
 impl Default for OriginKind {
@@ -71,6 +101,10 @@ pub struct CustomOrigin {
     pub read_timeout: Option<i32>,
     /// `ipv4`, `ipv6` or `dualstack`; `None` is CloudFront's default, ipv4.
     pub ip_address_type: Option<String>,
+    /// `OriginKeepaliveTimeout`, seconds; `None` is CloudFront's default, 5.
+    pub keepalive_timeout: Option<i32>,
+    /// `OriginMtlsConfig.ClientCertificateArn`: the certificate in ACM the CDN presents.
+    pub mtls_certificate_arn: Option<String>,
 }
 
 impl Default for CustomOrigin {
@@ -82,6 +116,8 @@ impl Default for CustomOrigin {
             ssl_protocols: vec!["TLSv1.2".into()],
             read_timeout: None,
             ip_address_type: None,
+            keepalive_timeout: None,
+            mtls_certificate_arn: None,
         }
     }
 }
@@ -204,6 +240,17 @@ pub struct Mapped {
     pub distribution_domain: String,
     /// The origin groups it belongs to, as `(group name, position)`: 0 is the primary.
     pub groups: Vec<(String, usize)>,
+    /// Origin mTLS: the ACM ARN of the client certificate the CDN presents.
+    pub mtls_certificate_arn: Option<String>,
+}
+
+/// A CDN origin that is not probed, and why: listed on the landing page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub distribution_id: String,
+    pub origin_id: String,
+    pub domain: String,
+    pub reason: SkipReason,
 }
 
 /// An origin group as the exporter sees it: one per group and forwarded `Host`.
@@ -223,6 +270,8 @@ pub struct Mapping {
     pub origins: Vec<Mapped>,
     pub groups: Vec<Group>,
     pub skipped: BTreeMap<SkipReason, usize>,
+    /// Each origin counted in `skipped`.
+    pub skipped_origins: Vec<Skipped>,
 }
 
 impl Mapping {
@@ -232,6 +281,24 @@ impl Mapping {
         for (reason, n) in other.skipped {
             *self.skipped.entry(reason).or_default() += n;
         }
+        self.skipped_origins.extend(other.skipped_origins);
+    }
+
+    /// Counts and lists an origin that is not probed.
+    pub fn skip(
+        &mut self,
+        distribution_id: &str,
+        origin_id: &str,
+        domain: &str,
+        reason: SkipReason,
+    ) {
+        *self.skipped.entry(reason).or_default() += 1;
+        self.skipped_origins.push(Skipped {
+            distribution_id: distribution_id.to_string(),
+            origin_id: origin_id.to_string(),
+            domain: domain.to_string(),
+            reason,
+        });
     }
 }
 
@@ -287,26 +354,51 @@ fn hosts(d: &Distribution, origin_id: &str) -> Vec<Option<String>> {
     out
 }
 
+/// A VPC origin as CloudFront connects to it: the VPC origin's ports, protocol policy and
+/// protocols, the distribution's timeouts for it.
+fn vpc_as_custom(vpc: &VpcOrigin, endpoint: &VpcEndpoint) -> CustomOrigin {
+    CustomOrigin {
+        http_port: endpoint.http_port,
+        https_port: endpoint.https_port,
+        protocol_policy: endpoint.protocol_policy.clone(),
+        ssl_protocols: endpoint.ssl_protocols.clone(),
+        read_timeout: vpc.read_timeout,
+        ip_address_type: endpoint.ip_address_type.clone(),
+        keepalive_timeout: vpc.keepalive_timeout,
+        // CloudFront offers origin mTLS to custom origins only.
+        mtls_certificate_arn: None,
+    }
+}
+
 /// Maps one distribution. `global_http` is `global.http` (the HTTP check's request, whose path
-/// the origin path prefixes); `None` leaves the HTTP check to `global.checks`.
+/// the origin path prefixes); `None` leaves the HTTP check to `global.checks`. VPC origins are
+/// mapped with `vpc_origins: probe` once their VPC origin was read, else skipped.
 pub fn map_distribution(
     d: &Distribution,
     global_http: Option<&RawHttp>,
     http_check: bool,
+    vpc_origins: VpcOrigins,
 ) -> Mapping {
     let mut out = Mapping::default();
     let mut names: BTreeMap<&str, Vec<(Option<String>, String)>> = BTreeMap::new();
     for o in &d.origins {
+        let vpc_custom;
         let custom = match &o.kind {
             OriginKind::Custom(c) => c,
             OriginKind::S3 => {
-                *out.skipped.entry(SkipReason::S3Origin).or_default() += 1;
+                out.skip(&d.id, &o.id, &o.domain_name, SkipReason::S3Origin);
                 continue;
             }
-            OriginKind::Vpc => {
-                *out.skipped.entry(SkipReason::VpcOrigin).or_default() += 1;
-                continue;
-            }
+            OriginKind::Vpc(vpc) => match (&vpc.endpoint, vpc_origins) {
+                (Some(endpoint), VpcOrigins::Probe) => {
+                    vpc_custom = vpc_as_custom(vpc, endpoint);
+                    &vpc_custom
+                }
+                _ => {
+                    out.skip(&d.id, &o.id, &o.domain_name, SkipReason::VpcOrigin);
+                    continue;
+                }
+            },
         };
         for host in hosts(d, &o.id) {
             let name = origin_name(&d.id, &o.id, host.as_deref());
@@ -325,6 +417,12 @@ pub fn map_distribution(
                 read_timeout: custom.read_timeout.map(|s| format!("{s}s")),
                 connection_timeout: o.connection_timeout.map(|s| format!("{s}s")),
                 connection_attempts: o.connection_attempts.map(i64::from),
+                keepalive_timeout: custom.keepalive_timeout.map(|s| format!("{s}s")),
+                // CloudFront reads 0 as unset: no bound.
+                response_completion_timeout: o
+                    .response_completion_timeout
+                    .filter(|s| *s > 0)
+                    .map(|s| format!("{s}s")),
                 ip_address_type: custom.ip_address_type.clone(),
                 http: http_section(o, global_http, http_check),
                 ..RawOrigin::default()
@@ -335,6 +433,7 @@ pub fn map_distribution(
                 origin_id: o.id.clone(),
                 distribution_domain: d.domain_name.clone(),
                 groups: Vec::new(),
+                mtls_certificate_arn: custom.mtls_certificate_arn.clone(),
             });
         }
     }
@@ -450,9 +549,12 @@ mod tests {
                     ssl_protocols: vec!["TLSv1.1".into(), "TLSv1.2".into()],
                     read_timeout: Some(45),
                     ip_address_type: Some("dualstack".into()),
+                    keepalive_timeout: Some(60),
+                    mtls_certificate_arn: None,
                 }),
                 connection_attempts: Some(2),
                 connection_timeout: Some(4),
+                response_completion_timeout: Some(90),
             }],
             behaviors: vec![behavior("api", false)],
             ..Distribution::default()
@@ -462,7 +564,7 @@ mod tests {
             method: Some("HEAD".into()),
             ..RawHttp::default()
         };
-        let m = map_distribution(&d, Some(&global), false);
+        let m = map_distribution(&d, Some(&global), false, VpcOrigins::Skip);
         assert_eq!(names(&m), ["E1_api"]);
         let o = &m.origins[0].raw;
         assert_eq!(o.domain.as_deref(), Some("api.example.com"));
@@ -473,6 +575,8 @@ mod tests {
         assert_eq!(o.connection_timeout.as_deref(), Some("4s"));
         assert_eq!(o.connection_attempts, Some(2));
         assert_eq!(o.ip_address_type.as_deref(), Some("dualstack"));
+        assert_eq!(o.keepalive_timeout.as_deref(), Some("60s"));
+        assert_eq!(o.response_completion_timeout.as_deref(), Some("90s"));
         let http = o.http.as_ref().expect("http section");
         assert_eq!(http.path.as_deref(), Some("/v1/health"));
         assert_eq!(http.method.as_deref(), Some("HEAD"));
@@ -486,6 +590,47 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_cloudfront_leaves_unset_stay_unset() {
+        // OriginKeepaliveTimeout, ResponseCompletionTimeout → keepalive_timeout,
+        // response_completion_timeout.
+        type Case = (
+            Option<i32>,
+            Option<i32>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: [Case; 4] = [
+            (None, None, None, None),
+            (Some(1), Some(0), Some("1s"), None),
+            (Some(120), Some(30), Some("120s"), Some("30s")),
+            (Some(5), Some(3600), Some("5s"), Some("3600s")),
+        ];
+        for (keepalive, completion, want_keepalive, want_completion) in cases {
+            let mut o = custom("a", "a.example.com");
+            o.kind = OriginKind::Custom(CustomOrigin {
+                keepalive_timeout: keepalive,
+                ..CustomOrigin::default()
+            });
+            o.response_completion_timeout = completion;
+            let d = Distribution {
+                id: "E1".into(),
+                origins: vec![o],
+                ..Distribution::default()
+            };
+            let m = map_distribution(&d, None, false, VpcOrigins::Skip);
+            let raw = &m.origins[0].raw;
+            assert_eq!(
+                (
+                    raw.keepalive_timeout.as_deref(),
+                    raw.response_completion_timeout.as_deref()
+                ),
+                (want_keepalive, want_completion),
+                "{keepalive:?} {completion:?}"
+            );
+        }
+    }
+
+    #[test]
     fn without_an_http_check_there_is_no_http_section() {
         let mut o = custom("a", "a.example.com");
         o.origin_path = "/p".into();
@@ -494,11 +639,13 @@ mod tests {
             origins: vec![o],
             ..Distribution::default()
         };
-        assert!(map_distribution(&d, None, false).origins[0]
-            .raw
-            .http
-            .is_none());
-        let with_check = map_distribution(&d, None, true);
+        assert!(
+            map_distribution(&d, None, false, VpcOrigins::Skip).origins[0]
+                .raw
+                .http
+                .is_none()
+        );
+        let with_check = map_distribution(&d, None, true, VpcOrigins::Skip);
         let http = with_check.origins[0].raw.http.as_ref().expect("http");
         assert_eq!(http.path.as_deref(), Some("/p/"));
     }
@@ -516,7 +663,7 @@ mod tests {
             behaviors: vec![behavior("web", true), behavior("static", false)],
             ..Distribution::default()
         };
-        let m = map_distribution(&d, None, false);
+        let m = map_distribution(&d, None, false, VpcOrigins::Skip);
         assert_eq!(
             names(&m),
             [
@@ -542,25 +689,121 @@ mod tests {
             behaviors: vec![behavior("web", true), behavior("web", false)],
             ..Distribution::default()
         };
-        let m = map_distribution(&d, None, false);
+        let m = map_distribution(&d, None, false, VpcOrigins::Skip);
         assert_eq!(names(&m), ["E3_web", "E3_web_d3.cloudfront.net"]);
     }
 
+    fn vpc_origin(endpoint: Option<VpcEndpoint>) -> CfOrigin {
+        let mut vpc = custom("internal", "internal-alb-1.us-east-1.elb.amazonaws.com");
+        vpc.kind = OriginKind::Vpc(VpcOrigin {
+            id: "vo_123".into(),
+            read_timeout: Some(40),
+            keepalive_timeout: Some(20),
+            endpoint,
+        });
+        vpc
+    }
+
+    fn endpoint() -> VpcEndpoint {
+        VpcEndpoint {
+            http_port: 8080,
+            https_port: 8443,
+            protocol_policy: "match-viewer".into(),
+            ssl_protocols: vec!["TLSv1.1".into(), "TLSv1.2".into()],
+            ip_address_type: Some("dualstack".into()),
+        }
+    }
+
     #[test]
-    fn s3_and_vpc_origins_are_skipped_and_counted() {
+    fn s3_and_vpc_origins_are_skipped_counted_and_listed() {
         let mut s3 = custom("bucket", "b.s3.amazonaws.com");
         s3.kind = OriginKind::S3;
-        let mut vpc = custom("internal", "10.0.0.1");
-        vpc.kind = OriginKind::Vpc;
         let d = Distribution {
             id: "E4".into(),
-            origins: vec![s3.clone(), vpc, custom("web", "w.example.com"), s3],
+            origins: vec![
+                s3.clone(),
+                vpc_origin(Some(endpoint())),
+                custom("web", "w.example.com"),
+                s3,
+            ],
             ..Distribution::default()
         };
-        let m = map_distribution(&d, None, false);
+        let m = map_distribution(&d, None, false, VpcOrigins::Skip);
         assert_eq!(names(&m), ["E4_web"]);
         assert_eq!(m.skipped.get(&SkipReason::S3Origin), Some(&2));
         assert_eq!(m.skipped.get(&SkipReason::VpcOrigin), Some(&1));
+        assert_eq!(
+            m.skipped_origins[1],
+            Skipped {
+                distribution_id: "E4".into(),
+                origin_id: "internal".into(),
+                domain: "internal-alb-1.us-east-1.elb.amazonaws.com".into(),
+                reason: SkipReason::VpcOrigin,
+            }
+        );
+        assert_eq!(m.skipped_origins.len(), 3);
+    }
+
+    #[test]
+    fn a_probed_vpc_origin_takes_its_ports_and_protocols_from_the_vpc_origin() {
+        let d = Distribution {
+            id: "E6".into(),
+            origins: vec![vpc_origin(Some(endpoint()))],
+            ..Distribution::default()
+        };
+        let m = map_distribution(&d, None, false, VpcOrigins::Probe);
+        assert_eq!(names(&m), ["E6_internal"]);
+        assert!(m.skipped_origins.is_empty());
+        let o = &m.origins[0].raw;
+        assert_eq!(
+            o.domain.as_deref(),
+            Some("internal-alb-1.us-east-1.elb.amazonaws.com")
+        );
+        assert_eq!((o.http_port, o.https_port), (Some(8080), Some(8443)));
+        assert_eq!(o.protocol_policy.as_deref(), Some("match-viewer"));
+        assert_eq!(
+            o.ssl_protocols.as_deref(),
+            Some(&["TLSv1.1".to_string(), "TLSv1.2".to_string()][..])
+        );
+        assert_eq!(o.ip_address_type.as_deref(), Some("dualstack"));
+        // The distribution's timeouts for it.
+        assert_eq!(o.read_timeout.as_deref(), Some("40s"));
+        assert_eq!(o.keepalive_timeout.as_deref(), Some("20s"));
+        // Not read (the setting changed to probe before the next refresh): still skipped.
+        let unread = Distribution {
+            origins: vec![vpc_origin(None)],
+            ..d
+        };
+        let m = map_distribution(&unread, None, false, VpcOrigins::Probe);
+        assert!(m.origins.is_empty());
+        assert_eq!(m.skipped.get(&SkipReason::VpcOrigin), Some(&1));
+    }
+
+    #[test]
+    fn the_origin_mtls_certificate_is_carried() {
+        let mut o = custom("api", "api.example.com");
+        o.kind = OriginKind::Custom(CustomOrigin {
+            mtls_certificate_arn: Some("arn:aws:acm:us-east-1:111122223333:certificate/c1".into()),
+            ..CustomOrigin::default()
+        });
+        let d = Distribution {
+            id: "E7".into(),
+            origins: vec![o, custom("plain", "p.example.com")],
+            ..Distribution::default()
+        };
+        let m = map_distribution(&d, None, false, VpcOrigins::Skip);
+        let arns: Vec<Option<&str>> = m
+            .origins
+            .iter()
+            .map(|o| o.mtls_certificate_arn.as_deref())
+            .collect();
+        assert_eq!(
+            arns,
+            [
+                Some("arn:aws:acm:us-east-1:111122223333:certificate/c1"),
+                None
+            ]
+        );
     }
 
     #[test]
@@ -577,7 +820,7 @@ mod tests {
             }],
             behaviors: vec![behavior("grp", true)],
         };
-        let m = map_distribution(&d, None, false);
+        let m = map_distribution(&d, None, false, VpcOrigins::Skip);
         assert_eq!(names(&m), ["E5_p_a.example.com", "E5_s_a.example.com"]);
         assert_eq!(m.groups.len(), 1);
         assert_eq!(m.groups[0].name, "E5_grp_a.example.com");
@@ -672,7 +915,7 @@ mod tests {
             behaviors: vec![by_cache_key("lb")],
             ..Distribution::default()
         };
-        let m = map_distribution(&d, None, false);
+        let m = map_distribution(&d, None, false, VpcOrigins::Skip);
         assert_eq!(
             names(&m),
             ["E6_lb_www.shop.example", "E6_lb_m.shop.example"]

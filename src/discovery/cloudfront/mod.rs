@@ -2,15 +2,18 @@
 //! `Marker`/`NextMarker`), keeps those matching `distribution_ids` and `tags`
 //! (ListTagsForResource), reads each cache behavior's cache policy (GetCachePolicy) and origin
 //! request policy (GetOriginRequestPolicy), each id once per refresh (a policy changes under its
-//! id: nothing is kept across refreshes), to tell whether it forwards `Host`, and hands the
-//! result to the pure mapping ([`map`]). Credentials come from the AWS default chain (environment, profile,
-//! web identity / IRSA, container and instance metadata); the region is us-east-1, where the
-//! CloudFront API lives. The SDK's HTTP client is built on rustls with ring, the exporter's one
-//! crypto provider.
+//! id: nothing is kept across refreshes), to tell whether it forwards `Host`, reads each VPC
+//! origin with `vpc_origins: probe` (GetVpcOrigin) and each origin mTLS client certificate from
+//! ACM (DescribeCertificate), each once per id and refresh too, and hands the result to the pure
+//! mapping ([`map`]). Credentials come from the AWS default chain (environment, profile, web
+//! identity / IRSA, container and instance metadata); the region is us-east-1, where the
+//! CloudFront API lives and where CloudFront's ACM certificates must be. The SDKs' HTTP client
+//! is built on rustls with ring, the exporter's one crypto provider; `endpoint_url` points both
+//! the CloudFront and the ACM client at the same endpoint.
 
 pub mod map;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,14 +24,14 @@ use aws_sdk_cloudfront::types::DistributionSummary;
 use aws_sdk_cloudfront::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use self::map::{
     Behavior, CfOrigin, CustomOrigin, Distribution, Forwarding, HeadersConfig, OriginGroup,
-    OriginKind,
+    OriginKind, VpcEndpoint, VpcOrigin,
 };
 use super::{Discovered, DiscoveryStatus};
-use crate::config::CloudFrontDiscovery;
+use crate::config::{AcmCertificate, CloudFrontDiscovery, VpcOrigins};
 
 /// A test-only seam: credentials that replace the default chain, so that tests against a fake
 /// API (moto, a stub) need no `AWS_*` environment variables (setting them in a multi-threaded
@@ -85,6 +88,8 @@ pub struct ApiCalls {
     pub list_tags_for_resource: AtomicU64,
     pub get_origin_request_policy: AtomicU64,
     pub get_cache_policy: AtomicU64,
+    pub get_vpc_origin: AtomicU64,
+    pub describe_certificate: AtomicU64,
 }
 
 impl ApiCalls {
@@ -93,12 +98,17 @@ impl ApiCalls {
             + self.list_tags_for_resource.load(Ordering::Relaxed)
             + self.get_origin_request_policy.load(Ordering::Relaxed)
             + self.get_cache_policy.load(Ordering::Relaxed)
+            + self.get_vpc_origin.load(Ordering::Relaxed)
+            + self.describe_certificate.load(Ordering::Relaxed)
     }
 }
 
 /// A CloudFront API client for one `discovery.cloudfront` section.
 pub struct CloudFront {
     client: Client,
+    acm: aws_sdk_acm::Client,
+    /// The last description of each origin mTLS certificate, by ARN: kept through a failed call.
+    described: HashMap<String, AcmCertificate>,
     settings: CloudFrontDiscovery,
     /// The policies read during the current refresh, by id: behaviors share them. Emptied at
     /// the start of every refresh, since a policy is edited under the same id.
@@ -132,14 +142,125 @@ impl CloudFront {
         let config = loader.load().await;
         CloudFront {
             client: Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
+            described: HashMap::new(),
             settings: settings.clone(),
             policies: Policies::default(),
             calls: Arc::default(),
         }
     }
 
-    /// Every distribution the settings select, as the mapping reads it.
+    /// Every distribution the settings select, as the mapping reads it, with what ACM says of
+    /// the client certificates their origin mTLS settings name.
     pub async fn list(&mut self) -> Result<Discovered, DiscoveryError> {
+        let mut distributions = self.distributions().await?;
+        if self.settings.vpc_origins == VpcOrigins::Probe {
+            self.read_vpc_origins(&mut distributions).await?;
+        }
+        let certificates = self.describe_certificates(&distributions).await;
+        Ok(Discovered {
+            distributions,
+            certificates,
+        })
+    }
+
+    /// Each VPC origin's own configuration, read once per id and refresh (a VPC origin may be
+    /// changed at any time, and many distributions may share one).
+    async fn read_vpc_origins(
+        &self,
+        distributions: &mut [Distribution],
+    ) -> Result<(), DiscoveryError> {
+        let mut read: HashMap<String, Option<VpcEndpoint>> = HashMap::new();
+        for d in distributions.iter_mut() {
+            for o in &mut d.origins {
+                let OriginKind::Vpc(vpc) = &mut o.kind else {
+                    continue;
+                };
+                if let Some(known) = read.get(&vpc.id) {
+                    vpc.endpoint = known.clone();
+                    continue;
+                }
+                self.calls.get_vpc_origin.fetch_add(1, Ordering::Relaxed);
+                let out = self
+                    .client
+                    .get_vpc_origin()
+                    .id(&vpc.id)
+                    .send()
+                    .await
+                    .map_err(api("GetVpcOrigin"))?;
+                let endpoint = out
+                    .vpc_origin()
+                    .and_then(|v| v.vpc_origin_endpoint_config())
+                    .map(|c| VpcEndpoint {
+                        http_port: c.http_port(),
+                        https_port: c.https_port(),
+                        protocol_policy: c.origin_protocol_policy().as_str().to_string(),
+                        ssl_protocols: ssl_protocols(c.origin_ssl_protocols()),
+                        ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
+                    });
+                read.insert(vpc.id.clone(), endpoint.clone());
+                vpc.endpoint = endpoint;
+            }
+        }
+        Ok(())
+    }
+
+    /// DescribeCertificate once per ARN. A failure fails nothing else (the origins are probed all
+    /// the same) and is logged: a certificate described before keeps its last description (a
+    /// throttled call does not make its expiry vanish), one never described carries the error
+    /// (no `acm:DescribeCertificate` permission, say), which its origin's evidence shows.
+    async fn describe_certificates(
+        &mut self,
+        distributions: &[Distribution],
+    ) -> BTreeMap<String, Result<AcmCertificate, String>> {
+        let arns: BTreeSet<&str> = distributions
+            .iter()
+            .flat_map(|d| &d.origins)
+            .filter_map(|o| match &o.kind {
+                OriginKind::Custom(c) => c.mtls_certificate_arn.as_deref(),
+                _ => None,
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        for arn in arns {
+            self.calls
+                .describe_certificate
+                .fetch_add(1, Ordering::Relaxed);
+            let described = self
+                .acm
+                .describe_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    let message = aws_sdk_acm::error::DisplayErrorContext(e).to_string();
+                    warn!(provider = super::CLOUDFRONT, certificate = arn, error = %message, "acm DescribeCertificate failed: the expiry of the client certificate the CDN presents is unknown");
+                    message
+                })
+                .map(|out| {
+                    let c = out.certificate();
+                    AcmCertificate {
+                        not_after: c.and_then(|c| c.not_after()).map(|t| t.secs()),
+                        status: c.and_then(|c| c.status()).map(|s| s.as_str().to_string()),
+                        kind: c.and_then(|c| c.r#type()).map(|t| t.as_str().to_string()),
+                    }
+                });
+            let described = match described {
+                Ok(facts) => {
+                    self.described.insert(arn.to_string(), facts.clone());
+                    Ok(facts)
+                }
+                Err(e) => self.described.get(arn).cloned().ok_or(e),
+            };
+            out.insert(arn.to_string(), described);
+        }
+        // Only certificates still named by a distribution are remembered.
+        self.described.retain(|arn, _| out.contains_key(arn));
+        out
+    }
+
+    /// Every distribution the settings select.
+    async fn distributions(&mut self) -> Result<Vec<Distribution>, DiscoveryError> {
         self.policies = Policies::default();
         let mut distributions = Vec::new();
         let mut marker: Option<String> = None;
@@ -180,7 +301,7 @@ impl CloudFront {
                 _ => break,
             }
         }
-        Ok(Discovered { distributions })
+        Ok(distributions)
     }
 
     async fn tags_match(&self, arn: &str) -> Result<bool, DiscoveryError> {
@@ -394,25 +515,37 @@ struct Policies {
     origin_request: HashMap<String, HeadersConfig>,
 }
 
+fn ssl_protocols(p: Option<&aws_sdk_cloudfront::types::OriginSslProtocols>) -> Vec<String> {
+    p.map(|p| p.items())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect()
+}
+
 fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {
     let kind = if o.s3_origin_config().is_some() {
         OriginKind::S3
-    } else if o.vpc_origin_config().is_some() {
-        OriginKind::Vpc
+    } else if let Some(v) = o.vpc_origin_config() {
+        OriginKind::Vpc(VpcOrigin {
+            id: v.vpc_origin_id().to_string(),
+            read_timeout: v.origin_read_timeout(),
+            keepalive_timeout: v.origin_keepalive_timeout(),
+            endpoint: None,
+        })
     } else if let Some(c) = o.custom_origin_config() {
         OriginKind::Custom(CustomOrigin {
             http_port: c.http_port(),
             https_port: c.https_port(),
             protocol_policy: c.origin_protocol_policy().as_str().to_string(),
-            ssl_protocols: c
-                .origin_ssl_protocols()
-                .map(|p| p.items())
-                .unwrap_or_default()
-                .iter()
-                .map(|p| p.as_str().to_string())
-                .collect(),
+            ssl_protocols: ssl_protocols(c.origin_ssl_protocols()),
             read_timeout: c.origin_read_timeout(),
             ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
+            keepalive_timeout: c.origin_keepalive_timeout(),
+            mtls_certificate_arn: c
+                .origin_mtls_config()
+                .map(|m| m.client_certificate_arn().to_string())
+                .filter(|arn| !arn.is_empty()),
         })
     } else {
         // Neither: CloudFront treats it as an S3 REST origin.
@@ -432,6 +565,7 @@ fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {
         kind,
         connection_attempts: o.connection_attempts(),
         connection_timeout: o.connection_timeout(),
+        response_completion_timeout: o.response_completion_timeout(),
     }
 }
 
