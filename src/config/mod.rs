@@ -1,7 +1,11 @@
-//! Configuration: the schema of SPEC.md (`raw`), loading with figment (`load`), and validation
-//! into the typed [`Config`] the rest of the exporter uses (`validate`).
+//! Configuration: the schema of SPEC.md (`raw`), loading with figment (`load`: the file and its
+//! environment overrides; `extract`: every reading error; `split`: a long origin list cut into
+//! items; `error`: the errors and their order), and validation into the typed [`Config`] the
+//! rest of the exporter uses (`validate`).
 
 mod duration;
+mod error;
+mod extract;
 mod load;
 mod raw;
 mod split;
@@ -23,7 +27,8 @@ use crate::checks::{CheckRun, Resolution};
 use crate::netpolicy::{AdhocPolicy, Cidr};
 
 pub use duration::parse_duration;
-pub use load::{load, load_str, FieldError, LoadError};
+pub use error::{FieldError, LoadError};
+pub use load::{load, load_str};
 pub use raw::{RawConfig, RawEdge, RawGlobal, RawHttp, RawOrigin};
 pub use validate::{validate, Validator, RESERVED_LABELS};
 
