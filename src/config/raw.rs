@@ -1,12 +1,12 @@
 //! The config file as written: every key of SPEC.md, nothing typed beyond what YAML gives, so
 //! that validation can report every mistake with its path instead of stopping at the first.
 //!
-//! Each struct here is a section and each field one of its keys: the loader (`load.rs`, `extract.rs`) learns
-//! the known keys of a section from serde itself (`deny_unknown_fields` names them), so adding a
-//! key is adding a field. An origin-level key (set per origin, defaulted under `global`) is
-//! added once, in `with_origin_keys!`, which declares it in both. A new section must be a
-//! struct with `#[serde(deny_unknown_fields)]` too (no `flatten`, which defeats it), and listed
-//! in the test below.
+//! Each struct here is a section and each field one of its keys: the loader (`load.rs`,
+//! `extract.rs`) learns the known keys of a section from serde itself (`deny_unknown_fields`
+//! names them), so adding a key is adding a field. An origin-level key (set per origin,
+//! defaulted under `global`) is added once, in `with_origin_keys!`, which declares it in both. A
+//! new section must be a struct with `#[serde(deny_unknown_fields)]` too (no `flatten`, which
+//! defeats it), and listed in the test below.
 
 use std::collections::BTreeMap;
 
