@@ -24,4 +24,5 @@ pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod shard;
+pub mod stable_hash;
 pub mod store;

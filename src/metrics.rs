@@ -83,24 +83,10 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
         "Origins in the running config",
         own.origins.clone(),
     );
-    // The CDN-profile TLS client speaks every suite of the built-in profiles; a build that could
-    // not (a system OpenSSL without RC4) says so here rather than failing those origins silently.
-    let unspeakable = Family::<[(&'static str, &'static str); 1], Gauge>::default();
-    for profile in crate::cdn::PROFILES {
-        for name in crate::checks::tls::cdn_client::unspeakable(profile) {
-            tracing::warn!(
-                cdn = profile.name,
-                cipher = name,
-                "the CDN-profile TLS client cannot speak this suite"
-            );
-            unspeakable.get_or_create(&[("cipher", name)]).set(1);
-        }
+    // What each check says about the exporter itself, once (see `CheckModule::register_startup`).
+    for m in REGISTRY {
+        m.register_startup(&mut registry);
     }
-    registry.register(
-        "origin_exporter_cdn_suite_unspeakable",
-        "1 for each cipher suite of the CDN profile the exporter's TLS client cannot speak (an origin offering only such suites gets no HTTP status); none with the vendored OpenSSL build",
-        unspeakable,
-    );
     registry.register_collector(Box::new(CounterCollector {
         store: Arc::clone(&store),
     }));

@@ -225,7 +225,7 @@ fn evidence(r: &Report) -> Vec<String> {
 
 /// The command a person runs to see the problem with their own eyes.
 fn confirm_command(f: &Finding, o: &Origin, r: &Report) -> String {
-    module(f.cause.check()).confirm(f.cause, o, &r.snapshot.results)
+    f.cause.owner().confirm(f.cause, o, &r.snapshot.results)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::scheduler::stable_hash;
+use crate::stable_hash::stable_hash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {

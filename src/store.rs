@@ -191,14 +191,15 @@ mod tests {
     #[test]
     fn counters_count_each_check_and_result_apart() {
         let c = Counters::default();
-        c.count_probe(Check::Tcp, "not_run");
-        c.count_probe(Check::Tcp, "not_run");
-        c.count_probe(Check::Tls, "timeout");
-        c.count_probe(Check::Tls, "bogus");
-        assert_eq!(c.probes(Check::Tcp, "not_run"), 2);
-        assert_eq!(c.probes(Check::Tcp, "timeout"), 0);
-        assert_eq!(c.probes(Check::Tls, "timeout"), 1);
-        assert_eq!(c.probes(Check::Tls, "bogus"), 0);
+        let (a, b) = (Check::ALL[1], Check::ALL[2]);
+        c.count_probe(a, "not_run");
+        c.count_probe(a, "not_run");
+        c.count_probe(b, "timeout");
+        c.count_probe(b, "bogus");
+        assert_eq!(c.probes(a, "not_run"), 2);
+        assert_eq!(c.probes(a, "timeout"), 0);
+        assert_eq!(c.probes(b, "timeout"), 1);
+        assert_eq!(c.probes(b, "bogus"), 0);
         c.count_panic();
         assert_eq!(c.task_panics(), 1);
         c.count_scheduler_restart();

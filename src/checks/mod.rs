@@ -14,6 +14,8 @@ pub mod dial;
 pub mod dns;
 pub mod edge;
 pub mod http;
+pub mod http_client;
+pub mod names;
 pub mod resolve;
 pub mod tcp;
 pub mod tls;
@@ -27,7 +29,7 @@ use futures_util::future::BoxFuture;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use crate::config::{Origin, Scheme};
-use crate::diagnose::{Cause, Finding};
+use crate::diagnose::{Cause, Diagnosis, Finding};
 use crate::exposition::Observed;
 
 pub use context::{ContextError, ContextFiles, ProbeContext};
@@ -220,6 +222,39 @@ pub trait CheckModule: Send + Sync {
     /// Whether the origin's settings enable the check (`checks:` lists it).
     fn enabled(&self, origin: &Origin) -> bool {
         origin.checks.contains(&self.id())
+    }
+
+    /// May run for an ad-hoc target (`/probe?target=`): false for a check whose traffic goes
+    /// where the target's settings cannot bound it (a zone's nameservers can be anywhere).
+    fn adhoc(&self) -> bool {
+        true
+    }
+
+    /// Whether the origin's settings let this check detect `cause` (one of its [`Self::causes`])
+    /// at all, beyond enabling the check: the TLS check's causes about the certificate the CDN
+    /// presents apply only where the CDN presents one.
+    fn detects(&self, _cause: Cause, _origin: &Origin) -> bool {
+        true
+    }
+
+    /// Registers the series the check exports once, at startup, about the exporter itself (not
+    /// about an origin): the TLS check's suites its client cannot speak.
+    fn register_startup(&self, _registry: &mut prometheus_client::registry::Registry) {}
+
+    /// The landing page's columns this check fills, by heading (plain text).
+    fn columns(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The landing page's cells of one probed origin, one per [`Self::columns`], as HTML (every
+    /// text from the network escaped).
+    fn cells(
+        &self,
+        _origin: &Origin,
+        _results: &OriginResults,
+        _diagnosis: &Diagnosis,
+    ) -> Vec<String> {
+        Vec::new()
     }
 
     /// Needs no address, so it runs beside resolution instead of after it.

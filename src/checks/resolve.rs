@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::dns::{fqdn, reason};
+use super::names::{fqdn, reason};
 use super::{ProbeContext, MAX_ADDRESSES};
 use crate::config::IpAddressType;
 

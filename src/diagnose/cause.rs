@@ -137,10 +137,17 @@ impl Cause {
 
     /// The check that detects this cause: the registered check whose module lists it.
     pub fn check(self) -> Check {
+        self.owner().id()
+    }
+
+    /// The module of the check that detects this cause (see [`Self::check`]).
+    pub fn owner(self) -> &'static dyn crate::checks::CheckModule {
+        // A static table: checks::tests::every_cause_belongs_to_exactly_one_check proves it.
         crate::checks::REGISTRY
             .iter()
+            .copied()
             .find(|m| m.causes().contains(&self))
-            .map_or(Check::Dns, |m| m.id())
+            .expect("every cause belongs to a registered check")
     }
 
     /// Whether this origin's configuration can detect the cause at all.
@@ -149,10 +156,10 @@ impl Cause {
             // The CDN resolves the domain unless the exporter was told where to connect.
             DnsResolutionFailed => origin.address.is_none(),
             // Only where the CDN presents a client certificate (origin mTLS).
-            CdnClientCertificateExpired | CdnClientCertificateExpiringSoon => {
-                origin.has_check(self.check()) && crate::checks::tls::mtls::presents_one(origin)
+            _ => {
+                let owner = self.owner();
+                origin.has_check(owner.id()) && owner.detects(self, origin)
             }
-            _ => origin.has_check(self.check()),
         }
     }
 
@@ -262,21 +269,6 @@ mod tests {
     fn severity_names_are_the_label_values() {
         assert_eq!(Severity::Critical.name(), "critical");
         assert_eq!(Severity::Warning.name(), "warning");
-    }
-
-    #[test]
-    fn resolution_applies_whenever_the_exporter_resolves_the_domain() {
-        use crate::diagnose::test_support::origin;
-        // Without the DNS check, the domain is still resolved (the CDN resolves it too)...
-        let tcp_only = origin(&[Check::Tcp]);
-        assert!(DnsResolutionFailed.applies_to(&tcp_only));
-        assert!(!DnsNameserverDown.applies_to(&tcp_only));
-        assert!(PortUnreachable.applies_to(&tcp_only));
-        // ...unless the origin names the address to connect to, even with the DNS check.
-        let mut pinned = (*origin(&[Check::Dns, Check::Tcp])).clone();
-        pinned.address = Some("192.0.2.1".parse().unwrap());
-        assert!(!DnsResolutionFailed.applies_to(&pinned));
-        assert!(DnsNameserverDown.applies_to(&pinned));
     }
 
     #[test]

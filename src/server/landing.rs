@@ -12,7 +12,7 @@ use axum::response::Html;
 use super::{escape, AppState};
 use crate::checks::REGISTRY;
 use crate::config::Origin;
-use crate::diagnose::{Cause, Severity};
+use crate::diagnose::Severity;
 use crate::discovery::{SkipReason, Skipped};
 use crate::store::{Slot, Snapshot};
 
@@ -65,6 +65,11 @@ pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
         count(Standing::Pending)
     );
 
+    let headings: String = REGISTRY
+        .iter()
+        .flat_map(|m| m.columns())
+        .map(|c| format!("<th>{}</th>", escape(c)))
+        .collect();
     let skipped = skipped(&state.own.discovery.skipped_origins());
     let now = SystemTime::now();
     let mut body = String::new();
@@ -96,7 +101,7 @@ tr.Ready td:first-child{{border-left:6px solid #2a2}} tr.Pending td:first-child{
 <p class=sub>Probes CDN origins the way the CDN connects to them. <a href=\"/metrics\">Metrics</a> · <a href=\"/-/ready\">Readiness</a> · <a href=\"/-/healthy\">Health</a></p>
 {summary}
 <table>
-<tr><th>Origin</th><th>CDN</th><th>Active causes</th><th>Certificate</th><th>TLS (negotiated)</th><th>Last probe</th></tr>
+<tr><th>Origin</th><th>CDN</th><th>Active causes</th>{headings}<th>Last probe</th></tr>
 {body}</table>
 {skipped}</body></html>"
     ))
@@ -162,18 +167,13 @@ fn row(out: &mut String, standing: Standing, o: &Origin, s: Option<&Snapshot>, n
         Standing::Ready => "<span class=ok>ready</span>",
         Standing::Pending => "<span class=muted>pending</span>",
     };
-    let (causes, cert, tls, age) = match s {
-        None => (String::new(), "–".into(), "–".into(), "never".into()),
-        Some(s) => (
-            causes(s) + &evidence(o, s),
-            certificate(s),
-            negotiated(s),
-            age(s, now),
-        ),
+    let (causes, cells, age) = match s {
+        None => (String::new(), pending_cells(), "never".into()),
+        Some(s) => (causes(s) + &evidence(o, s), cells(o, s), age(s, now)),
     };
     let _ = writeln!(
         out,
-        "<tr class={standing:?}><td><a href=\"{link}\"><b>{name}</b></a><br><span class=muted>{}</span>{host}</td><td class=verdict>{verdict}</td><td>{causes}</td><td>{cert}</td><td>{tls}</td><td>{age}</td></tr>",
+        "<tr class={standing:?}><td><a href=\"{link}\"><b>{name}</b></a><br><span class=muted>{}</span>{host}</td><td class=verdict>{verdict}</td><td>{causes}</td>{cells}<td>{age}</td></tr>",
         escape(&o.domain),
     );
 }
@@ -215,40 +215,24 @@ fn evidence(o: &Origin, s: &Snapshot) -> String {
     )
 }
 
-fn certificate(s: &Snapshot) -> String {
-    let days = s
-        .results
-        .tls
-        .as_ref()
-        .and_then(|t| t.completed())
-        .and_then(|t| t.chain.as_ref())
-        .and_then(|c| c.leaf_days_remaining);
-    match days {
-        None => "<span class=muted>–</span>".into(),
-        Some(d) if d < 0.0 => format!("<span class=bad>expired {:.0} days ago</span>", -d),
-        Some(d) => {
-            // The colour follows the verdict, which knows the origin's warning threshold.
-            let class = if s.diagnosis.is_active(Cause::CertExpiringSoon) {
-                "warn"
-            } else {
-                "ok"
-            };
-            format!("<span class={class}>{:.0} days left</span>", d.floor())
-        }
-    }
+/// Every check's cells of a probed origin, in registry order (see `CheckModule::cells`).
+fn cells(o: &Origin, s: &Snapshot) -> String {
+    REGISTRY
+        .iter()
+        .flat_map(|m| {
+            let mut cells = m.cells(o, &s.results, &s.diagnosis);
+            // One cell per column, whatever the check returned.
+            cells.resize(m.columns().len(), String::new());
+            cells
+        })
+        .map(|c| format!("<td>{c}</td>"))
+        .collect()
 }
 
-fn negotiated(s: &Snapshot) -> String {
-    match s
-        .results
-        .tls
-        .as_ref()
-        .and_then(|t| t.completed())
-        .and_then(|t| t.negotiated.as_ref())
-    {
-        Some(n) => format!("{}<br><code>{}</code>", n.version, escape(&n.cipher)),
-        None => "<span class=muted>–</span>".into(),
-    }
+/// The checks' cells of an origin not probed yet.
+fn pending_cells() -> String {
+    let columns = REGISTRY.iter().map(|m| m.columns().len()).sum();
+    "<td>–</td>".repeat(columns)
 }
 
 fn age(s: &Snapshot, now: SystemTime) -> String {

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use super::Current;
 use crate::checks::resolve::resolve;
 use crate::checks::{timed, Memory};
-use crate::config::{AdhocTarget, Check, Origin};
+use crate::config::{AdhocTarget, Origin};
 use crate::cycle;
 use crate::metrics::{self, Format};
 
@@ -161,8 +161,8 @@ async fn adhoc_origin(
             &format!("{} is not in global.adhoc_allowed_domains", origin.domain),
         ));
     }
-    // A zone's nameservers can be anywhere: ad-hoc probes resolve, but query no nameservers.
-    origin.checks.remove(&Check::Dns);
+    // Only the checks that may run for an ad-hoc target (see `CheckModule::adhoc`).
+    origin.checks.retain(|c| crate::checks::module(*c).adhoc());
     // The resolution's share of what is left, as the cycle's would be (`Origin::within`).
     let limit = left.map_or(origin.timeout, |left| origin.within(left).timeout);
     let resolution = match origin.address {

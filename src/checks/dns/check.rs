@@ -29,6 +29,12 @@ impl CheckModule for DnsCheck {
         "dns"
     }
 
+    /// A zone's nameservers can be anywhere: an ad-hoc probe resolves, but queries no
+    /// nameservers.
+    fn adhoc(&self) -> bool {
+        false
+    }
+
     fn causes(&self) -> &'static [Cause] {
         use Cause::*;
         &[

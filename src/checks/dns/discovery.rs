@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use hickory_net::{DnsError, NetError};
-use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 use quick_cache::{OptionsBuilder, UnitWeighter};
@@ -17,6 +16,7 @@ use tracing::{debug, warn};
 
 use super::query::{referral, Referral, ServerClient};
 use super::{DelegationReport, MAX_NAMESERVERS, MAX_NS_ADDRESSES, MAX_NS_NAMES};
+use crate::checks::names::{display, fqdn, reason, BadName};
 
 /// How long a discovery is used before it is done again.
 pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
@@ -46,8 +46,8 @@ pub struct Zone {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("{0:?} is not a valid domain name")]
-    BadName(String),
+    #[error(transparent)]
+    BadName(#[from] BadName),
     #[error("no zone found above {0}")]
     NoZone(String),
     #[error("looking up {name} {rtype}: {reason}")]
@@ -388,38 +388,6 @@ async fn nameservers(resolver: &TokioResolver, zone: &Name) -> Result<Vec<Name>,
     Ok(names)
 }
 
-/// A resolver error in a few words: the rcode when there is one.
-pub fn reason(e: &NetError) -> String {
-    match e {
-        NetError::Dns(DnsError::NoRecordsFound(nr))
-            if nr.response_code == ResponseCode::NXDomain =>
-        {
-            "NXDOMAIN".into()
-        }
-        NetError::Dns(DnsError::NoRecordsFound(_)) => "no records".into(),
-        NetError::Dns(DnsError::ResponseCode(code)) => code.to_string(),
-        NetError::Timeout => "timed out".into(),
-        other => other.to_string(),
-    }
-}
-
-/// `domain` as an absolute name, so no search domain is ever appended.
-pub fn fqdn(domain: &str) -> Result<Name, DiscoveryError> {
-    let mut name =
-        Name::from_ascii(domain).map_err(|_| DiscoveryError::BadName(domain.to_string()))?;
-    name.set_fqdn(true);
-    Ok(name.to_lowercase())
-}
-
-/// A name as people write it in configs and labels: lower case, no trailing dot.
-pub fn display(name: &Name) -> String {
-    if name.is_root() {
-        return ".".into();
-    }
-    let s = name.to_lowercase().to_ascii();
-    s.strip_suffix('.').map(str::to_string).unwrap_or(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,19 +472,5 @@ mod tests {
             Some(z)
         );
         assert_eq!(cache.zones(), 1);
-    }
-
-    #[test]
-    fn names_for_labels() {
-        assert_eq!(
-            display(&fqdn("Origin.Example.COM").expect("valid")),
-            "origin.example.com"
-        );
-        assert_eq!(
-            display(&fqdn("example.com.").expect("valid")),
-            "example.com"
-        );
-        assert_eq!(display(&Name::root()), ".");
-        assert!(fqdn("bad..name").is_err());
     }
 }

@@ -557,4 +557,19 @@ mod tests {
             )]
         );
     }
+
+    #[test]
+    fn resolution_applies_whenever_the_exporter_resolves_the_domain() {
+        use crate::diagnose::test_support::origin;
+        // Without the DNS check, the domain is still resolved (the CDN resolves it too)...
+        let tcp_only = origin(&[crate::checks::Check::Tcp]);
+        assert!(Cause::DnsResolutionFailed.applies_to(&tcp_only));
+        assert!(!Cause::DnsNameserverDown.applies_to(&tcp_only));
+        assert!(Cause::PortUnreachable.applies_to(&tcp_only));
+        // ...unless the origin names the address to connect to, even with the DNS check.
+        let mut pinned = (*origin(&[crate::checks::Check::Dns, crate::checks::Check::Tcp])).clone();
+        pinned.address = Some("192.0.2.1".parse().expect("ip"));
+        assert!(!Cause::DnsResolutionFailed.applies_to(&pinned));
+        assert!(Cause::DnsNameserverDown.applies_to(&pinned));
+    }
 }

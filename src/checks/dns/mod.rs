@@ -25,13 +25,13 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::{Hosts, TokioResolver};
 
 use super::context::{SystemResolverFiles, HOSTS, RESOLV_CONF};
+use super::names::{display, fqdn};
 use super::ContextError;
 use crate::config::{Global, Origin};
 
 pub use check::DnsCheck;
 pub use discovery::{
-    display, fqdn, reason, DiscoveryError, Zone, DISCOVERY_CACHE_SIZE, DISCOVERY_MAX_STALE,
-    DISCOVERY_TTL,
+    DiscoveryError, Zone, DISCOVERY_CACHE_SIZE, DISCOVERY_MAX_STALE, DISCOVERY_TTL,
 };
 
 /// Nameservers of a zone that are queried: the NS set of a hostile zone can be long.

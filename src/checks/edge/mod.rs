@@ -13,7 +13,7 @@ pub use check::EdgeCheck;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::http::{self, Exchange};
+use super::http_client::{self, Exchange};
 use super::{resolve, HttpOutcome, ProbeContext};
 use crate::config::{EdgeSpec, IpAddressType, Origin};
 
@@ -176,7 +176,7 @@ pub async fn probe(origin: &Origin, edge: &EdgeSpec, ctx: &ProbeContext) -> Edge
         headers: &[],
         keep: EDGE_HEADERS,
     };
-    let (outcome, headers) = http::send(&exchange, &ctx.http_tls).await;
+    let (outcome, headers) = http_client::send(&exchange, &ctx.http_tls).await;
     let header = |name: &str| {
         headers
             .iter()

@@ -16,13 +16,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
-
 use super::HttpReport;
+pub use crate::checks::http_client::Idle;
 use crate::checks::{Amend, Lingering, OriginResults, MAX_PROBED_ADDRESSES};
 
 /// How much longer than the CDN's `keepalive_timeout` the watch waits: an origin still
@@ -105,50 +100,6 @@ impl KeepAlive {
             }
             _ => false,
         }
-    }
-}
-
-/// The response ends the connection: `Connection: close`, or HTTP/1.0 without
-/// `Connection: keep-alive`.
-pub(super) fn closes_after<B>(response: &hyper::Response<B>) -> bool {
-    let says = |word: &str| {
-        response
-            .headers()
-            .get_all(hyper::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case(word))
-    };
-    says("close") || (response.version() <= hyper::Version::HTTP_10 && !says("keep-alive"))
-}
-
-/// A connection idle after a response read to its end: the HTTP/1.1 client's handle (held, so
-/// that the client itself does not close it) and the task that drives it, which ends when the
-/// origin closes the connection (or sends anything unasked).
-pub struct Idle {
-    sender: SendRequest<Empty<Bytes>>,
-    driver: JoinHandle<hyper::Result<()>>,
-    since: Instant,
-    since_wall: SystemTime,
-}
-
-impl Idle {
-    /// Idle from now.
-    pub(super) fn new(
-        sender: SendRequest<Empty<Bytes>>,
-        driver: JoinHandle<hyper::Result<()>>,
-    ) -> Idle {
-        Idle {
-            sender,
-            driver,
-            since: Instant::now(),
-            since_wall: SystemTime::now(),
-        }
-    }
-
-    pub fn since_wall(&self) -> SystemTime {
-        self.since_wall
     }
 }
 
@@ -384,33 +335,6 @@ mod tests {
         for (name, mut before, observation, after, changed) in cases {
             assert_eq!(before.fold(observation), changed, "{name}");
             assert_eq!(before, after, "{name}");
-        }
-    }
-
-    #[test]
-    fn connection_close_and_http_1_0_end_the_connection() {
-        let response = |version, connection: Option<&str>| {
-            let mut r = hyper::Response::builder().version(version);
-            if let Some(c) = connection {
-                r = r.header(hyper::header::CONNECTION, c);
-            }
-            r.body(()).expect("response")
-        };
-        use hyper::Version;
-        let cases = [
-            (Version::HTTP_11, None, false),
-            (Version::HTTP_11, Some("keep-alive"), false),
-            (Version::HTTP_11, Some("close"), true),
-            (Version::HTTP_11, Some("Upgrade, Close"), true),
-            (Version::HTTP_10, None, true),
-            (Version::HTTP_10, Some("Keep-Alive"), false),
-        ];
-        for (version, connection, closes) in cases {
-            assert_eq!(
-                closes_after(&response(version, connection)),
-                closes,
-                "{version:?} {connection:?}"
-            );
         }
     }
 

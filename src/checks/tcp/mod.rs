@@ -1,6 +1,8 @@
 //! TCP check: does every port the CDN uses accept a connection, on every address?
 
 mod check;
+#[cfg(test)]
+mod diagnosis_tests;
 mod findings;
 mod series;
 

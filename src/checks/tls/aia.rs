@@ -25,7 +25,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::analysis::MAX_CHAIN;
 use crate::checks::dial;
-use crate::checks::dns::{fqdn, reason};
+use crate::checks::names::{fqdn, reason};
 use crate::netpolicy::{aia_refusal, AdhocPolicy, Cidr, Reach};
 
 /// Largest issuer document accepted (a certificate is 1-2 KiB; a PKCS#7 bundle a few).

@@ -6,6 +6,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use super::{findings, mtls, series, Handshake, Reply};
 use crate::checks::{
@@ -13,7 +16,7 @@ use crate::checks::{
     ProbeContext, Ran, Report,
 };
 use crate::config::{Origin, Scheme};
-use crate::diagnose::{Cause, Finding};
+use crate::diagnose::{Cause, Diagnosis, Finding};
 use crate::exposition::Observed;
 
 /// The CDN's own ClientHello, the protocol matrix, and every served certificate.
@@ -34,6 +37,55 @@ impl CheckModule for TlsCheck {
 
     fn per_address(&self) -> bool {
         true
+    }
+
+    /// The certificate the CDN presents (origin mTLS) can expire only where it presents one.
+    fn detects(&self, cause: Cause, origin: &Origin) -> bool {
+        match cause {
+            Cause::CdnClientCertificateExpired | Cause::CdnClientCertificateExpiringSoon => {
+                mtls::presents_one(origin)
+            }
+            _ => true,
+        }
+    }
+
+    fn register_startup(&self, registry: &mut Registry) {
+        // The CDN-profile TLS client speaks every suite of the built-in profiles; a build that
+        // could not (a system OpenSSL without RC4) says so here rather than failing those origins
+        // silently.
+        let unspeakable = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        for profile in crate::cdn::PROFILES {
+            for name in super::cdn_client::unspeakable(profile) {
+                tracing::warn!(
+                    cdn = profile.name,
+                    cipher = name,
+                    "the CDN-profile TLS client cannot speak this suite"
+                );
+                unspeakable.get_or_create(&[("cipher", name)]).set(1);
+            }
+        }
+        registry.register(
+            "origin_exporter_cdn_suite_unspeakable",
+            "1 for each cipher suite of the CDN profile the exporter's TLS client cannot speak (an origin offering only such suites gets no HTTP status); none with the vendored OpenSSL build",
+            unspeakable,
+        );
+    }
+
+    fn columns(&self) -> &'static [&'static str] {
+        &["Certificate", "TLS (CDN handshake)"]
+    }
+
+    fn cells(
+        &self,
+        _origin: &Origin,
+        results: &OriginResults,
+        diagnosis: &Diagnosis,
+    ) -> Vec<String> {
+        let report = results.tls.as_ref().and_then(|t| t.completed());
+        vec![
+            super::landing::certificate(report, diagnosis),
+            super::landing::negotiated(report),
+        ]
     }
 
     fn causes(&self) -> &'static [Cause] {

@@ -10,6 +10,7 @@ pub mod facts_cache;
 pub mod fallback;
 mod findings;
 pub mod hello;
+mod landing;
 pub mod mtls;
 pub mod proof;
 pub mod refusal;
@@ -312,7 +313,7 @@ async fn request_after_handshake(
 ) -> refusal::After {
     let spec = origin.http.clone().unwrap_or_default();
     let left = deadline.saturating_duration_since(Instant::now());
-    let exchange = super::http::Exchange {
+    let exchange = super::http_client::Exchange {
         address,
         scheme: crate::config::Scheme::Https,
         host: origin.sni(),
@@ -323,8 +324,8 @@ async fn request_after_handshake(
         headers: &spec.headers.0,
         keep: &[],
     };
-    use super::http::Answer;
-    match super::http::ask(&exchange, stream, refusal::MAX_ANSWER).await {
+    use super::http_client::Answer;
+    match super::http_client::ask(&exchange, stream, refusal::MAX_ANSWER).await {
         Answer::Response { status, body, .. } => match refusal::recognise(status, &body) {
             Some(refused) => refusal::After::Refused(refused),
             None => refusal::After::Answered(status),
@@ -395,7 +396,7 @@ pub async fn probe_all(
 /// refresh falls 1 to `limit` + 1 cycles later, evenly over a fleet, stable across restarts.
 fn stagger(origin: &str, addr: SocketAddr, limit: u32) -> u32 {
     let key = format!("{origin}/{addr}");
-    let spread = crate::scheduler::stable_hash(&key) % (u64::from(limit) + 1);
+    let spread = crate::stable_hash::stable_hash(&key) % (u64::from(limit) + 1);
     u32::try_from(spread).unwrap_or(0)
 }
 

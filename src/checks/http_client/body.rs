@@ -53,7 +53,7 @@ impl Body {
 }
 
 /// Where reading ended, before it is told relative to the request's start.
-pub(super) struct End {
+pub(crate) struct End {
     at: Instant,
     bytes: u64,
     stop: Option<Stop>,
@@ -61,7 +61,7 @@ pub(super) struct End {
 
 impl End {
     /// The body as read, its times counted from `started`.
-    pub(super) fn since(self, started: Instant) -> Body {
+    pub(crate) fn since(self, started: Instant) -> Body {
         let after = self.at.saturating_duration_since(started);
         match self.stop {
             None => Body::Complete {
@@ -79,7 +79,7 @@ impl End {
 
 /// How much of a body to read.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Extent {
+pub(crate) enum Extent {
     /// Its first bytes only, as many as are kept.
     Kept,
     /// All of it, up to this many bytes.
@@ -87,7 +87,7 @@ pub(super) enum Extent {
 }
 
 /// Reads `incoming` until its end, `by`, or past `extent`; keeps its first `keep` bytes.
-pub(super) async fn read(
+pub(crate) async fn read(
     mut incoming: Incoming,
     by: Instant,
     keep: usize,
