@@ -3,11 +3,10 @@
 //! check of the same cycle whose own handshake contradicts it ([`contradiction`]).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use super::{
-    cdn_client, finish_classify, proof, reply, FinishFrom, Handshake, Reply, TlsMemory, TlsReport,
-};
-use crate::cdn::CdnProfile;
+use super::{cdn_client, finish_classify, proof, reply, FinishFrom, Handshake, Reply, TlsReport};
+use crate::cdn::{CdnProfile, TlsVersion};
 use crate::checks::HttpReport;
 
 /// A CDN-profile handshake that finished, and the first flight it followed. The handshake is
@@ -149,6 +148,85 @@ fn certificate_alert(finish: &cdn_client::Finish) -> bool {
             ..
         }
     )
+}
+
+/// How long an origin's protocol matrix and its finished CDN-profile handshake may be reused
+/// while the CDN's hello keeps getting the same answer: both are made again at least this often.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// How many cycles in a row may reuse what was probed, at `interval`: the refresh comes at
+/// least every [`REFRESH_AFTER`] (14 reuses, every 15th cycle, at the default 60 s interval).
+pub fn reuse_cycles(interval: Duration) -> u32 {
+    let cycles = REFRESH_AFTER.as_millis() / interval.as_millis().max(1);
+    u32::try_from(cycles).unwrap_or(u32::MAX).saturating_sub(1)
+}
+
+/// What the TLS check remembers of one origin between its cycles, per address.
+#[derive(Debug, Default, Clone)]
+pub struct TlsMemory {
+    pub(super) addresses: Vec<(SocketAddr, AddressMemory)>,
+    /// Spread the occasional extra work over the origin's first cycles (see [`Self::scheduled`]).
+    pub(super) spread: bool,
+}
+
+impl TlsMemory {
+    /// The memory of an origin the scheduler probes for good. A start or reload with many
+    /// origins would otherwise make every one of them probe its protocol matrix (five hellos,
+    /// each a key exchange and a signature for the origin) in the same first interval and again
+    /// in the same later ones. Here an address whose CDN hello is accepted in its first cycle
+    /// probes its matrix later, and its first refreshes fall on a cycle chosen by a stable hash
+    /// of the origin and address, so each cycle refreshes about 1/15 of the fleet. A hello that
+    /// fails probes the matrix at once, as always.
+    pub fn scheduled() -> Self {
+        TlsMemory {
+            addresses: Vec::new(),
+            spread: true,
+        }
+    }
+}
+
+/// What the TLS check remembers of one address between its cycles. The protocol matrix costs five
+/// of the check's seven connections, and for an origin whose CDN hello keeps being accepted with
+/// the same answer it does not change the verdict (the handshake is `Accepted` whatever the
+/// matrix says) and rarely changes at all: such an origin re-probes it only every
+/// [`reuse_cycles`] + 1 cycles. Any other CDN answer, a new address, or a first cycle (outside
+/// [`TlsMemory::scheduled`]) probes the matrix at once, so every failure is still classified
+/// from a fresh matrix.
+#[derive(Debug, Default, Clone)]
+pub struct AddressMemory {
+    pub(super) matrix: Option<KnownMatrix>,
+    pub(super) finish: Option<KnownFinish>,
+    /// A cycle has probed this address before.
+    pub(super) seen: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct KnownMatrix {
+    pub(super) address: SocketAddr,
+    /// The CDN hello's answer when the matrix was probed; reused only while it is the same.
+    pub(super) cdn_reply: Reply,
+    /// Empty when not probed yet (a scheduled address whose first CDN hello was accepted).
+    pub(super) protocols: Vec<(TlsVersion, bool)>,
+    /// Cycles since the matrix was probed.
+    pub(super) reused: u32,
+}
+
+/// The reuse count an address's first matrix and handshake start from, 0 to `limit`: their first
+/// refresh falls 1 to `limit` + 1 cycles later, evenly over a fleet, stable across restarts.
+pub(super) fn stagger(origin: &str, addr: SocketAddr, limit: u32) -> u32 {
+    let key = format!("{origin}/{addr}");
+    let spread = crate::stable_hash::stable_hash(&key) % (u64::from(limit) + 1);
+    u32::try_from(spread).unwrap_or(0)
+}
+
+/// How one address's cycle may reuse what it probed before.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Plan {
+    /// Cycles in a row the matrix and a finished handshake may be reused ([`reuse_cycles`]).
+    pub(super) reuse: u32,
+    /// A scheduled origin ([`TlsMemory::scheduled`]): an address's first matrix may wait, and
+    /// its first matrix and handshake start their reuse count from [`stagger`].
+    pub(super) spread: bool,
 }
 
 #[cfg(test)]
