@@ -14,6 +14,7 @@ mod findings;
 #[cfg(test)]
 mod finish_reuse_tests;
 pub mod hello;
+mod hellos;
 mod landing;
 pub mod mtls;
 mod probe;

@@ -7,21 +7,19 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
 use rustls::pki_types::CertificateDer;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::classify::unusable_key;
-use super::reuse::{self, reuse_cycles, stagger, FlightKey, KnownFinish, KnownMatrix, Plan};
+use super::hellos::{hellos, protocols_of, Hellos, Round, Target};
+use super::reuse::{self, reuse_cycles, stagger, FlightKey, KnownFinish, Plan};
 use super::{
-    after_classify, cdn_client, classify, client_hello, fallback, findings, finish_classify, mtls,
-    refusal, reply, AddressMemory, FinishFrom, Handshake, HelloSpec, Negotiated, Reply, TlsContext,
-    TlsMemory, TlsReport,
+    after_classify, cdn_client, classify, fallback, findings, finish_classify, mtls, refusal,
+    AddressMemory, FinishFrom, Handshake, Negotiated, TlsContext, TlsMemory, TlsReport,
 };
 use crate::analysis::{self, ChainReport};
 use crate::cdn::{self, CdnProfile, TlsVersion};
-use crate::checks::conn::{self, Handoff};
-use crate::checks::dial;
+use crate::checks::conn::Handoff;
 use crate::config::Origin;
 
 /// Sends the CDN's request on a handshake that finished with a client certificate and reads the
@@ -57,8 +55,6 @@ async fn request_after_handshake(
         Answer::TimedOut => refusal::After::TimedOut,
     }
 }
-
-pub(super) type Exchanged = (Reply, reply::Flight);
 
 /// Runs the check against `addr`, within `origin.timeout`, always probing the whole matrix.
 pub async fn probe(
@@ -103,9 +99,18 @@ pub async fn probe_all(
     crate::checks::first_holding_rest(reports, |r: &mut TlsReport| &mut r.more)
 }
 
+/// How the CDN-profile handshake went this cycle.
+#[derive(Default)]
+struct Finished {
+    finish: Option<cdn_client::Finish>,
+    from: FinishFrom,
+    after: Option<refusal::After>,
+}
+
 /// Runs the check against `addr`, within `origin.timeout`, reusing the address's protocol matrix
 /// from `memory` when the CDN's hello got the same accepted answer as when it was probed; the
-/// CDN's hello goes on `handed` when the TCP check left a connection.
+/// CDN's hello goes on `handed` when the TCP check left a connection. Steps: the hellos, the
+/// CDN-profile handshake, the verdict, the chain.
 pub(super) async fn probe_address(
     origin: &Origin,
     cdn: &CdnProfile,
@@ -115,195 +120,63 @@ pub(super) async fn probe_address(
     plan: &Plan,
     handed: Option<TcpStream>,
 ) -> TlsReport {
-    let deadline = Instant::now() + origin.timeout;
-    let sni = origin.sni();
+    let t = Target {
+        origin,
+        cdn,
+        ctx,
+        addr,
+        deadline: Instant::now() + origin.timeout,
+    };
     // Kept: a ServerKeyExchange signed over it proves the server's key on this connection.
     let client_random = ctx.random();
-    let cdn_hello = client_hello(
-        &HelloSpec::cdn_view(cdn, &origin.ssl_protocols),
-        sni,
-        &client_random,
-    );
-    let run_matrix = || {
-        join_all(TlsVersion::ALL.map(|v| {
-            let bytes = client_hello(&HelloSpec::matrix(cdn, v), sni, &ctx.random());
-            exchange(addr, bytes, v <= TlsVersion::Tls1_2, deadline, None)
-        }))
-    };
-    // What a new matrix or handshake starts counting its reuses from.
     let first = !std::mem::replace(&mut memory.seen, true);
-    let mut deferred = false;
-    // Hashed only on an address's first cycle, not on every cycle of every origin.
-    let start = if first && plan.spread {
-        stagger(&origin.name, addr, plan.reuse)
-    } else {
-        0
+    let round = Round {
+        first,
+        // Hashed only on an address's first cycle, not on every cycle of every origin.
+        start: if first && plan.spread {
+            stagger(&origin.name, addr, plan.reuse)
+        } else {
+            0
+        },
     };
-    let known = memory
-        .matrix
-        .take()
-        .filter(|m| m.address == addr && m.reused < plan.reuse);
-    let cdn_exchange = exchange(addr, cdn_hello, true, deadline, handed);
-    let (cdn_reply, cdn_flight, matrix, protocols): (_, _, Vec<Exchanged>, Vec<_>) = match known {
-        Some(mut known) => {
-            let (cdn_reply, cdn_flight) = cdn_exchange.await;
-            if cdn_reply == known.cdn_reply {
-                known.reused += 1;
-                let protocols = known.protocols.clone();
-                memory.matrix = Some(known);
-                (cdn_reply, cdn_flight, Vec::new(), protocols)
-            } else {
-                // The answer changed: the matrix must explain the new one.
-                let matrix = run_matrix().await;
-                let protocols = protocols_of(&matrix);
-                (cdn_reply, cdn_flight, matrix, protocols)
-            }
-        }
-        // A scheduled address's first cycle: the matrix only if the hello fails (see
-        // `TlsMemory::scheduled`); an accepted one leaves it for a later cycle.
-        None if first && plan.spread => {
-            let (cdn_reply, cdn_flight) = cdn_exchange.await;
-            if accepted(&cdn_reply, cdn, &origin.ssl_protocols).is_some() {
-                deferred = true;
-                memory.matrix = Some(KnownMatrix {
-                    address: addr,
-                    cdn_reply: cdn_reply.clone(),
-                    protocols: Vec::new(),
-                    reused: start,
-                });
-                (cdn_reply, cdn_flight, Vec::new(), Vec::new())
-            } else {
-                let matrix = run_matrix().await;
-                let protocols = protocols_of(&matrix);
-                (cdn_reply, cdn_flight, matrix, protocols)
-            }
-        }
-        None => {
-            let ((cdn_reply, cdn_flight), matrix) = futures_util::join!(cdn_exchange, run_matrix());
-            let protocols = protocols_of(&matrix);
-            (cdn_reply, cdn_flight, matrix, protocols)
-        }
-    };
-    let accepted = accepted(&cdn_reply, cdn, &origin.ssl_protocols);
-    if accepted.is_some() && !matrix.is_empty() {
-        memory.matrix = Some(KnownMatrix {
-            address: addr,
-            cdn_reply: cdn_reply.clone(),
-            protocols: protocols.clone(),
-            reused: start,
-        });
-    } else if accepted.is_none() {
-        memory.matrix = None;
-    }
+    let hellos = hellos(&t, &client_random, memory, plan, round, handed).await;
     let hello_handshake = classify(
-        accepted.is_some(),
-        &protocols,
+        hellos.accepted.is_some(),
+        &hellos.protocols,
         &origin.ssl_protocols,
-        &cdn_reply,
+        &hellos.cdn_reply,
     );
-    let mut negotiated = accepted;
-
-    // The CDN's hello was accepted: finish the handshake as the CDN does (OpenSSL, the CDN
-    // profile, the client certificate if configured), so a failure at any later step is seen;
-    // or reuse the last one that finished after a first flight that proves the same (see
-    // KnownFinish).
-    let mut finish_from = FinishFrom::ThisCycle;
-    let mut after = None;
-    let finish = if hello_handshake == Handshake::Accepted {
-        let proof = reuse::prove(cdn, &cdn_reply, &cdn_flight, &client_random);
-        let flight = FlightKey::of(&cdn_reply, &cdn_flight, proof);
-        let known = memory
-            .finish
-            .take()
-            .filter(|k| flight.as_ref() == Some(&k.flight) && k.reused < plan.reuse);
-        Some(match known {
-            Some(mut known) => {
-                known.reused += 1;
-                finish_from = FinishFrom::Reused;
-                let finish = known.finish.clone();
-                memory.finish = Some(known);
-                finish
-            }
-            None => {
-                let identity = origin.client_certificate.as_deref();
-                let (finish, stream) = match ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
-                    Ok(client) => cdn_client::connect(&client, addr, sni, deadline).await,
-                    Err(e) => (
-                        cdn_client::Finish::Refused {
-                            reason: e.to_string(),
-                            step: "client setup".into(),
-                        },
-                        None,
-                    ),
-                };
-                // An origin that asked for a certificate may refuse it only in its answer.
-                if let Some(stream) = stream {
-                    if cdn_flight.cert_request && identity.is_some() {
-                        after = Some(request_after_handshake(origin, addr, stream, deadline).await);
-                    }
-                }
-                match (&finish, flight) {
-                    (cdn_client::Finish::Done { .. }, Some(flight)) => {
-                        memory.finish = Some(KnownFinish {
-                            flight,
-                            finish: finish.clone(),
-                            reused: start,
-                        });
-                    }
-                    _ => memory.finish = None,
-                }
-                finish
-            }
-        })
+    let finished = if hello_handshake == Handshake::Accepted {
+        finish(&t, &hellos, &client_random, memory, plan, round).await
     } else {
         memory.finish = None;
-        None
+        Finished::default()
     };
-
+    let Hellos {
+        cdn_reply,
+        cdn_flight,
+        matrix,
+        protocols,
+        accepted,
+        deferred,
+    } = hellos;
     // The chain: from the CDN's hello, else from the newest version that showed one in the
-    // clear, else from a recording handshake (TLS 1.3 shows it only encrypted).
+    // clear (a recording handshake may add it below: TLS 1.3 shows it only encrypted).
     let cert_request = cdn_flight.cert_request;
-    let mut chain = cdn_flight.chain.or_else(|| {
+    let served = cdn_flight.chain.or_else(|| {
         matrix
             .into_iter()
             .rev()
             .find_map(|(_, f)| f.chain.filter(|c| !c.is_empty()))
     });
-    let handshake = finish_classify(
+    let handshake = verdict(
+        origin,
         hello_handshake,
-        finish.as_ref(),
+        &finished,
         cert_request,
-        origin.client_certificate.is_some(),
-        chain
-            .as_deref()
-            .and_then(|c| c.first())
-            .and_then(unusable_key),
+        served.as_deref(),
     );
-    let handshake = after_classify(handshake, after.as_ref());
-    let handshake = mtls::without_copy(handshake, mtls::CdnIdentity::of(origin));
-    // TLS 1.2 or newer spoken: by a matrix hello, or by the CDN's own (whose matrix may not be
-    // probed yet).
-    let modern = protocols
-        .iter()
-        .any(|(v, ok)| *ok && *v >= TlsVersion::Tls1_2)
-        || negotiated
-            .as_ref()
-            .is_some_and(|n| n.version >= TlsVersion::Tls1_2);
-    if chain.as_ref().is_none_or(Vec::is_empty) && modern {
-        if let Some(rec) = fallback::record_chain(&ctx.recording, addr, sni, deadline).await {
-            if negotiated.is_none() {
-                negotiated = rec.version.zip(rec.suite).map(|(version, id)| Negotiated {
-                    version,
-                    cipher: cdn::suite_name(cdn, id),
-                });
-            }
-            chain = Some(rec.chain);
-        }
-    }
-    let chain = match chain.filter(|c| !c.is_empty()) {
-        Some(served) => Some(analyse(origin, ctx, &served, deadline).await),
-        None => None,
-    };
+    let (chain, negotiated) = chain(&t, served, &protocols, accepted).await;
     tracing::debug!(
         origin = %origin.name,
         %addr,
@@ -320,20 +193,143 @@ pub(super) async fn probe_address(
         protocols,
         chain,
         cert_request,
-        finish,
-        finish_from,
-        after,
+        finish: finished.finish,
+        finish_from: finished.from,
+        after: finished.after,
         more: Vec::new(),
     };
     // A matrix is left for later only while the check finds nothing wrong: the versions an
     // origin speaks belong to the evidence of any cause it shows (an expiring certificate too).
     if deferred && !findings::address_findings(&report).is_empty() {
-        report.protocols = protocols_of(&run_matrix().await);
+        report.protocols = protocols_of(&t.matrix().await);
         if let Some(known) = memory.matrix.as_mut() {
             known.protocols = report.protocols.clone();
         }
     }
     report
+}
+
+/// The CDN's hello was accepted: finishes the handshake as the CDN does (OpenSSL, the CDN
+/// profile, the client certificate if configured), so a failure at any later step is seen; or
+/// reuses the last one that finished after a first flight that proves the same (see
+/// `KnownFinish`). Updates the address's known handshake.
+async fn finish(
+    t: &Target<'_>,
+    hellos: &Hellos,
+    client_random: &[u8; 32],
+    memory: &mut AddressMemory,
+    plan: &Plan,
+    round: Round,
+) -> Finished {
+    let (origin, cdn, addr) = (t.origin, t.cdn, t.addr);
+    let proof = reuse::prove(cdn, &hellos.cdn_reply, &hellos.cdn_flight, client_random);
+    let flight = FlightKey::of(&hellos.cdn_reply, &hellos.cdn_flight, proof);
+    let known = memory
+        .finish
+        .take()
+        .filter(|k| flight.as_ref() == Some(&k.flight) && k.reused < plan.reuse);
+    if let Some(mut known) = known {
+        known.reused += 1;
+        let finish = known.finish.clone();
+        memory.finish = Some(known);
+        return Finished {
+            finish: Some(finish),
+            from: FinishFrom::Reused,
+            after: None,
+        };
+    }
+    let identity = origin.client_certificate.as_deref();
+    let (finish, stream) = match t.ctx.clients.get(cdn, &origin.ssl_protocols, identity) {
+        Ok(client) => cdn_client::connect(&client, addr, origin.sni(), t.deadline).await,
+        Err(e) => (
+            cdn_client::Finish::Refused {
+                reason: e.to_string(),
+                step: "client setup".into(),
+            },
+            None,
+        ),
+    };
+    // An origin that asked for a certificate may refuse it only in its answer.
+    let mut after = None;
+    if let Some(stream) = stream {
+        if hellos.cdn_flight.cert_request && identity.is_some() {
+            after = Some(request_after_handshake(origin, addr, stream, t.deadline).await);
+        }
+    }
+    match (&finish, flight) {
+        (cdn_client::Finish::Done { .. }, Some(flight)) => {
+            memory.finish = Some(KnownFinish {
+                flight,
+                finish: finish.clone(),
+                reused: round.start,
+            });
+        }
+        _ => memory.finish = None,
+    }
+    Finished {
+        finish: Some(finish),
+        from: FinishFrom::ThisCycle,
+        after,
+    }
+}
+
+/// The handshake's verdict: the hello's, with what the CDN-profile handshake, the request after
+/// it, the served leaf's key and the CDN's identity (origin mTLS) add. Pure.
+fn verdict(
+    origin: &Origin,
+    hello: Handshake,
+    finished: &Finished,
+    cert_request: bool,
+    served: Option<&[CertificateDer<'static>]>,
+) -> Handshake {
+    let handshake = finish_classify(
+        hello,
+        finished.finish.as_ref(),
+        cert_request,
+        origin.client_certificate.is_some(),
+        served.and_then(|c| c.first()).and_then(unusable_key),
+    );
+    let handshake = after_classify(handshake, finished.after.as_ref());
+    mtls::without_copy(handshake, mtls::CdnIdentity::of(origin))
+}
+
+/// The served chain analysed, and the version and suite to export: the CDN's hello's when it
+/// was accepted. Without a chain in the clear from an origin that speaks TLS 1.2 or newer, a
+/// recording handshake gets it (and, when the CDN's hello was not accepted, its version and
+/// suite).
+async fn chain(
+    t: &Target<'_>,
+    served: Option<Vec<CertificateDer<'static>>>,
+    protocols: &[(TlsVersion, bool)],
+    accepted: Option<Negotiated>,
+) -> (Option<ChainReport>, Option<Negotiated>) {
+    let mut negotiated = accepted;
+    let mut chain = served;
+    // TLS 1.2 or newer spoken: by a matrix hello, or by the CDN's own (whose matrix may not be
+    // probed yet).
+    let modern = protocols
+        .iter()
+        .any(|(v, ok)| *ok && *v >= TlsVersion::Tls1_2)
+        || negotiated
+            .as_ref()
+            .is_some_and(|n| n.version >= TlsVersion::Tls1_2);
+    if chain.as_ref().is_none_or(Vec::is_empty) && modern {
+        let sni = t.origin.sni();
+        if let Some(rec) = fallback::record_chain(&t.ctx.recording, t.addr, sni, t.deadline).await {
+            if negotiated.is_none() {
+                negotiated = rec.version.zip(rec.suite).map(|(version, id)| Negotiated {
+                    version,
+                    cipher: cdn::suite_name(t.cdn, id),
+                });
+            }
+            chain = Some(rec.chain);
+        }
+    }
+    let chain = match chain.filter(|c| !c.is_empty()) {
+        Some(served) => Some(analyse(t.origin, t.ctx, &served, t.deadline).await),
+        None => None,
+    };
+    (chain, negotiated)
 }
 
 pub(super) async fn analyse(
@@ -379,72 +375,4 @@ pub(super) async fn analyse(
         return report;
     }
     analysis::report(&facts(&issuers), &names, now, days)
-}
-
-/// Which versions the matrix hellos showed the origin speaks.
-pub(super) fn protocols_of(matrix: &[Exchanged]) -> Vec<(TlsVersion, bool)> {
-    TlsVersion::ALL
-        .into_iter()
-        .zip(matrix)
-        .map(|(v, (reply, _))| (v, speaks(reply, v)))
-        .collect()
-}
-
-/// One hello on its own connection, until `deadline`.
-/// Sends `hello` to `addr` (on `handed`, a connection already open to it, if any) and reads the
-/// first flight; the connection is then reset (see [`conn::abort`]).
-pub(super) async fn exchange(
-    addr: SocketAddr,
-    hello: Vec<u8>,
-    want_chain: bool,
-    deadline: Instant,
-    handed: Option<TcpStream>,
-) -> Exchanged {
-    let work = async {
-        let mut stream = match handed {
-            Some(stream) => stream,
-            None => match dial::connect(addr).await {
-                Ok(s) => s,
-                Err(e) => return (io_reply(&e), reply::Flight::default()),
-            },
-        };
-        if let Err(e) = stream.write_all(&hello).await {
-            return (io_reply(&e), reply::Flight::default());
-        }
-        let read = reply::read_flight(&mut stream, want_chain).await;
-        conn::abort(stream);
-        read
-    };
-    tokio::time::timeout_at(deadline, work)
-        .await
-        .unwrap_or((Reply::TimedOut, reply::Flight::default()))
-}
-
-pub(super) fn io_reply(e: &std::io::Error) -> Reply {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionReset => Reply::Reset,
-        kind => Reply::Io(kind),
-    }
-}
-
-/// The matrix hello for `version` was answered with exactly that version (a HelloRetryRequest
-/// counts for TLS 1.3).
-pub(super) fn speaks(reply: &Reply, version: TlsVersion) -> bool {
-    reply.hello().is_some_and(|h| h.version == version.wire())
-}
-
-/// The CDN's hello got a version it allows and a suite it offered for that version (whether
-/// the handshake then went on or broke: [`classify`] tells).
-pub(super) fn accepted(
-    reply: &Reply,
-    cdn: &CdnProfile,
-    allowed: &[TlsVersion],
-) -> Option<Negotiated> {
-    let h = reply.hello()?;
-    let version = TlsVersion::from_wire(h.version).filter(|v| allowed.contains(v))?;
-    let suite = cdn.suites_for(version).find(|s| s.id == h.suite)?;
-    Some(Negotiated {
-        version,
-        cipher: suite.openssl_name.to_string(),
-    })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 use super::classify::*;
+use super::hellos::*;
 use super::probe::*;
 use super::reuse::*;
 use super::*;
