@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::checks::{
-    dial, timed, Amend, CheckModule, CheckRun, Lingering, Memory, OriginResults, Outcome,
-    ProbeContext, Resolution, REGISTRY,
+    dial, timed, Amend, CheckModule, CheckRun, Earlier, Lingering, Memory, Notes, OriginResults,
+    Outcome, ProbeContext, Resolution, REGISTRY,
 };
 use crate::config::Origin;
 use crate::diagnose::{diagnose, Diagnosis};
@@ -93,6 +93,8 @@ pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory
 async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> OriginResults {
     let enabled = || REGISTRY.iter().copied().filter(|m| m.enabled(origin));
     let beside: Vec<&dyn CheckModule> = enabled().filter(|m| m.beside_resolution()).collect();
+    // Whether an enabled later check takes what `m` leaves for this cycle.
+    let taken = |m: &dyn CheckModule| enabled().any(|later| later.takes().contains(&m.id()));
     let resolution = async {
         match (origin.address, origin.adhoc) {
             (Some(_), _) => None,
@@ -112,7 +114,8 @@ async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Ori
     let independent = async {
         let mut reports = Vec::with_capacity(beside.len());
         for m in &beside {
-            reports.push(m.run(origin, ctx, &nothing_yet, memory).await);
+            let earlier = Earlier::new(&nothing_yet, m.needs()).with_handover(taken(*m));
+            reports.push(m.run(origin, ctx, earlier, memory).await);
         }
         reports
     };
@@ -125,11 +128,17 @@ async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Ori
         results.put(report);
     }
     for m in enabled().filter(|m| !m.beside_resolution()) {
-        let report = m.run(origin, ctx, &results, memory).await;
+        let earlier = Earlier::new(&results, m.needs()).with_handover(taken(m));
+        let report = m.run(origin, ctx, earlier, memory).await;
         results.put(report);
     }
+    // Later checks tell earlier ones what contradicts their reuse; each revises its own report.
+    let mut notes = Notes::default();
     for m in enabled() {
-        m.revise(origin, &mut results, memory);
+        m.tell(origin, &results, &mut notes);
+    }
+    for m in enabled() {
+        m.revise(origin, &mut results, memory, &notes);
     }
     memory.handoff.clear();
     results

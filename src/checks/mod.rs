@@ -12,6 +12,7 @@ pub mod conn;
 pub mod context;
 pub mod dial;
 pub mod dns;
+pub mod earlier;
 pub mod edge;
 pub mod http;
 pub mod http_client;
@@ -23,18 +24,19 @@ pub mod tls;
 
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::config::{Origin, Scheme};
+use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
 use crate::exposition::Observed;
 
 pub use context::{ContextError, ContextFiles, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
+pub use earlier::{Earlier, Notes, Reported};
 pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport, Phases};
 pub use lingering::{Amend, Lingering};
@@ -194,6 +196,20 @@ pub trait CheckModule: Send + Sync {
         Vec::new()
     }
 
+    /// The earlier checks whose reports this check reads (its run, its findings' echo rules):
+    /// each runs before it in the registry (a registry test proves it). Only these are handed
+    /// to it ([`Earlier`]).
+    fn needs(&self) -> &'static [Check] {
+        &[]
+    }
+
+    /// The earlier checks (among [`Self::needs`]) whose handover this check takes: what they
+    /// leave for this cycle only (the TCP check's open connections). The cycle tells such a check
+    /// whether an enabled later check takes it ([`Earlier::handover`]).
+    fn takes(&self) -> &'static [Check] {
+        &[]
+    }
+
     /// Needs no address, so it runs beside resolution instead of after it.
     fn beside_resolution(&self) -> bool {
         false
@@ -211,7 +227,7 @@ pub trait CheckModule: Send + Sync {
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
-        earlier: &'a OriginResults,
+        earlier: Earlier<'a>,
         memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report>;
 
@@ -234,11 +250,24 @@ pub trait CheckModule: Send + Sync {
     /// check's): an echo of another check's cause is dropped, a confirmation added. Pure.
     fn reconcile(&self, _results: &OriginResults, _findings: &mut Vec<Finding>) {}
 
-    /// After every check of the cycle ran: revises this check's own report with what later
-    /// checks saw that contradicts work it reused from earlier cycles, and makes its memory
-    /// forget that work (the TLS check: a finished handshake the HTTP check's own handshake
-    /// contradicts). Touches only this check's report and memory.
-    fn revise(&self, _origin: &Origin, _results: &mut OriginResults, _memory: &mut Memory) {}
+    /// After every check of the cycle ran: what this check tells the earlier checks it declares
+    /// about the cycle, as notes of their types (the HTTP check: its CDN-profile handshakes that
+    /// failed, as the TLS check's `Contradiction`s).
+    fn tell(&self, _origin: &Origin, _results: &OriginResults, _notes: &mut Notes) {}
+
+    /// After every check of the cycle ran and told: revises this check's own report with what
+    /// later checks told it that contradicts work it reused from earlier cycles, and makes its
+    /// memory forget that work (the TLS check: a finished handshake a later check's own
+    /// handshake contradicts). Touches only this check's report and memory; names no later
+    /// check.
+    fn revise(
+        &self,
+        _origin: &Origin,
+        _results: &mut OriginResults,
+        _memory: &mut Memory,
+        _notes: &Notes,
+    ) {
+    }
 
     /// Writes the check's metric families for every observed origin.
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result;
@@ -394,42 +423,6 @@ pub fn probed_addresses(origin: &Origin, results: &OriginResults) -> Vec<IpAddr>
     addrs
 }
 
-/// The probed addresses whose port for `scheme` accepted a connection, in order; without a TCP
-/// check, every probed address. An error means no later check on that scheme can run.
-pub fn open_addresses(
-    origin: &Origin,
-    results: &OriginResults,
-    scheme: Scheme,
-) -> Result<Vec<SocketAddr>, NotRun> {
-    let port = match scheme {
-        Scheme::Http => origin.http_port,
-        Scheme::Https => origin.https_port,
-    };
-    let addrs = probed_addresses(origin, results);
-    if addrs.is_empty() {
-        return Err(NotRun::NoAddress);
-    }
-    let open: Vec<SocketAddr> = match results.tcp.as_ref().map(|t| t.completed()) {
-        None => addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
-        Some(Some(report)) => addrs
-            .iter()
-            .filter(|ip| {
-                report
-                    .ports
-                    .iter()
-                    .any(|p| p.address == **ip && p.port == port && p.state == PortState::Open)
-            })
-            .map(|ip| SocketAddr::new(*ip, port))
-            .collect(),
-        Some(None) => Vec::new(),
-    };
-    if open.is_empty() {
-        Err(NotRun::PortClosed)
-    } else {
-        Ok(open)
-    }
-}
-
 /// The reports of every probed address, in order, as one: the first address's, holding the
 /// others' in the field `more` gives. `None` when no address was probed.
 pub fn first_holding_rest<T>(reports: Vec<T>, more: fn(&mut T) -> &mut Vec<T>) -> Option<T> {
@@ -461,6 +454,25 @@ mod tests {
         assert_eq!(Check::from_name("nope"), None);
     }
 
+    /// A check depends only on checks that run before it, and takes a handover only from a
+    /// check it declares.
+    #[test]
+    fn every_dependency_is_on_an_earlier_check() {
+        for (i, m) in REGISTRY.iter().enumerate() {
+            for need in m.needs() {
+                let at = REGISTRY.iter().position(|e| e.id() == *need);
+                assert!(
+                    at.is_some_and(|at| at < i),
+                    "{} needs {need:?}, which does not run before it",
+                    m.name()
+                );
+            }
+            for taken in m.takes() {
+                assert!(m.needs().contains(taken), "{} takes {taken:?}", m.name());
+            }
+        }
+    }
+
     #[test]
     fn every_cause_belongs_to_exactly_one_check() {
         for cause in Cause::ALL {
@@ -471,73 +483,6 @@ mod tests {
                 .collect();
             assert_eq!(owners, vec![cause.check()], "{}", cause.name());
         }
-    }
-
-    /// TLS and HTTP probe every address whose port accepted a connection, at most
-    /// [`MAX_PROBED_ADDRESSES`], in resolution order; without a TCP check, every address.
-    #[test]
-    fn open_addresses_are_the_probed_ones_whose_port_is_open() {
-        use crate::diagnose::test_support::origin;
-        let ips: Vec<IpAddr> = (1..=10)
-            .map(|i| format!("192.0.2.{i}").parse().expect("ip"))
-            .collect();
-        let resolution = Some(CheckRun {
-            duration: Duration::ZERO,
-            outcome: Outcome::Completed(Resolution {
-                addresses: ips.clone(),
-                error: None,
-            }),
-        });
-        let o = origin(&[Check::Tls]);
-        let without_tcp = OriginResults {
-            resolution: resolution.clone(),
-            ..OriginResults::default()
-        };
-        let all = open_addresses(&o, &without_tcp, Scheme::Https).expect("open");
-        assert_eq!(all.len(), MAX_PROBED_ADDRESSES);
-        assert_eq!(all[0], SocketAddr::new(ips[0], o.https_port));
-        assert_eq!(all[7], SocketAddr::new(ips[7], o.https_port));
-        let port = |i: usize, port: u16, state: PortState| PortResult {
-            address: ips[i],
-            port,
-            scheme: Scheme::Https,
-            state,
-            duration: Duration::ZERO,
-            attempts: 1,
-        };
-        let tcp = |ports| OriginResults {
-            resolution: resolution.clone(),
-            tcp: Some(CheckRun {
-                duration: Duration::ZERO,
-                outcome: Outcome::Completed(TcpReport { ports }),
-            }),
-            ..OriginResults::default()
-        };
-        // Open on 2 and 9 (past the bound), refused on 1; port 80 open on 1 does not count.
-        let some = tcp(vec![
-            port(0, o.https_port, PortState::Refused),
-            port(0, o.http_port, PortState::Open),
-            port(1, o.https_port, PortState::Open),
-            port(8, o.https_port, PortState::Open),
-        ]);
-        assert_eq!(
-            open_addresses(&o, &some, Scheme::Https),
-            Ok(vec![SocketAddr::new(ips[1], o.https_port)])
-        );
-        assert_eq!(
-            open_addresses(&o, &some, Scheme::Http),
-            Ok(vec![SocketAddr::new(ips[0], o.http_port)])
-        );
-        let none = tcp(vec![port(0, o.https_port, PortState::TimedOut)]);
-        assert_eq!(
-            open_addresses(&o, &none, Scheme::Https),
-            Err(NotRun::PortClosed)
-        );
-        let unresolved = OriginResults::default();
-        assert_eq!(
-            open_addresses(&o, &unresolved, Scheme::Https),
-            Err(NotRun::NoAddress)
-        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{explain, findings, series};
 use crate::checks::{
-    timed, Check, CheckModule, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
+    timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -56,7 +56,7 @@ impl CheckModule for DnsCheck {
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
-        _earlier: &'a OriginResults,
+        _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move { Report::Dns(timed(origin.timeout, super::check(origin, &ctx.dns)).await) }

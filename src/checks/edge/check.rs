@@ -9,7 +9,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, EdgeOutcome};
 use crate::checks::{
-    timed, Check, CheckModule, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
+    timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -51,7 +51,7 @@ impl CheckModule for EdgeCheck {
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
-        _earlier: &'a OriginResults,
+        _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {

@@ -9,8 +9,11 @@ use futures_util::FutureExt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, HttpOutcome, KeepAlive};
+use crate::checks::tcp::{open_addresses, TcpCheck};
+use crate::checks::tls::{Contradiction, TlsCheck};
+use crate::checks::Reported;
 use crate::checks::{
-    open_addresses, timed, Check, CheckModule, CheckRun, Handshake, Memory, NotRun, OriginResults,
+    timed, Check, CheckModule, CheckRun, Earlier, Handshake, Memory, NotRun, Notes, OriginResults,
     Outcome, ProbeContext, Ran, Report,
 };
 use crate::config::{Origin, Scheme};
@@ -33,6 +36,12 @@ impl CheckModule for HttpCheck {
         true
     }
 
+    /// The ports the TCP check found open, and the TLS check's verdict per address: no request
+    /// goes over a failed CDN handshake, and a failure either check owns is an echo here.
+    fn needs(&self) -> &'static [Check] {
+        &[TcpCheck::ID, TlsCheck::ID]
+    }
+
     fn causes(&self) -> &'static [Cause] {
         &[
             Cause::HttpErrorStatus,
@@ -45,17 +54,17 @@ impl CheckModule for HttpCheck {
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
-        earlier: &'a OriginResults,
+        earlier: Earlier<'a>,
         memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
             let scheme = scheme(origin);
-            let reachable = open_addresses(origin, earlier, scheme).and_then(|addrs| {
+            let reachable = open_addresses(origin, &earlier, scheme).and_then(|addrs| {
                 // No request over a failed CDN handshake: the TLS cause is the root.
                 let addrs: Vec<SocketAddr> = match scheme {
                     Scheme::Https => addrs
                         .into_iter()
-                        .filter(|a| !tls_failed(earlier, *a))
+                        .filter(|a| !tls_failed(&earlier, *a))
                         .collect(),
                     Scheme::Http => addrs,
                 };
@@ -130,6 +139,22 @@ impl CheckModule for HttpCheck {
 
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
         findings::findings(origin, results)
+    }
+
+    /// Its CDN-profile handshakes that failed, per address: the TLS check judges whether one
+    /// contradicts a handshake it reused.
+    fn tell(&self, _origin: &Origin, results: &OriginResults, notes: &mut Notes) {
+        let Some(report) = results.http.as_ref().and_then(|r| r.completed()) else {
+            return;
+        };
+        for h in report.all() {
+            if let Some(finish) = &h.handshake {
+                notes.post(Contradiction {
+                    address: h.address,
+                    finish: finish.clone(),
+                });
+            }
+        }
     }
 
     fn encode(&self, enc: &mut DescriptorEncoder, origins: &[Observed]) -> fmt::Result {
@@ -297,8 +322,8 @@ fn scheme(origin: &Origin) -> Scheme {
 }
 
 /// The TLS check ran and the CDN's handshake with `address` did not succeed.
-fn tls_failed(results: &OriginResults, address: SocketAddr) -> bool {
-    match results.tls.as_ref().map(|r| &r.outcome) {
+fn tls_failed(earlier: &Earlier<'_>, address: SocketAddr) -> bool {
+    match earlier.get::<TlsCheck>().map(|r| &r.outcome) {
         Some(Outcome::Completed(report)) => report
             .all()
             .any(|t| t.address == address && t.handshake != Handshake::Accepted),

@@ -5,8 +5,13 @@ use std::time::Duration;
 
 use super::body::{Body, Stop};
 use super::keepalive::KeepAlive;
-use crate::checks::{Handshake, HttpOutcome, HttpReport, OriginResults, Outcome};
-use crate::config::{Check, Origin};
+use super::HttpCheck;
+use crate::checks::tcp::TcpCheck;
+use crate::checks::tls::TlsCheck;
+use crate::checks::{
+    CheckModule, Earlier, Handshake, HttpOutcome, HttpReport, OriginResults, Outcome,
+};
+use crate::config::Origin;
 use crate::diagnose::{merge_addresses, Cause, Finding};
 
 /// The causes active on any of the addresses the request went to, each naming its addresses.
@@ -14,6 +19,7 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
     let Some(run) = &results.http else {
         return Vec::new();
     };
+    let earlier = Earlier::new(results, HttpCheck.needs());
     let report = match &run.outcome {
         Outcome::Completed(r) => r,
         Outcome::TimedOut => {
@@ -31,10 +37,10 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
         report
             .all()
             .map(|r| {
-                let findings = if refusal_named_by_tls(results, r) {
+                let findings = if refusal_named_by_tls(&earlier, r) {
                     Vec::new()
                 } else {
-                    address_findings(origin, r)
+                    address_findings(origin, &earlier, r)
                 };
                 (r.address.ip(), findings)
             })
@@ -44,11 +50,10 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
 
 /// The TLS check raised `tls_client_certificate_rejected` on this answer's address: an answer
 /// refusing the client certificate is its echo.
-fn refusal_named_by_tls(results: &OriginResults, report: &HttpReport) -> bool {
+fn refusal_named_by_tls(earlier: &Earlier<'_>, report: &HttpReport) -> bool {
     report.refusal.is_some()
-        && results
-            .tls
-            .as_ref()
+        && earlier
+            .get::<TlsCheck>()
             .and_then(|t| t.completed())
             .is_some_and(|tls| {
                 tls.all().any(|t| {
@@ -59,7 +64,7 @@ fn refusal_named_by_tls(results: &OriginResults, report: &HttpReport) -> bool {
 }
 
 /// The causes one address's answer shows.
-fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
+fn address_findings(origin: &Origin, earlier: &Earlier<'_>, report: &HttpReport) -> Vec<Finding> {
     let spec = origin.http.clone().unwrap_or_default();
     // An answer that refuses the client certificate reaches every viewer, whatever statuses
     // `expect_status` admits (nginx's 400 is a 4xx).
@@ -76,14 +81,14 @@ fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
             ),
         )];
     }
-    let mut found = outcome_findings(origin, report);
+    let mut found = outcome_findings(origin, earlier, report);
     found.extend(completion(origin, report));
     found.extend(keepalive_race(origin, report));
     found
 }
 
 /// The causes of the answer itself: its status, or no answer.
-fn outcome_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
+fn outcome_findings(origin: &Origin, earlier: &Earlier<'_>, report: &HttpReport) -> Vec<Finding> {
     let spec = origin.http.clone().unwrap_or_default();
     match &report.outcome {
         HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
@@ -113,8 +118,8 @@ fn outcome_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
             format!("no valid HTTP response from {}: {why}", report.address),
         )],
         // Echoes when the TCP or TLS check owns the failure; otherwise the request failed.
-        HttpOutcome::ConnectFailed(_) if origin.has_check(Check::Tcp) => Vec::new(),
-        HttpOutcome::TlsFailed(_) if origin.has_check(Check::Tls) => Vec::new(),
+        HttpOutcome::ConnectFailed(_) if earlier.enabled::<TcpCheck>(origin) => Vec::new(),
+        HttpOutcome::TlsFailed(_) if earlier.enabled::<TlsCheck>(origin) => Vec::new(),
         HttpOutcome::ConnectFailed(why) | HttpOutcome::TlsFailed(why) => vec![Finding::new(
             Cause::HttpErrorStatus,
             format!("no response from {}: {why}", report.address),

@@ -9,8 +9,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series};
 use crate::checks::{
-    addresses, conn, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults,
-    ProbeContext, Ran, Report, MAX_PROBED_ADDRESSES,
+    conn, timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, OriginResults,
+    ProbeContext, Ran, Report, Reported, MAX_PROBED_ADDRESSES,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -19,10 +19,24 @@ use crate::exposition::Observed;
 /// Every port the CDN uses (by protocol policy), on every address it may connect to.
 pub struct TcpCheck;
 
-/// Whether the connection to `addr` is the one the TLS check will send the CDN's hello on: the
-/// HTTPS port of an address it probes (see [`crate::checks::conn`]).
-fn hands_off(origin: &Origin, addrs: &[std::net::IpAddr], addr: std::net::SocketAddr) -> bool {
-    crate::checks::module(Check::Tls).enabled(origin)
+impl Reported for TcpCheck {
+    const ID: Check = Check::Tcp;
+    type Report = super::TcpReport;
+    fn report(results: &OriginResults) -> Option<&CheckRun<super::TcpReport>> {
+        results.tcp.as_ref()
+    }
+}
+
+/// Whether the connection to `addr` is one a later check takes (`wanted`: one that declares it
+/// in `takes()` is enabled): the HTTPS port of an address the per-address checks probe (see
+/// [`crate::checks::conn`]).
+fn hands_off(
+    wanted: bool,
+    origin: &Origin,
+    addrs: &[std::net::IpAddr],
+    addr: std::net::SocketAddr,
+) -> bool {
+    wanted
         && addr.port() == origin.https_port
         && addrs
             .iter()
@@ -54,11 +68,11 @@ impl CheckModule for TcpCheck {
         &'a self,
         origin: &'a Origin,
         _ctx: &'a ProbeContext,
-        earlier: &'a OriginResults,
+        earlier: Earlier<'a>,
         memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
-            let addrs = addresses(origin, earlier);
+            let addrs = earlier.addresses(origin);
             Report::Tcp(if addrs.is_empty() {
                 CheckRun::not_run(NotRun::NoAddress)
             } else {
@@ -70,7 +84,7 @@ impl CheckModule for TcpCheck {
                 let probe = async {
                     let (report, open) = super::probe(&addrs, &origin.ports(), how).await;
                     for (addr, stream, accepted) in open {
-                        if hands_off(origin, &addrs, addr) {
+                        if hands_off(earlier.handover(), origin, &addrs, addr) {
                             handoff.keep(addr, stream, accepted);
                         } else {
                             conn::abort(stream);

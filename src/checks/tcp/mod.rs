@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::net::TcpStream;
 
-use crate::checks::dial;
-use crate::config::Scheme;
+use crate::checks::{dial, Earlier, NotRun};
+use crate::config::{Origin, Scheme};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpReport {
@@ -131,6 +131,42 @@ async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, PortSta
     }
 }
 
+/// The probed addresses whose port for `scheme` accepted a connection, in order; without a TCP
+/// check, every probed address (for the later checks that declare the TCP check). An error means no later check on that scheme can run.
+pub fn open_addresses(
+    origin: &Origin,
+    earlier: &Earlier<'_>,
+    scheme: Scheme,
+) -> Result<Vec<SocketAddr>, NotRun> {
+    let port = match scheme {
+        Scheme::Http => origin.http_port,
+        Scheme::Https => origin.https_port,
+    };
+    let addrs = earlier.probed_addresses(origin);
+    if addrs.is_empty() {
+        return Err(NotRun::NoAddress);
+    }
+    let open: Vec<SocketAddr> = match earlier.get::<TcpCheck>().map(|t| t.completed()) {
+        None => addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+        Some(Some(report)) => addrs
+            .iter()
+            .filter(|ip| {
+                report
+                    .ports
+                    .iter()
+                    .any(|p| p.address == **ip && p.port == port && p.state == PortState::Open)
+            })
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect(),
+        Some(None) => Vec::new(),
+    };
+    if open.is_empty() {
+        Err(NotRun::PortClosed)
+    } else {
+        Ok(open)
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::disallowed_methods,
@@ -199,5 +235,77 @@ mod tests {
         assert!(open.is_empty());
         assert_eq!(report.ports[0].state, PortState::Refused);
         assert_eq!(report.ports[0].attempts, 2);
+    }
+
+    /// TLS and HTTP probe every address whose port accepted a connection, at most
+    /// [`MAX_PROBED_ADDRESSES`], in resolution order; without a TCP check, every address.
+    #[test]
+    fn open_addresses_are_the_probed_ones_whose_port_is_open() {
+        use crate::checks::{
+            Check, CheckRun, OriginResults, Outcome, Resolution, MAX_PROBED_ADDRESSES,
+        };
+        use crate::diagnose::test_support::origin;
+        const NEEDS: &[Check] = &[Check::Tcp];
+        let ips: Vec<IpAddr> = (1..=10)
+            .map(|i| format!("192.0.2.{i}").parse().expect("ip"))
+            .collect();
+        let resolution = Some(CheckRun {
+            duration: Duration::ZERO,
+            outcome: Outcome::Completed(Resolution {
+                addresses: ips.clone(),
+                error: None,
+            }),
+        });
+        let o = origin(&[Check::Tls]);
+        let without_tcp = OriginResults {
+            resolution: resolution.clone(),
+            ..OriginResults::default()
+        };
+        let all =
+            open_addresses(&o, &Earlier::new(&without_tcp, NEEDS), Scheme::Https).expect("open");
+        assert_eq!(all.len(), MAX_PROBED_ADDRESSES);
+        assert_eq!(all[0], SocketAddr::new(ips[0], o.https_port));
+        assert_eq!(all[7], SocketAddr::new(ips[7], o.https_port));
+        let port = |i: usize, port: u16, state: PortState| PortResult {
+            address: ips[i],
+            port,
+            scheme: Scheme::Https,
+            state,
+            duration: Duration::ZERO,
+            attempts: 1,
+        };
+        let tcp = |ports| OriginResults {
+            resolution: resolution.clone(),
+            tcp: Some(CheckRun {
+                duration: Duration::ZERO,
+                outcome: Outcome::Completed(TcpReport { ports }),
+            }),
+            ..OriginResults::default()
+        };
+        // Open on 2 and 9 (past the bound), refused on 1; port 80 open on 1 does not count.
+        let some = tcp(vec![
+            port(0, o.https_port, PortState::Refused),
+            port(0, o.http_port, PortState::Open),
+            port(1, o.https_port, PortState::Open),
+            port(8, o.https_port, PortState::Open),
+        ]);
+        assert_eq!(
+            open_addresses(&o, &Earlier::new(&some, NEEDS), Scheme::Https),
+            Ok(vec![SocketAddr::new(ips[1], o.https_port)])
+        );
+        assert_eq!(
+            open_addresses(&o, &Earlier::new(&some, NEEDS), Scheme::Http),
+            Ok(vec![SocketAddr::new(ips[0], o.http_port)])
+        );
+        let none = tcp(vec![port(0, o.https_port, PortState::TimedOut)]);
+        assert_eq!(
+            open_addresses(&o, &Earlier::new(&none, NEEDS), Scheme::Https),
+            Err(NotRun::PortClosed)
+        );
+        let unresolved = OriginResults::default();
+        assert_eq!(
+            open_addresses(&o, &Earlier::new(&unresolved, NEEDS), Scheme::Https),
+            Err(NotRun::NoAddress)
+        );
     }
 }

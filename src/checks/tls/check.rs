@@ -11,9 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{findings, mtls, series, Handshake, Reply};
+use crate::checks::tcp::open_addresses;
 use crate::checks::{
-    open_addresses, timed, Check, CheckModule, CheckRun, Memory, NotRun, OriginResults, Outcome,
-    ProbeContext, Ran, Report,
+    timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, Notes, OriginResults, Outcome,
+    ProbeContext, Ran, Report, Reported,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -21,6 +22,14 @@ use crate::exposition::Observed;
 
 /// The CDN's own ClientHello, the protocol matrix, and every served certificate.
 pub struct TlsCheck;
+
+impl Reported for TlsCheck {
+    const ID: Check = Check::Tls;
+    type Report = super::TlsReport;
+    fn report(results: &OriginResults) -> Option<&CheckRun<super::TlsReport>> {
+        results.tls.as_deref()
+    }
+}
 
 /// Lets the check, whose every connection is bounded by the timeout itself, report what it
 /// found instead of being cut off.
@@ -37,6 +46,16 @@ impl CheckModule for TlsCheck {
 
     fn per_address(&self) -> bool {
         true
+    }
+
+    /// The ports the TCP check found open, and the connections it left open to send the CDN's
+    /// hello on.
+    fn needs(&self) -> &'static [Check] {
+        &[Check::Tcp]
+    }
+
+    fn takes(&self) -> &'static [Check] {
+        &[Check::Tcp]
     }
 
     /// The certificate the CDN presents (origin mTLS) can expire only where it presents one.
@@ -113,11 +132,11 @@ impl CheckModule for TlsCheck {
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
-        earlier: &'a OriginResults,
+        earlier: Earlier<'a>,
         memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
-            Report::Tls(match open_addresses(origin, earlier, Scheme::Https) {
+            Report::Tls(match open_addresses(origin, &earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
                     let check = super::probe_all(
@@ -167,16 +186,25 @@ impl CheckModule for TlsCheck {
         out
     }
 
-    fn revise(&self, origin: &Origin, results: &mut OriginResults, memory: &mut Memory) {
-        let http = results.http.as_deref().and_then(|r| r.completed());
+    fn revise(
+        &self,
+        origin: &Origin,
+        results: &mut OriginResults,
+        memory: &mut Memory,
+        notes: &Notes,
+    ) {
         let Some(Outcome::Completed(tls)) = results.tls.as_deref_mut().map(|r| &mut r.outcome)
         else {
             return;
         };
+        let later: Vec<&super::Contradiction> = notes.of::<super::Contradiction>().collect();
+        if later.is_empty() {
+            return;
+        }
         let identity = mtls::CdnIdentity::of(origin);
-        let mut contradicted: Vec<_> = revise(tls, http, identity).into_iter().collect();
+        let mut contradicted: Vec<_> = revise(tls, &later, identity).into_iter().collect();
         for t in &mut tls.more {
-            contradicted.extend(revise(t, http, identity));
+            contradicted.extend(revise(t, &later, identity));
         }
         if !contradicted.is_empty() {
             super::forget_contradicted(&mut memory.tls, |a| contradicted.contains(&a));
@@ -228,20 +256,18 @@ impl CheckModule for TlsCheck {
     }
 }
 
-/// One address's report with what the HTTP check's own handshake contradicts of it (see
+/// One address's report with what a later check's own handshake contradicts of it (see
 /// [`super::contradiction`]); the address when it did.
 fn revise(
     t: &mut super::TlsReport,
-    http: Option<&crate::checks::HttpReport>,
+    later: &[&super::Contradiction],
     identity: mtls::CdnIdentity,
 ) -> Option<std::net::SocketAddr> {
-    let contradicted = super::contradiction(t, http, identity == mtls::CdnIdentity::Local)?;
-    let handshake = mtls::without_copy(contradicted, identity);
-    t.finish = http
-        .and_then(|h| h.all().find(|h| h.address == t.address))
-        .and_then(|h| h.handshake.clone());
-    t.handshake = handshake;
-    t.finish_from = super::FinishFrom::HttpCheck;
+    let (contradicted, finish) =
+        super::contradiction(t, later, identity == mtls::CdnIdentity::Local)?;
+    t.handshake = mtls::without_copy(contradicted, identity);
+    t.finish = Some(finish);
+    t.finish_from = super::FinishFrom::Later;
     Some(t.address)
 }
 
@@ -307,7 +333,7 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
         super::FinishFrom::Reused => hello.push_str(
             "; the finished handshake of an earlier cycle reused (this cycle's first flight proves it)",
         ),
-        super::FinishFrom::HttpCheck => hello.push_str(
+        super::FinishFrom::Later => hello.push_str(
             " (the HTTP check's own handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
         ),
     }

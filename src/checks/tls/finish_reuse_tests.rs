@@ -180,7 +180,7 @@ async fn a_failed_http_handshake_contradicts_a_reused_one() {
     cut.store(true, Ordering::SeqCst);
     assert_eq!(
         cycle!(),
-        (Some(FinishFrom::HttpCheck), vec!["tls_handshake_failed"]),
+        (Some(FinishFrom::Later), vec!["tls_handshake_failed"]),
         "the HTTP check's handshake contradicts the reused one"
     );
     assert_eq!(

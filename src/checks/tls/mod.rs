@@ -131,9 +131,19 @@ pub enum FinishFrom {
     /// One of an earlier cycle, reused because this cycle's first flight proves it would end the
     /// same (see `reuse::KnownFinish`).
     Reused,
-    /// The HTTP check's own handshake this cycle, which failed where this check reused one: it
-    /// contradicts the reuse ([`contradiction`]), and the next cycle makes a new one.
-    HttpCheck,
+    /// A later check's own CDN-profile handshake this cycle (the HTTP check's), which failed
+    /// where this check reused one: it contradicts the reuse ([`contradiction`]), and the next
+    /// cycle makes a new one.
+    Later,
+}
+
+/// What a later check of the cycle tells the TLS check (as a note: see
+/// [`crate::checks::Notes`]): its own CDN-profile handshake with `address` failed, as `finish`
+/// says. The TLS check's `revise` judges whether it contradicts a reused handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contradiction {
+    pub address: SocketAddr,
+    pub finish: cdn_client::Finish,
 }
 
 /// How an origin refused the configured client certificate.

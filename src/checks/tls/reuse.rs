@@ -5,9 +5,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{cdn_client, finish_classify, proof, reply, FinishFrom, Handshake, Reply, TlsReport};
+use super::{
+    cdn_client, finish_classify, proof, reply, Contradiction, FinishFrom, Handshake, Reply,
+    TlsReport,
+};
 use crate::cdn::{CdnProfile, TlsVersion};
-use crate::checks::HttpReport;
 
 /// A CDN-profile handshake that finished, and the first flight it followed. The handshake is
 /// the check's most expensive step (a full OpenSSL handshake: key exchange and the server's
@@ -108,35 +110,28 @@ pub fn forget_contradicted(memory: &mut TlsMemory, contradicted: impl Fn(SocketA
     }
 }
 
-/// The handshake the HTTP check's own CDN-profile handshake shows on the address of `report`,
-/// when this check reused a finished handshake there and the HTTP check's failed: classified as
-/// this check classifies a failed finish (a certificate alert is the origin asking for, or
-/// refusing, a client certificate; anything else a failed handshake). `None` when nothing
-/// contradicts the reuse.
+/// The handshake a later check's own failed CDN-profile handshake shows on the address of
+/// `report` (one of `later`, the failed handshakes later checks told of), when this check reused
+/// a finished handshake there: classified as this check classifies a failed finish (a
+/// certificate alert is the origin asking for, or refusing, a client certificate; anything else
+/// a failed handshake), with that finish. `None` when nothing contradicts the reuse. Pure.
 pub fn contradiction(
     report: &TlsReport,
-    http: Option<&HttpReport>,
+    later: &[&Contradiction],
     has_identity: bool,
-) -> Option<Handshake> {
+) -> Option<(Handshake, cdn_client::Finish)> {
     if report.finish_from != FinishFrom::Reused || report.handshake != Handshake::Accepted {
         return None;
     }
-    let finish = http?
-        .all()
-        .find(|h| h.address == report.address)?
-        .handshake
-        .as_ref()
-        .filter(|f| !matches!(f, cdn_client::Finish::Done { .. }))?;
+    let finish = &later.iter().find(|c| c.address == report.address)?.finish;
+    if matches!(finish, cdn_client::Finish::Done { .. }) {
+        return None;
+    }
     // The reused flight had no CertificateRequest; an alert about a certificate says this
     // handshake's had one.
     let asked = report.cert_request || certificate_alert(finish);
-    Some(finish_classify(
-        Handshake::Accepted,
-        Some(finish),
-        asked,
-        has_identity,
-        None,
-    ))
+    let handshake = finish_classify(Handshake::Accepted, Some(finish), asked, has_identity, None);
+    Some((handshake, finish.clone()))
 }
 
 /// Alerts only a server that asked for a client certificate sends about it.
@@ -231,33 +226,17 @@ pub(super) struct Plan {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::checks::tls::tests_support::report;
     use crate::checks::tls::Rejection;
-    use crate::checks::{HttpOutcome, HttpReport};
-    use crate::config::Scheme;
     use cdn_client::Finish;
 
-    fn http(address: SocketAddr, handshake: Option<Finish>) -> HttpReport {
-        HttpReport {
-            address,
-            scheme: Scheme::Https,
-            outcome: match &handshake {
-                Some(f) => HttpOutcome::TlsFailed(f.describe()),
-                None => HttpOutcome::Status(200),
-            },
-            headers: Vec::new(),
-            duration: Duration::from_millis(5),
-            phases: Default::default(),
-            version: None,
-            handshake,
-            refusal: None,
-            body: crate::checks::http::Body::NotRead,
-            keepalive: crate::checks::http::KeepAlive::NotWatched,
-            more: Vec::new(),
-        }
+    /// What a later check tells of its handshake on `address`: a failed one only.
+    fn told(address: SocketAddr, handshake: Option<Finish>) -> Vec<Contradiction> {
+        handshake
+            .into_iter()
+            .map(|finish| Contradiction { address, finish })
+            .collect()
     }
 
     fn alert(alert: u8) -> Finish {
@@ -321,7 +300,7 @@ mod tests {
                 Some(Handshake::Unfinished(closed.clone())),
             ),
             (
-                "the HTTP check's handshake finished",
+                "the later check's handshake finished",
                 FinishFrom::Reused,
                 None,
                 a,
@@ -348,17 +327,31 @@ mod tests {
         for (case, from, failed, on, identity, want) in cases {
             let mut tls = report(a);
             tls.finish_from = from;
-            let http = http(on, failed);
-            assert_eq!(contradiction(&tls, Some(&http), identity), want, "{case}");
+            let told = told(on, failed.clone());
+            let later: Vec<&Contradiction> = told.iter().collect();
+            let got = contradiction(&tls, &later, identity);
+            assert_eq!(got.as_ref().map(|(h, _)| h), want.as_ref(), "{case}");
+            if let Some((_, finish)) = got {
+                assert_eq!(Some(finish), failed, "{case}: the finish told");
+            }
         }
         let mut tls = report(a);
         tls.finish_from = FinishFrom::Reused;
-        assert_eq!(contradiction(&tls, None, true), None, "no HTTP check");
-        // A report of several addresses: each is compared with its own address's request.
-        let mut two = http(b, None);
-        two.more.push(http(a, Some(alert(48))));
+        assert_eq!(contradiction(&tls, &[], true), None, "no later check told");
+        // A finished handshake told is no contradiction.
+        let done = Contradiction {
+            address: a,
+            finish: Finish::Done {
+                version: "TLSv1.2",
+                cipher: "ECDHE-RSA-AES128-GCM-SHA256",
+            },
+        };
+        assert_eq!(contradiction(&tls, &[&done], true), None, "finished");
+        // Several addresses told: each report is compared with its own address's.
+        let on_b = told(b, Some(alert(40)));
+        let on_a = told(a, Some(alert(48)));
         assert_eq!(
-            contradiction(&tls, Some(&two), true),
+            contradiction(&tls, &[&on_b[0], &on_a[0]], true).map(|(h, _)| h),
             Some(Handshake::ClientCertificateRejected(Rejection::Handshake(
                 alert(48)
             )))
