@@ -154,7 +154,7 @@ impl Counters {
     /// Counts one run of `check` that ended with `result` (one of [`Ran::RESULTS`]).
     pub fn count_probe(&self, check: Check, result: &str) {
         if let Some(r) = Ran::RESULTS.iter().position(|&x| x == result) {
-            self.probes[check as usize][r].fetch_add(1, Ordering::Relaxed);
+            self.probes[check.index()][r].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -162,9 +162,7 @@ impl Counters {
         Ran::RESULTS
             .iter()
             .position(|&x| x == result)
-            .map_or(0, |r| {
-                self.probes[check as usize][r].load(Ordering::Relaxed)
-            })
+            .map_or(0, |r| self.probes[check.index()][r].load(Ordering::Relaxed))
     }
 
     pub fn count_panic(&self) {

@@ -14,6 +14,8 @@ pub mod dial;
 pub mod dns;
 pub mod earlier;
 pub mod edge;
+#[cfg(test)]
+pub mod example;
 pub mod http;
 pub mod http_client;
 mod lingering;
@@ -22,9 +24,11 @@ pub mod resolve;
 pub mod tcp;
 pub mod tls;
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -44,18 +48,43 @@ pub use resolve::Resolution;
 pub use tcp::{PortResult, PortState, TcpReport};
 pub use tls::{Handshake, TlsContext, TlsReport};
 
-/// The checks an origin can run, in the order they run (the `check` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Check {
-    Dns,
-    Tcp,
-    Tls,
-    Http,
-    Edge,
-}
+/// A check: its index in [`REGISTRY`], so the order checks run in (the `check` label is its
+/// module's name). Each check's module declares its own (`Check::at(i)`, a registry test proves
+/// `REGISTRY[i]` is check `i`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Check(u8);
 
+#[allow(
+    non_upper_case_globals,
+    reason = "the built-in checks by the names config, tests and SPEC's check label use"
+)]
 impl Check {
-    pub const ALL: [Check; 5] = [Check::Dns, Check::Tcp, Check::Tls, Check::Http, Check::Edge];
+    pub const Dns: Check = dns::ID;
+    pub const Tcp: Check = tcp::ID;
+    pub const Tls: Check = tls::ID;
+    pub const Http: Check = http::ID;
+    pub const Edge: Check = edge::ID;
+
+    /// Every registered check, in registry order.
+    pub const ALL: [Check; REGISTRY.len()] = {
+        let mut all = [Check(0); REGISTRY.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = Check(i as u8);
+            i += 1;
+        }
+        all
+    };
+
+    /// The check at `index` in [`REGISTRY`]: for a check module's own `ID` only.
+    pub(crate) const fn at(index: u8) -> Check {
+        Check(index)
+    }
+
+    /// Its place in [`REGISTRY`].
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
 
     pub fn name(self) -> &'static str {
         module(self).name()
@@ -66,24 +95,27 @@ impl Check {
     }
 }
 
-/// Every check's module, in the order the checks run.
-pub static REGISTRY: [&dyn CheckModule; 5] = [
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every check's module, in the order the checks run. A new check is its module and one line
+/// here.
+pub const REGISTRY: &[&dyn CheckModule] = &[
     &dns::DnsCheck,
     &tcp::TcpCheck,
     &tls::TlsCheck,
     &http::HttpCheck,
     &edge::EdgeCheck,
+    #[cfg(test)]
+    &example::ExampleCheck,
 ];
 
 /// The module of one check.
 pub fn module(check: Check) -> &'static dyn CheckModule {
-    match check {
-        Check::Dns => &dns::DnsCheck,
-        Check::Tcp => &tcp::TcpCheck,
-        Check::Tls => &tls::TlsCheck,
-        Check::Http => &http::HttpCheck,
-        Check::Edge => &edge::EdgeCheck,
-    }
+    REGISTRY[check.index()]
 }
 
 /// One check's report of one cycle, as it hands it to the runner.
@@ -94,6 +126,20 @@ pub enum Report {
     Tls(CheckRun<TlsReport>),
     Http(CheckRun<HttpReport>),
     Edge(CheckRun<EdgeReport>),
+    /// The report of a check without a field of its own in [`OriginResults`] (every check
+    /// added since the built-in five): kept in [`OriginResults::others`].
+    Other(Check, Arc<dyn OtherReport>),
+}
+
+/// A report kept in [`OriginResults::others`]: any `CheckRun` of a check's own report type.
+pub trait OtherReport: Any + fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any + fmt::Debug + Send + Sync> OtherReport for CheckRun<T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// Everything one cycle found out about one origin: one field per check.
@@ -108,6 +154,9 @@ pub struct OriginResults {
     pub tls: Option<Box<CheckRun<TlsReport>>>,
     pub http: Option<Box<CheckRun<HttpReport>>>,
     pub edge: Option<Box<CheckRun<EdgeReport>>>,
+    /// The reports of the checks without a field of their own, by check (see [`Report::Other`]);
+    /// empty, and allocation-free, for an origin that runs none.
+    pub others: Vec<(Check, Arc<dyn OtherReport>)>,
 }
 
 impl OriginResults {
@@ -118,7 +167,19 @@ impl OriginResults {
             Report::Tls(r) => self.tls = Some(Box::new(r)),
             Report::Http(r) => self.http = Some(Box::new(r)),
             Report::Edge(r) => self.edge = Some(Box::new(r)),
+            Report::Other(check, r) => {
+                self.others.retain(|(c, _)| *c != check);
+                self.others.push((check, r));
+            }
         }
+    }
+
+    /// The run of `check`, kept in [`Self::others`], as its own report type `T`.
+    pub fn other<T: Any>(&self, check: Check) -> Option<&CheckRun<T>> {
+        self.others
+            .iter()
+            .find(|(c, _)| *c == check)
+            .and_then(|(_, r)| r.as_any().downcast_ref::<CheckRun<T>>())
     }
 }
 

@@ -132,7 +132,7 @@ impl Origin {
                 .saturating_mul(2)
                 .saturating_add(self.read_timeout)
                 .max(self.response_completion_timeout().unwrap_or_default()),
-            Check::Dns | Check::Tls | Check::Edge => self.timeout,
+            _ => self.timeout,
         }
     }
 

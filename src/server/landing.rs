@@ -42,6 +42,12 @@ struct Row<'a> {
 
 pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
     let slots = state.store.slots();
+    let skipped = state.own.discovery.skipped_origins();
+    Html(render(&slots, &skipped, SystemTime::now()))
+}
+
+/// The page of `slots` (and of the CDN origins discovery skipped), as of `now`.
+pub(crate) fn render(slots: &[Arc<Slot>], skipped: &[Skipped], now: SystemTime) -> String {
     let mut rows: Vec<Row> = slots
         .iter()
         .map(|slot| {
@@ -70,8 +76,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
         .flat_map(|m| m.columns())
         .map(|c| format!("<th>{}</th>", escape(c)))
         .collect();
-    let skipped = skipped(&state.own.discovery.skipped_origins());
-    let now = SystemTime::now();
+    let skipped = self::skipped(skipped);
     let mut body = String::new();
     for r in &rows {
         row(
@@ -82,7 +87,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Html<String> {
             now,
         );
     }
-    Html(format!(
+    format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8>
 <meta name=viewport content=\"width=device-width, initial-scale=1\">
 <title>origin_exporter</title>
@@ -104,7 +109,7 @@ tr.Ready td:first-child{{border-left:6px solid #2a2}} tr.Pending td:first-child{
 <tr><th>Origin</th><th>CDN</th><th>Active causes</th>{headings}<th>Last probe</th></tr>
 {body}</table>
 {skipped}</body></html>"
-    ))
+    )
 }
 
 /// Rows of the not-probed table at most; the count says how many there are.

@@ -1,7 +1,7 @@
 //! The HTTP side: `/metrics`, health and readiness, reload, and the landing page.
 
 mod auth;
-mod landing;
+pub(crate) mod landing;
 pub mod listener;
 mod probe;
 mod scrape;

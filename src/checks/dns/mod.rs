@@ -30,6 +30,9 @@ use super::ContextError;
 use crate::config::{Global, Origin};
 
 pub use check::DnsCheck;
+
+/// The check's id: its place in the registry.
+pub const ID: super::Check = super::Check::at(0);
 pub use discovery::{
     DiscoveryError, Zone, DISCOVERY_CACHE_SIZE, DISCOVERY_MAX_STALE, DISCOVERY_TTL,
 };

@@ -10,6 +10,9 @@ mod series;
 
 pub use check::EdgeCheck;
 
+/// The check's id: its place in the registry.
+pub const ID: super::Check = super::Check::at(4);
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

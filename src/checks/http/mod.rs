@@ -13,6 +13,9 @@ mod series;
 pub use super::http_client::body::{self, Body};
 pub use super::http_client::{tls_client, HttpOutcome, Phases};
 pub use check::HttpCheck;
+
+/// The check's id: its place in the registry.
+pub const ID: super::Check = super::Check::at(3);
 pub use keepalive::{HttpMemory, KeepAlive, Observation};
 
 use std::net::SocketAddr;

@@ -8,6 +8,9 @@ mod series;
 
 pub use check::TcpCheck;
 
+/// The check's id: its place in the registry.
+pub const ID: super::Check = super::Check::at(1);
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

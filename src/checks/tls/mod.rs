@@ -29,6 +29,9 @@ mod tests;
 use std::net::SocketAddr;
 
 pub use check::TlsCheck;
+
+/// The check's id: its place in the registry.
+pub const ID: super::Check = super::Check::at(2);
 pub use classify::{after_classify, classify, finish_classify};
 pub use context::{CdnStore, TlsContext};
 pub use hello::{client_hello, HelloSpec};
