@@ -113,15 +113,15 @@ impl Drop for HttpOrigin {
 }
 
 /// How an origin answers.
-pub(super) struct Answer {
-    pub(super) status: u16,
-    pub(super) delay: Duration,
+pub struct Answer {
+    pub status: u16,
+    pub delay: Duration,
     /// A header (lowercased name, value) without which it answers 403.
-    pub(super) required: Option<(String, String)>,
+    pub required: Option<(String, String)>,
 }
 
 /// Reads one request head, records it, waits, answers with `status` and closes.
-pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     sni: Option<String>,
     answer: Answer,
