@@ -437,6 +437,18 @@ def detail():
     b.add(timeseries("Time to response headers", [
         target(f"origin_http_duration_seconds{{{O}}}", legend="time to headers")], "s",
         "The CDN gives up after OriginReadTimeout (read_timeout, default 30 s): http_timeout."), 12, 7)
+    b.add(timeseries("Keep-alive: idle time against the CDN's", [
+        target(f"origin_http_keepalive_idle_seconds{{{O}}}", "A", "origin keeps it idle"),
+        target(f"origin_cdn_keepalive_timeout_seconds{{{O}}}", "B", "CDN keeps it (keepalive_timeout)")], "s",
+        "After its response, how long the origin kept the connection open, idle (watched up to the CDN's "
+        "keepalive_timeout + 1 s; the shortest of its addresses), and how long the CDN keeps it for its next request. "
+        "Below the CDN's line: http_keepalive_race, the CDN may send a request on a connection the origin is closing (502). "
+        "Empty when the origin closes after each response (Connection: close)."), 12, 7)
+    b.add(timeseries("Time to the last byte", [
+        target(f"origin_http_response_complete_seconds{{{O}}}", legend="time to last byte")], "s",
+        "From the first connection attempt to the last byte of the response, for origins with "
+        "response_completion_timeout (CloudFront's ResponseCompletionTimeout): later than it is http_timeout (504). "
+        "Empty without the setting, for a late response, or a body over 8 MiB."), 12, 7)
 
     b.row("Edge (the CDN's own answer; origins with an edge check)")
     b.add(stat("Edge status", f"origin_edge_status_code{{{O}}}", "none",

@@ -13,6 +13,8 @@ ensure_apt openssl:openssl promtool:prometheus curl:curl
 ensure_apt go:golang-go # tests/lab/go: the Go crypto/tls origin of tests/tls.rs
 ensure_apt nginx:nginx # tests/lab/nginx.rs: the nginx origin
 ensure_apt javac:default-jdk-headless # tests/lab/java: the JSSE origin
+# tests/lab/blackbox.rs: blackbox_exporter, what tests/blackbox.rs compares `compat: [blackbox]` with.
+ensure_apt prometheus-blackbox-exporter:prometheus-blackbox-exporter
 # tests/lab/lighttpd.rs and tests/lab/stacks.rs: the server stacks of tests/mtls_stacks.rs
 # (docs/mtls.md); gnutls-serv runs in a network namespace of its own (unshare, ip) behind socat.
 PATH="$PATH:/usr/sbin:/sbin"
@@ -31,5 +33,6 @@ ensure_pip 'moto_server:moto[server]==5.2.5' py:boto3:boto3==1.44.8
 echo "openssl: $(openssl version)"
 echo "promtool: $(promtool --version 2>&1 | head -n1)"
 echo "java: $(java -version 2>&1 | head -n1)"
+echo "blackbox_exporter: $(prometheus-blackbox-exporter --version 2>&1 | head -n1)"
 echo "lighttpd: $(lighttpd -v 2>&1 | head -n1)"
 echo "python venv: $TEST_VENV ($(python3 --version)); moto $("$TEST_VENV/bin/python3" -c 'import importlib.metadata as m; print(m.version("moto"))')"

@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::checks::{
-    dial, timed, CheckModule, CheckRun, Memory, OriginResults, Outcome, ProbeContext, Resolution,
-    REGISTRY,
+    dial, timed, Amend, CheckModule, CheckRun, Lingering, Memory, OriginResults, Outcome,
+    ProbeContext, Resolution, REGISTRY,
 };
 use crate::config::Origin;
 use crate::diagnose::{diagnose, Diagnosis};
@@ -19,21 +19,68 @@ pub struct Snapshot {
     pub finished_at: SystemTime,
 }
 
-/// Runs one cycle, remembering nothing from earlier ones (`/probe`, `check`).
+/// Runs one cycle, remembering nothing from earlier ones (`check`), its lingering work
+/// included.
 pub async fn run_once(origin: &Origin, ctx: &ProbeContext) -> Snapshot {
     run(origin, ctx, &mut Memory::default()).await
 }
 
-/// Runs one cycle with what the origin's earlier cycles left in `memory`.
+/// Runs one cycle with what the origin's earlier cycles left in `memory`, and waits for the
+/// work its checks left running (the keep-alive watch): the snapshot holds what it found.
 pub async fn run(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Snapshot {
+    let (snapshot, lingering) = start(origin, ctx, memory).await;
+    settle(origin, snapshot, lingering, None).await
+}
+
+/// Runs one cycle's checks with what the origin's earlier cycles left in `memory`: its
+/// snapshot, and the work its checks left running (the keep-alive watch), which holds nothing
+/// the verdict waits for. The scheduler publishes the snapshot, gives back the budget slot,
+/// then amends the published snapshot with what that work finds ([`amended`]).
+pub async fn start(
+    origin: &Origin,
+    ctx: &ProbeContext,
+    memory: &mut Memory,
+) -> (Snapshot, Lingering) {
     fault::check(&origin.name);
     let results = run_checks(origin, ctx, memory).await;
+    let lingering = std::mem::take(&mut memory.lingering);
     let diagnosis = diagnose(origin, &results);
-    Snapshot {
+    let snapshot = Snapshot {
         results,
         diagnosis,
         finished_at: SystemTime::now(),
+    };
+    (snapshot, lingering)
+}
+
+/// Waits for `lingering` (until `deadline`, when there is one) and returns `snapshot` amended
+/// with what it found.
+pub async fn settle(
+    origin: &Origin,
+    snapshot: Snapshot,
+    lingering: Lingering,
+    deadline: Option<tokio::time::Instant>,
+) -> Snapshot {
+    if lingering.is_empty() {
+        return snapshot;
     }
+    let found = lingering.settle(deadline).await;
+    amended(origin, &snapshot, &found).unwrap_or(snapshot)
+}
+
+/// `snapshot` with what lingering work found, diagnosed again; `None` when it changes nothing.
+/// It keeps `finished_at`: the time its checks ended, which the amendment does not move.
+pub fn amended(origin: &Origin, snapshot: &Snapshot, found: &[Amend]) -> Option<Snapshot> {
+    let mut results = snapshot.results.clone();
+    let mut changed = false;
+    for amend in found {
+        changed |= amend(&mut results);
+    }
+    changed.then(|| Snapshot {
+        diagnosis: diagnose(origin, &results),
+        results,
+        finished_at: snapshot.finished_at,
+    })
 }
 
 /// Every enabled check, each under the origin's timeouts, every connection within the origin's
@@ -155,6 +202,7 @@ mod tests {
 
     use super::*;
     use crate::checks::NotRun;
+    use crate::diagnose::diagnose;
 
     /// An ad-hoc origin's cycle takes the resolution its request was vetted with, a failed one
     /// too, and without one resolves nothing: its checks have no address to connect to.
@@ -182,6 +230,97 @@ mod tests {
         origin.vetted = Some(Arc::new(vetted.clone()));
         let results = run_checks(&origin, &ctx, &mut Memory::default()).await;
         assert_eq!(results.resolution, Some(vetted));
+    }
+
+    /// What a keep-alive watch finds amends the published snapshot and its verdict, keeping
+    /// the time its checks ended; one that ends after a later cycle published its snapshot
+    /// amends that one (as the observation its own watch has not replaced yet), never putting
+    /// the older snapshot back.
+    #[test]
+    fn a_watch_amends_the_latest_snapshot() {
+        use std::time::SystemTime;
+
+        use crate::checks::http::keepalive::fold_into;
+        use crate::checks::http::{Body, KeepAlive, Observation};
+        use crate::checks::{HttpOutcome, HttpReport};
+        use crate::config::Scheme;
+        use crate::store::Slot;
+
+        let cfg = crate::config::load_str(
+            "origins: [{name: a, domain: a.example, address: 192.0.2.1, checks: [http], http: {}}]",
+            std::path::Path::new("t.yaml"),
+        )
+        .expect("config");
+        let origin = Arc::clone(&cfg.origins[0]);
+        let address = "192.0.2.1:443".parse().expect("address");
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs);
+        let cycle = |since| {
+            let report = HttpReport {
+                address,
+                scheme: Scheme::Https,
+                outcome: HttpOutcome::Status(200),
+                headers: Vec::new(),
+                duration: Duration::from_millis(5),
+                phases: Default::default(),
+                version: None,
+                handshake: None,
+                refusal: None,
+                body: Body::Complete {
+                    bytes: 2,
+                    after: Duration::from_millis(5),
+                },
+                keepalive: KeepAlive::Watching {
+                    since,
+                    earlier: None,
+                },
+                more: Vec::new(),
+            };
+            let results = OriginResults {
+                http: Some(Box::new(CheckRun {
+                    duration: Duration::from_millis(5),
+                    outcome: Outcome::Completed(report),
+                })),
+                ..OriginResults::default()
+            };
+            Arc::new(Snapshot {
+                diagnosis: diagnose(&origin, &results),
+                results,
+                finished_at: since,
+            })
+        };
+        let watch = |since| -> Vec<Amend> {
+            let seen = Observation {
+                since,
+                idle: Duration::from_secs(2),
+                closed: true,
+            };
+            vec![Box::new(move |r: &mut OriginResults| {
+                fold_into(r, address, seen)
+            })]
+        };
+        let causes = |slot: &Slot| -> (Vec<&'static str>, SystemTime) {
+            let latest = slot.latest().expect("a snapshot");
+            let causes = latest.diagnosis.findings.iter().map(|f| f.cause.name());
+            (causes.collect(), latest.finished_at)
+        };
+        let slot = Slot::new(Arc::clone(&origin));
+
+        slot.publish(cycle(at(60)));
+        assert_eq!(causes(&slot), (vec![], at(60)));
+        let found = watch(at(60));
+        slot.amend(|latest| amended(&origin, latest, &found));
+        assert_eq!(causes(&slot), (vec!["http_keepalive_race"], at(60)));
+        // Nothing new: the snapshot stays the same one.
+        let before = slot.latest().expect("a snapshot");
+        slot.amend(|latest| amended(&origin, latest, &found));
+        assert!(Arc::ptr_eq(&before, &slot.latest().expect("a snapshot")));
+
+        // The next cycle publishes while the watch of the one before still runs.
+        slot.publish(cycle(at(120)));
+        slot.publish(cycle(at(180)));
+        let late = watch(at(120));
+        slot.amend(|latest| amended(&origin, latest, &late));
+        assert_eq!(causes(&slot), (vec!["http_keepalive_race"], at(180)));
     }
 
     /// Every origin keeps its latest snapshot for good: a check an origin does not run must cost

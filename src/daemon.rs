@@ -16,7 +16,8 @@ use crate::config::{self, CloudFrontDiscovery, Config, LoadError};
 use crate::discovery::{self, Discovered, DiscoveryStatus};
 use crate::metrics::{self, ExporterMetrics};
 use crate::scheduler::{Budget, Scheduler};
-use crate::server::web::{Web, WebListener};
+use crate::server::listener::WebListener;
+use crate::server::web::Web;
 use crate::server::web_config::WebConfigError;
 use crate::server::{self, AppState, Current, ReloadRequest};
 use crate::shard::Shard;
@@ -126,7 +127,7 @@ impl Daemon {
                 let shutdown = async {
                     let _ = server_stop_rx.await;
                 };
-                crate::server::web::serve(listener, app, shutdown).await;
+                crate::server::listener::serve(listener, app, shutdown).await;
             });
             let mut reloader = Reloader {
                 file: options.config_file,

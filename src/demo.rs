@@ -32,7 +32,7 @@ const fn shows(name: &'static str, causes: &'static [&'static str], how: &'stati
 }
 
 /// Every origin of the demo, in the order it prints them.
-pub const ORIGINS: [Shows; 17] = [
+pub const ORIGINS: [Shows; 18] = [
     shows(
         "healthy",
         &[],
@@ -90,6 +90,11 @@ pub const ORIGINS: [Shows; 17] = [
         "slow",
         &["http_timeout"],
         "answers after 6 s; the CDN's read timeout here is 2 s",
+    ),
+    shows(
+        "keepalive-race",
+        &["http_keepalive_race"],
+        "closes idle connections after 1 s; the CDN keeps them 5 s (a warning)",
     ),
     shows("closed-port", &["port_unreachable"], "nothing listens"),
     shows(
@@ -300,6 +305,12 @@ async fn start_origin(name: &str, pki: &Pki, servers: &mut Servers) -> String {
             let port = s.port();
             servers.keep(s);
             format!("{{name: {name}, domain: {domain}, address: 127.0.0.1, protocol_policy: http-only, http_port: {port}, read_timeout: 2s, checks: [tcp, http], http: {{path: /}}}}")
+        }
+        "keepalive-race" => {
+            let s = HttpOrigin::closing_idle_after(Duration::from_secs(1)).await;
+            let port = s.port();
+            servers.keep(s);
+            format!("{{name: {name}, domain: {domain}, address: 127.0.0.1, protocol_policy: http-only, http_port: {port}, keepalive_timeout: 5s, checks: [tcp, http], http: {{path: /}}}}")
         }
         "closed-port" => tls(closed_port()),
         "nxdomain" => format!("{{name: {name}, domain: missing.demo.test, checks: [dns, tcp]}}"),

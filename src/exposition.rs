@@ -177,9 +177,11 @@ impl Series<'_> {
     }
 }
 
-/// A label name the exporter may write: one a user's `labels` cannot take.
+/// A label name the exporter may write: one a user's `labels` cannot take (the compatibility
+/// series' only while they are on).
 fn reserved(name: &str) -> bool {
     crate::config::RESERVED_LABELS.contains(&name)
+        || crate::compat::blackbox::LABELS.contains(&name)
 }
 
 /// The names of rendered labels (`k="v",k2="v2"`, values escaped by [`push_label`]).

@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod cdn;
 pub mod checks;
+pub mod compat;
 pub mod config;
 pub mod cycle;
 pub mod daemon;

@@ -298,8 +298,28 @@ impl Collector for OriginCollector {
         for check in REGISTRY {
             check.encode(&mut enc, &observed)?;
         }
-        Ok(())
+        encode_compat(&mut enc, &latest)
     }
+}
+
+/// The series of other exporters that origins asked for (`global.compat`), after their own.
+fn encode_compat(enc: &mut DescriptorEncoder, rows: &[Latest]) -> fmt::Result {
+    use crate::compat::blackbox;
+    let probed: Vec<blackbox::Probed> = rows
+        .iter()
+        .filter(|l| l.origin.compat.blackbox)
+        .filter_map(|l| {
+            let probe = blackbox::observe(&l.origin, &l.snapshot.results, l.snapshot.finished_at)?;
+            Some(blackbox::Probed {
+                origin: &l.origin,
+                probe,
+            })
+        })
+        .collect();
+    if probed.is_empty() {
+        return Ok(());
+    }
+    blackbox::encode(enc, &probed)
 }
 
 fn encode_verdict(enc: &mut DescriptorEncoder, rows: &[Latest]) -> fmt::Result {

@@ -24,7 +24,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::{sleep_until, Instant};
 use tracing::error;
 
-use crate::checks::{Memory, ProbeContext};
+use crate::checks::{Lingering, Memory, ProbeContext};
 use crate::config::Config;
 use crate::cycle::{self, Snapshot};
 use crate::store::{Lag, Slot, Store};
@@ -352,6 +352,9 @@ async fn drive(queue: Arc<Queue>, shared: Arc<Shared>) {
 
 /// Runs one cycle of `entry` (due at `at`) as a task of its own, then queues its next one: one
 /// interval after `at`, or at once when the cycle overran it (and on schedule from then on).
+/// Work the cycle's checks left running (the keep-alive watch) goes on in the same task after the
+/// budget slot is given back and the next cycle is queued: it holds up neither, and what it
+/// finds amends the origin's latest snapshot when it ends.
 fn start_cycle(
     at: Instant,
     entry: Arc<Entry>,
@@ -367,45 +370,58 @@ fn start_cycle(
         let queue = Arc::clone(queue);
         let shared = Arc::clone(shared);
         async move {
-            run_cycle(&entry, &shared).await;
+            let lingering = run_cycle(&entry, &shared).await;
             drop(permit);
-            // A handle keeps the finished task's memory (the cycle's whole state) allocated:
-            // drop it now, not at the next cycle.
-            {
-                let mut running = lock(&entry.cycle);
-                if running
-                    .as_ref()
-                    .is_some_and(|h| h.id() == tokio::task::id())
-                {
-                    *running = None;
-                }
-            }
             let next = (at + entry.slot.origin.interval).max(Instant::now());
             if !entry.stopped() {
-                queue.push(next, entry);
+                queue.push(next, Arc::clone(&entry));
+            }
+            if let Some(lingering) = lingering.filter(|l| !l.is_empty()) {
+                // Each task is bounded (keepalive_timeout + 1 s); a stopped origin's cycle task
+                // is aborted, and its lingering work with it, unless its next cycle already
+                // started (then it ends within that bound).
+                let found = lingering.settle(None).await;
+                if !entry.stopped() {
+                    let origin = &entry.slot.origin;
+                    entry
+                        .slot
+                        .amend(|latest| cycle::amended(origin, latest, &found));
+                }
+            }
+            // A handle keeps the finished task's memory (the cycle's whole state) allocated:
+            // drop it now, not at the next cycle.
+            let mut running = lock(&entry.cycle);
+            if running
+                .as_ref()
+                .is_some_and(|h| h.id() == tokio::task::id())
+            {
+                *running = None;
             }
         }
     });
     *running = Some(task.abort_handle());
 }
 
-async fn run_cycle(entry: &Entry, shared: &Shared) {
+/// Runs one cycle and publishes its snapshot; what its checks left running, unless it panicked.
+async fn run_cycle(entry: &Entry, shared: &Shared) -> Option<Lingering> {
     let origin = &entry.slot.origin;
     let ctx = shared.ctx.load_full();
     // Fresh memory in the entry while the cycle runs: after a panic it stays fresh, since what
     // the checks remembered may be half-updated.
     let mut memory = std::mem::replace(&mut *lock(&entry.memory), Memory::scheduled());
-    let cycle = cycle::run(origin, &ctx, &mut memory);
+    let cycle = cycle::start(origin, &ctx, &mut memory);
     match AssertUnwindSafe(cycle).catch_unwind().await {
-        Ok(snapshot) => {
+        Ok((snapshot, lingering)) => {
             count(&shared.store, &snapshot);
             entry.slot.publish(Arc::new(snapshot));
             *lock(&entry.memory) = memory;
+            Some(lingering)
         }
         Err(panic) => {
             shared.store.counters.count_panic();
             entry.slot.cycle_failed();
             error!(origin = %origin.name, panic = panic_message(&panic), "probe cycle panicked; the origin keeps being probed");
+            None
         }
     }
 }

@@ -60,6 +60,16 @@ impl Slot {
     pub fn cycled(&self) -> bool {
         self.cycled.load(Ordering::Acquire)
     }
+
+    /// Replaces the latest snapshot with what `amend` makes of it (`None`: nothing to change).
+    /// A cycle that publishes meanwhile is not overwritten: `amend` runs again on its snapshot.
+    pub fn amend(&self, amend: impl Fn(&Snapshot) -> Option<Snapshot>) {
+        self.latest
+            .rcu(|current| match current.as_deref().and_then(&amend) {
+                Some(amended) => Some(Arc::new(amended)),
+                None => current.clone(),
+            });
+    }
 }
 
 /// Every configured origin's slot, sorted by name. Replaced as a whole on reload.

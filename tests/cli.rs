@@ -412,6 +412,33 @@ fn startup_errors_are_logged_as_json_or_logfmt() {
     );
 }
 
+/// `check` on an origin whose server closes idle connections after 2 s (nginx
+/// `keepalive_timeout 2s`), against CloudFront's default 5 s keep-alive: `http_keepalive_race`
+/// with both numbers and the command that shows it by hand.
+#[tokio::test]
+async fn check_names_the_keepalive_race_with_both_numbers() {
+    use lab::nginx::{NginxConfig, NginxOrigin};
+    use lab::tls::{LeafSpec, Pki};
+    let pki = Pki::new();
+    let leaf = pki.leaf(&LeafSpec::new(&["short.lab.test"]), Some(&pki.inter));
+    let nginx = NginxOrigin::start(&NginxConfig::tls(&pki, &leaf).keepalive_timeout(2)).await;
+    let config = format!(
+        "global: {{ca_file: '{}'}}\norigins:\n  - {{name: short, domain: short.lab.test, address: 127.0.0.1, https_port: {}, checks: [tcp, tls, http], http: {{path: /}}}}\n",
+        pki.ca_file.display(),
+        nginx.port()
+    );
+    let out = lab::check_output(&config, "short").await;
+    let port = nginx.port();
+    for line in [
+        "short (short.lab.test): CDN READY",
+        "! http_keepalive_race [warning]",
+        &format!("evidence: 127.0.0.1:{port} closed the idle connection after 2.0 s; CloudFront keeps it up to 5 s (keepalive_timeout) and may send its next request on it: 502"),
+        &format!("confirm:  time timeout 6 openssl s_client -quiet -connect 127.0.0.1:{port} -servername short.lab.test < <(printf 'GET / HTTP/1.1\\r\\nHost: short.lab.test\\r\\n\\r\\n'; sleep 6)"),
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}
+
 /// `check` on an origin whose client certificate (the one the CDN presents through origin mTLS)
 /// expires in 5 days: a warning with the date, in text and in JSON; the origin stays ready.
 #[test]

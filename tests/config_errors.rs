@@ -117,3 +117,43 @@ origins:
         "{out}"
     );
 }
+
+/// Every `global` key can be set from the environment as `ORIGIN_EXPORTER_<KEY>`: each one set
+/// to a value of the wrong type for every key (a map holding a list) is read into its own key
+/// and reported there as coming from the environment, none as an unknown `global` key. The keys are those the
+/// exporter itself names for `global`, so a key added later is covered too.
+#[test]
+fn every_global_key_can_be_set_from_the_environment() {
+    let (_, out) = config_check(
+        "origins:\n  - {name: a, domain: a.example.com}\n",
+        &[("ORIGIN_EXPORTER_NOT_A_KEY", "1")],
+    );
+    let keys: Vec<String> = out
+        .lines()
+        .find_map(|l| l.split_once("global.not_a_key: unknown key"))
+        .and_then(|(_, rest)| rest.split_once("expected one of "))
+        .map(|(_, list)| list.split(", ").map(str::to_string).collect())
+        .unwrap_or_else(|| panic!("no list of global keys in {out}"));
+    assert!(keys.len() >= 30, "{keys:?}");
+    let variables: Vec<(String, &str)> = keys
+        .iter()
+        .map(|k| (format!("ORIGIN_EXPORTER_{}", k.to_uppercase()), "{a=[1]}"))
+        .collect();
+    let env: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let (code, out) = config_check("origins:\n  - {name: a, domain: a.example.com}\n", &env);
+    assert_eq!(code, 2, "{out}");
+    for key in &keys {
+        let at = format!("DIR/config.yaml: global.{key}");
+        assert!(
+            !out.contains(&format!("{at}: unknown key")),
+            "{key} unknown:\n{out}"
+        );
+        // The key itself, or the section's own key (`global.http.a`: the value reached `http`).
+        assert!(
+            out.lines().any(|l| l.starts_with(&at)
+                && l[at.len()..].starts_with([':', '.'])
+                && l.contains("environment variable")),
+            "{key} not read from the environment:\n{out}"
+        );
+    }
+}

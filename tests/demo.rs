@@ -19,7 +19,7 @@ use origin_exporter::diagnose::{Cause, Severity};
 const DEMO_WAIT: Duration = Duration::from_secs(60);
 
 /// The causes the demo must show (issue #26), each on an origin of its own.
-const REQUIRED: [&str; 13] = [
+const REQUIRED: [&str; 14] = [
     "cert_expired",
     "cert_not_yet_valid",
     "cert_hostname_mismatch",
@@ -33,6 +33,7 @@ const REQUIRED: [&str; 13] = [
     "http_error_status",
     "http_timeout",
     "port_unreachable",
+    "http_keepalive_race",
 ];
 
 /// The demo process, killed if the test ends before it stopped.

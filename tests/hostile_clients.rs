@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use lab::tcp::OpenPort;
 use lab::webpki::{https_get, WebPki};
 use lab::Exporter;
-use origin_exporter::server::web::{HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+use origin_exporter::server::listener::{HANDSHAKE_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;

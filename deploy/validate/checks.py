@@ -31,7 +31,7 @@ CAUSES = [
     "cert_not_yet_valid", "cert_self_signed", "cert_chain_incomplete", "cert_untrusted", "cert_chain_order",
     "cert_expiring_soon", "http_error_status", "http_timeout",
     "tls_client_certificate_required", "tls_client_certificate_rejected",
-    "cdn_client_certificate_expired", "cdn_client_certificate_expiring_soon",
+    "cdn_client_certificate_expired", "cdn_client_certificate_expiring_soon", "http_keepalive_race",
     "edge_lambda_error", "edge_function_error", "edge_unexplained_error",
 ]
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -2,11 +2,12 @@
 //! every rule is unit-tested with certificates made on the spot.
 
 pub mod chain;
+pub mod dn;
 pub mod hostname;
 
 pub use chain::{
     analyze, cdn_store, facts, facts_with, report, CertSummary, ChainFacts, ChainReport, Defects,
-    Inputs, Trust, MAX_AIA_URL, MAX_CHAIN, MAX_LABEL,
+    Inputs, PeerFacts, Trust, MAX_AIA_URL, MAX_CHAIN, MAX_LABEL,
 };
 pub use hostname::{dns_matches, CertNames};
 

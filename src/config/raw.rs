@@ -1,10 +1,12 @@
 //! The config file as written: every key of SPEC.md, nothing typed beyond what YAML gives, so
 //! that validation can report every mistake with its path instead of stopping at the first.
 //!
-//! Each struct here is a section and each field one of its keys: the loader (`load.rs`) learns
-//! the known keys of a section from serde itself (`deny_unknown_fields` names them), so adding a
-//! key is adding a field. A new section must be a struct with `#[serde(deny_unknown_fields)]`
-//! too (no `flatten`, which defeats it), and listed in the test below.
+//! Each struct here is a section and each field one of its keys: the loader (`load.rs`,
+//! `extract.rs`) learns the known keys of a section from serde itself (`deny_unknown_fields`
+//! names them), so adding a key is adding a field. An origin-level key (set per origin,
+//! defaulted under `global`) is added once, in `with_origin_keys!`, which declares it in both. A
+//! new section must be a struct with `#[serde(deny_unknown_fields)]` too (no `flatten`, which
+//! defeats it), and listed in the test below.
 
 use std::collections::BTreeMap;
 
@@ -21,68 +23,84 @@ pub struct RawConfig {
     pub discovery: Option<RawDiscovery>,
 }
 
-/// `global`: the exporter's own settings plus defaults for every origin-level key.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawGlobal {
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
-    pub concurrency: Option<i64>,
-    pub expiry_warning_days: Option<i64>,
-    pub cdn: Option<String>,
-    pub resolvers: Option<Vec<String>>,
-    pub dns_port: Option<i64>,
-    pub ca_file: Option<String>,
-    pub read_timeout: Option<String>,
-    pub large_fleet: Option<bool>,
-    pub allow_adhoc_targets: Option<bool>,
-    pub adhoc_allowed_domains: Option<Vec<String>>,
-    pub adhoc_allowed_networks: Option<Vec<String>>,
-    pub aia_allowed_networks: Option<Vec<String>>,
-    // Defaults for origin-level keys.
-    pub host_header: Option<String>,
-    pub address: Option<String>,
-    pub protocol_policy: Option<String>,
-    pub http_port: Option<i64>,
-    pub https_port: Option<i64>,
-    pub ssl_protocols: Option<Vec<String>>,
-    pub http: Option<RawHttp>,
-    pub checks: Option<Vec<String>>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub ip_address_type: Option<String>,
-    pub connection_timeout: Option<String>,
-    pub connection_attempts: Option<i64>,
-    pub keepalive_timeout: Option<String>,
-    pub response_completion_timeout: Option<String>,
-    pub edge: Option<RawEdge>,
-    pub client_certificate: Option<RawClientCertificate>,
+/// Declares a section that holds the origin-level keys: its own keys first, then the
+/// origin-level keys, written only here, with `after_checks` placed after `checks`. The order
+/// is the one serde names the known keys in when it meets an unknown one, so it is kept as the
+/// messages show it: an origin's durations come after `checks`, `global`'s are among its own
+/// keys (they are `global`'s settings, validated under `global`, as well as origin defaults).
+macro_rules! with_origin_keys {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($own:tt)*
+        }
+        after_checks {
+            $($after_checks:tt)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($own)*
+            pub host_header: Option<String>,
+            pub address: Option<String>,
+            pub protocol_policy: Option<String>,
+            pub http_port: Option<i64>,
+            pub https_port: Option<i64>,
+            pub ssl_protocols: Option<Vec<String>>,
+            pub http: Option<RawHttp>,
+            pub checks: Option<Vec<String>>,
+            $($after_checks)*
+            pub labels: Option<BTreeMap<String, String>>,
+            pub ip_address_type: Option<String>,
+            pub connection_timeout: Option<String>,
+            pub connection_attempts: Option<i64>,
+            pub keepalive_timeout: Option<String>,
+            pub response_completion_timeout: Option<String>,
+            pub edge: Option<RawEdge>,
+            pub client_certificate: Option<RawClientCertificate>,
+        }
+    };
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawOrigin {
-    pub name: Option<String>,
-    pub domain: Option<String>,
-    pub host_header: Option<String>,
-    pub address: Option<String>,
-    pub protocol_policy: Option<String>,
-    pub http_port: Option<i64>,
-    pub https_port: Option<i64>,
-    pub ssl_protocols: Option<Vec<String>>,
-    pub http: Option<RawHttp>,
-    pub checks: Option<Vec<String>>,
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
-    pub read_timeout: Option<String>,
-    pub expiry_warning_days: Option<i64>,
-    pub labels: Option<BTreeMap<String, String>>,
-    pub ip_address_type: Option<String>,
-    pub connection_timeout: Option<String>,
-    pub connection_attempts: Option<i64>,
-    pub keepalive_timeout: Option<String>,
-    pub response_completion_timeout: Option<String>,
-    pub edge: Option<RawEdge>,
-    pub client_certificate: Option<RawClientCertificate>,
+with_origin_keys! {
+    /// `global`: the exporter's own settings plus defaults for every origin-level key.
+    #[derive(Debug, Default, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawGlobal {
+        pub interval: Option<String>,
+        pub timeout: Option<String>,
+        pub concurrency: Option<i64>,
+        pub expiry_warning_days: Option<i64>,
+        pub cdn: Option<String>,
+        pub resolvers: Option<Vec<String>>,
+        pub dns_port: Option<i64>,
+        pub ca_file: Option<String>,
+        pub read_timeout: Option<String>,
+        pub large_fleet: Option<bool>,
+        pub allow_adhoc_targets: Option<bool>,
+        pub adhoc_allowed_domains: Option<Vec<String>>,
+        pub adhoc_allowed_networks: Option<Vec<String>>,
+        pub aia_allowed_networks: Option<Vec<String>>,
+        /// Series of other exporters each origin also gets (`[blackbox]`).
+        pub compat: Option<Vec<String>>,
+    }
+    after_checks {}
+}
+
+with_origin_keys! {
+    /// One item of `origins`: its name and domain, and every origin-level key (unset: `global`'s).
+    #[derive(Debug, Default, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawOrigin {
+        pub name: Option<String>,
+        pub domain: Option<String>,
+    }
+    after_checks {
+        pub interval: Option<String>,
+        pub timeout: Option<String>,
+        pub read_timeout: Option<String>,
+        pub expiry_warning_days: Option<i64>,
+    }
 }
 
 /// `client_certificate`: what the CDN presents when the origin asks (origin mTLS).
@@ -173,28 +191,69 @@ mod tests {
             ["path", "method", "expect_status", "headers"]
         );
         assert_eq!(known_keys::<RawEdge>(), ["url", "expect_status", "address"]);
-        let origin = known_keys::<RawOrigin>();
-        for key in [
-            "name",
-            "domain",
-            "https_port",
-            "http",
-            "checks",
-            "labels",
-            "edge",
-        ] {
-            assert!(origin.contains(&key), "{key} in {origin:?}");
-        }
-        let global = known_keys::<RawGlobal>();
-        for key in [
-            "interval",
-            "resolvers",
-            "adhoc_allowed_networks",
-            "aia_allowed_networks",
-            "http",
-            "labels",
-        ] {
-            assert!(global.contains(&key), "{key} in {global:?}");
-        }
+        // In the order of the messages users see (tests/config_errors.rs, load.rs).
+        assert_eq!(
+            known_keys::<RawOrigin>(),
+            [
+                "name",
+                "domain",
+                "host_header",
+                "address",
+                "protocol_policy",
+                "http_port",
+                "https_port",
+                "ssl_protocols",
+                "http",
+                "checks",
+                "interval",
+                "timeout",
+                "read_timeout",
+                "expiry_warning_days",
+                "labels",
+                "ip_address_type",
+                "connection_timeout",
+                "connection_attempts",
+                "keepalive_timeout",
+                "response_completion_timeout",
+                "edge",
+                "client_certificate",
+            ]
+        );
+        assert_eq!(
+            known_keys::<RawGlobal>(),
+            [
+                "interval",
+                "timeout",
+                "concurrency",
+                "expiry_warning_days",
+                "cdn",
+                "resolvers",
+                "dns_port",
+                "ca_file",
+                "read_timeout",
+                "large_fleet",
+                "allow_adhoc_targets",
+                "adhoc_allowed_domains",
+                "adhoc_allowed_networks",
+                "aia_allowed_networks",
+                "compat",
+                "host_header",
+                "address",
+                "protocol_policy",
+                "http_port",
+                "https_port",
+                "ssl_protocols",
+                "http",
+                "checks",
+                "labels",
+                "ip_address_type",
+                "connection_timeout",
+                "connection_attempts",
+                "keepalive_timeout",
+                "response_completion_timeout",
+                "edge",
+                "client_certificate",
+            ]
+        );
     }
 }

@@ -768,6 +768,13 @@ fn checks_are_bounded_as_documented_and_within_fits_a_cycle_in_its_budget() {
     // An attempt is bounded by timeout when connection_timeout is longer.
     let short = origin("timeout: 2s, connection_timeout: 5s, connection_attempts: 2");
     assert_eq!(short.check_bound(Check::Tcp), s(4));
+    // The whole response within response_completion_timeout from the first connection attempt.
+    let whole =
+        origin("checks: [http], timeout: 4s, read_timeout: 20s, response_completion_timeout: 60s");
+    assert_eq!(whole.check_bound(Check::Http), s(60));
+    let short =
+        origin("checks: [http], timeout: 4s, read_timeout: 20s, response_completion_timeout: 20s");
+    assert_eq!(short.check_bound(Check::Http), s(28));
 
     let cases = [
         "checks: [tcp]",
@@ -775,6 +782,7 @@ fn checks_are_bounded_as_documented_and_within_fits_a_cycle_in_its_budget() {
         "address: 192.0.2.1, checks: [tcp, tls, http]",
         "checks: [dns, tcp, tls, http], connection_attempts: 3",
         "checks: [tcp, tls, http, edge], edge: {url: 'https://d111111abcdef8.cloudfront.net/x'}, read_timeout: 60s",
+        "checks: [tcp, tls, http], read_timeout: 5s, response_completion_timeout: 300s",
     ];
     for fields in cases {
         let o = origin(fields);
@@ -787,6 +795,7 @@ fn checks_are_bounded_as_documented_and_within_fits_a_cycle_in_its_budget() {
             );
             assert!(w.timeout <= o.timeout && w.read_timeout <= o.read_timeout);
             assert!(w.connection_timeout <= o.connection_timeout);
+            assert!(w.response_completion_timeout() <= o.response_completion_timeout());
         }
         // A budget the cycle fits in with room to spare changes nothing.
         assert_eq!(o.within(o.cycle_bound() * 8).cycle_bound(), o.cycle_bound());

@@ -44,6 +44,7 @@ pub enum Cause {
     TlsClientCertificateRejected,
     CdnClientCertificateExpired,
     CdnClientCertificateExpiringSoon,
+    HttpKeepaliveRace,
     EdgeLambdaError,
     EdgeFunctionError,
     EdgeUnexplainedError,
@@ -52,7 +53,7 @@ pub enum Cause {
 use Cause::*;
 
 impl Cause {
-    pub const ALL: [Cause; 27] = [
+    pub const ALL: [Cause; 28] = [
         DnsResolutionFailed,
         DnsAllNameserversDown,
         DnsNameserverDown,
@@ -77,6 +78,7 @@ impl Cause {
         TlsClientCertificateRejected,
         CdnClientCertificateExpired,
         CdnClientCertificateExpiringSoon,
+        HttpKeepaliveRace,
         EdgeLambdaError,
         EdgeFunctionError,
         EdgeUnexplainedError,
@@ -109,6 +111,7 @@ impl Cause {
             TlsClientCertificateRejected => "tls_client_certificate_rejected",
             CdnClientCertificateExpired => "cdn_client_certificate_expired",
             CdnClientCertificateExpiringSoon => "cdn_client_certificate_expiring_soon",
+            HttpKeepaliveRace => "http_keepalive_race",
             EdgeLambdaError => "edge_lambda_error",
             EdgeFunctionError => "edge_function_error",
             EdgeUnexplainedError => "edge_unexplained_error",
@@ -126,7 +129,8 @@ impl Cause {
             | DnsSoaSerialMismatch
             | DnsDelegationMismatch
             | CertExpiringSoon
-            | CdnClientCertificateExpiringSoon => Severity::Warning,
+            | CdnClientCertificateExpiringSoon
+            | HttpKeepaliveRace => Severity::Warning,
             _ => Severity::Critical,
         }
     }
@@ -174,11 +178,12 @@ impl Cause {
             CertChainOrder => "The origin sends its certificates in the wrong order.",
             CertExpiringSoon => "A certificate the origin serves expires soon.",
             HttpErrorStatus => "The origin answers the CDN's request with an unexpected status.",
-            HttpTimeout => "The origin sends no response headers within the CDN's read timeout.",
+            HttpTimeout => "The origin sends no response headers within the CDN's read timeout, or not the whole response within its response completion timeout.",
             TlsClientCertificateRequired => "The origin asks for a client certificate (TLS CertificateRequest) and the origin has no client_certificate: the CDN, without origin mTLS, drops the request.",
             TlsClientCertificateRejected => "The origin refuses the configured client certificate: the CDN's handshake with origin mTLS fails.",
             CdnClientCertificateExpired => "The client certificate the CDN presents to the origin (origin mTLS) has expired: an origin that checks it refuses the CDN.",
             CdnClientCertificateExpiringSoon => "The client certificate the CDN presents to the origin (origin mTLS) expires soon, and ACM does not renew it automatically.",
+            HttpKeepaliveRace => "The origin closes idle connections sooner than the CDN's keep-alive timeout: a request the CDN sends on a connection the origin is closing fails (502).",
             EdgeLambdaError => "A Lambda@Edge function fails for this origin's requests: the CDN answers 502 (invalid response) or 503 (execution error, throttling) without the origin's fault.",
             EdgeFunctionError => "A CloudFront Function fails for this origin's requests: the CDN answers 502 (invalid object) or 503 (execution error, throttling) without the origin's fault.",
             EdgeUnexplainedError => "The CDN itself answers 5xx although the exporter reaches the origin without a problem: the CDN cannot reach it (a firewall admitting the exporter but not the CDN's address ranges) or a cause the exporter does not model.",
@@ -207,11 +212,12 @@ impl Cause {
             CertChainOrder => "Serve the leaf first, then each issuer in order (fullchain.pem order).",
             CertExpiringSoon => "Renew the certificate before it expires.",
             HttpErrorStatus => "Look at the origin's (or its load balancer's) logs for the failing request.",
-            HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout.",
+            HttpTimeout => "Find why the origin is slow, or raise the distribution's origin read timeout (headers) or response completion timeout (the whole response), whichever the evidence names.",
             TlsClientCertificateRequired => "Stop requesting client certificates on the CDN-facing listener (nginx: ssl_verify_client off), or configure origin mTLS on the distribution and the same certificate as this origin's client_certificate.",
             CdnClientCertificateExpired => "Re-import a renewed certificate into ACM (or re-issue it from the private CA), update the distribution's origin mTLS setting to its ARN if it changed, and replace the local copy (client_certificate, discovery.cloudfront.client_certificates).",
             CdnClientCertificateExpiringSoon => "Before it expires: re-import a renewed certificate into ACM (or re-issue it from the private CA), update the distribution's origin mTLS setting if the ARN changes, and replace the local copy.",
             TlsClientCertificateRejected => "Make the origin trust the client certificate's issuer (nginx: ssl_client_certificate) and check the certificate is valid and meant for client authentication; it must be the one the distribution's origin mTLS presents.",
+            HttpKeepaliveRace => "Make the origin keep idle connections open longer than the distribution's keep-alive timeout (nginx keepalive_timeout, Apache KeepAliveTimeout, gunicorn --keep-alive, Node.js server.keepAliveTimeout, Go http.Server IdleTimeout), or lower the distribution's origin keep-alive timeout below the origin's.",
             EdgeLambdaError => "Read the function's logs in CloudWatch Logs of the region nearest the viewer (log group /aws/lambda/us-east-1.FUNCTION); fix the response it returns, or its errors and limits.",
             EdgeFunctionError => "Read the function's logs (CloudWatch Logs, us-east-1, /aws/cloudfront/function/NAME) and its FunctionValidationErrors/FunctionExecutionErrors metrics; fix the object it returns.",
             EdgeUnexplainedError => "Allow the CDN's origin-facing address ranges (the managed prefix list com.amazonaws.global.cloudfront.origin-facing) in the origin's firewall or security group; then compare the distribution's origin settings with this origin's.",
@@ -246,7 +252,8 @@ mod tests {
                 "dns_soa_serial_mismatch",
                 "dns_delegation_mismatch",
                 "cert_expiring_soon",
-                "cdn_client_certificate_expiring_soon"
+                "cdn_client_certificate_expiring_soon",
+                "http_keepalive_race"
             ]
         );
     }

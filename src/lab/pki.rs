@@ -80,6 +80,8 @@ pub struct LeafSpec {
     pub rsa: bool,
     /// An Ed25519 key: no signature scheme the CDN offers fits it.
     pub ed25519: bool,
+    /// Subject attributes after the CN (organisation, country, e-mail...), in this order.
+    pub subject: Vec<(DnType, rcgen::DnValue)>,
 }
 
 impl LeafSpec {
@@ -91,6 +93,7 @@ impl LeafSpec {
             aia_url: None,
             rsa: false,
             ed25519: false,
+            subject: Vec::new(),
         }
     }
 
@@ -112,6 +115,12 @@ impl LeafSpec {
 
     pub fn ed25519(mut self) -> LeafSpec {
         self.ed25519 = true;
+        self
+    }
+
+    /// More subject attributes, after the CN.
+    pub fn subject(mut self, entries: &[(DnType, rcgen::DnValue)]) -> LeafSpec {
+        self.subject.extend(entries.iter().cloned());
         self
     }
 }
@@ -159,6 +168,9 @@ impl Pki {
         let mut p = CertificateParams::new(spec.names.clone()).expect("params");
         p.distinguished_name
             .push(DnType::CommonName, &spec.names[0]);
+        for (kind, value) in &spec.subject {
+            p.distinguished_name.push(kind.clone(), value.clone());
+        }
         let (nb, na) = (
             now() + spec.valid_from_days * DAY,
             now() + spec.valid_until_days * DAY,

@@ -213,11 +213,8 @@ impl SwitchOrigin {
                         tokio::time::timeout(Duration::from_secs(5), acceptor.accept(stream)).await;
                     if let Ok(Ok(stream)) = accepted {
                         let sni = stream.get_ref().1.server_name().map(str::to_string);
-                        let answer = Answer {
-                            status: state.status.load(Ordering::SeqCst),
-                            delay: Duration::ZERO,
-                            required: None,
-                        };
+                        let answer =
+                            Answer::new(state.status.load(Ordering::SeqCst), Duration::ZERO);
                         serve(stream, sni, answer, Arc::default()).await;
                     }
                 });

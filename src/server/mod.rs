@@ -1,6 +1,8 @@
 //! The HTTP side: `/metrics`, health and readiness, reload, and the landing page.
 
+mod auth;
 mod landing;
+pub mod listener;
 mod probe;
 mod scrape;
 pub mod sd;

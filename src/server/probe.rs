@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 
 use super::Current;
 use crate::checks::resolve::resolve;
-use crate::checks::timed;
+use crate::checks::{timed, Memory};
 use crate::config::{AdhocTarget, Check, Origin};
 use crate::cycle;
 use crate::metrics::{self, Format};
@@ -58,7 +58,7 @@ pub(super) async fn probe(
     // could take: a flood of /probe requests queues instead of opening connections without
     // end. The wait counts against the scrape timeout: what is left of it is the probe's.
     let wait = budget.unwrap_or(UNBOUNDED_WAIT);
-    let Ok(Some(_permit)) = tokio::time::timeout_at(started + wait, state.budget.acquire()).await
+    let Ok(Some(permit)) = tokio::time::timeout_at(started + wait, state.budget.acquire()).await
     else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -81,11 +81,12 @@ pub(super) async fn probe(
         Some(left) => origin.within(left),
         None => (*origin).clone(),
     };
-    let cycle = cycle::run_once(&probed, &current.ctx);
+    let mut memory = Memory::default();
+    let cycle = cycle::start(&probed, &current.ctx, &mut memory);
     // `within` makes the checks fit; this holds the answer to the scrape timeout whatever they do.
-    let snapshot = match budget {
+    let (snapshot, lingering) = match budget {
         Some(budget) => match tokio::time::timeout_at(started + budget, cycle).await {
-            Ok(snapshot) => snapshot,
+            Ok(done) => done,
             Err(_) => {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -95,6 +96,16 @@ pub(super) async fn probe(
         },
         None => cycle.await,
     };
+    // The keep-alive watch needs no slot of the budget: it waits without one, and what it has
+    // not seen by the scrape timeout is not in the answer.
+    drop(permit);
+    let snapshot = cycle::settle(
+        &probed,
+        snapshot,
+        lingering,
+        budget.map(|budget| started + budget),
+    )
+    .await;
     let snapshot = Arc::new(snapshot);
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let Ok(body) = metrics::encode_snapshot(origin, snapshot, format) else {

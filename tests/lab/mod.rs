@@ -16,6 +16,7 @@
 )]
 
 pub mod aws;
+pub mod blackbox;
 pub mod edge;
 pub mod hostile;
 pub mod java;

@@ -178,7 +178,8 @@ fn go_binary() -> &'static PathBuf {
 
 impl GoOrigin {
     /// Serves `leaf` (and the lab intermediate) with extra flags of tlsorigin (`-client-auth`,
-    /// `-client-ca`, `-max`, `-min`, `-sni`, `-handshake-timeout`).
+    /// `-client-ca`, `-max`, `-min`, `-sni`, `-handshake-timeout`, `-idle-timeout`,
+    /// `-keep-alive=false`).
     pub async fn start(pki: &Pki, leaf: &Leaf, args: &[&str]) -> GoOrigin {
         Self::start_at(pki, leaf, "127.0.0.1:0".parse().expect("address"), args).await
     }

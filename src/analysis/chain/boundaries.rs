@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::super::hostname::CertNames;
+use super::cert::{bounded, ip_from_bytes};
+use super::trust::der_content;
 use super::*;
 
 const NOT_BEFORE: i64 = 1_000_000;
@@ -38,6 +40,7 @@ fn facts(certs: Vec<CertSummary>, trust: Trust) -> ChainFacts {
         trust,
         incomplete: false,
         unparsable: 0,
+        peer: None,
     }
 }
 

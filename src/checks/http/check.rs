@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{findings, series, HttpOutcome};
+use super::{findings, series, HttpOutcome, KeepAlive};
 use crate::checks::{
     open_addresses, timed, Check, CheckModule, CheckRun, Handshake, Memory, NotRun, OriginResults,
     Outcome, ProbeContext, Ran, Report,
@@ -34,7 +34,11 @@ impl CheckModule for HttpCheck {
     }
 
     fn causes(&self) -> &'static [Cause] {
-        &[Cause::HttpErrorStatus, Cause::HttpTimeout]
+        &[
+            Cause::HttpErrorStatus,
+            Cause::HttpTimeout,
+            Cause::HttpKeepaliveRace,
+        ]
     }
 
     fn run<'a>(
@@ -42,7 +46,7 @@ impl CheckModule for HttpCheck {
         origin: &'a Origin,
         ctx: &'a ProbeContext,
         earlier: &'a OriginResults,
-        _memory: &'a mut Memory,
+        memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
             let scheme = scheme(origin);
@@ -64,12 +68,9 @@ impl CheckModule for HttpCheck {
             Report::Http(match reachable {
                 Err(why) => CheckRun::not_run(why),
                 // Connect and TLS within the timeout each, then the CDN's read timeout for
-                // headers.
+                // headers, or its response completion timeout for the whole response.
                 Ok(addrs) => {
-                    let limit = origin
-                        .timeout
-                        .saturating_mul(2)
-                        .saturating_add(origin.read_timeout);
+                    let limit = origin.check_bound(Check::Http);
                     let identity = origin.client_certificate.as_deref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).
@@ -78,9 +79,26 @@ impl CheckModule for HttpCheck {
                         .clients
                         .get(ctx.cdn, &origin.ssl_protocols, identity)
                     {
-                        Ok(tls) => timed(limit, super::probe_all(origin, &addrs, scheme, &tls))
-                            .await
-                            .or_not_run(NotRun::NoAddress),
+                        Ok(tls) => {
+                            let mut idle = Vec::new();
+                            let probes = async {
+                                let (report, left) =
+                                    super::probe_all(origin, &addrs, scheme, &tls).await?;
+                                idle = left;
+                                Some(report)
+                            };
+                            let mut run = timed(limit, probes).await.or_not_run(NotRun::NoAddress);
+                            if let Outcome::Completed(report) = &mut run.outcome {
+                                super::keepalive::start(
+                                    report,
+                                    idle,
+                                    origin.keepalive_timeout(),
+                                    &mut memory.http,
+                                    &mut memory.lingering,
+                                );
+                            }
+                            run
+                        }
                         Err(_) => CheckRun::not_run(NotRun::NoTls),
                     }
                 }
@@ -130,7 +148,7 @@ impl CheckModule for HttpCheck {
                 "http: not sent (an earlier check failed)".to_string()
             }];
         };
-        report
+        let mut lines: Vec<String> = report
             .all()
             .map(|h| match &h.outcome {
                 HttpOutcome::Status(s) => format!(
@@ -147,7 +165,9 @@ impl CheckModule for HttpCheck {
                 ),
                 other => format!("http: request to {}: {other:?}", h.address),
             })
-            .collect()
+            .collect();
+        lines.extend(report.all().filter_map(|h| after_response(origin, h)));
+        lines
     }
 
     fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String {
@@ -166,14 +186,105 @@ impl CheckModule for HttpCheck {
             );
         let sni = origin.sni();
         let (scheme, port) = match scheme(origin) {
-            Scheme::Https => ("https", origin.https_port),
-            Scheme::Http => ("http", origin.http_port),
+            Scheme::Https => (Scheme::Https, origin.https_port),
+            Scheme::Http => (Scheme::Http, origin.http_port),
         };
-        format!(
-            "curl -sv -o /dev/null -X {} -H 'Host: {sni}' --connect-to {sni}:{port}:{target}:{port} {scheme}://{sni}:{port}{}",
+        let url_scheme = match scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        let curl = format!(
+            "curl -sv -o /dev/null -X {} -H 'Host: {sni}' --connect-to {sni}:{port}:{target}:{port} {url_scheme}://{sni}:{port}{}",
             spec.method, spec.path
-        )
+        );
+        match cause {
+            // The time to the headers and to the last byte, cut where the CDN cuts.
+            Cause::HttpTimeout => format!(
+                "{curl} --max-time {} -w 'headers after %{{time_starttransfer}} s, complete after %{{time_total}} s\\n'",
+                origin
+                    .response_completion_timeout()
+                    .unwrap_or(origin.read_timeout)
+                    .as_secs_f64()
+            ),
+            // One request, then the connection left idle: `real` is when the origin closed it.
+            Cause::HttpKeepaliveRace => {
+                let wait = origin
+                    .keepalive_timeout()
+                    .saturating_add(super::keepalive::BEYOND)
+                    .as_secs();
+                let request = format!(
+                    "printf '{} {} HTTP/1.1\\r\\nHost: {sni}\\r\\n\\r\\n'",
+                    spec.method, spec.path
+                );
+                let bare = target.trim_start_matches('[').trim_end_matches(']');
+                match scheme {
+                    Scheme::Http => format!(
+                        "time (exec 3<>/dev/tcp/{bare}/{port}; {request} >&3; timeout {wait} cat <&3)"
+                    ),
+                    Scheme::Https => format!(
+                        "time timeout {wait} openssl s_client -quiet -connect {target}:{port} -servername {sni} < <({request}; sleep {wait})"
+                    ),
+                }
+            }
+            _ => curl,
+        }
     }
+}
+
+/// What followed an answer's headers: how its body was read, and how long the origin kept the
+/// connection idle after it.
+fn after_response(origin: &Origin, h: &super::HttpReport) -> Option<String> {
+    use super::body::{Body, Stop, MAX_BODY};
+    use super::findings::seconds;
+    let rct = origin.response_completion_timeout();
+    let body = match (&h.body, rct) {
+        (Body::NotRead, _) => return None,
+        (Body::Complete { bytes, after }, Some(rct)) => format!(
+            "the body ({bytes} bytes) complete after {:.2} s (response_completion_timeout {})",
+            after.as_secs_f64(),
+            seconds(rct)
+        ),
+        (Body::Complete { bytes, after }, None) => format!(
+            "the body ({bytes} bytes) complete after {:.2} s",
+            after.as_secs_f64()
+        ),
+        (Body::Stopped { bytes, why: Stop::Deadline, .. }, Some(rct)) => format!(
+            "the body was not complete within response_completion_timeout {}: {bytes} bytes by then",
+            seconds(rct)
+        ),
+        (Body::Stopped { bytes, why: Stop::Deadline, .. }, None) => format!(
+            "the body had not ended within read_timeout {} ({bytes} bytes): read no further",
+            seconds(origin.read_timeout)
+        ),
+        (Body::Stopped { why: Stop::TooLarge, .. }, _) => format!(
+            "the body is larger than {} MiB: read no further, so neither its last byte nor the keep-alive is timed",
+            MAX_BODY / (1024 * 1024)
+        ),
+        (Body::Stopped { bytes, why: Stop::Failed(why), .. }, _) => {
+            format!("the body broke off after {bytes} bytes: {why}")
+        }
+    };
+    let keepalive = origin.keepalive_timeout();
+    let idle = match &h.keepalive {
+        KeepAlive::NotWatched => "keep-alive not watched".to_string(),
+        KeepAlive::Closes => "the origin closes the connection after its response (Connection: close): the CDN opens a new connection for each request, nothing races".to_string(),
+        KeepAlive::Watching { earlier: None, .. } => "the keep-alive watch is still running".to_string(),
+        KeepAlive::Watching { earlier: Some(seen), .. } | KeepAlive::Observed(seen) => {
+            let was = if seen.closed {
+                format!("the origin closed the idle connection after {:.1} s", seen.idle.as_secs_f64())
+            } else if seen.conclusive(keepalive) {
+                format!("the idle connection was still open after {:.1} s", seen.idle.as_secs_f64())
+            } else {
+                format!("the keep-alive watch was cut short after {:.1} s, the connection open", seen.idle.as_secs_f64())
+            };
+            let when = match &h.keepalive {
+                KeepAlive::Watching { .. } => " (the previous watch; this cycle's is still running)",
+                _ => "",
+            };
+            format!("{was}; the CDN keeps it up to {} (keepalive_timeout){when}", seconds(keepalive))
+        }
+    };
+    Some(format!("http: {}: {body}; {idle}", h.address))
 }
 
 /// HTTPS unless the CDN speaks only HTTP to the origin.

@@ -1,6 +1,10 @@
 //! HTTP causes. A request that could not be sent (no connection, no TLS) is an echo of the TCP
 //! or TLS check and raises nothing here.
 
+use std::time::Duration;
+
+use super::body::{Body, Stop};
+use super::keepalive::KeepAlive;
 use crate::checks::{Handshake, HttpOutcome, HttpReport, OriginResults, Outcome};
 use crate::config::{Check, Origin};
 use crate::diagnose::{merge_addresses, Cause, Finding};
@@ -16,7 +20,7 @@ pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding>
             return vec![Finding::new(
                 Cause::HttpTimeout,
                 format!(
-                    "no response headers within {:.1}s",
+                    "no complete answer within {:.1}s (the HTTP check's bound)",
                     run.duration.as_secs_f64()
                 ),
             )]
@@ -72,6 +76,15 @@ fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
             ),
         )];
     }
+    let mut found = outcome_findings(origin, report);
+    found.extend(completion(origin, report));
+    found.extend(keepalive_race(origin, report));
+    found
+}
+
+/// The causes of the answer itself: its status, or no answer.
+fn outcome_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
+    let spec = origin.http.clone().unwrap_or_default();
     match &report.outcome {
         HttpOutcome::Status(status) if !spec.accepts(*status) => vec![Finding::new(
             Cause::HttpErrorStatus,
@@ -106,6 +119,67 @@ fn address_findings(origin: &Origin, report: &HttpReport) -> Vec<Finding> {
             Cause::HttpErrorStatus,
             format!("no response from {}: {why}", report.address),
         )],
+    }
+}
+
+/// `http_timeout` for a response whose body had not ended when `response_completion_timeout`
+/// ran out (the CDN ends the connection then: 504).
+fn completion(origin: &Origin, report: &HttpReport) -> Option<Finding> {
+    let rct = origin.response_completion_timeout()?;
+    match &report.body {
+        Body::Stopped {
+            bytes,
+            why: Stop::Deadline,
+            ..
+        } => Some(Finding::new(
+            Cause::HttpTimeout,
+            format!(
+                "the response was not complete within response_completion_timeout {} from {}: the headers after {:.1} s (read_timeout {}), {bytes} bytes of the body by then",
+                seconds(rct),
+                report.address,
+                report.duration.as_secs_f64(),
+                seconds(origin.read_timeout),
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// `http_keepalive_race` when the origin closed the idle connection sooner than the CDN's
+/// `keepalive_timeout`: this cycle's watch, or while it runs, the latest earlier one.
+fn keepalive_race(origin: &Origin, report: &HttpReport) -> Option<Finding> {
+    let keepalive = origin.keepalive_timeout();
+    let seen = report.keepalive.observation()?;
+    if !seen.races(keepalive) {
+        return None;
+    }
+    let age = match &report.keepalive {
+        KeepAlive::Watching { since, .. } => format!(
+            " (seen by the previous watch of this address, {:.0} s before this cycle's, which is still running)",
+            since
+                .duration_since(seen.since)
+                .unwrap_or_default()
+                .as_secs_f64()
+        ),
+        _ => String::new(),
+    };
+    Some(Finding::new(
+        Cause::HttpKeepaliveRace,
+        format!(
+            "{} closed the idle connection after {:.1} s; CloudFront keeps it up to {} (keepalive_timeout) and may send its next request on it: 502{age}",
+            report.address,
+            seen.idle.as_secs_f64(),
+            seconds(keepalive),
+        ),
+    ))
+}
+
+/// A setting's duration as its config value reads: `5 s`, `1.5 s`.
+pub(super) fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} s", d.as_secs_f64())
     }
 }
 
@@ -160,8 +234,12 @@ mod tests {
                 outcome: o,
                 headers: Vec::new(),
                 duration: Duration::from_millis(20),
+                phases: Default::default(),
+                version: None,
                 handshake: None,
                 refusal: None,
+                body: crate::checks::http::Body::NotRead,
+                keepalive: crate::checks::http::KeepAlive::NotWatched,
                 more: Vec::new(),
             }),
             Outcome::TimedOut => Outcome::TimedOut,
@@ -307,8 +385,12 @@ mod refusal_tests {
             outcome: HttpOutcome::Status(status),
             headers: Vec::new(),
             duration: Duration::from_millis(20),
+            phases: Default::default(),
+            version: None,
             handshake: None,
             refusal: recognise(status, body),
+            body: crate::checks::http::Body::NotRead,
+            keepalive: crate::checks::http::KeepAlive::NotWatched,
             more: Vec::new(),
         };
         fn run<T>(outcome: Outcome<T>) -> CheckRun<T> {
@@ -406,5 +488,225 @@ mod aws_front_tests {
         assert_eq!(aws_front(&[("x-amzn-requestid", "1".to_string())]), None);
         assert_eq!(aws_front(&[("server", "nginx".to_string())]), None);
         assert_eq!(aws_front(&[]), None);
+    }
+}
+
+#[cfg(test)]
+mod after_headers_tests {
+    use std::time::{Duration, SystemTime};
+
+    use crate::checks::http::body::{Body, Stop};
+    use crate::checks::http::{KeepAlive, Observation};
+    use crate::checks::{CheckRun, HttpOutcome, HttpReport, OriginResults, Outcome};
+    use crate::config::{Origin, Scheme};
+    use crate::diagnose::diagnose;
+
+    /// An origin with the HTTP check and `extra` keys (`response_completion_timeout`, ...).
+    fn origin(extra: &str) -> Origin {
+        let yaml = format!(
+            "origins: [{{name: shop, domain: origin.shop.example.com, address: 192.0.2.1, checks: [http], http: {{}}{extra}}}]"
+        );
+        let cfg = crate::config::load_str(&yaml, std::path::Path::new("t.yaml")).expect("config");
+        (*cfg.origins[0]).clone()
+    }
+
+    fn results(status: u16, body: Body, keepalive: KeepAlive) -> OriginResults {
+        let report = HttpReport {
+            address: "192.0.2.1:443".parse().unwrap(),
+            scheme: Scheme::Https,
+            outcome: HttpOutcome::Status(status),
+            headers: Vec::new(),
+            duration: Duration::from_millis(120),
+            phases: Default::default(),
+            version: None,
+            handshake: None,
+            refusal: None,
+            body,
+            keepalive,
+            more: Vec::new(),
+        };
+        OriginResults {
+            http: Some(Box::new(CheckRun {
+                duration: Duration::from_millis(20),
+                outcome: Outcome::Completed(report),
+            })),
+            ..OriginResults::default()
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn seen(idle_ms: u64, closed: bool) -> Observation {
+        Observation {
+            since: at(0),
+            idle: Duration::from_millis(idle_ms),
+            closed,
+        }
+    }
+
+    /// `http_timeout` for a body late against `response_completion_timeout` (and only then);
+    /// `http_keepalive_race` for a close before `keepalive_timeout`, from this cycle's watch or,
+    /// while it runs, the previous one; both beside the status's own cause.
+    #[test]
+    fn table() {
+        let complete = Body::Complete {
+            bytes: 3,
+            after: Duration::from_millis(150),
+        };
+        let stopped = |why| Body::Stopped {
+            bytes: 4096,
+            after: Duration::from_secs(2),
+            why,
+        };
+        let rct = ", response_completion_timeout: 2s, read_timeout: 1s";
+        let cases: [(&str, &str, OriginResults, &[&str]); 11] = [
+            (
+                "late against response_completion_timeout",
+                rct,
+                results(200, stopped(Stop::Deadline), KeepAlive::NotWatched),
+                &["http_timeout"],
+            ),
+            (
+                "a slow body without response_completion_timeout: not read further, no cause",
+                "",
+                results(200, stopped(Stop::Deadline), KeepAlive::NotWatched),
+                &[],
+            ),
+            (
+                "larger than the bound: not timed",
+                rct,
+                results(200, stopped(Stop::TooLarge), KeepAlive::NotWatched),
+                &[],
+            ),
+            (
+                "broke off mid-body: not a timeout",
+                rct,
+                results(
+                    200,
+                    stopped(Stop::Failed("reset".into())),
+                    KeepAlive::NotWatched,
+                ),
+                &[],
+            ),
+            (
+                "complete in time",
+                rct,
+                results(
+                    200,
+                    complete.clone(),
+                    KeepAlive::Observed(seen(6000, false)),
+                ),
+                &[],
+            ),
+            (
+                "closed after 2 s: a race",
+                "",
+                results(200, complete.clone(), KeepAlive::Observed(seen(2000, true))),
+                &["http_keepalive_race"],
+            ),
+            (
+                "closed after 5 s: the CDN is done with it",
+                "",
+                results(200, complete.clone(), KeepAlive::Observed(seen(5000, true))),
+                &[],
+            ),
+            (
+                "the previous watch saw a race; this one still runs",
+                "",
+                results(
+                    200,
+                    complete.clone(),
+                    KeepAlive::Watching {
+                        since: at(60),
+                        earlier: Some(seen(2000, true)),
+                    },
+                ),
+                &["http_keepalive_race"],
+            ),
+            (
+                "the first watch still runs",
+                "",
+                results(
+                    200,
+                    complete.clone(),
+                    KeepAlive::Watching {
+                        since: at(60),
+                        earlier: None,
+                    },
+                ),
+                &[],
+            ),
+            (
+                "Connection: close",
+                "",
+                results(200, complete.clone(), KeepAlive::Closes),
+                &[],
+            ),
+            (
+                "a 503 that also races",
+                "",
+                results(503, complete.clone(), KeepAlive::Observed(seen(1000, true))),
+                &["http_error_status", "http_keepalive_race"],
+            ),
+        ];
+        for (name, extra, results, want) in cases {
+            let d = diagnose(&origin(extra), &results);
+            let got: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
+            assert_eq!(got, want, "{name}");
+            // The race is a warning: the CDN still fetches.
+            let critical = want.iter().any(|c| *c != "http_keepalive_race");
+            assert_eq!(d.cdn_ready, !critical, "{name}");
+        }
+    }
+
+    #[test]
+    fn evidence_names_both_numbers_and_which_timeout() {
+        let detail = |extra: &str, results: OriginResults| {
+            diagnose(&origin(extra), &results).findings[0]
+                .detail
+                .clone()
+        };
+        let complete = Body::Complete {
+            bytes: 3,
+            after: Duration::from_millis(150),
+        };
+        assert_eq!(
+            detail(
+                ", keepalive_timeout: 5s",
+                results(200, complete.clone(), KeepAlive::Observed(seen(2000, true)))
+            ),
+            "192.0.2.1:443 closed the idle connection after 2.0 s; CloudFront keeps it up to 5 s (keepalive_timeout) and may send its next request on it: 502"
+        );
+        assert_eq!(
+            detail(
+                ", keepalive_timeout: 1500ms",
+                results(
+                    200,
+                    complete,
+                    KeepAlive::Watching {
+                        since: at(60),
+                        earlier: Some(seen(1000, true)),
+                    }
+                )
+            ),
+            "192.0.2.1:443 closed the idle connection after 1.0 s; CloudFront keeps it up to 1.5 s (keepalive_timeout) and may send its next request on it: 502 (seen by the previous watch of this address, 60 s before this cycle's, which is still running)"
+        );
+        assert_eq!(
+            detail(
+                ", response_completion_timeout: 2s, read_timeout: 1s",
+                results(
+                    200,
+                    Body::Stopped {
+                        bytes: 4096,
+                        after: Duration::from_secs(2),
+                        why: Stop::Deadline,
+                    },
+                    KeepAlive::NotWatched
+                )
+            ),
+            "the response was not complete within response_completion_timeout 2 s from 192.0.2.1:443: the headers after 0.1 s (read_timeout 1 s), 4096 bytes of the body by then"
+        );
     }
 }

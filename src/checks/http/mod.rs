@@ -1,12 +1,19 @@
 //! HTTP check: the request the CDN sends (method, path, `Host`), over TLS with the CDN's SNI or
-//! plain, and the time until response headers. The certificate is not judged here: the TLS
-//! check reports it, and a broken chain must not hide what the origin answers.
+//! plain, the time until response headers, the body read to its end as the CDN reads it
+//! ([`body`]: the time to the last byte, against `response_completion_timeout`), then the
+//! connection kept idle as the CDN keeps it for its next request ([`keepalive`]: when the origin
+//! closes it, against `keepalive_timeout`). The certificate is not judged here: the TLS check
+//! reports it, and a broken chain must not hide what the origin answers.
 
+pub mod body;
 mod check;
 mod findings;
+pub mod keepalive;
 mod series;
 
+pub use body::Body;
 pub use check::HttpCheck;
+pub use keepalive::{HttpMemory, KeepAlive, Observation};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,15 +41,23 @@ pub struct HttpReport {
     pub address: SocketAddr,
     pub scheme: Scheme,
     pub outcome: HttpOutcome,
-    /// The kept response headers ([`AWS_FRONT_HEADERS`]), lowercase name and value.
+    /// The kept response headers ([`KEPT_HEADERS`]), lowercase name and value.
     pub headers: Vec<(&'static str, String)>,
     /// From the start of the request to the response headers (or the failure).
     pub duration: Duration,
+    /// How long each step of the exchange took, as far as it went.
+    pub phases: Phases,
+    /// The HTTP version of the response, when one arrived.
+    pub version: Option<hyper::Version>,
     /// How the CDN-profile handshake failed, when it did: the TLS check compares it with a
     /// handshake it reused (see `TlsReport::finish_from`).
     pub handshake: Option<cdn_client::Finish>,
     /// The answer refuses the client certificate ([`refusal::recognise`]).
     pub refusal: Option<Refusal>,
+    /// How far the body was read: to its end (the time to the last byte), or where it stopped.
+    pub body: Body,
+    /// What the keep-alive watch of this address saw (or, while it runs, an earlier one).
+    pub keepalive: KeepAlive,
     /// The same request to the origin's other addresses, in order (each with `more` empty).
     pub more: Vec<HttpReport>,
 }
@@ -52,6 +67,16 @@ impl HttpReport {
     pub fn all(&self) -> impl Iterator<Item = &HttpReport> {
         std::iter::once(self).chain(self.more.iter())
     }
+}
+
+/// How long each step of one request took: the connection, the TLS handshake, then the wait
+/// for the response headers. A step that was not reached is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    pub connect: Option<Duration>,
+    pub tls: Option<Duration>,
+    /// From the request sent (on the established connection) to the response headers.
+    pub headers: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,23 +105,30 @@ pub fn tls_client(provider: Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, ru
     Ok(Arc::new(config))
 }
 
-/// Response headers the HTTP check keeps as evidence: they tell an AWS load balancer's or API
-/// Gateway's own error from the application's.
-pub const AWS_FRONT_HEADERS: &[&str] = &[
+/// Response headers the HTTP check keeps: the first four tell an AWS load balancer's or API
+/// Gateway's own error from the application's (evidence); the last two are what the
+/// blackbox_exporter-compatible series read (`probe_http_content_length`,
+/// `probe_http_last_modified_timestamp_seconds`).
+pub const KEPT_HEADERS: &[&str] = &[
     "server",
     "x-amzn-requestid",
     "x-amzn-errortype",
     "x-amz-apigw-id",
+    "content-length",
+    "last-modified",
 ];
 
-/// Sends the CDN's request to `address` over the CDN-profile TLS client and waits for the
-/// response headers.
+/// Sends the CDN's request to `address` over the CDN-profile TLS client, waits for the response
+/// headers and reads the body to its end (bounded: [`body::MAX_BODY`] bytes, and
+/// `response_completion_timeout` or else `read_timeout`). Returns the report and, when the
+/// origin keeps the connection open for another request, that connection, idle, for the
+/// keep-alive watch.
 pub async fn probe(
     origin: &Origin,
     address: SocketAddr,
     scheme: Scheme,
     tls: &SslContext,
-) -> HttpReport {
+) -> (HttpReport, Option<keepalive::Idle>) {
     let start = Instant::now();
     let spec = origin.http.clone().unwrap_or_default();
     let exchange = Exchange {
@@ -108,37 +140,77 @@ pub async fn probe(
         connect_timeout: origin.timeout,
         read_timeout: origin.read_timeout,
         headers: &spec.headers.0,
-        keep: AWS_FRONT_HEADERS,
+        keep: KEPT_HEADERS,
     };
-    let sent = send_over(&exchange, Client::Cdn(tls), refusal::MAX_ANSWER).await;
+    // The whole response within `response_completion_timeout` from the first connection
+    // attempt, as the CDN counts it; without one, the body is read for the keep-alive watch
+    // within the headers' `read_timeout`.
+    let started = tokio::time::Instant::from(start);
+    let whole = Whole {
+        started,
+        by: origin
+            .response_completion_timeout()
+            .map(|rct| started + rct),
+    };
+    let mut sent = send_over(&exchange, Client::Cdn(tls), Read::Whole(whole)).await;
     let refusal = match &sent.answer {
         Some(Answer::Response { status, body, .. }) => refusal::recognise(*status, body),
         _ => None,
     };
-    HttpReport {
+    let (read, closes) = match &sent.answer {
+        Some(Answer::Response { read, closes, .. }) => (read.clone(), *closes),
+        _ => (Body::NotRead, false),
+    };
+    let keepalive = match (&sent.idle, closes) {
+        (_, true) => KeepAlive::Closes,
+        (Some(idle), false) => KeepAlive::Watching {
+            since: idle.since_wall(),
+            earlier: None,
+        },
+        (None, false) => KeepAlive::NotWatched,
+    };
+    let report = HttpReport {
         address,
         scheme,
         outcome: sent.outcome,
         headers: sent.headers,
         duration: start.elapsed(),
+        phases: sent.phases,
+        version: match &sent.answer {
+            Some(Answer::Response { version, .. }) => Some(*version),
+            _ => None,
+        },
         handshake: sent.handshake,
         refusal,
+        body: read,
+        keepalive,
         more: Vec::new(),
-    }
+    };
+    (report, sent.idle.take())
 }
 
 /// Sends the CDN's request to every address in `addrs` at once; the first one's report holds the
-/// others' in `more`. `None` when `addrs` is empty.
+/// others' in `more`, and the idle connections left for the keep-alive watch come beside it.
+/// `None` when `addrs` is empty.
 pub async fn probe_all(
     origin: &Origin,
     addrs: &[SocketAddr],
     scheme: Scheme,
     tls: &SslContext,
-) -> Option<HttpReport> {
-    let reports =
+) -> Option<(HttpReport, Vec<(SocketAddr, keepalive::Idle)>)> {
+    let probes =
         futures_util::future::join_all(addrs.iter().map(|addr| probe(origin, *addr, scheme, tls)))
             .await;
-    super::first_holding_rest(reports, |r: &mut HttpReport| &mut r.more)
+    let mut idle = Vec::new();
+    let mut reports = Vec::with_capacity(probes.len());
+    for (report, left) in probes {
+        if let Some(left) = left {
+            idle.push((report.address, left));
+        }
+        reports.push(report);
+    }
+    let first = super::first_holding_rest(reports, |r: &mut HttpReport| &mut r.more)?;
+    Some((first, idle))
 }
 
 /// One HTTP/1.1 request as the CDN sends it, and what to keep of the answer. No `Debug`: the
@@ -171,17 +243,7 @@ pub async fn send(
     x: &Exchange<'_>,
     tls: &Arc<ClientConfig>,
 ) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    let sent = send_over(x, Client::Rustls(tls), 0).await;
-    (sent.outcome, sent.headers)
-}
-
-/// [`send`] over the CDN-profile TLS client (OpenSSL): what the CDN itself can speak, TLS 1.0,
-/// CBC, RSA key exchange, 3DES, RC4, small keys included.
-pub async fn send_cdn(
-    x: &Exchange<'_>,
-    tls: &SslContext,
-) -> (HttpOutcome, Vec<(&'static str, String)>) {
-    let sent = send_over(x, Client::Cdn(tls), 0).await;
+    let sent = send_over(x, Client::Rustls(tls), Read::ErrorBody(0)).await;
     (sent.outcome, sent.headers)
 }
 
@@ -202,6 +264,9 @@ struct Sent {
     handshake: Option<cdn_client::Finish>,
     /// The answer, when the request went out.
     answer: Option<Answer>,
+    /// The connection, idle after a response read to its end that leaves it open.
+    idle: Option<keepalive::Idle>,
+    phases: Phases,
 }
 
 impl Sent {
@@ -211,7 +276,22 @@ impl Sent {
             headers: Vec::new(),
             handshake: None,
             answer: None,
+            idle: None,
+            phases: Phases::default(),
         }
+    }
+
+    fn asked((answer, idle): (Answer, Option<keepalive::Idle>)) -> Sent {
+        Sent {
+            idle,
+            ..Sent::answered(answer)
+        }
+    }
+
+    /// How far the exchange went: `phases` with the wait for the answer's headers added.
+    fn timed(mut self, phases: Phases) -> Sent {
+        self.phases = phases;
+        self
     }
 
     fn answered(answer: Answer) -> Sent {
@@ -227,34 +307,41 @@ impl Sent {
             headers,
             handshake: None,
             answer: Some(answer),
+            idle: None,
+            phases: Phases::default(),
         }
     }
 }
 
-/// Connects, sets up TLS, sends the request; reads up to `body_limit` bytes of the body of an
-/// error answer.
-async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> Sent {
+/// Connects, sets up TLS, sends the request; reads the body as `read` says.
+async fn send_over(x: &Exchange<'_>, client: Client<'_>, read: Read) -> Sent {
+    let start = Instant::now();
     let tcp = match tokio::time::timeout(x.connect_timeout, dial::connect(x.address)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Sent::failed(HttpOutcome::ConnectFailed(e.to_string())),
         Err(_) => return Sent::failed(HttpOutcome::ConnectFailed("connect timed out".into())),
     };
+    let mut phases = Phases {
+        connect: Some(start.elapsed()),
+        ..Phases::default()
+    };
     let timed_out = || Sent::failed(HttpOutcome::TlsFailed("TLS handshake timed out".into()));
-    match x.scheme {
-        Scheme::Http => Sent::answered(ask(x, tcp, body_limit).await),
+    let secured = Instant::now();
+    let ready = match x.scheme {
+        Scheme::Http => Ok(Stream::Plain(tcp)),
         Scheme::Https => match client {
             Client::Cdn(ssl) => {
                 let handshake = cdn_client::handshake(ssl, tcp, x.host);
                 match tokio::time::timeout(x.connect_timeout, handshake).await {
-                    Ok((_, Some(stream))) => Sent::answered(ask(x, stream, body_limit).await),
-                    Ok((finish, None)) => Sent {
+                    Ok((_, Some(stream))) => Ok(Stream::Cdn(stream)),
+                    Ok((finish, None)) => Err(Sent {
                         handshake: Some(finish.clone()),
                         ..Sent::failed(HttpOutcome::TlsFailed(finish.describe()))
-                    },
-                    Err(_) => Sent {
+                    }),
+                    Err(_) => Err(Sent {
                         handshake: Some(cdn_client::Finish::TimedOut),
                         ..timed_out()
-                    },
+                    }),
                 }
             }
             Client::Rustls(tls) => {
@@ -264,24 +351,55 @@ async fn send_over(x: &Exchange<'_>, client: Client<'_>, body_limit: usize) -> S
                 };
                 let connector = TlsConnector::from(Arc::clone(tls));
                 match tokio::time::timeout(x.connect_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(stream)) => Sent::answered(ask(x, stream, body_limit).await),
-                    Ok(Err(e)) => Sent::failed(HttpOutcome::TlsFailed(e.to_string())),
-                    Err(_) => timed_out(),
+                    Ok(Ok(stream)) => Ok(Stream::Rustls(Box::new(stream))),
+                    Ok(Err(e)) => Err(Sent::failed(HttpOutcome::TlsFailed(e.to_string()))),
+                    Err(_) => Err(timed_out()),
                 }
             }
         },
+    };
+    if x.scheme == Scheme::Https {
+        phases.tls = Some(secured.elapsed());
     }
+    let stream = match ready {
+        Ok(stream) => stream,
+        Err(failed) => return failed.timed(phases),
+    };
+    let (answer, idle) = match stream {
+        Stream::Plain(s) => exchange(x, s, read).await,
+        Stream::Cdn(s) => exchange(x, s, read).await,
+        Stream::Rustls(s) => exchange(x, *s, read).await,
+    };
+    if let Answer::Response { waited, .. } = &answer {
+        phases.headers = Some(*waited);
+    }
+    Sent::asked((answer, idle)).timed(phases)
+}
+
+/// A connection ready for the request.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Cdn(tokio_openssl::SslStream<tokio::net::TcpStream>),
+    Rustls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
 /// How the origin answered a request on an established connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A response: its status, the kept headers, and up to the caller's limit of its body when
-    /// the status is an error (a refusal of the client certificate is told by its words).
+    /// A response: its status and version, the kept headers, up to the caller's limit of its
+    /// body when the status is an error (a refusal of the client certificate is told by its
+    /// words), how far the body was read, and whether the origin closes the connection after it.
     Response {
         status: u16,
+        version: hyper::Version,
+        /// From the request sent to the response headers.
+        waited: Duration,
         kept: Vec<(&'static str, String)>,
         body: Vec<u8>,
+        read: Body,
+        /// `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`: the connection
+        /// serves no further request.
+        closes: bool,
     },
     /// The connection ended before a response: closed, reset, or a TLS alert.
     Ended(String),
@@ -291,6 +409,29 @@ pub enum Answer {
     TimedOut,
 }
 
+/// How much of a response's body a request reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// Up to this many bytes of an error answer's body, within the headers' `read_timeout`;
+    /// the connection is closed after it.
+    ErrorBody(usize),
+    /// The whole body, as the CDN reads it, bounded by [`body::MAX_BODY`]; the first
+    /// [`refusal::MAX_ANSWER`] bytes of an error answer's body are kept. A connection the origin
+    /// leaves open after it is handed back, idle.
+    Whole(Whole),
+}
+
+/// When the whole response must have arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Whole {
+    /// When the request's first connection attempt started: the time to the last byte counts
+    /// from it.
+    pub started: tokio::time::Instant,
+    /// `response_completion_timeout` after `started`; `None`: the headers' `read_timeout`
+    /// bounds the body too.
+    pub by: Option<tokio::time::Instant>,
+}
+
 /// One HTTP/1.1 request on an established connection: the response headers within
 /// `read_timeout`, then, for an error status, up to `body_limit` bytes of the body within what is
 /// left of it.
@@ -298,6 +439,16 @@ pub async fn ask<S>(x: &Exchange<'_>, stream: S, body_limit: usize) -> Answer
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    exchange(x, stream, Read::ErrorBody(body_limit)).await.0
+}
+
+/// One HTTP/1.1 request on an established connection, the body read as `read` says; the
+/// connection, idle, when the whole body was read and the origin keeps the connection open.
+async fn exchange<S>(x: &Exchange<'_>, stream: S, read: Read) -> (Answer, Option<keepalive::Idle>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let asked = Instant::now();
     let deadline = tokio::time::Instant::now() + x.read_timeout;
     let exchange = async {
         let (mut sender, connection) =
@@ -322,21 +473,23 @@ where
             .body(Empty::new())
             .map_err(|_| Answer::Invalid("a custom header is not valid HTTP".to_string()))?;
         let response = sender.send_request(request).await;
-        Ok((response, driver))
+        Ok((response, sender, driver))
     };
-    let (response, driver) = match tokio::time::timeout_at(deadline, exchange).await {
+    let (response, sender, driver) = match tokio::time::timeout_at(deadline, exchange).await {
         Ok(Ok(sent)) => sent,
-        Ok(Err(answer)) => return answer,
-        Err(_) => return Answer::TimedOut,
+        Ok(Err(answer)) => return (answer, None),
+        Err(_) => return (Answer::TimedOut, None),
     };
     let response = match response {
         Ok(r) => r,
         Err(e) => {
             driver.abort();
-            return not_answered(&e);
+            return (not_answered(&e), None);
         }
     };
+    let waited = asked.elapsed();
     let status = response.status().as_u16();
+    let version = response.version();
     let kept = x
         .keep
         .iter()
@@ -345,25 +498,44 @@ where
             Some((name, printable(value)))
         })
         .collect();
-    let mut body = Vec::new();
-    if status >= 400 && body_limit > 0 {
-        use http_body_util::BodyExt;
-        let mut incoming = response.into_body();
-        while body.len() < body_limit {
-            match tokio::time::timeout_at(deadline, incoming.frame()).await {
-                Ok(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let room = body_limit - body.len();
-                        body.extend_from_slice(&data[..data.len().min(room)]);
-                    }
-                }
-                // The end, an error or the deadline: what arrived is what is judged.
-                _ => break,
-            }
+    let closes = keepalive::closes_after(&response);
+    let keep_body = |limit: usize| if status >= 400 { limit } else { 0 };
+    let (body, read) = match read {
+        Read::ErrorBody(limit) => {
+            let limit = keep_body(limit);
+            let (body, _) =
+                body::read(response.into_body(), deadline, limit, body::Extent::Kept).await;
+            (body, Body::NotRead)
+        }
+        Read::Whole(whole) => {
+            let by = whole.by.unwrap_or(deadline);
+            let (body, end) = body::read(
+                response.into_body(),
+                by,
+                keep_body(refusal::MAX_ANSWER),
+                body::Extent::Whole(body::MAX_BODY),
+            )
+            .await;
+            (body, end.since(whole.started))
+        }
+    };
+    let answer = Answer::Response {
+        status,
+        version,
+        waited,
+        kept,
+        body,
+        read: read.clone(),
+        closes,
+    };
+    match read {
+        // A connection the origin closed at once is watched too: it closed without saying so.
+        Body::Complete { .. } if !closes => (answer, Some(keepalive::Idle::new(sender, driver))),
+        _ => {
+            driver.abort();
+            (answer, None)
         }
     }
-    driver.abort();
-    Answer::Response { status, kept, body }
 }
 
 /// Why a request got no response: the connection ended (closed, reset, an alert), or the

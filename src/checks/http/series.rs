@@ -1,10 +1,11 @@
-//! The HTTP check's series: the status and time to headers of the CDN's request.
+//! The HTTP check's series: the status and time to headers of the CDN's request, the time to the
+//! last byte, and how long the origin keeps an idle connection.
 
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use crate::exposition::{family, Observed};
+use crate::exposition::{detail_family, family, Observed};
 
 pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
     use crate::checks::{HttpOutcome, HttpReport};
@@ -32,6 +33,55 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
         rows,
         |o, s, e| match answered(s) {
             Some((r, _)) => e.gauge(o, &[], r.duration.as_secs_f64()),
+            None => Ok(()),
+        },
+    )?;
+    detail_family(
+        enc,
+        "origin_http_response_complete_seconds",
+        "Time from the request to the last byte of the response (with response_completion_timeout set).",
+        rows,
+        |o, s, e| {
+            let after = answered(s)
+                .filter(|_| o.response_completion_timeout().is_some())
+                .and_then(|(r, _)| r.body.complete_after());
+            match after {
+                Some(after) => e.gauge(o, &[], after.as_secs_f64()),
+                None => Ok(()),
+            }
+        },
+    )?;
+    detail_family(
+        enc,
+        "origin_http_keepalive_idle_seconds",
+        "How long the origin kept the connection open, idle, after its response (watched up to keepalive_timeout plus 1 s; the shortest of the origin's addresses).",
+        rows,
+        |o, s, e| {
+            let keepalive = o.keepalive_timeout();
+            let idle = s
+                .results
+                .http
+                .as_ref()
+                .and_then(|r| r.completed())
+                .into_iter()
+                .flat_map(HttpReport::all)
+                .filter_map(|r| r.keepalive.observation())
+                .filter(|seen| seen.conclusive(keepalive))
+                .map(|seen| seen.idle)
+                .min();
+            match idle {
+                Some(idle) => e.gauge(o, &[], idle.as_secs_f64()),
+                None => Ok(()),
+            }
+        },
+    )?;
+    detail_family(
+        enc,
+        "origin_cdn_keepalive_timeout_seconds",
+        "How long the CDN keeps an idle connection to the origin for its next request (keepalive_timeout): what origin_http_keepalive_idle_seconds is held against.",
+        rows,
+        |o, s, e| match answered(s) {
+            Some(_) => e.gauge(o, &[], o.keepalive_timeout().as_secs_f64()),
             None => Ok(()),
         },
     )

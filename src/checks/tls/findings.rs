@@ -221,6 +221,7 @@ mod tests {
             },
             defects,
             unparsable: 0,
+            peer: None,
         }
     }
 

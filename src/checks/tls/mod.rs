@@ -1479,7 +1479,7 @@ mod finish_reuse_tests {
                         let mut buf = [0u8; 1024];
                         if matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {
                             let _ = tls
-                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                                 .await;
                             let _ = tls.shutdown().await;
                         }

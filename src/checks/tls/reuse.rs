@@ -172,8 +172,12 @@ mod tests {
             },
             headers: Vec::new(),
             duration: Duration::from_millis(5),
+            phases: Default::default(),
+            version: None,
             handshake,
             refusal: None,
+            body: crate::checks::http::Body::NotRead,
+            keepalive: crate::checks::http::KeepAlive::NotWatched,
             more: Vec::new(),
         }
     }

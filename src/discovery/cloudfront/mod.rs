@@ -10,10 +10,18 @@
 //! CloudFront API lives and where CloudFront's ACM certificates must be. The SDKs' HTTP client
 //! is built on rustls with ring, the exporter's one crypto provider; `endpoint_url` points both
 //! the CloudFront and the ACM client at the same endpoint.
+//!
+//! Here the client, the listing and the refresh task; beside it what else a refresh reads: the
+//! policies (`policies.rs`), VPC origins (`vpc.rs`), ACM certificates (`acm.rs`), and the SDK's
+//! types as the mapping reads them (`sdk.rs`).
 
+mod acm;
 pub mod map;
+mod policies;
+mod sdk;
+mod vpc;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,12 +32,11 @@ use aws_sdk_cloudfront::types::DistributionSummary;
 use aws_sdk_cloudfront::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
-use self::map::{
-    Behavior, CfOrigin, CustomOrigin, Distribution, Forwarding, HeadersConfig, OriginGroup,
-    OriginKind, VpcEndpoint, VpcOrigin,
-};
+use self::map::{Distribution, OriginGroup};
+use self::policies::Policies;
+use self::sdk::origin;
 use super::{Discovered, DiscoveryStatus};
 use crate::config::{AcmCertificate, CloudFrontDiscovery, VpcOrigins};
 
@@ -162,101 +169,6 @@ impl CloudFront {
             distributions,
             certificates,
         })
-    }
-
-    /// Each VPC origin's own configuration, read once per id and refresh (a VPC origin may be
-    /// changed at any time, and many distributions may share one).
-    async fn read_vpc_origins(
-        &self,
-        distributions: &mut [Distribution],
-    ) -> Result<(), DiscoveryError> {
-        let mut read: HashMap<String, Option<VpcEndpoint>> = HashMap::new();
-        for d in distributions.iter_mut() {
-            for o in &mut d.origins {
-                let OriginKind::Vpc(vpc) = &mut o.kind else {
-                    continue;
-                };
-                if let Some(known) = read.get(&vpc.id) {
-                    vpc.endpoint = known.clone();
-                    continue;
-                }
-                self.calls.get_vpc_origin.fetch_add(1, Ordering::Relaxed);
-                let out = self
-                    .client
-                    .get_vpc_origin()
-                    .id(&vpc.id)
-                    .send()
-                    .await
-                    .map_err(api("GetVpcOrigin"))?;
-                let endpoint = out
-                    .vpc_origin()
-                    .and_then(|v| v.vpc_origin_endpoint_config())
-                    .map(|c| VpcEndpoint {
-                        http_port: c.http_port(),
-                        https_port: c.https_port(),
-                        protocol_policy: c.origin_protocol_policy().as_str().to_string(),
-                        ssl_protocols: ssl_protocols(c.origin_ssl_protocols()),
-                        ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
-                    });
-                read.insert(vpc.id.clone(), endpoint.clone());
-                vpc.endpoint = endpoint;
-            }
-        }
-        Ok(())
-    }
-
-    /// DescribeCertificate once per ARN. A failure fails nothing else (the origins are probed all
-    /// the same) and is logged: a certificate described before keeps its last description (a
-    /// throttled call does not make its expiry vanish), one never described carries the error
-    /// (no `acm:DescribeCertificate` permission, say), which its origin's evidence shows.
-    async fn describe_certificates(
-        &mut self,
-        distributions: &[Distribution],
-    ) -> BTreeMap<String, Result<AcmCertificate, String>> {
-        let arns: BTreeSet<&str> = distributions
-            .iter()
-            .flat_map(|d| &d.origins)
-            .filter_map(|o| match &o.kind {
-                OriginKind::Custom(c) => c.mtls_certificate_arn.as_deref(),
-                _ => None,
-            })
-            .collect();
-        let mut out = BTreeMap::new();
-        for arn in arns {
-            self.calls
-                .describe_certificate
-                .fetch_add(1, Ordering::Relaxed);
-            let described = self
-                .acm
-                .describe_certificate()
-                .certificate_arn(arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    let message = aws_sdk_acm::error::DisplayErrorContext(e).to_string();
-                    warn!(provider = super::CLOUDFRONT, certificate = arn, error = %message, "acm DescribeCertificate failed: the expiry of the client certificate the CDN presents is unknown");
-                    message
-                })
-                .map(|out| {
-                    let c = out.certificate();
-                    AcmCertificate {
-                        not_after: c.and_then(|c| c.not_after()).map(|t| t.secs()),
-                        status: c.and_then(|c| c.status()).map(|s| s.as_str().to_string()),
-                        kind: c.and_then(|c| c.r#type()).map(|t| t.as_str().to_string()),
-                    }
-                });
-            let described = match described {
-                Ok(facts) => {
-                    self.described.insert(arn.to_string(), facts.clone());
-                    Ok(facts)
-                }
-                Err(e) => self.described.get(arn).cloned().ok_or(e),
-            };
-            out.insert(arn.to_string(), described);
-        }
-        // Only certificates still named by a distribution are remembered.
-        self.described.retain(|arn, _| out.contains_key(arn));
-        out
     }
 
     /// Every distribution the settings select.
@@ -406,166 +318,6 @@ impl CloudFront {
                 .collect(),
             behaviors,
         })
-    }
-
-    /// A cache behavior (the default one or another) by its target, its cache and origin
-    /// request policies and its legacy `ForwardedValues` headers.
-    async fn behavior(
-        &mut self,
-        target: &str,
-        cache_policy: Option<&str>,
-        request_policy: Option<&str>,
-        legacy: Option<&aws_sdk_cloudfront::types::ForwardedValues>,
-    ) -> Result<Behavior, DiscoveryError> {
-        let legacy = legacy.and_then(|f| f.headers()).map(|h| h.items().to_vec());
-        let cache_policy = match cache_policy.filter(|p| !p.is_empty()) {
-            Some(id) => Some(self.cache_policy(id).await?),
-            None => None,
-        };
-        let request_policy = match request_policy.filter(|p| !p.is_empty()) {
-            Some(id) => Some(self.origin_request_policy(id).await?),
-            None => None,
-        };
-        Ok(Behavior {
-            target_origin_id: target.to_string(),
-            forwards_host: map::forwards_host(&Forwarding {
-                cache_policy: cache_policy.as_ref(),
-                origin_request_policy: request_policy.as_ref(),
-                legacy_headers: legacy.as_deref(),
-            }),
-        })
-    }
-
-    /// The headers of a cache policy's cache key (GetCachePolicy), once per id and refresh.
-    async fn cache_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
-        let fetch = async {
-            let out = self
-                .client
-                .get_cache_policy()
-                .id(id)
-                .send()
-                .await
-                .map_err(api("GetCachePolicy"))?;
-            Ok(out
-                .cache_policy()
-                .and_then(|p| p.cache_policy_config())
-                .and_then(|c| c.parameters_in_cache_key_and_forwarded_to_origin())
-                .and_then(|p| p.headers_config())
-                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
-                .unwrap_or_default())
-        };
-        let calls = &self.calls.get_cache_policy;
-        remembered(&mut self.policies.cache, calls, id, fetch).await
-    }
-
-    /// The headers an origin request policy forwards (GetOriginRequestPolicy), once per id and
-    /// refresh.
-    async fn origin_request_policy(&mut self, id: &str) -> Result<HeadersConfig, DiscoveryError> {
-        let fetch = async {
-            let out = self
-                .client
-                .get_origin_request_policy()
-                .id(id)
-                .send()
-                .await
-                .map_err(api("GetOriginRequestPolicy"))?;
-            Ok(out
-                .origin_request_policy()
-                .and_then(|p| p.origin_request_policy_config())
-                .and_then(|c| c.headers_config())
-                .map(|h| headers_config(h.header_behavior().as_str(), h.headers()))
-                .unwrap_or_default())
-        };
-        let calls = &self.calls.get_origin_request_policy;
-        remembered(&mut self.policies.origin_request, calls, id, fetch).await
-    }
-}
-
-/// `id`'s policy from `known`, else from `fetch` (counted in `calls`), remembered.
-async fn remembered(
-    known: &mut HashMap<String, HeadersConfig>,
-    calls: &AtomicU64,
-    id: &str,
-    fetch: impl std::future::Future<Output = Result<HeadersConfig, DiscoveryError>>,
-) -> Result<HeadersConfig, DiscoveryError> {
-    if let Some(headers) = known.get(id) {
-        return Ok(headers.clone());
-    }
-    calls.fetch_add(1, Ordering::Relaxed);
-    let headers = fetch.await?;
-    known.insert(id.to_string(), headers.clone());
-    Ok(headers)
-}
-
-/// A policy's `HeadersConfig` as the mapping reads it.
-fn headers_config(
-    behavior: &str,
-    headers: Option<&aws_sdk_cloudfront::types::Headers>,
-) -> HeadersConfig {
-    HeadersConfig {
-        behavior: behavior.to_string(),
-        headers: headers.map(|l| l.items().to_vec()).unwrap_or_default(),
-    }
-}
-
-/// Policies read during one refresh, by id.
-#[derive(Debug, Default)]
-struct Policies {
-    cache: HashMap<String, HeadersConfig>,
-    origin_request: HashMap<String, HeadersConfig>,
-}
-
-fn ssl_protocols(p: Option<&aws_sdk_cloudfront::types::OriginSslProtocols>) -> Vec<String> {
-    p.map(|p| p.items())
-        .unwrap_or_default()
-        .iter()
-        .map(|p| p.as_str().to_string())
-        .collect()
-}
-
-fn origin(o: &aws_sdk_cloudfront::types::Origin) -> CfOrigin {
-    let kind = if o.s3_origin_config().is_some() {
-        OriginKind::S3
-    } else if let Some(v) = o.vpc_origin_config() {
-        OriginKind::Vpc(VpcOrigin {
-            id: v.vpc_origin_id().to_string(),
-            read_timeout: v.origin_read_timeout(),
-            keepalive_timeout: v.origin_keepalive_timeout(),
-            endpoint: None,
-        })
-    } else if let Some(c) = o.custom_origin_config() {
-        OriginKind::Custom(CustomOrigin {
-            http_port: c.http_port(),
-            https_port: c.https_port(),
-            protocol_policy: c.origin_protocol_policy().as_str().to_string(),
-            ssl_protocols: ssl_protocols(c.origin_ssl_protocols()),
-            read_timeout: c.origin_read_timeout(),
-            ip_address_type: c.ip_address_type().map(|t| t.as_str().to_string()),
-            keepalive_timeout: c.origin_keepalive_timeout(),
-            mtls_certificate_arn: c
-                .origin_mtls_config()
-                .map(|m| m.client_certificate_arn().to_string())
-                .filter(|arn| !arn.is_empty()),
-        })
-    } else {
-        // Neither: CloudFront treats it as an S3 REST origin.
-        OriginKind::S3
-    };
-    CfOrigin {
-        id: o.id().to_string(),
-        domain_name: o.domain_name().to_string(),
-        origin_path: o.origin_path().unwrap_or_default().to_string(),
-        custom_headers: o
-            .custom_headers()
-            .map(|h| h.items())
-            .unwrap_or_default()
-            .iter()
-            .map(|h| (h.header_name().to_string(), h.header_value().to_string()))
-            .collect(),
-        kind,
-        connection_attempts: o.connection_attempts(),
-        connection_timeout: o.connection_timeout(),
-        response_completion_timeout: o.response_completion_timeout(),
     }
 }
 

@@ -1,5 +1,6 @@
 // A TLS origin on Go's crypto/tls for the exporter's tests: serves HTTP 200 over TLS with the
-// given certificate, optionally asking for client certificates or accepting one SNI only.
+// given certificate, optionally asking for client certificates or accepting one SNI only, with
+// a chosen keep-alive (-idle-timeout, -keep-alive=false).
 // Listens on loopback only (127.0.0.1, or -listen on another loopback address), prints its port on stdout, and exits after -lifetime.
 package main
 
@@ -29,6 +30,8 @@ func main() {
 	lifetime := flag.Duration("lifetime", 120*time.Second, "exit after this long")
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
 	handshakeTimeout := flag.Duration("handshake-timeout", 0, "close a connection whose TLS handshake (and request headers) did not arrive within this long after accept (http.Server's ReadHeaderTimeout; 0: none)")
+	idleTimeout := flag.Duration("idle-timeout", 0, "close a connection idle this long after a response (http.Server's IdleTimeout; 0: Go's default, the read timeout, here none)")
+	keepAlive := flag.Bool("keep-alive", true, "keep connections open after a response (false: Connection: close on every answer)")
 	flag.Parse()
 
 	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
@@ -104,7 +107,9 @@ func main() {
 		}),
 		ErrorLog:          nil,
 		ReadHeaderTimeout: *handshakeTimeout,
+		IdleTimeout:       *idleTimeout,
 	}
+	server.SetKeepAlivesEnabled(*keepAlive)
 	// HTTP/1.1 only, as CloudFront speaks to origins.
 	server.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	_ = server.Serve(tls.NewListener(ln, cfg))
