@@ -175,7 +175,11 @@ impl Lab {
             "origin_exporter demo: {} origins on 127.0.0.1, each a server in this process showing one cause\n\n",
             ORIGINS.len()
         );
-        let _ = writeln!(out, "  {:<22} {:<33} what its server does", "origin", "cause");
+        let _ = writeln!(
+            out,
+            "  {:<22} {:<33} what its server does",
+            "origin", "cause"
+        );
         for o in ORIGINS {
             let causes = if o.causes.is_empty() {
                 "(none: ready)".to_string()

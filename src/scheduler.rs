@@ -215,7 +215,11 @@ impl Scheduler {
         let starting = config
             .origins
             .iter()
-            .filter(|o| self.running.get(&o.name).is_none_or(|e| *e.slot.origin != ***o))
+            .filter(|o| {
+                self.running
+                    .get(&o.name)
+                    .is_none_or(|e| *e.slot.origin != ***o)
+            })
             .count();
         let spread = first_run_spread(starting, config.global.concurrency);
         let mut next = HashMap::with_capacity(config.origins.len());
@@ -459,9 +463,7 @@ pub fn first_run_spread(starting: usize, concurrency: usize) -> Duration {
 
 /// Where in `window` an origin's first run falls: stable for a name, spread evenly.
 pub fn first_run_offset(name: &str, window: Duration) -> Duration {
-    let nanos = u64::try_from(window.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1);
+    let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX).max(1);
     Duration::from_nanos(stable_hash(name) % nanos)
 }
 
@@ -665,7 +667,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_small_fleet_starts_at_once() {
         assert_eq!(first_run_spread(35, 64), Duration::from_secs(1));
-        assert_eq!(finished_after(&fleet(35, 64), Duration::from_secs(2)).await, 35);
+        assert_eq!(
+            finished_after(&fleet(35, 64), Duration::from_secs(2)).await,
+            35
+        );
     }
 
     /// 2,000 origins under 8 permits would take 250 rounds: their first runs stay spread over
@@ -675,7 +680,10 @@ mod tests {
         assert_eq!(first_run_spread(2000, 8), Duration::from_secs(250));
         let cfg = fleet(2000, 8);
         let early = finished_after(&cfg, Duration::from_secs(6)).await;
-        assert!((100..300).contains(&early), "{early} of 2,000 ran in the first 6 s");
+        assert!(
+            (100..300).contains(&early),
+            "{early} of 2,000 ran in the first 6 s"
+        );
         assert_eq!(finished_after(&cfg, Duration::from_secs(61)).await, 2000);
     }
 
@@ -688,7 +696,10 @@ mod tests {
         assert_eq!(first_run_spread(64, 64), s(1));
         assert_eq!(first_run_spread(65, 64), s(2));
         assert_eq!(first_run_spread(100_000, 64), s(1563));
-        assert_eq!(first_run_spread(usize::MAX, 1), Duration::from_secs(u64::from(u32::MAX)));
+        assert_eq!(
+            first_run_spread(usize::MAX, 1),
+            Duration::from_secs(u64::from(u32::MAX))
+        );
     }
 
     #[test]

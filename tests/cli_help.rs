@@ -88,7 +88,7 @@ fn the_parser_finds_an_option_without_text() {
 /// The long options of `help` in the order it lists them.
 fn options_in_order(help: &str) -> Vec<&str> {
     help.lines()
-        .filter_map(|l| l.trim_start().split_whitespace().find(|w| w.starts_with("--")))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
         .map(|w| w.trim_end_matches(','))
         .filter(|w| *w != "--version")
         .collect()
@@ -98,7 +98,12 @@ fn options_in_order(help: &str) -> Vec<&str> {
 /// between two of its own.
 #[test]
 fn global_logging_options_come_after_a_subcommands_own() {
-    for args in [&["check"][..], &["demo"][..], &["config", "check"][..], &[][..]] {
+    for args in [
+        &["check"][..],
+        &["demo"][..],
+        &["config", "check"][..],
+        &[][..],
+    ] {
         let text = help(args);
         let options = options_in_order(&text);
         let tail: Vec<&str> = options.iter().rev().take(3).rev().copied().collect();

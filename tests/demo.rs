@@ -138,7 +138,9 @@ async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
     let lines = guide(&mut demo).await;
     for o in ORIGINS {
         assert!(
-            lines.iter().any(|l| l.starts_with(&format!("  {} ", o.name))),
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("  {} ", o.name))),
             "{} missing from the guide: {lines:#?}",
             o.name
         );
@@ -174,9 +176,10 @@ async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     for o in ORIGINS {
-        let critical = o.causes.iter().any(|c| {
-            Cause::from_name(c).map(Cause::severity) == Some(Severity::Critical)
-        });
+        let critical = o
+            .causes
+            .iter()
+            .any(|c| Cause::from_name(c).map(Cause::severity) == Some(Severity::Critical));
         scrape.assert_value(
             "origin_cdn_ready",
             &[("origin", o.name)],
@@ -217,7 +220,10 @@ async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
         if let Some(status) = demo.0.try_wait().expect("demo status") {
             break status;
         }
-        assert!(Instant::now() < deadline, "the demo still runs after SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "the demo still runs after SIGINT"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");

@@ -273,4 +273,3 @@ fn rsa_key_pem() -> &'static str {
         String::from_utf8(key).expect("PEM is ASCII")
     })
 }
-
