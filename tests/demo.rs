@@ -127,6 +127,7 @@ fn the_demo_shows_every_required_cause_on_an_origin_of_its_own() {
     reason = "the test connects to the demo's web port itself, not as a probe"
 )]
 async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
+    let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_origin_exporter"))
         .args(["demo", "--web.listen-address=127.0.0.1:0"])
         .stdin(Stdio::null())
@@ -164,6 +165,10 @@ async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
                 && s.value("origin_cdn_ready", &[("origin", o.name)]).is_some()
         });
         if shown {
+            eprintln!(
+                "every demo origin showed its causes {:.1} s after the demo started",
+                started.elapsed().as_secs_f64()
+            );
             break s;
         }
         if Instant::now() > deadline {
@@ -209,6 +214,8 @@ async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
             .expect("config path"),
     );
     assert!(config.exists(), "{}", config.display());
+    let origin_ports = ports_of(&config);
+    assert!(origin_ports.len() >= ORIGINS.len() - 3, "{origin_ports:?}");
     let pid = demo.0.id().to_string();
     let sent = Command::new("kill")
         .args(["-INT", &pid])
@@ -233,4 +240,25 @@ async fn the_demo_shows_each_cause_on_its_origin_and_stops_on_ctrl_c() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "{addr} still accepts after the demo stopped"
     );
+    for port in origin_ports {
+        assert!(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err(),
+            "origin port {port} still accepts after the demo stopped"
+        );
+    }
+}
+
+/// The origins' ports in the demo's config (`https_port: N`, `http_port: N`).
+fn ports_of(config: &std::path::Path) -> Vec<u16> {
+    let text = std::fs::read_to_string(config).expect("read the demo's config");
+    text.split(['{', '}', ','])
+        .filter_map(|item| {
+            let (key, value) = item.split_once(':')?;
+            matches!(key.trim(), "https_port" | "http_port")
+                .then(|| value.trim().parse().ok())
+                .flatten()
+        })
+        .collect()
 }
