@@ -299,3 +299,52 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Sends a GET on `stream` and reads its answer (`Content-Length: 2`) to its end.
+    async fn get(stream: &mut tokio::net::TcpStream) -> String {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 256];
+        while !answer.ends_with(b"\r\n\r\nok") {
+            let n = stream.read(&mut buf).await.expect("answer");
+            assert!(n > 0, "closed before the answer ended");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// The keep-alive origin serves the next request on the same connection, says nothing of
+    /// closing it, and closes it once it has been idle for its timeout.
+    #[tokio::test]
+    async fn an_origin_closing_idle_connections_keeps_them_that_long() {
+        let idle = Duration::from_millis(300);
+        let origin = HttpOrigin::closing_idle_after(idle).await;
+        let mut stream = tokio::net::TcpStream::connect(origin.addr)
+            .await
+            .expect("connect");
+        for _ in 0..2 {
+            let answer = get(&mut stream).await;
+            assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+            assert!(!answer.to_ascii_lowercase().contains("connection: close"));
+        }
+        let since = Instant::now();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+        assert!(
+            since.elapsed() >= idle,
+            "closed after {:?}",
+            since.elapsed()
+        );
+        assert_eq!(origin.seen().len(), 2);
+    }
+}
