@@ -15,6 +15,10 @@
 # E2E_KEEP=1 keeps the work directory (configs, logs, webhook.jsonl) for a look afterwards.
 # E2E_LARGE_FLEET=1 runs the exporter in large-fleet mode (global.large_fleet: true): every
 # assertion must hold in both modes.
+# E2E_DEMO=1 runs it against `origin_exporter demo` instead of the lab below: the demo's origins
+# and the exporter in one process (its own certificates and DNS servers, all on 127.0.0.0/8), and
+# for every origin the alert naming the cause the demo says it shows must arrive; the /probe jobs,
+# the healthy origin, the reload, the dashboards and the exporter going away are checked as here.
 #
 # Lab origins (global.resolvers and the system resolver both point at the lab DNS stub):
 #   healthy       TLS server with a certificate from the lab CA (global.ca_file), valid 1 year
@@ -48,6 +52,8 @@ export E2E_INSIDE
 EXPORTER="$EXPORTER_BIN"
 started=$SECONDS
 [[ ${E2E_LARGE_FLEET:-0} == 1 ]] && log "e2e: large-fleet mode (global.large_fleet: true)"
+DEMO=${E2E_DEMO:-0}
+[[ $DEMO == 1 ]] && log "e2e: against origin_exporter demo"
 
 WORK="$(mktemp -d -t origin-exporter-e2e.XXXXXX)"
 PIDS=()
@@ -85,6 +91,34 @@ if [[ $E2E_INSIDE == netns ]]; then
   mount --bind "$WORK/resolv.conf" /etc/resolv.conf
 fi
 
+EXPORTER_PORT=$(free_port)
+PROM_PORT=$(free_port)
+AM_PORT=$(free_port)
+HOOK_PORT=$(free_port)
+if [[ $DEMO == 1 ]]; then
+  # ---- the demo: its origins and the exporter, one process ------------------------------------
+  # Large-fleet mode through the environment (ORIGIN_EXPORTER_<KEY> overrides global keys).
+  fleet=()
+  [[ ${E2E_LARGE_FLEET:-0} == 1 ]] && fleet=(env ORIGIN_EXPORTER_LARGE_FLEET=true)
+  start exporter "${fleet[@]}" "$EXPORTER" demo --web.listen-address="127.0.0.1:$EXPORTER_PORT"
+  EXPORTER_PID=${PIDS[-1]}
+  deadline=$((SECONDS + 30))
+  until grep -q '^Landing page:' "$WORK/exporter.log"; do
+    ((SECONDS < deadline)) || fail "the demo printed no guide within 30s"
+    sleep 0.2
+  done
+  CONFIG=$(sed -n 's/^Config: *\([^ ]*\) .*/\1/p' "$WORK/exporter.log")
+  # What it shows, from the table it printed ("  ORIGIN  CAUSE  what its server does"; the
+  # healthy one's cause reads "(none: ready)"): "ORIGIN CAUSE" per line.
+  mapfile -t DEMO_SHOWS < <(awk '/^  origin +cause/ {t = 1; next} t && NF == 0 {exit} t {print $1, $2}' "$WORK/exporter.log")
+  ((${#DEMO_SHOWS[@]} >= 15)) || fail "the demo's table lists ${#DEMO_SHOWS[@]} origins: $(cat "$WORK/exporter.log")"
+  ORIGINS=("${DEMO_SHOWS[@]%% *}")
+  CLOSED_ORIGIN=closed-port
+  HEALTHY_PORT="" # no ad-hoc /probe?target= job: the demo allows none
+else
+# The lab, written by this script (not indented: as it was before the demo mode).
+CONFIG="$WORK/config.yaml"
+CLOSED_ORIGIN=closed
 # ---- lab PKI: a CA, a valid leaf, an expired leaf --------------------------------------------
 pki="$WORK/pki"
 mkdir -p "$pki"
@@ -113,10 +147,6 @@ mkdir -p "$pki"
 ) >>"$WORK/pki.log" 2>&1 || fail "lab PKI: openssl failed for the edge (see $WORK/pki.log)"
 
 # ---- lab servers -----------------------------------------------------------------------------
-EXPORTER_PORT=$(free_port)
-PROM_PORT=$(free_port)
-AM_PORT=$(free_port)
-HOOK_PORT=$(free_port)
 HEALTHY_PORT=$(free_port)
 EXPIRED_PORT=$(free_port)
 CLOSED_PORT=$(free_port) # nobody will listen here
@@ -204,6 +234,10 @@ EOF
   fail "lab config rejected: $(cat "$WORK/config-check.log")"
 start exporter "$EXPORTER" --config.file="$WORK/config.yaml" --web.listen-address="127.0.0.1:$EXPORTER_PORT"
 EXPORTER_PID=${PIDS[-1]}
+ORIGINS=(healthy closed expired)
+[[ $E2E_INSIDE == netns ]] && ORIGINS+=(unresolvable lame)
+ORIGINS+=(lambda)
+fi
 
 # ---- Alertmanager and its webhook receiver -----------------------------------------------------
 touch "$WORK/webhook.jsonl"
@@ -231,10 +265,11 @@ sed -E 's/^( +)for: [0-9]+[smh]$/\1for: 3s/' "$ROOT/deploy/prometheus/alerts.yml
 cmp -s "$ROOT/deploy/prometheus/alerts.yml" "$WORK/alerts.yml" && fail "no for: found to shorten in alerts.yml"
 # The scrape jobs: /metrics every second, plus the two /probe jobs of the shipped example
 # deploy/prometheus/prometheus.yml with their relabeling as they are, pointed at the lab.
+# Without a healthy port (the demo) no ad-hoc job.
 python3 - "$ROOT/deploy/prometheus/prometheus.yml" "$WORK/prometheus.yml" "127.0.0.1:$EXPORTER_PORT" \
-  "127.0.0.1:$AM_PORT" "$HEALTHY_PORT" <<'PY' || fail "cannot derive the e2e prometheus.yml from the example"
+  "127.0.0.1:$AM_PORT" "$CLOSED_ORIGIN" "$HEALTHY_PORT" <<'PY' || fail "cannot derive the e2e prometheus.yml from the example"
 import sys, yaml
-example, out, exporter, am, healthy_port = sys.argv[1:]
+example, out, exporter, am, closed, healthy_port = sys.argv[1:]
 jobs = {j["job_name"]: j for j in yaml.safe_load(open(example))["scrape_configs"]}
 def lab(job, static):
     j = dict(jobs[job], scrape_interval="5s", scrape_timeout="4s", static_configs=static)
@@ -256,11 +291,11 @@ cfg = {
     "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am]}]}]},
     "scrape_configs": [
         {"job_name": "origin_exporter", "static_configs": [{"targets": [exporter]}]},
-        lab("origin_exporter_probe", [{"targets": ["healthy", "closed"]}]),
+        lab("origin_exporter_probe", [{"targets": ["healthy", closed]}]),
         lab_sd("origin_exporter_sd"),
-        lab("origin_exporter_adhoc", [{"targets": ["healthy.lab.test"],
-                                       "labels": {"__param_address": "127.0.0.1", "__param_https_port": healthy_port}}]),
-    ],
+    ] + ([lab("origin_exporter_adhoc", [{"targets": ["healthy.lab.test"],
+                                         "labels": {"__param_address": "127.0.0.1", "__param_https_port": healthy_port}}])]
+         if healthy_port else []),
 }
 yaml.safe_dump(cfg, open(out, "w"), sort_keys=False)
 PY
@@ -275,6 +310,8 @@ wait_http "http://127.0.0.1:$AM_PORT/-/ready" 30 || fail "Alertmanager not ready
 log "e2e: lab up in $((SECONDS - started))s (exporter :$EXPORTER_PORT, Prometheus :$PROM_PORT, Alertmanager :$AM_PORT)"
 
 # ---- the lab itself works as intended (so that a failure below is the exporter's, not the lab's) ----
+# (The demo's origins are the library's lab, tested by tests/demo.rs.)
+if [[ $DEMO != 1 ]]; then
 lab_ok=1
 openssl_probe() { # openssl_probe PORT NAME: verification result of the served chain against the lab CA
   timeout 5 openssl s_client -connect "127.0.0.1:$1" -servername "$2" -CAfile "$pki/ca.pem" \
@@ -304,6 +341,7 @@ edge_status=$(curl -s -m 5 -o /dev/null -w '%{http_code} %header{x-cache}' --cac
   { lab_ok=0; echo "lab: the fake edge does not answer a Lambda validation error: $edge_status" >&2; }
 ((lab_ok)) && pass "lab: TLS servers (valid / expired chain), closed port, resolver, ns1 authoritative, ns2 lame" ||
   failed "lab self-test (above)"
+fi
 
 # ---- helpers over the webhook log and Prometheus' API ----------------------------------------------
 # firing_at_webhook ALERTNAME ORIGIN: prints the annotations (JSON) of the first firing alert of
@@ -345,7 +383,41 @@ promql() { # promql EXPR: the JSON answer of an instant query
   curl -sf -m 5 --get "$PROM/api/v1/query" --data-urlencode "query=$1"
 }
 
+# wait_cause_alert ORIGIN CAUSE SECONDS: waits for a firing alert of ORIGIN (from the /metrics job)
+# that names CAUSE (its cause label, or its description) and links to CAUSE's runbook.
+wait_cause_alert() {
+  local origin=$1 cause=$2 secs=$3 deadline=$((SECONDS + $3)) got
+  while ((SECONDS < deadline)); do
+    got=$(
+      python3 - "$WORK/webhook.jsonl" "$origin" "$cause" <<'EOF'
+import json, sys
+path, origin, cause = sys.argv[1:]
+for line in open(path):
+    for a in json.loads(line).get("alerts", []):
+        l, ann = a.get("labels", {}), a.get("annotations", {})
+        text = ann.get("description", "")
+        if (a.get("status") == "firing" and l.get("origin") == origin and l.get("job") == "origin_exporter"
+                and (l.get("cause") == cause or f" {cause}." in text or f"cause {cause}" in text)
+                and ann.get("runbook_url", "").endswith("#" + cause)):
+            print(l["alertname"])
+            sys.exit(0)
+EOF
+    )
+    if [[ -n $got ]]; then
+      pass "$got{origin=\"$origin\"} naming $cause arrived at the webhook after $((SECONDS - started))s"
+      return
+    fi
+    sleep 0.5
+  done
+  failed "no alert for origin $origin naming $cause arrived at the webhook within ${secs}s"
+}
+
 # ---- assertions: alerts for the broken origins ------------------------------------------------------
+if [[ $DEMO == 1 ]]; then
+  for shown in "${DEMO_SHOWS[@]}"; do
+    [[ ${shown#* } == "("* ]] || wait_cause_alert "${shown%% *}" "${shown#* }" 45
+  done
+else
 wait_alert OriginNotCDNReady closed 45 "Active critical causes: port_unreachable." "#port_unreachable"
 if [[ $E2E_INSIDE == netns ]]; then
   wait_alert OriginNotCDNReady unresolvable 20 "Active critical causes: dns_resolution_failed." "#dns_resolution_failed"
@@ -359,6 +431,7 @@ else
   wait_alert OriginDNSLameDelegation lame 20 "dns_lame_delegation" "ns2.lab.test"
 fi
 wait_alert OriginEdgeLambdaError lambda 30 "cause edge_lambda_error" "status 502" "lambda_validation_error" "#edge_lambda_error"
+fi
 
 # ---- the multi-target pattern: the example's /probe jobs ------------------------------------------------
 value_of() { # value_of EXPR: the value of the single series of an instant query, or "none"
@@ -367,13 +440,14 @@ value_of() { # value_of EXPR: the value of the single series of an instant query
 # Prometheus hands static and /sd targets to its scrape loops on a 5 s tick, offsets each target
 # within its 5 s interval and waits up to the 4 s scrape timeout: a target's first sample can come
 # 14 s after start. Poll (up to 30 s) instead of asking once.
-probe_checks=('up{job="origin_exporter_probe",instance="healthy"}=1' 'up{job="origin_exporter_probe",instance="closed"}=1'
+closed=$CLOSED_ORIGIN
+probe_checks=('up{job="origin_exporter_probe",instance="healthy"}=1' "up{job=\"origin_exporter_probe\",instance=\"$closed\"}=1"
   'origin_cdn_ready{job="origin_exporter_probe",instance="healthy",origin="healthy"}=1'
-  'origin_cdn_ready{job="origin_exporter_probe",instance="closed",origin="closed"}=0'
+  "origin_cdn_ready{job=\"origin_exporter_probe\",instance=\"$closed\",origin=\"$closed\"}=0"
   'up{job="origin_exporter_sd",instance="healthy"}=1'
   'origin_cdn_ready{job="origin_exporter_sd",instance="healthy",origin="healthy"}=1'
-  'origin_cdn_ready{job="origin_exporter_sd",instance="closed",origin="closed"}=0'
-  'up{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1'
+  "origin_cdn_ready{job=\"origin_exporter_sd\",instance=\"$closed\",origin=\"$closed\"}=0")
+[[ -n $HEALTHY_PORT ]] && probe_checks+=('up{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1'
   'origin_cdn_ready{job="origin_exporter_adhoc",instance="healthy.lab.test"}=1')
 probe_deadline=$((SECONDS + 30))
 while :; do
@@ -386,7 +460,7 @@ while :; do
   sleep 1
 done
 [[ -z $probe_report ]] || printf '%s' "$probe_report" >&2
-((probe_ok)) && pass "/probe?origin= (static and from /sd) and /probe?target= through the example's relabeling: up, and the verdicts of healthy and closed" ||
+((probe_ok)) && pass "/probe?origin= (static and from /sd)$([[ -n $HEALTHY_PORT ]] && echo " and /probe?target=") through the example's relabeling: up, and the verdicts of healthy and $closed" ||
   failed "the multi-target pattern (above)"
 
 # ---- assertions: nothing for the healthy origin, nothing about the exporter ---------------------------
@@ -409,9 +483,11 @@ active=$(promql 'ALERTS{origin="healthy"}' | python3 -c 'import json,sys; print(
 ((active == 0)) && pass "Prometheus has no pending or firing alert for the healthy origin" ||
   failed "Prometheus has $active pending/firing alerts for the healthy origin"
 # Its only critical cause is an edge cause: OriginEdgeLambdaError pages, OriginNotCDNReady does not.
-[[ -z $(firing_at_webhook OriginNotCDNReady lambda) ]] &&
-  pass "no OriginNotCDNReady for the origin whose only cause is edge_lambda_error (one page per origin)" ||
-  failed "OriginNotCDNReady arrived for origin lambda, whose only critical cause is an edge cause"
+if [[ $DEMO != 1 ]]; then
+  [[ -z $(firing_at_webhook OriginNotCDNReady lambda) ]] &&
+    pass "no OriginNotCDNReady for the origin whose only cause is edge_lambda_error (one page per origin)" ||
+    failed "OriginNotCDNReady arrived for origin lambda, whose only critical cause is an edge cause"
+fi
 ready=$(promql 'origin_cdn_ready{origin="healthy"}' | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')
 [[ $ready == 1 ]] && pass "origin_cdn_ready{origin=\"healthy\"} is 1" || failed "origin_cdn_ready{origin=\"healthy\"} is $ready"
 # The healthy origin's series in /metrics: at most 20 in large-fleet mode (no origin_problem 0
@@ -429,18 +505,15 @@ else
 fi
 
 # ---- assertion: a rejected config reload alerts --------------------------------------------------------
-cp "$WORK/config.yaml" "$WORK/config.good"
-printf 'global:\n  interval: 0s\norigins: []\n' >"$WORK/config.yaml"
+cp "$CONFIG" "$WORK/config.good"
+printf 'global:\n  interval: 0s\norigins: []\n' >"$CONFIG"
 kill -HUP "$EXPORTER_PID"
 wait_alert OriginExporterConfigReloadFailed "" 20 "config check"
-cp "$WORK/config.good" "$WORK/config.yaml"
+cp "$WORK/config.good" "$CONFIG"
 kill -HUP "$EXPORTER_PID"
 
 # ---- dashboards: every panel query against this Prometheus ---------------------------------------------
-origins=(healthy closed expired)
-[[ $E2E_INSIDE == netns ]] && origins+=(unresolvable lame)
-origins+=(lambda)
-python3 - "$PROM" "$ROOT" "${origins[@]}" <<'EOF' && pass "dashboard queries evaluated (counts above)" || failed "dashboard queries (above)"
+python3 - "$PROM" "$ROOT" "${ORIGINS[@]}" <<'EOF' && pass "dashboard queries evaluated (counts above)" || failed "dashboard queries (above)"
 import json, re, sys, time, urllib.parse, urllib.request
 sys.path.insert(0, sys.argv[2] + "/deploy/validate")
 from checks import metric_names, panels_of, substitute

@@ -16,6 +16,7 @@ STEPS=( # "NAME|COMMAND"
   "deploy checks (deploy/validate.sh)|bash deploy/validate.sh"
   "end to end, Prometheus and Alertmanager (deploy/e2e.sh)|bash deploy/e2e.sh"
   "end to end in large-fleet mode (E2E_LARGE_FLEET=1 deploy/e2e.sh)|env E2E_LARGE_FLEET=1 bash deploy/e2e.sh"
+  "end to end against the demo (E2E_DEMO=1 deploy/e2e.sh)|env E2E_DEMO=1 bash deploy/e2e.sh"
 )
 
 now_ms() { echo $((${EPOCHREALTIME//[!0-9]/} / 1000)); }

@@ -31,19 +31,31 @@ struct Cli {
     #[arg(long = "web.config.file")]
     web_config_file: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
-    #[arg(long = "log.level", default_value = "info", global = true)]
+    // Global options are listed after a subcommand's own (`check --help`), not among them.
+    #[arg(
+        long = "log.level",
+        default_value = "info",
+        global = true,
+        display_order = LAST
+    )]
     log_level: String,
     /// Log format.
     #[arg(
         long = "log.format",
         value_enum,
         default_value = "logfmt",
-        global = true
+        global = true,
+        display_order = LAST + 1
     )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// Where help lists the global logging options: after every other option, the subcommands'
+/// included (clap numbers options in declaration order, each struct from 0, so without this a
+/// subcommand's options and the inherited ones interleave).
+const LAST: usize = 1000;
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -54,6 +66,17 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Start, on loopback, origins that each show one cause (certificates made at start), and
+    /// the exporter probing them; prints where to look, Ctrl-C stops everything.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Address to serve the landing page and metrics on: host:port, or :port for every
+    /// interface.
+    #[arg(long = "web.listen-address", default_value = ":19502")]
+    listen_address: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,7 +84,9 @@ struct CheckArgs {
     /// Origins of the config file to check (default: all of them).
     #[arg(conflicts_with = "domain")]
     origins: Vec<String>,
-    /// Check one origin given by its domain instead of the config file.
+    /// Check one origin given by its domain instead of the config file: DNS, TCP and TLS (not
+    /// TLS with --protocol-policy http-only); HTTP only with --http-path, or --checks listing
+    /// http (then GET /).
     #[arg(long)]
     domain: Option<String>,
     /// The Host header the CDN forwards (also the SNI).
@@ -120,6 +145,7 @@ fn main() -> ExitCode {
             action: ConfigAction::Check,
         }) => config_check(&cli.config_file),
         Some(Command::Check(args)) => check(&cli.config_file, *args),
+        Some(Command::Demo(args)) => demo(args),
         None => run_daemon(cli),
     }
 }
@@ -169,11 +195,9 @@ fn config_check(file: &std::path::Path) -> ExitCode {
             } else {
                 ""
             };
-            println!(
-                "{}: OK ({} origins{discovery})",
-                file.display(),
-                c.origins.len()
-            );
+            let n = c.origins.len();
+            let origins = if n == 1 { "origin" } else { "origins" };
+            println!("{}: OK ({n} {origins}{discovery})", file.display());
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -313,7 +337,7 @@ fn run_daemon(cli: Cli) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match serve_signals(&daemon).await {
+        match serve_signals(&daemon, || {}).await {
             Ok(()) => {}
             Err(e) => error!(error = %e, "cannot install signal handlers"),
         }
@@ -323,12 +347,50 @@ fn run_daemon(cli: Cli) -> ExitCode {
     })
 }
 
-/// Reloads on SIGHUP until SIGTERM or SIGINT arrives.
-async fn serve_signals(daemon: &Daemon) -> std::io::Result<()> {
+/// The demo's origins and the daemon probing them, until SIGTERM or SIGINT.
+fn demo(args: DemoArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(()) => return ExitCode::FAILURE,
+    };
+    runtime.block_on(async move {
+        let lab = origin_exporter::demo::Lab::start().await;
+        let options = Options {
+            config_file: lab.config_file().to_path_buf(),
+            listen_address: args.listen_address,
+            web_config_file: None,
+            shard: origin_exporter::shard::Shard::ALL,
+        };
+        let daemon = match Daemon::start(options).await {
+            Ok(d) => d,
+            Err(e) => {
+                error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("origin_exporter"));
+        let guide = || {
+            print!("{}", lab.guide(daemon.local_addr(), &exe));
+            // Whoever reads the output (a pipe, a test) sees the guide now, not at exit.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        };
+        if let Err(e) = serve_signals(&daemon, guide).await {
+            error!(error = %e, "cannot install signal handlers");
+        }
+        info!("shutting down");
+        daemon.shutdown().await;
+        drop(lab);
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reloads on SIGHUP until SIGTERM or SIGINT arrives; `ready` runs once they are caught.
+async fn serve_signals(daemon: &Daemon, ready: impl FnOnce()) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    ready();
     loop {
         tokio::select! {
             _ = hup.recv() => {

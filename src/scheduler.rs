@@ -3,8 +3,9 @@
 //! while the cycle runs: an idle origin costs an entry in that queue, not a task and a timer of
 //! its own (about 0.5 KB each, 50 MB at 100,000 origins), and a slow or hung origin delays no
 //! other. One [`Budget`] (shared with `/probe`) caps how many origins are probed at once; first
-//! runs are spread over the interval by a stable hash of the name, so a start or reload causes no
-//! burst. A reload restarts only the origins whose settings changed; a panic in a cycle is
+//! runs are spread by a stable hash of the name over as long as the budget needs to probe every
+//! starting origin once (at most the interval), so a start or reload causes no burst and a small
+//! fleet is not left pending. A reload restarts only the origins whose settings changed; a panic in a cycle is
 //! caught, counted, and the origin keeps its schedule. The driver itself is supervised: a driver
 //! that ends is started again (the queue it works on outlives it) and counted, and how late the
 //! most overdue origin is can be read at any time ([`Lag`]).
@@ -211,15 +212,25 @@ impl Scheduler {
             self.shared.ctx.store(ctx);
         }
         self.shared.budget.resize(config.global.concurrency);
+        let starting = config
+            .origins
+            .iter()
+            .filter(|o| {
+                self.running
+                    .get(&o.name)
+                    .is_none_or(|e| *e.slot.origin != ***o)
+            })
+            .count();
+        let spread = first_run_spread(starting, config.global.concurrency);
         let mut next = HashMap::with_capacity(config.origins.len());
         for origin in &config.origins {
             let entry = match self.running.remove(&origin.name) {
                 Some(e) if *e.slot.origin == **origin => e,
                 Some(changed) => {
                     changed.stop();
-                    self.start(Slot::succeeding(Arc::clone(origin), &changed.slot))
+                    self.start(Slot::succeeding(Arc::clone(origin), &changed.slot), spread)
                 }
-                None => self.start(Slot::new(Arc::clone(origin))),
+                None => self.start(Slot::new(Arc::clone(origin)), spread),
             };
             next.insert(origin.name.clone(), entry);
         }
@@ -233,8 +244,9 @@ impl Scheduler {
             .replace(self.running.values().map(|e| Arc::clone(&e.slot)).collect());
     }
 
-    fn start(&self, slot: Slot) -> Arc<Entry> {
-        let offset = first_run_offset(&slot.origin.name, slot.origin.interval);
+    /// Queues `slot`'s first run within `spread` (and within its interval).
+    fn start(&self, slot: Slot, spread: Duration) -> Arc<Entry> {
+        let offset = first_run_offset(&slot.origin.name, spread.min(slot.origin.interval));
         let entry = Arc::new(Entry::new(slot));
         self.queue.push(Instant::now() + offset, Arc::clone(&entry));
         entry
@@ -435,9 +447,23 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Where in its interval an origin's first run falls: stable for a name, spread evenly.
-pub fn first_run_offset(name: &str, interval: Duration) -> Duration {
-    let nanos = interval.as_nanos().max(1) as u64;
+/// What a first cycle is taken to last when first runs are spread: most end well within it on
+/// a working network; the slow ones (timeouts) hold a permit longer, and wait their turn.
+const TYPICAL_CYCLE: Duration = Duration::from_secs(1);
+
+/// How far the first runs of `starting` origins are spread: the time `concurrency` permits take
+/// to probe them all once at [`TYPICAL_CYCLE`] each. Bounded by each origin's interval where it
+/// is used. A few dozen origins all start within a second instead of over a whole interval (a
+/// landing page showing most of them pending for a minute); 100,000 under 64 permits still
+/// spread over the interval.
+pub fn first_run_spread(starting: usize, concurrency: usize) -> Duration {
+    let rounds = starting.div_ceil(concurrency.max(1));
+    TYPICAL_CYCLE.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
+}
+
+/// Where in `window` an origin's first run falls: stable for a name, spread evenly.
+pub fn first_run_offset(name: &str, window: Duration) -> Duration {
+    let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX).max(1);
     Duration::from_nanos(crate::stable_hash::stable_hash(name) % nanos)
 }
 
@@ -586,12 +612,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_lag_is_how_late_the_most_overdue_origin_is() {
         let budget = Arc::new(Budget::new(1));
-        let interval = Duration::from_secs(30);
+        // Two origins under one permit: first runs within two typical cycles.
+        let spread = first_run_spread(2, 1);
         let (_scheduler, store, _) = running(&["a", "b"], &budget);
         assert_eq!(store.lag(), Duration::ZERO);
         let taken = budget.acquire().await.expect("permit");
         tokio::time::sleep(Duration::from_secs(40)).await;
-        let earliest = first_run_offset("a", interval).min(first_run_offset("b", interval));
+        let earliest = first_run_offset("a", spread).min(first_run_offset("b", spread));
         assert_eq!(store.lag(), Duration::from_secs(40) - earliest);
         assert!(finished(&store, "a").is_none() && finished(&store, "b").is_none());
         drop(taken);
@@ -600,6 +627,72 @@ mod tests {
         })
         .await;
         assert_eq!(store.lag(), Duration::ZERO);
+    }
+
+    /// A config of `n` origins every 60 s with no checks, probed `concurrency` at a time.
+    fn fleet(n: usize, concurrency: usize) -> Config {
+        let items: Vec<String> = (0..n)
+            .map(|i| format!("{{name: o{i}, domain: o{i}.invalid, address: 127.0.0.1, interval: 60s, checks: []}}"))
+            .collect();
+        let yaml = format!(
+            "global: {{concurrency: {concurrency}}}\norigins: [{}]",
+            items.join(", ")
+        );
+        crate::config::load_str(&yaml, std::path::Path::new("t.yaml")).expect("config")
+    }
+
+    /// How many origins of `cfg` finished a cycle `after` its start (paused time).
+    async fn finished_after(cfg: &Config, after: Duration) -> usize {
+        let ctx = Arc::new(ProbeContext::new(&cfg.global).expect("context"));
+        let store = Arc::new(Store::default());
+        let budget = Arc::new(Budget::new(cfg.global.concurrency));
+        let mut scheduler = Scheduler::new(Arc::clone(&store), Arc::clone(&ctx), budget);
+        scheduler.apply(cfg, ctx);
+        tokio::time::sleep(after).await;
+        cfg.origins
+            .iter()
+            .filter(|o| finished(&store, &o.name).is_some())
+            .count()
+    }
+
+    /// 35 origins under the default 64 permits: every first cycle starts within a second, none
+    /// waits for most of the interval.
+    #[tokio::test(start_paused = true)]
+    async fn a_small_fleet_starts_at_once() {
+        assert_eq!(first_run_spread(35, 64), Duration::from_secs(1));
+        assert_eq!(
+            finished_after(&fleet(35, 64), Duration::from_secs(2)).await,
+            35
+        );
+    }
+
+    /// 2,000 origins under 8 permits would take 250 rounds: their first runs stay spread over
+    /// the whole 60 s interval, and all have run by its end.
+    #[tokio::test(start_paused = true)]
+    async fn a_large_fleet_is_still_spread() {
+        assert_eq!(first_run_spread(2000, 8), Duration::from_secs(250));
+        let cfg = fleet(2000, 8);
+        let early = finished_after(&cfg, Duration::from_secs(6)).await;
+        assert!(
+            (100..300).contains(&early),
+            "{early} of 2,000 ran in the first 6 s"
+        );
+        assert_eq!(finished_after(&cfg, Duration::from_secs(61)).await, 2000);
+    }
+
+    /// The spread grows with the rounds the permits need, from one typical cycle up.
+    #[test]
+    fn the_spread_is_what_the_permits_need() {
+        let s = Duration::from_secs;
+        assert_eq!(first_run_spread(0, 64), s(0));
+        assert_eq!(first_run_spread(1, 64), s(1));
+        assert_eq!(first_run_spread(64, 64), s(1));
+        assert_eq!(first_run_spread(65, 64), s(2));
+        assert_eq!(first_run_spread(100_000, 64), s(1563));
+        assert_eq!(
+            first_run_spread(usize::MAX, 1),
+            Duration::from_secs(u64::from(u32::MAX))
+        );
     }
 
     #[test]

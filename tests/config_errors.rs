@@ -86,7 +86,7 @@ fn a_valid_config_with_an_override_passes() {
         &[("ORIGIN_EXPORTER_INTERVAL", "30s")],
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("OK (1 origins)"), "{out}");
+    assert!(out.contains("OK (1 origin)"), "{out}");
 }
 
 /// A user label may not take a name the exporter writes: each is named with its path, under

@@ -1,9 +1,14 @@
 //! The shared test lab: the exporter started in-process on loopback, scrapes parsed into series,
-//! and origins that misbehave on purpose. Integration tests, benchmarks and demos reuse it.
-//! Every server here binds 127.0.0.0/8 only and stops when dropped.
+//! and origins that misbehave on purpose. The servers that run in this process (the PKI, rustls,
+//! HTTP, TCP, DNS and switchable origins) are the library's lab (`origin_exporter::lab`, shared
+//! with `origin_exporter demo`), re-exported here; the ones that are other programs (nginx,
+//! `openssl s_server`, Go, Java, other TLS stacks, the AWS stand-ins) live here. Integration
+//! tests, benchmarks and the soak test reuse it. Every server binds 127.0.0.0/8 only and stops
+//! when dropped.
 
 #![allow(
     dead_code,
+    unused_imports,
     reason = "each test binary uses a different part of the lab"
 )]
 #![allow(
@@ -13,18 +18,16 @@
 
 pub mod aws;
 pub mod blackbox;
-pub mod dns;
 pub mod edge;
 pub mod hostile;
-pub mod http;
 pub mod java;
 pub mod lighttpd;
 pub mod nginx;
 pub mod stacks;
-pub mod switch;
-pub mod tcp;
 pub mod tls;
 pub mod webpki;
+
+pub use origin_exporter::lab::{dns, http, switch, tcp};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

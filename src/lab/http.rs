@@ -1,6 +1,6 @@
 //! HTTP origins: answer every request with a fixed status after a delay, over plain TCP or TLS,
 //! and record the Host header (and SNI) each request arrived with; or trickle the body, a piece
-//! at a time.
+//! at a time; or keep the connection idle for a while after the answer.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,17 @@ impl HttpOrigin {
         let answer = Answer {
             trickle: Some((pieces, Duration::ZERO)),
             keep_open: true,
+            ..Answer::new(200, Duration::ZERO)
+        };
+        Self::start(answer, None).await
+    }
+
+    /// Plain HTTP answering 200 at once and keeping the connection for the next request, but
+    /// closing it once idle for `idle` (a server's keep-alive timeout, nginx's
+    /// `keepalive_timeout`, Go's `IdleTimeout`).
+    pub async fn closing_idle_after(idle: Duration) -> HttpOrigin {
+        let answer = Answer {
+            idle_close: Some(idle),
             ..Answer::new(200, Duration::ZERO)
         };
         Self::start(answer, None).await
@@ -138,6 +149,9 @@ pub(super) struct Answer {
     /// Keep the connection open after the answer (until the client closes it, at most
     /// [`KEPT_OPEN`]) instead of `Connection: close`.
     pub(super) keep_open: bool,
+    /// Keep the connection after each answer and serve the next request on it, closing it
+    /// once it has been idle this long (a server's keep-alive timeout).
+    pub(super) idle_close: Option<Duration>,
 }
 
 /// The longest a kept-open connection waits for its client to close it.
@@ -151,6 +165,7 @@ impl Answer {
             required: None,
             trickle: None,
             keep_open: false,
+            idle_close: None,
         }
     }
 }
@@ -158,18 +173,55 @@ impl Answer {
 /// The size of one piece of a trickled body.
 pub const PIECE: usize = 1024;
 
-/// Reads one request head, records it, waits, answers with `status` and closes.
+/// Serves one request: reads its head, records it, waits, answers with `status`; then closes,
+/// or keeps the connection ([`Answer::keep_open`], [`Answer::idle_close`]).
 pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     sni: Option<String>,
     answer: Answer,
     log: Arc<Mutex<Vec<Seen>>>,
 ) {
+    // The first request may take as long as it likes; the next ones only `idle_close`.
+    let mut idle = None;
+    loop {
+        let Some(head) = read_head(&mut stream, idle).await else {
+            break;
+        };
+        if !respond(&mut stream, &head, sni.clone(), &answer, &log).await {
+            return;
+        }
+        match answer.idle_close {
+            Some(after) => idle = Some(after),
+            None => break,
+        }
+    }
+    if answer.keep_open {
+        let mut rest = [0u8; 1024];
+        let _ = tokio::time::timeout(KEPT_OPEN, async {
+            while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// A request head, read within `idle` of the call when given; `None` when the client closed
+/// or sent something else than HTTP (answered `400` as nginx does), or `idle` passed first.
+async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    idle: Option<Duration>,
+) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+        let read = match idle {
+            Some(idle) if head.is_empty() => tokio::time::timeout(idle, stream.read(&mut buf))
+                .await
+                .ok()?,
+            _ => stream.read(&mut buf).await,
+        };
+        match read {
+            Ok(0) | Err(_) => return None,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
         // Not HTTP (a TLS ClientHello, say): answer as nginx does and close.
@@ -177,10 +229,21 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             let _ = stream
                 .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
                 .await;
-            return;
+            return None;
         }
     }
-    let text = String::from_utf8_lossy(&head);
+    Some(head)
+}
+
+/// Records the request of `head`, waits, and writes the answer; `false` if the client went.
+async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &[u8],
+    sni: Option<String>,
+    answer: &Answer,
+    log: &Mutex<Vec<Seen>>,
+) -> bool {
+    let text = String::from_utf8_lossy(head);
     let mut lines = text.lines();
     let request_line = lines.next().unwrap_or_default().to_string();
     let headers: Vec<(String, String)> = lines
@@ -204,43 +267,84 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
     tokio::time::sleep(answer.delay).await;
+    let connection = if answer.keep_open || answer.idle_close.is_some() {
+        ""
+    } else {
+        "Connection: close\r\n"
+    };
     match answer.trickle {
         None => {
-            let response = format!(
-                "HTTP/1.1 {status} Lab\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
+            let response =
+                format!("HTTP/1.1 {status} Lab\r\nContent-Length: 2\r\n{connection}\r\nok");
+            stream.write_all(response.as_bytes()).await.is_ok()
         }
         Some((pieces, every)) => {
-            let connection = if answer.keep_open {
-                ""
-            } else {
-                "Connection: close\r\n"
-            };
             let head = format!(
                 "HTTP/1.1 {status} Lab\r\nContent-Length: {}\r\n{connection}\r\n",
                 pieces * PIECE
             );
             if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
+                return false;
             }
             for i in 0..pieces {
                 if i > 0 && !every.is_zero() {
                     tokio::time::sleep(every).await;
                 }
                 if stream.write_all(&[b'x'; PIECE]).await.is_err() {
-                    return;
+                    return false;
                 }
                 let _ = stream.flush().await;
             }
+            true
         }
     }
-    if answer.keep_open {
-        let mut rest = [0u8; 1024];
-        let _ = tokio::time::timeout(KEPT_OPEN, async {
-            while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
-        })
-        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Sends a GET on `stream` and reads its answer (`Content-Length: 2`) to its end.
+    async fn get(stream: &mut tokio::net::TcpStream) -> String {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 256];
+        while !answer.ends_with(b"\r\n\r\nok") {
+            let n = stream.read(&mut buf).await.expect("answer");
+            assert!(n > 0, "closed before the answer ended");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
     }
-    let _ = stream.shutdown().await;
+
+    /// The keep-alive origin serves the next request on the same connection, says nothing of
+    /// closing it, and closes it once it has been idle for its timeout.
+    #[tokio::test]
+    async fn an_origin_closing_idle_connections_keeps_them_that_long() {
+        let idle = Duration::from_millis(300);
+        let origin = HttpOrigin::closing_idle_after(idle).await;
+        let mut stream = tokio::net::TcpStream::connect(origin.addr)
+            .await
+            .expect("connect");
+        for _ in 0..2 {
+            let answer = get(&mut stream).await;
+            assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+            assert!(!answer.to_ascii_lowercase().contains("connection: close"));
+        }
+        let since = Instant::now();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+        assert!(
+            since.elapsed() >= idle,
+            "closed after {:?}",
+            since.elapsed()
+        );
+        assert_eq!(origin.seen().len(), 2);
+    }
 }

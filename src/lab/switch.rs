@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::http::{serve, Answer};
-use super::tls::{Ca, Leaf, Pki};
+use super::pki::{Ca, Leaf, Pki};
 
 /// What the origin does now; every field is read per connection.
 #[derive(Debug)]
