@@ -5,6 +5,8 @@
 //! closes it, against `keepalive_timeout`). The certificate is not judged here: the TLS check
 //! reports it, and a broken chain must not hide what the origin answers.
 
+#[cfg(test)]
+mod amend_tests;
 mod check;
 mod findings;
 pub mod keepalive;
