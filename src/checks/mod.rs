@@ -21,6 +21,8 @@ pub mod http_client;
 mod lingering;
 pub mod names;
 pub mod resolve;
+#[cfg(test)]
+mod scrape_golden_tests;
 pub mod tcp;
 pub mod tls;
 
