@@ -98,12 +98,14 @@ impl CheckModule for HttpCheck {
                             };
                             let mut run = timed(limit, probes).await.or_not_run(NotRun::NoAddress);
                             if let Outcome::Completed(report) = &mut run.outcome {
+                                let (http, _, lingering) =
+                                    memory.parts(super::ID, super::HttpMemory::default);
                                 super::keepalive::start(
                                     report,
                                     idle,
                                     origin.keepalive_timeout(),
-                                    &mut memory.http,
-                                    &mut memory.lingering,
+                                    http,
+                                    lingering,
                                 );
                             }
                             run

@@ -139,14 +139,11 @@ impl CheckModule for TlsCheck {
             Report::Tls(match open_addresses(origin, &earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
-                    let check = super::probe_all(
-                        origin,
-                        ctx.cdn,
-                        &ctx.tls,
-                        &addresses,
-                        &mut memory.tls,
-                        &mut memory.handoff,
-                    );
+                    let spread = memory.is_scheduled();
+                    let (tls, handoff, _) =
+                        memory.parts(super::ID, || super::TlsMemory::new(spread));
+                    let check =
+                        super::probe_all(origin, ctx.cdn, &ctx.tls, &addresses, tls, handoff);
                     timed(origin.timeout.saturating_add(MARGIN), check)
                         .await
                         .or_not_run(NotRun::NoAddress)
@@ -207,7 +204,9 @@ impl CheckModule for TlsCheck {
             contradicted.extend(revise(t, &later, identity));
         }
         if !contradicted.is_empty() {
-            super::forget_contradicted(&mut memory.tls, |a| contradicted.contains(&a));
+            let spread = memory.is_scheduled();
+            let tls = memory.of(super::ID, || super::TlsMemory::new(spread));
+            super::forget_contradicted(tls, |a| contradicted.contains(&a));
         }
     }
 

@@ -173,9 +173,15 @@ impl TlsMemory {
     /// of the origin and address, so each cycle refreshes about 1/15 of the fleet. A hello that
     /// fails probes the matrix at once, as always.
     pub fn scheduled() -> Self {
+        TlsMemory::new(true)
+    }
+
+    /// A fresh memory; `spread` for an origin the scheduler probes for good (see
+    /// [`Self::scheduled`]).
+    pub fn new(spread: bool) -> Self {
         TlsMemory {
             addresses: Vec::new(),
-            spread: true,
+            spread,
         }
     }
 }
