@@ -4,9 +4,11 @@
 //!
 //! A check's module holds everything of that check: how it runs (I/O), which causes its report
 //! shows (`findings`, pure), the series it exports (`series`), and what it tells a person
-//! (`explain`). Adding a check is a new module and one line in each of the three tables below
-//! (its [`Check`] id, its field in [`OriginResults`] / variant in [`Report`], its registry entry):
-//! see ARCHITECTURE.md.
+//! (`explain`), its `ID` (its place in [`REGISTRY`]) and what it needs of earlier checks
+//! ([`CheckModule::needs`], read through [`Earlier`]). Adding a check is a new module and its line
+//! in [`REGISTRY`] (its report in [`Report::Other`], its memory in a [`Memory`] slot), as the
+//! test-only `example` check proves: see ARCHITECTURE.md. The five built-in checks still have
+//! their own fields in [`OriginResults`] and variants in [`Report`].
 
 pub mod conn;
 pub mod context;
@@ -19,8 +21,10 @@ pub mod example;
 pub mod http;
 pub mod http_client;
 mod lingering;
+mod memory;
 pub mod names;
 pub mod resolve;
+mod run;
 #[cfg(test)]
 mod scrape_golden_tests;
 pub mod tcp;
@@ -28,10 +32,9 @@ pub mod tls;
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use prometheus_client::encoding::DescriptorEncoder;
@@ -46,7 +49,9 @@ pub use earlier::{Earlier, Notes, Reported};
 pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport, Phases};
 pub use lingering::{Amend, Lingering};
+pub use memory::Memory;
 pub use resolve::Resolution;
+pub use run::{timed, CheckRun, NotRun, Outcome, Ran};
 pub use tcp::{PortResult, PortState, TcpReport};
 pub use tls::{Handshake, TlsContext, TlsReport};
 
@@ -185,102 +190,6 @@ impl OriginResults {
     }
 }
 
-/// What an origin's checks remember between its cycles, kept by its scheduler task (fresh when
-/// the origin's settings change): a slot per check, created the first time the check asks for it
-/// ([`Memory::of`]); the TCP check's connections for this cycle only; the work left running.
-#[derive(Debug, Default, Clone)]
-pub struct Memory {
-    /// Each check's own memory, by check index; empty (and allocation-free) until a check asks.
-    slots: Vec<Option<Box<dyn CheckMemory>>>,
-    /// The origin is probed for good by the scheduler (see [`Memory::scheduled`]).
-    scheduled: bool,
-    /// Connections the TCP check left for this cycle's later checks; empty between cycles.
-    pub handoff: conn::Handoff,
-    /// Work this cycle's checks left running (the keep-alive watch); the cycle takes it when its
-    /// checks are done.
-    pub lingering: Lingering,
-}
-
-/// One check's memory in its slot: any `Clone + Debug` type of the check's own.
-trait CheckMemory: Any + fmt::Debug + Send {
-    fn clone_box(&self) -> Box<dyn CheckMemory>;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-impl<T: Any + fmt::Debug + Send + Clone> CheckMemory for T {
-    fn clone_box(&self) -> Box<dyn CheckMemory> {
-        Box::new(self.clone())
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
-// The slot's `Box` is itself a `CheckMemory` (the blanket impl), so calls go through `**` to
-// reach the check's own memory.
-impl Clone for Box<dyn CheckMemory> {
-    fn clone(&self) -> Self {
-        (**self).clone_box()
-    }
-}
-
-impl Memory {
-    /// The memory of an origin the scheduler probes for good (not `/probe` or `check`): its
-    /// checks may spread their occasional extra work over its first cycles (see
-    /// [`tls::TlsMemory::scheduled`]).
-    pub fn scheduled() -> Self {
-        Memory {
-            scheduled: true,
-            ..Memory::default()
-        }
-    }
-
-    /// Whether the scheduler probes the origin for good (see [`Memory::scheduled`]).
-    pub fn is_scheduled(&self) -> bool {
-        self.scheduled
-    }
-
-    /// The memory of `check`, of the check's own type `T`: created by `fresh` the first time
-    /// (or when the slot holds another type, which only a programming error could cause).
-    pub fn of<T>(&mut self, check: Check, fresh: impl FnOnce() -> T) -> &mut T
-    where
-        T: Any + fmt::Debug + Send + Clone,
-    {
-        self.parts(check, fresh).0
-    }
-
-    /// [`Memory::of`], beside the cycle's hand-over and lingering work.
-    pub fn parts<T>(
-        &mut self,
-        check: Check,
-        fresh: impl FnOnce() -> T,
-    ) -> (&mut T, &mut conn::Handoff, &mut Lingering)
-    where
-        T: Any + fmt::Debug + Send + Clone,
-    {
-        let i = check.index();
-        if self.slots.len() <= i {
-            self.slots.resize_with(i + 1, || None);
-        }
-        let slot = &mut self.slots[i];
-        let fits = slot
-            .as_mut()
-            .is_some_and(|m| (**m).as_any_mut().downcast_mut::<T>().is_some());
-        if !fits {
-            *slot = Some(Box::new(fresh()));
-        }
-        let memory = match slot
-            .as_mut()
-            .and_then(|m| (**m).as_any_mut().downcast_mut::<T>())
-        {
-            Some(memory) => memory,
-            None => unreachable!("the slot was just filled with a T"),
-        };
-        (memory, &mut self.handoff, &mut self.lingering)
-    }
-}
-
 /// One check: runs for an origin, turns its report into findings, encodes its series, explains
 /// its evidence. Implemented by a unit struct in each check's module.
 pub trait CheckModule: Send + Sync {
@@ -411,120 +320,6 @@ pub trait CheckModule: Send + Sync {
 
     /// The command a person runs to see `cause` with their own eyes.
     fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String;
-}
-
-/// How one check's run ended, for `origin_exporter_probes_total{result}` and `check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ran {
-    /// An earlier check's failure explains why it could not run (no address, closed port, no
-    /// TLS): neither a success nor a failure of its own.
-    NotRun,
-    /// It did not finish (or got no answer) within its time limit.
-    TimedOut,
-    /// It ran but could not complete its exchange (a connection or handshake failed).
-    Incomplete,
-    /// It ran to the end; its findings tell whether what it saw is healthy.
-    Completed,
-}
-
-impl Ran {
-    /// `origin_exporter_probes_total{result}` for this run, given whether the check found a
-    /// critical cause.
-    pub fn result(self, critical: bool) -> &'static str {
-        match self {
-            Ran::NotRun => "not_run",
-            Ran::TimedOut => "timeout",
-            Ran::Completed if !critical => "success",
-            Ran::Completed | Ran::Incomplete => "failure",
-        }
-    }
-
-    pub const RESULTS: [&'static str; 4] = ["success", "failure", "timeout", "not_run"];
-}
-
-/// Why a check did not run: an earlier check already explains the failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotRun {
-    /// The domain did not resolve, so there is no address to connect to.
-    NoAddress,
-    /// The port the check needs refused or timed out in the TCP check.
-    PortClosed,
-    /// No TLS connection could be made, so no request can be sent over it.
-    NoTls,
-}
-
-/// How a check ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<T> {
-    Completed(T),
-    /// The check did not finish within the origin's `timeout`.
-    TimedOut,
-    NotRun(NotRun),
-}
-
-/// One check's outcome and how long it took.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckRun<T> {
-    pub duration: Duration,
-    pub outcome: Outcome<T>,
-}
-
-impl<T> CheckRun<T> {
-    pub fn not_run(why: NotRun) -> Self {
-        CheckRun {
-            duration: Duration::ZERO,
-            outcome: Outcome::NotRun(why),
-        }
-    }
-
-    pub fn completed(&self) -> Option<&T> {
-        match &self.outcome {
-            Outcome::Completed(t) => Some(t),
-            _ => None,
-        }
-    }
-
-    pub fn timed_out(&self) -> bool {
-        matches!(self.outcome, Outcome::TimedOut)
-    }
-
-    /// How the run ended, with `completed` judging a finished report.
-    pub fn ran(&self, completed: impl FnOnce(&T) -> Ran) -> Ran {
-        match &self.outcome {
-            Outcome::Completed(t) => completed(t),
-            Outcome::TimedOut => Ran::TimedOut,
-            Outcome::NotRun(_) => Ran::NotRun,
-        }
-    }
-}
-
-impl<T> CheckRun<Option<T>> {
-    /// The run, with a completed run that has no report counted as not run for `why`.
-    pub fn or_not_run(self, why: NotRun) -> CheckRun<T> {
-        let outcome = match self.outcome {
-            Outcome::Completed(Some(t)) => Outcome::Completed(t),
-            Outcome::Completed(None) => return CheckRun::not_run(why),
-            Outcome::TimedOut => Outcome::TimedOut,
-            Outcome::NotRun(why) => Outcome::NotRun(why),
-        };
-        CheckRun {
-            duration: self.duration,
-            outcome,
-        }
-    }
-}
-
-/// Runs one check under a time limit and measures it.
-pub async fn timed<T>(limit: Duration, check: impl Future<Output = T>) -> CheckRun<T> {
-    let start = Instant::now();
-    let outcome = match tokio::time::timeout(limit, check).await {
-        Ok(t) => Outcome::Completed(t),
-        Err(_) => Outcome::TimedOut,
-    };
-    CheckRun {
-        duration: start.elapsed(),
-        outcome,
-    }
 }
 
 /// Most addresses of one origin probed in a cycle: bounds the work a hostile zone can cause.
