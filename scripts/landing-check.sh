@@ -8,8 +8,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=deploy/validate/lib.sh
 source deploy/validate/lib.sh # ensure_apt, free_port, wait_http, cargo_target_dir
 ensure_apt chromium:chromium openssl:openssl curl:curl
-cargo build --locked --quiet
-bin="$(cargo_target_dir)/debug/origin_exporter"
+bin="$(build_exporter)"
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
