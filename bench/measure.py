@@ -76,6 +76,22 @@ def scrape(url):
         return float(out), f.read()
 
 
+# What Prometheus 2.x asks for: OpenMetrics first, gzip.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
+
+def scrape_gzip(url):
+    """(seconds to the whole compressed body, its bytes) for a scrape as Prometheus makes it
+    (OpenMetrics, gzip); the body is not decompressed (as Prometheus, curl times the transfer)."""
+    out = subprocess.run(
+        ["curl", "-sf", "-m", "60", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+         "-H", "Accept-Encoding: gzip", "-H", f"Accept: {PROMETHEUS_ACCEPT}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    return float(out[0]), int(out[1])
+
+
 def sleep_until(t):
     left = t - time.monotonic()
     if left > 0:
@@ -98,6 +114,7 @@ def measure_ours(a):
         sleep_until(t0 + k * a.interval - 1)
         wall = time.time()
         seconds, body = scrape(a.metrics)
+        gzip_seconds, gzip_bytes = scrape_gzip(a.metrics)
         ts = {m[0]: float(m[1]) for m in TS.findall(body)}
         # Probed within its interval: the origin's last cycle ended at most one interval (plus
         # AGE_SLACK for the cycle's own duration) before the scrape. (Comparing with the previous
@@ -107,6 +124,8 @@ def measure_ours(a):
             {
                 "seconds": seconds,
                 "bytes": len(body),
+                "gzip_seconds": gzip_seconds,
+                "gzip_bytes": gzip_bytes,
                 "series": sum(1 for line in body.split(b"\n") if line and not line.startswith(b"#")),
                 "origins": len(ts),
                 "not_probed_this_interval": stale + (a.origins - len(ts)),
@@ -115,6 +134,7 @@ def measure_ours(a):
             }
         )
         print(f"  ours cycle {k}: /metrics {seconds*1000:.0f} ms {len(body)/1e6:.1f} MB, "
+              f"gzip {gzip_seconds*1000:.0f} ms {gzip_bytes/1e6:.1f} MB, "
               f"{scrapes[-1]['not_probed_this_interval']} origins not probed, "
               f"tls ok {scrapes[-1]['tls_success']}/{a.origins}", file=sys.stderr)
     sleep_until(t0 + a.cycles * a.interval)
@@ -135,6 +155,8 @@ def measure_ours(a):
         "metrics_ms_median": statistics.median(s["seconds"] for s in scrapes) * 1000,
         "metrics_ms_max": max(s["seconds"] for s in scrapes) * 1000,
         "metrics_bytes": scrapes[-1]["bytes"],
+        "metrics_gzip_ms_median": statistics.median(s["gzip_seconds"] for s in scrapes) * 1000,
+        "metrics_gzip_bytes": scrapes[-1]["gzip_bytes"],
         "metrics_series": scrapes[-1]["series"],
         "max_age_s": max(s["max_age_s"] or 0 for s in scrapes),
         "scrapes": scrapes,
@@ -243,6 +265,8 @@ def report(a):
         ("every origin probed each interval", "all_probed_each_interval", "{}"),
         ("/metrics ms (median)", "metrics_ms_median", "{:.0f}"),
         ("/metrics bytes", "metrics_bytes", "{}"),
+        ("/metrics gzip+OpenMetrics ms (median)", "metrics_gzip_ms_median", "{:.0f}"),
+        ("/metrics gzip+OpenMetrics bytes", "metrics_gzip_bytes", "{}"),
         ("load average at end", "load", "{}"),
     ]
     names = [n for n in ("origin_exporter", "blackbox_exporter") if n in runs]
@@ -250,9 +274,10 @@ def report(a):
         sys.exit("no results")
     first = runs[names[0]]
     print(f"N={first['origins']} origins, interval {first['interval_s']} s, {first['cycles']} cycles")
-    print(f"{'':36}" + "".join(f"{n:>20}" for n in names))
+    print(f"{'':40}" + "".join(f"{n:>20}" for n in names))
     for label, key, fmt in rows:
-        print(f"{label:36}" + "".join(f"{fmt.format(runs[n].get(key, '-')):>20}" for n in names))
+        cells = (fmt.format(runs[n][key]) if key in runs[n] else "-" for n in names)
+        print(f"{label:40}" + "".join(f"{c:>20}" for c in cells))
     if len(names) == 2:
         o, b = runs["origin_exporter"], runs["blackbox_exporter"]
         print(f"ratio CPU per probe (ours/blackbox): {o['cpu_ms_per_probe'] / b['cpu_ms_per_probe']:.3f}"

@@ -108,16 +108,21 @@ EXPORTER_PID=$!
 wait_http "http://127.0.0.1:$port/-/healthy" 20 || { cat "$WORK/exporter.log" >&2; fail "exporter /-/healthy"; }
 wait_http "http://127.0.0.1:$port/-/ready" 20 || { cat "$WORK/exporter.log" >&2; fail "exporter never ready"; }
 curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || fail "scrape /metrics"
-lint_rc=0
-lint_out=$(timeout 30 promtool check metrics <"$WORK/metrics.txt" 2>&1) || lint_rc=$?
-# Exit 3 means lint findings only; accept those listed (with their reason) in promtool-lint-allow.txt.
-unexpected=$(printf '%s\n' "$lint_out" | sed '/^$/d' |
-  grep -v -x -F -f <(grep -v -e '^#' -e '^$' "$VALIDATE_DIR/promtool-lint-allow.txt") || true)
-if [[ -n $unexpected ]] || ((lint_rc != 0 && lint_rc != 3)); then
-  printf '%s\n' "${unexpected:-$lint_out}" >&2
-  fail "promtool check metrics found problems in /metrics (exit $lint_rc)"
-fi
-[[ -n $lint_out ]] && printf '  note: accepted promtool lint (deploy/validate/promtool-lint-allow.txt): %s\n' "$lint_out"
+# The gzip body is built from pre-compressed fragments (src/prerender.rs): linted as well.
+curl -sf -m 10 --compressed "http://127.0.0.1:$port/metrics" >"$WORK/metrics.gzip.txt" ||
+  fail "scrape /metrics with gzip"
+for scraped in metrics.txt metrics.gzip.txt; do
+  lint_rc=0
+  lint_out=$(timeout 30 promtool check metrics <"$WORK/$scraped" 2>&1) || lint_rc=$?
+  # Exit 3 means lint findings only; accept those listed (with their reason) in promtool-lint-allow.txt.
+  unexpected=$(printf '%s\n' "$lint_out" | sed '/^$/d' |
+    grep -v -x -F -f <(grep -v -e '^#' -e '^$' "$VALIDATE_DIR/promtool-lint-allow.txt") || true)
+  if [[ -n $unexpected ]] || ((lint_rc != 0 && lint_rc != 3)); then
+    printf '%s\n' "${unexpected:-$lint_out}" >&2
+    fail "promtool check metrics found problems in /metrics ($scraped, exit $lint_rc)"
+  fi
+  [[ -n $lint_out ]] && printf '  note: accepted promtool lint (deploy/validate/promtool-lint-allow.txt): %s\n' "$lint_out"
+done
 curl -sf -m 10 -H 'Accept: application/openmetrics-text; version=1.0.0' "http://127.0.0.1:$port/metrics" \
   >"$WORK/metrics.om"
 [[ $(tail -n 1 "$WORK/metrics.om") == "# EOF" ]] || fail "OpenMetrics exposition does not end with # EOF"
