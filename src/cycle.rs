@@ -120,10 +120,7 @@ async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Ori
         reports
     };
     let (resolution, reports) = tokio::join!(resolution, independent);
-    let mut results = OriginResults {
-        resolution,
-        ..OriginResults::default()
-    };
+    let mut results = OriginResults::new(resolution);
     for report in reports {
         results.put(report);
     }

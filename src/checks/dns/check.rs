@@ -20,6 +20,11 @@ use crate::exposition::Observed;
 /// Resolution through the recursive resolvers, and the health of the zone's nameservers.
 pub struct DnsCheck;
 
+impl crate::checks::Reported for DnsCheck {
+    const ID: crate::checks::Check = super::ID;
+    type Report = super::DnsReport;
+}
+
 impl CheckModule for DnsCheck {
     fn id(&self) -> Check {
         Check::Dns
@@ -59,8 +64,10 @@ impl CheckModule for DnsCheck {
         _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
-        async move { Report::Dns(timed(origin.timeout, super::check(origin, &ctx.dns)).await) }
-            .boxed()
+        async move {
+            Report::of::<DnsCheck>(timed(origin.timeout, super::check(origin, &ctx.dns)).await)
+        }
+        .boxed()
     }
 
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
@@ -69,7 +76,7 @@ impl CheckModule for DnsCheck {
                 .resolution
                 .as_ref()
                 .map(|r| r.ran(|_| Ran::Completed)),
-            results.dns.as_ref().map(|r| r.ran(|_| Ran::Completed)),
+            results.get::<DnsCheck>().map(|r| r.ran(|_| Ran::Completed)),
         ];
         let runs: Vec<Ran> = runs.into_iter().flatten().collect();
         if runs.is_empty() {
@@ -85,7 +92,7 @@ impl CheckModule for DnsCheck {
         // Resolution and the nameserver queries run side by side.
         [
             results.resolution.as_ref().map(|r| r.duration),
-            results.dns.as_ref().map(|r| r.duration),
+            results.get::<DnsCheck>().map(|r| r.duration),
         ]
         .into_iter()
         .flatten()
@@ -116,7 +123,7 @@ impl CheckModule for DnsCheck {
                 _ => format!("dns:  no answer for {} in time", origin.domain),
             });
         }
-        if let Some(report) = results.dns.as_ref().and_then(|d| d.completed()) {
+        if let Some(report) = results.get::<DnsCheck>().and_then(|d| d.completed()) {
             lines.extend(
                 explain::nameserver_lines(report)
                     .into_iter()
@@ -130,7 +137,7 @@ impl CheckModule for DnsCheck {
         explain::confirm_command(
             cause,
             &origin.domain,
-            results.dns.as_ref().and_then(|d| d.completed()),
+            results.get::<DnsCheck>().and_then(|d| d.completed()),
         )
     }
 }

@@ -23,6 +23,11 @@ use crate::exposition::Observed;
 /// The CDN's request, answered within its read timeout with an expected status.
 pub struct HttpCheck;
 
+impl crate::checks::Reported for HttpCheck {
+    const ID: crate::checks::Check = super::ID;
+    type Report = super::HttpReport;
+}
+
 impl CheckModule for HttpCheck {
     fn id(&self) -> Check {
         Check::Http
@@ -74,7 +79,7 @@ impl CheckModule for HttpCheck {
                     Ok(addrs)
                 }
             });
-            Report::Http(match reachable {
+            Report::of::<HttpCheck>(match reachable {
                 Err(why) => CheckRun::not_run(why),
                 // Connect and TLS within the timeout each, then the CDN's read timeout for
                 // headers, or its response completion timeout for the whole response.
@@ -121,7 +126,7 @@ impl CheckModule for HttpCheck {
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
         // Completed when the request to every address was answered, else how the first one
         // that was not ended.
-        Some(results.http.as_ref()?.ran(|report| {
+        Some(results.get::<HttpCheck>()?.ran(|report| {
             let ran = |h: &super::HttpReport| match h.outcome {
                 HttpOutcome::Status(_) | HttpOutcome::BadResponse(_) => Ran::Completed,
                 HttpOutcome::HeadersTimedOut => Ran::TimedOut,
@@ -136,7 +141,14 @@ impl CheckModule for HttpCheck {
     }
 
     fn duration(&self, results: &OriginResults) -> Option<Duration> {
-        results.http.as_ref().map(|r| r.duration)
+        results.get::<HttpCheck>().map(|r| r.duration)
+    }
+
+    fn answered_status(&self, results: &OriginResults) -> Option<u16> {
+        match results.get::<HttpCheck>()?.completed()?.outcome {
+            HttpOutcome::Status(s) => Some(s),
+            _ => None,
+        }
     }
 
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
@@ -146,7 +158,7 @@ impl CheckModule for HttpCheck {
     /// Its CDN-profile handshakes that failed, per address: the TLS check judges whether one
     /// contradicts a handshake it reused.
     fn tell(&self, _origin: &Origin, results: &OriginResults, notes: &mut Notes) {
-        let Some(report) = results.http.as_ref().and_then(|r| r.completed()) else {
+        let Some(report) = results.get::<HttpCheck>().and_then(|r| r.completed()) else {
             return;
         };
         for h in report.all() {
@@ -164,7 +176,7 @@ impl CheckModule for HttpCheck {
     }
 
     fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
-        let Some(run) = &results.http else {
+        let Some(run) = results.get::<HttpCheck>() else {
             return Vec::new();
         };
         let spec = origin.http.clone().unwrap_or_default();

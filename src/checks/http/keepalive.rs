@@ -215,8 +215,7 @@ pub(super) fn start(
 /// Folds what the watch of `address` saw into the HTTP report of `results`.
 pub fn fold_into(results: &mut OriginResults, address: SocketAddr, seen: Observation) -> bool {
     let Some(report) = results
-        .http
-        .as_deref_mut()
+        .get_mut::<super::HttpCheck>()
         .and_then(|r| match &mut r.outcome {
             crate::checks::Outcome::Completed(report) => Some(report),
             _ => None,

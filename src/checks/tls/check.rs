@@ -26,9 +26,6 @@ pub struct TlsCheck;
 impl Reported for TlsCheck {
     const ID: Check = Check::Tls;
     type Report = super::TlsReport;
-    fn report(results: &OriginResults) -> Option<&CheckRun<super::TlsReport>> {
-        results.tls.as_deref()
-    }
 }
 
 /// Lets the check, whose every connection is bounded by the timeout itself, report what it
@@ -100,7 +97,7 @@ impl CheckModule for TlsCheck {
         results: &OriginResults,
         diagnosis: &Diagnosis,
     ) -> Vec<String> {
-        let report = results.tls.as_ref().and_then(|t| t.completed());
+        let report = results.get::<TlsCheck>().and_then(|t| t.completed());
         vec![
             super::landing::certificate(report, diagnosis),
             super::landing::negotiated(report),
@@ -136,7 +133,7 @@ impl CheckModule for TlsCheck {
         memory: &'a mut Memory,
     ) -> BoxFuture<'a, Report> {
         async move {
-            Report::Tls(match open_addresses(origin, &earlier, Scheme::Https) {
+            Report::of::<TlsCheck>(match open_addresses(origin, &earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
                     let spread = memory.is_scheduled();
@@ -156,7 +153,7 @@ impl CheckModule for TlsCheck {
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
         // A CDN hello that got no answer in time is a timeout, not a refusal.
         // On any address.
-        Some(results.tls.as_ref()?.ran(|report| {
+        Some(results.get::<TlsCheck>()?.ran(|report| {
             let timed_out = report.all().any(|t| {
                 matches!(
                     t.handshake,
@@ -173,7 +170,7 @@ impl CheckModule for TlsCheck {
     }
 
     fn duration(&self, results: &OriginResults) -> Option<Duration> {
-        results.tls.as_ref().map(|r| r.duration)
+        results.get::<TlsCheck>().map(|r| r.duration)
     }
 
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
@@ -190,7 +187,7 @@ impl CheckModule for TlsCheck {
         memory: &mut Memory,
         notes: &Notes,
     ) {
-        let Some(Outcome::Completed(tls)) = results.tls.as_deref_mut().map(|r| &mut r.outcome)
+        let Some(Outcome::Completed(tls)) = results.get_mut::<TlsCheck>().map(|r| &mut r.outcome)
         else {
             return;
         };
@@ -215,7 +212,7 @@ impl CheckModule for TlsCheck {
     }
 
     fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
-        let mut lines = results.tls.as_deref().map(evidence).unwrap_or_default();
+        let mut lines = results.get::<TlsCheck>().map(evidence).unwrap_or_default();
         lines.extend(mtls::evidence(origin, now()));
         lines
     }
@@ -236,7 +233,7 @@ impl CheckModule for TlsCheck {
             };
         }
         // The first address the cause is active on.
-        let report = results.tls.as_ref().and_then(|r| r.completed());
+        let report = results.get::<TlsCheck>().and_then(|r| r.completed());
         let target = report
             .and_then(|r| {
                 r.all().find(|t| {

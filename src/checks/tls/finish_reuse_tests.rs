@@ -164,7 +164,10 @@ async fn a_failed_http_handshake_contradicts_a_reused_one() {
     macro_rules! cycle {
         () => {{
             let snapshot = crate::cycle::run(origin, &ctx, &mut memory).await;
-            let tls = snapshot.results.tls.as_ref().and_then(|t| t.completed());
+            let tls = snapshot
+                .results
+                .get::<super::TlsCheck>()
+                .and_then(|t| t.completed());
             let from = tls.map(|t| t.finish_from);
             let causes: Vec<&str> = snapshot
                 .diagnosis
@@ -345,7 +348,10 @@ async fn the_cdn_hello_goes_on_the_tcp_checks_connection() {
         }};
     }
     let (first, n) = cycle!();
-    let tls = first.results.tls.as_ref().and_then(|t| t.completed());
+    let tls = first
+        .results
+        .get::<super::TlsCheck>()
+        .and_then(|t| t.completed());
     assert_eq!(
         tls.map(|t| &t.handshake),
         Some(&Handshake::Accepted),
@@ -357,11 +363,14 @@ async fn the_cdn_hello_goes_on_the_tcp_checks_connection() {
     );
     let (steady, n) = cycle!();
     assert_eq!(n, 1, "the TCP check's connection carried the CDN hello");
-    let tcp = steady.results.tcp.as_ref().and_then(|t| t.completed());
+    let tcp = steady
+        .results
+        .get::<crate::checks::tcp::TcpCheck>()
+        .and_then(|t| t.completed());
     assert_eq!(
         tcp.map(|t| t.closed().count()),
         Some(0),
         "{:?}",
-        steady.results.tcp
+        steady.results.get::<crate::checks::tcp::TcpCheck>()
     );
 }
