@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{
     Check, CheckModule, CheckRun, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran,
-    Report, Reported,
+    Report, Reported, ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -55,6 +55,7 @@ impl CheckModule for ExampleCheck {
         _ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         _memory: &'a mut Memory,
+        _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let run = CheckRun {

@@ -29,6 +29,7 @@ mod run;
 #[cfg(test)]
 mod scrape_golden_tests;
 pub mod tcp;
+mod this_cycle;
 pub mod tls;
 
 use std::fmt;
@@ -53,6 +54,7 @@ pub use resolve::Resolution;
 pub use results::{OriginResults, Report};
 pub use run::{timed, CheckRun, NotRun, Outcome, Ran};
 pub use tcp::{PortResult, PortState, TcpReport};
+pub use this_cycle::ThisCycle;
 pub use tls::{Handshake, TlsContext, TlsReport};
 
 /// A check: its index in [`REGISTRY`], so the order checks run in (the `check` label is its
@@ -202,14 +204,17 @@ pub trait CheckModule: Send + Sync {
         false
     }
 
-    /// Runs the check for `origin` given what earlier checks found. Bounded by the origin's
-    /// timeouts; never panics on what the network sends.
+    /// Runs the check for `origin` given what earlier checks found, with what it remembers of
+    /// the origin's earlier cycles (its slot of `memory`) and what this cycle holds for its checks
+    /// (`cycle`: handovers, lingering work). Bounded by the origin's timeouts; never panics on
+    /// what the network sends.
     fn run<'a>(
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report>;
 
     /// How the check's run ended; `None` when it is not part of the results.

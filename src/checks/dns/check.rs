@@ -12,6 +12,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{explain, findings, series};
 use crate::checks::{
     timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
+    ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -63,6 +64,7 @@ impl CheckModule for DnsCheck {
         ctx: &'a ProbeContext,
         _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
+        _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             Report::of::<DnsCheck>(timed(origin.timeout, super::check(origin, &ctx.dns)).await)

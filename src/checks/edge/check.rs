@@ -10,6 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{findings, series, EdgeOutcome};
 use crate::checks::{
     timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
+    ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -58,6 +59,7 @@ impl CheckModule for EdgeCheck {
         ctx: &'a ProbeContext,
         _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
+        _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let Some(edge) = origin.edge.as_ref() else {

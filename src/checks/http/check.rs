@@ -14,7 +14,7 @@ use crate::checks::tls::{Contradiction, TlsCheck};
 use crate::checks::Reported;
 use crate::checks::{
     timed, Check, CheckModule, CheckRun, Earlier, Handshake, Memory, NotRun, Notes, OriginResults,
-    Outcome, ProbeContext, Ran, Report,
+    Outcome, ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};
@@ -61,6 +61,7 @@ impl CheckModule for HttpCheck {
         ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let scheme = scheme(origin);
@@ -103,14 +104,12 @@ impl CheckModule for HttpCheck {
                             };
                             let mut run = timed(limit, probes).await.or_not_run(NotRun::NoAddress);
                             if let Outcome::Completed(report) = &mut run.outcome {
-                                let (http, _, lingering) =
-                                    memory.parts(super::ID, super::HttpMemory::default);
                                 super::keepalive::start(
                                     report,
                                     idle,
                                     origin.keepalive_timeout(),
-                                    http,
-                                    lingering,
+                                    memory,
+                                    &mut cycle.lingering,
                                 );
                             }
                             run

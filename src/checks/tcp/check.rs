@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{findings, series};
 use crate::checks::{
     conn, timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, OriginResults,
-    ProbeContext, Ran, Report, Reported, MAX_PROBED_ADDRESSES,
+    ProbeContext, Ran, Report, Reported, ThisCycle, MAX_PROBED_ADDRESSES,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -66,7 +66,8 @@ impl CheckModule for TcpCheck {
         origin: &'a Origin,
         _ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
-        memory: &'a mut Memory,
+        _memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let addrs = earlier.addresses(origin);
@@ -77,7 +78,7 @@ impl CheckModule for TcpCheck {
                     attempts: origin.connection_attempts,
                     limit: origin.attempt_timeout(),
                 };
-                let handoff = &mut memory.handoff;
+                let handoff = cycle.handover::<conn::Handoff>(super::ID);
                 let probe = async {
                     let (report, open) = super::probe(&addrs, &origin.ports(), how).await;
                     for (addr, stream, accepted) in open {

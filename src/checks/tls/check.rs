@@ -11,10 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{findings, mtls, series, Handshake, Reply};
-use crate::checks::tcp::open_addresses;
+use crate::checks::tcp::{self, open_addresses};
 use crate::checks::{
-    timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, Notes, OriginResults, Outcome,
-    ProbeContext, Ran, Report, Reported,
+    conn, timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, Notes, OriginResults,
+    Outcome, ProbeContext, Ran, Report, Reported, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -131,14 +131,15 @@ impl CheckModule for TlsCheck {
         ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             Report::of::<TlsCheck>(match open_addresses(origin, &earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
                     let spread = memory.is_scheduled();
-                    let (tls, handoff, _) =
-                        memory.parts(super::ID, || super::TlsMemory::new(spread));
+                    let tls = memory.of(super::ID, || super::TlsMemory::new(spread));
+                    let handoff = cycle.handover::<conn::Handoff>(tcp::ID);
                     let check =
                         super::probe_all(origin, ctx.cdn, &ctx.tls, &addresses, tls, handoff);
                     timed(origin.timeout.saturating_add(MARGIN), check)

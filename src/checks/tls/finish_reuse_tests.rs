@@ -343,7 +343,6 @@ async fn the_cdn_hello_goes_on_the_tcp_checks_connection() {
         () => {{
             let before = connections.load(Ordering::SeqCst);
             let snapshot = crate::cycle::run(origin, &ctx, &mut memory).await;
-            assert!(memory.handoff.is_empty(), "nothing outlives the cycle");
             (snapshot, connections.load(Ordering::SeqCst) - before)
         }};
     }
