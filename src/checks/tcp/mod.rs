@@ -259,7 +259,7 @@ mod tests {
                 error: None,
             }),
         });
-        let o = origin(&[Check::Tls]);
+        let o = origin(&[Check::Tcp]);
         let without_tcp = OriginResults::new(resolution.clone());
         let all =
             open_addresses(&o, &Earlier::new(&without_tcp, NEEDS), Scheme::Https).expect("open");

@@ -331,7 +331,7 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
             "; the finished handshake of an earlier cycle reused (this cycle's first flight proves it)",
         ),
         super::FinishFrom::Later => hello.push_str(
-            " (the HTTP check's own handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
+            " (a later check's own CDN-profile handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
         ),
     }
     let versions: Vec<&str> = t

@@ -114,7 +114,7 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
     if report.finish_from == FinishFrom::Later {
         for f in &mut out {
             f.detail.push_str(
-                " (seen by the HTTP check's own handshake this cycle, where the TLS check had reused an earlier finished handshake)",
+                " (seen by a later check's own CDN-profile handshake this cycle, where the TLS check had reused an earlier finished handshake)",
             );
         }
     }
