@@ -43,7 +43,7 @@ use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
 use crate::exposition::Observed;
 
-pub use context::{ContextError, ContextFiles, ProbeContext};
+pub use context::{ContextError, ContextFiles, Part, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
 pub use earlier::{Earlier, Notes, Reported};
 pub use edge::EdgeReport;
@@ -157,6 +157,14 @@ pub trait CheckModule: Send + Sync {
     /// presents apply only where the CDN presents one.
     fn detects(&self, _cause: Cause, _origin: &Origin) -> bool {
         true
+    }
+
+    /// Builds the check's own part of the probe context from its shared part, once per config
+    /// (the TLS check's roots and caches, the DNS check's discovery cache); `None` for a check
+    /// that needs none. Read back with [`ProbeContext::part`]. An error is the config's (a CA
+    /// file that does not parse).
+    fn context(&self, _shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
+        Ok(None)
     }
 
     /// Registers the series the check exports once, at startup, about the exporter itself (not

@@ -11,8 +11,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{explain, findings, series};
 use crate::checks::{
-    timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
-    ThisCycle,
+    timed, Check, CheckModule, ContextError, Earlier, Memory, OriginResults, Outcome, Part,
+    ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -58,6 +58,12 @@ impl CheckModule for DnsCheck {
         true
     }
 
+    /// Zone discovery through the shared resolver, and its cache.
+    fn context(&self, shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
+        let dns = super::DnsContext::new(&shared.global, shared.resolver.clone());
+        Ok(Some(Box::new(dns)))
+    }
+
     fn run<'a>(
         &'a self,
         origin: &'a Origin,
@@ -67,7 +73,13 @@ impl CheckModule for DnsCheck {
         _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
-            Report::of::<DnsCheck>(timed(origin.timeout, super::check(origin, &ctx.dns)).await)
+            Report::of::<DnsCheck>(
+                timed(
+                    origin.timeout,
+                    super::check(origin, ctx.part::<super::DnsContext>(super::ID)),
+                )
+                .await,
+            )
         }
         .boxed()
     }

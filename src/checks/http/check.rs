@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, HttpOutcome, KeepAlive};
 use crate::checks::tcp::{open_addresses, TcpCheck};
-use crate::checks::tls::{Contradiction, TlsCheck};
+use crate::checks::tls::{self, Contradiction, TlsCheck, TlsContext};
 use crate::checks::Reported;
 use crate::checks::{
     timed, Check, CheckModule, CheckRun, Earlier, Handshake, Memory, NotRun, Notes, OriginResults,
@@ -89,11 +89,11 @@ impl CheckModule for HttpCheck {
                     let identity = origin.client_certificate.as_deref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).
-                    match ctx
-                        .tls
-                        .clients
-                        .get(ctx.cdn, &origin.ssl_protocols, identity)
-                    {
+                    match ctx.part::<TlsContext>(tls::ID).clients.get(
+                        ctx.cdn,
+                        &origin.ssl_protocols,
+                        identity,
+                    ) {
                         Ok(tls) => {
                             let mut idle = Vec::new();
                             let probes = async {

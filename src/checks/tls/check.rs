@@ -13,8 +13,8 @@ use prometheus_client::registry::Registry;
 use super::{findings, mtls, series, Handshake, Reply};
 use crate::checks::tcp::{self, open_addresses};
 use crate::checks::{
-    conn, timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, Notes, OriginResults,
-    Outcome, ProbeContext, Ran, Report, Reported, ThisCycle,
+    conn, timed, Check, CheckModule, CheckRun, ContextError, Earlier, Memory, NotRun, Notes,
+    OriginResults, Outcome, Part, ProbeContext, Ran, Report, Reported, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -63,6 +63,24 @@ impl CheckModule for TlsCheck {
             }
             _ => true,
         }
+    }
+
+    /// The CDN's roots (with `global.ca_file`, as read), the recording rustls config, the AIA
+    /// cache (host names through the shared resolver, addresses where the policy allows), the
+    /// cache of analysed chains, the CDN-profile clients.
+    fn context(&self, shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
+        let global = &shared.global;
+        let ca_file = global
+            .ca_file
+            .as_deref()
+            .zip(shared.files.ca_file.as_deref());
+        let mut tls = super::TlsContext::from_pem(ca_file)?;
+        tls.aia = super::aia::AiaCache::new(super::aia::AiaPolicy {
+            resolver: Some(shared.resolver.clone()),
+            allowed: global.aia_allowed_networks.clone(),
+            adhoc: global.adhoc.clone(),
+        });
+        Ok(Some(Box::new(tls)))
     }
 
     fn register_startup(&self, registry: &mut Registry) {
@@ -140,8 +158,14 @@ impl CheckModule for TlsCheck {
                     let spread = memory.is_scheduled();
                     let tls = memory.of(super::ID, || super::TlsMemory::new(spread));
                     let handoff = cycle.handover::<conn::Handoff>(tcp::ID);
-                    let check =
-                        super::probe_all(origin, ctx.cdn, &ctx.tls, &addresses, tls, handoff);
+                    let check = super::probe_all(
+                        origin,
+                        ctx.cdn,
+                        ctx.part::<super::TlsContext>(super::ID),
+                        &addresses,
+                        tls,
+                        handoff,
+                    );
                     timed(origin.timeout.saturating_add(MARGIN), check)
                         .await
                         .or_not_run(NotRun::NoAddress)
