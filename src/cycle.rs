@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::checks::{
     dial, timed, Amend, CheckModule, CheckRun, Earlier, Lingering, Memory, Notes, OriginResults,
-    Outcome, ProbeContext, Resolution, REGISTRY,
+    Outcome, ProbeContext, Resolution, ThisCycle, REGISTRY,
 };
 use crate::config::Origin;
 use crate::diagnose::{diagnose, Diagnosis};
@@ -42,8 +42,7 @@ pub async fn start(
     memory: &mut Memory,
 ) -> (Snapshot, Lingering) {
     fault::check(&origin.name);
-    let results = run_checks(origin, ctx, memory).await;
-    let lingering = std::mem::take(&mut memory.lingering);
+    let (results, lingering) = run_checks(origin, ctx, memory).await;
     let diagnosis = diagnose(origin, &results);
     let snapshot = Snapshot {
         results,
@@ -85,12 +84,24 @@ pub fn amended(origin: &Origin, snapshot: &Snapshot, found: &[Amend]) -> Option<
 
 /// Every enabled check, each under the origin's timeouts, every connection within the origin's
 /// reach ([`dial`]). Checks that need no address run beside resolution; the others run in
-/// registry order, each seeing what the earlier found.
-pub async fn run_checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> OriginResults {
+/// registry order, each seeing what the earlier found. Returns the results and the work the
+/// checks left running.
+pub async fn run_checks(
+    origin: &Origin,
+    ctx: &ProbeContext,
+    memory: &mut Memory,
+) -> (OriginResults, Lingering) {
     dial::within(ctx.reach(origin), checks(origin, ctx, memory)).await
 }
 
-async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> OriginResults {
+async fn checks(
+    origin: &Origin,
+    ctx: &ProbeContext,
+    memory: &mut Memory,
+) -> (OriginResults, Lingering) {
+    // What the cycle holds for its checks: handovers and lingering work. Dropped at the end,
+    // closing every connection no later check took.
+    let mut cycle = ThisCycle::default();
     let enabled = || REGISTRY.iter().copied().filter(|m| m.enabled(origin));
     let beside: Vec<&dyn CheckModule> = enabled().filter(|m| m.beside_resolution()).collect();
     // Whether an enabled later check takes what `m` leaves for this cycle.
@@ -115,21 +126,18 @@ async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Ori
         let mut reports = Vec::with_capacity(beside.len());
         for m in &beside {
             let earlier = Earlier::new(&nothing_yet, m.needs()).with_handover(taken(*m));
-            reports.push(m.run(origin, ctx, earlier, memory).await);
+            reports.push(m.run(origin, ctx, earlier, memory, &mut cycle).await);
         }
         reports
     };
     let (resolution, reports) = tokio::join!(resolution, independent);
-    let mut results = OriginResults {
-        resolution,
-        ..OriginResults::default()
-    };
+    let mut results = OriginResults::new(resolution);
     for report in reports {
         results.put(report);
     }
     for m in enabled().filter(|m| !m.beside_resolution()) {
         let earlier = Earlier::new(&results, m.needs()).with_handover(taken(m));
-        let report = m.run(origin, ctx, earlier, memory).await;
+        let report = m.run(origin, ctx, earlier, memory, &mut cycle).await;
         results.put(report);
     }
     // Later checks tell earlier ones what contradicts their reuse; each revises its own report.
@@ -140,8 +148,7 @@ async fn checks(origin: &Origin, ctx: &ProbeContext, memory: &mut Memory) -> Ori
     for m in enabled() {
         m.revise(origin, &mut results, memory, &notes);
     }
-    memory.handoff.clear();
-    results
+    (results, std::mem::take(&mut cycle.lingering))
 }
 
 /// The resolution of an ad-hoc origin that came without one: no address, never a lookup.
@@ -223,7 +230,7 @@ mod tests {
         let ctx = ProbeContext::new(&cfg.global).expect("context");
         let mut origin = (*cfg.origins[0]).clone();
         origin.adhoc = true;
-        let results = run_checks(&origin, &ctx, &mut Memory::default()).await;
+        let (results, _) = run_checks(&origin, &ctx, &mut Memory::default()).await;
         let resolution = results.resolution.as_ref().expect("a resolution");
         assert_eq!(*resolution, unvetted());
         // Every check of the origin: not run, for want of an address.
@@ -236,7 +243,7 @@ mod tests {
             outcome: Outcome::TimedOut,
         };
         origin.vetted = Some(Arc::new(vetted.clone()));
-        let results = run_checks(&origin, &ctx, &mut Memory::default()).await;
+        let (results, _) = run_checks(&origin, &ctx, &mut Memory::default()).await;
         assert_eq!(results.resolution, Some(vetted));
     }
 

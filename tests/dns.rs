@@ -379,7 +379,12 @@ async fn each_origin_of_a_zone_asks_the_soa_itself() {
     let cfg = origin_exporter::config::load_str(&yaml, std::path::Path::new("c.yaml"))
         .expect("valid config");
     let ctx = origin_exporter::checks::ProbeContext::new(&cfg.global).expect("context");
-    let check = |i: usize| origin_exporter::checks::dns::check(&cfg.origins[i], &ctx.dns);
+    let check = |i: usize| {
+        origin_exporter::checks::dns::check(
+            &cfg.origins[i],
+            ctx.part::<origin_exporter::checks::DnsContext>(origin_exporter::checks::dns::ID),
+        )
+    };
     // The first check discovers the zone.
     let first = check(0).await;
     assert_eq!(first.servers[0].soa_serial(), Some(7));

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 /// the time between the TCP and the TLS check of a cycle whose addresses all answer.
 pub const HELD_AT_MOST: Duration = Duration::from_millis(500);
 
-/// Open connections left by the TCP check for the same cycle's TLS check, by address. Lives in
-/// the origin's [`super::Memory`]; the cycle closes whatever is left when its checks are done, so
-/// no connection outlives the cycle that opened it.
+/// Open connections left by the TCP check for the same cycle's TLS check, by address: the TCP
+/// check's handover, held by the cycle ([`super::ThisCycle`]) and dropped when its checks are
+/// done, which closes whatever is left, so no connection outlives the cycle that opened it.
 #[derive(Debug, Default)]
 pub struct Handoff {
     open: Vec<Held>,
@@ -78,10 +78,11 @@ impl Handoff {
     }
 }
 
-/// A hand-off holds live sockets: a copy of an origin's memory starts without them.
-impl Clone for Handoff {
-    fn clone(&self) -> Self {
-        Handoff::default()
+/// No connection outlives the cycle that opened it: those no check took are reset when the
+/// cycle drops its handovers.
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -118,7 +119,6 @@ mod tests {
         assert!(handoff.take(other).is_none());
         assert!(handoff.take(addr).is_some());
         assert_eq!(handoff.len(), 1);
-        assert_eq!(handoff.clone().len(), 0, "a copy holds no socket");
         handoff.clear();
         assert!(handoff.is_empty());
         assert!(handoff.take(addr).is_none());

@@ -1,18 +1,21 @@
 //! What the checks share across origins and cycles: built once per `global` settings and the
-//! files they name, never per probe.
+//! files they name, never per probe. A shared part (the profile, the settings, the files read,
+//! the recursive resolver, the HTTP client's TLS config) and a part per check, in a slot the
+//! registry creates, built by the check's module from the shared part
+//! ([`CheckModule::context`](super::CheckModule::context)).
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+
+use hickory_resolver::TokioResolver;
 
 use crate::cdn::CdnProfile;
 use crate::config::{Global, Origin};
 use crate::netpolicy::Reach;
 
-use super::dns::DnsContext;
-use super::http;
-use super::tls::aia::{AiaCache, AiaPolicy};
-use super::tls::TlsContext;
+use super::{http_client, resolve, Check, CHECKS, REGISTRY};
 
 /// The system resolver's configuration, read when `global.resolvers` is empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -23,17 +26,23 @@ pub const HOSTS: &str = "/etc/hosts";
 pub struct ProbeContext {
     pub cdn: &'static CdnProfile,
     pub global: Global,
-    /// Trust store, rustls config and AIA cache of the TLS check.
-    pub tls: TlsContext,
-    /// TLS client of the HTTP check (any certificate; the TLS check judges certificates).
+    /// The recursive resolver: resolution, the DNS check's zone discovery and AIA's host names
+    /// go through it.
+    pub resolver: TokioResolver,
+    /// The TLS config of the shared HTTP client (`http_client`; any certificate: the TLS check
+    /// judges certificates), for the checks that send a request over rustls (the edge check).
     pub http_tls: Arc<rustls::ClientConfig>,
-    /// The recursive resolver and the zone-discovery cache.
-    pub dns: DnsContext,
     /// The files the context was built from, as read.
     pub files: ContextFiles,
     /// Where the exporter serves HTTP, when it does: an ad-hoc probe may not connect to it.
     pub listen: Option<SocketAddr>,
+    /// Each check's own part, by check index (`None` for a check that needs none).
+    parts: [Option<Part>; CHECKS],
 }
+
+/// One check's part of the probe context, of the check's own type (the TLS check's
+/// `TlsContext`, the DNS check's `DnsContext`).
+pub type Part = Box<dyn Any + Send + Sync>;
 
 /// The content of every file a probe context is built from, read once (blocking: never on an
 /// async worker). A reload reads them again: the same settings with the same bytes keep the
@@ -98,26 +107,37 @@ impl ProbeContext {
     }
 
     /// Builds the context from files already read (see [`ContextFiles`]).
+    /// Each check's part is built by its module, from the shared part.
     pub fn from_files(global: &Global, files: ContextFiles) -> Result<Self, ContextError> {
-        let ca_file = global.ca_file.as_deref().zip(files.ca_file.as_deref());
-        let mut tls = TlsContext::from_pem(ca_file)?;
-        let http_tls = http::tls_client(Arc::clone(&tls.provider)).map_err(ContextError::Tls)?;
-        let dns = DnsContext::new(global, files.system_resolver.as_ref())?;
-        // AIA host names resolve through the checks' resolver, and go where the policy says.
-        tls.aia = AiaCache::new(AiaPolicy {
-            resolver: Some(dns.resolver.clone()),
-            allowed: global.aia_allowed_networks.clone(),
-            adhoc: global.adhoc.clone(),
-        });
-        Ok(ProbeContext {
+        let resolver = resolve::resolver(global, files.system_resolver.as_ref())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let http_tls = http_client::tls_client(provider).map_err(ContextError::Tls)?;
+        let mut ctx = ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
-            tls,
+            resolver,
             http_tls,
-            dns,
             files,
             listen: None,
-        })
+            parts: Default::default(),
+        };
+        for m in REGISTRY {
+            ctx.parts[m.id().index()] = m.context(&ctx)?;
+        }
+        Ok(ctx)
+    }
+
+    /// The part of `check`, of its own type `T`, as its module built it: the check's own, or
+    /// that of an earlier check it declares. Asking for a part the check's module does not
+    /// build is a programming error.
+    pub fn part<T: Any>(&self, check: Check) -> &T {
+        match self.parts[check.index()]
+            .as_deref()
+            .and_then(|p| p.downcast_ref())
+        {
+            Some(part) => part,
+            None => unreachable!("{check:?} builds no {}", std::any::type_name::<T>()),
+        }
     }
 
     /// The context of an exporter serving on `listen`.
@@ -170,6 +190,7 @@ impl ContextError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::tls::{self, TlsContext};
 
     fn global(yaml: &str) -> Global {
         let yaml = format!("{yaml}\norigins: [{{name: a, domain: a.example}}]\n");
@@ -204,7 +225,8 @@ mod tests {
         let replaced = ContextFiles::read(&g).expect("read");
         assert!(!ctx.fits(&g, &replaced));
         let fresh = ProbeContext::from_files(&g, replaced).expect("context");
-        assert_eq!(fresh.tls.roots.len(), ctx.tls.roots.len());
+        let roots = |c: &ProbeContext| c.part::<TlsContext>(tls::ID).roots.len();
+        assert_eq!(roots(&fresh), roots(&ctx));
         assert_ne!(fresh.files, ctx.files);
 
         std::fs::remove_file(&ca).expect("remove");
@@ -233,7 +255,6 @@ mod tests {
         };
         let ctx = ProbeContext::from_files(&g, files).expect("context");
         let found = ctx
-            .dns
             .resolver
             .lookup_ip("only-in-these-bytes.test.")
             .await

@@ -5,20 +5,20 @@
 //! [`Notes`]: typed, posted after every check ran, read by the earlier check's `revise`.
 
 use std::any::Any;
+use std::fmt;
 use std::net::IpAddr;
 
 use super::{Check, CheckRun, OriginResults};
 use crate::config::Origin;
 
-/// A check's report as it sits in a cycle's results: how a later check that declares the check
-/// finds it. Implemented by each check's module for its own unit struct.
+/// A check's own types: its id and what one cycle of it found, the type of its slot in
+/// [`OriginResults`] ([`OriginResults::get`]). Implemented by each check's module for its own
+/// unit struct; a later check names an earlier one by it (`earlier.get::<TcpCheck>()`).
 pub trait Reported: 'static {
     /// The check this is.
     const ID: Check;
-    /// What one cycle of the check found.
-    type Report: 'static;
-    /// The check's run in `results`; `None` when it did not run.
-    fn report(results: &OriginResults) -> Option<&CheckRun<Self::Report>>;
+    /// What one cycle of the check found (kept per origin: small, or boxed inside).
+    type Report: fmt::Debug + Clone + Send + Sync + 'static;
 }
 
 /// What a running check sees of the checks before it in the cycle: the resolution, and the
@@ -58,7 +58,7 @@ impl<'a> Earlier<'a> {
         let declared = self.needs.contains(&C::ID);
         debug_assert!(declared, "{:?} is not declared in needs()", C::ID);
         if declared {
-            C::report(self.results)
+            self.results.get::<C>()
         } else {
             None
         }

@@ -3,7 +3,6 @@
 //! page show it. It connects nowhere: it counts the addresses the CDN would connect to.
 
 use std::fmt;
-use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -11,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{
     Check, CheckModule, CheckRun, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran,
-    Report,
+    Report, Reported, ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -28,8 +27,13 @@ pub struct ExampleReport {
     pub addresses: usize,
 }
 
+impl Reported for ExampleCheck {
+    const ID: Check = ID;
+    type Report = ExampleReport;
+}
+
 fn report(results: &OriginResults) -> Option<&CheckRun<ExampleReport>> {
-    results.other::<ExampleReport>(ID)
+    results.get::<ExampleCheck>()
 }
 
 impl CheckModule for ExampleCheck {
@@ -51,6 +55,7 @@ impl CheckModule for ExampleCheck {
         _ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         _memory: &'a mut Memory,
+        _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let run = CheckRun {
@@ -59,7 +64,7 @@ impl CheckModule for ExampleCheck {
                     addresses: earlier.addresses(origin).len(),
                 }),
             };
-            Report::Other(ID, Arc::new(run))
+            Report::of::<ExampleCheck>(run)
         }
         .boxed()
     }
@@ -129,6 +134,7 @@ impl CheckModule for ExampleCheck {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::SystemTime;
 
     use super::*;

@@ -57,13 +57,6 @@ impl Drop for Lingering {
     }
 }
 
-/// Lingering work holds live tasks: a copy of an origin's memory starts without them.
-impl Clone for Lingering {
-    fn clone(&self) -> Self {
-        Lingering::default()
-    }
-}
-
 impl fmt::Debug for Lingering {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Lingering({} tasks)", self.tasks.len())

@@ -5,10 +5,10 @@
 //! A check's module holds everything of that check: how it runs (I/O), which causes its report
 //! shows (`findings`, pure), the series it exports (`series`), and what it tells a person
 //! (`explain`), its `ID` (its place in [`REGISTRY`]) and what it needs of earlier checks
-//! ([`CheckModule::needs`], read through [`Earlier`]). Adding a check is a new module and its line
-//! in [`REGISTRY`] (its report in [`Report::Other`], its memory in a [`Memory`] slot), as the
-//! test-only `example` check proves: see ARCHITECTURE.md. The five built-in checks still have
-//! their own fields in [`OriginResults`] and variants in [`Report`].
+//! ([`CheckModule::needs`], read through [`Earlier`]), its report type and its memory type
+//! ([`Reported`]: each sits in the check's slot of [`OriginResults`] and [`Memory`], slots the
+//! registry creates, one per check). Adding a check is a new module and its line in
+//! [`REGISTRY`], as the test-only `example` check proves: see ARCHITECTURE.md.
 
 pub mod conn;
 pub mod context;
@@ -24,16 +24,16 @@ mod lingering;
 mod memory;
 pub mod names;
 pub mod resolve;
+mod results;
 mod run;
 #[cfg(test)]
 mod scrape_golden_tests;
 pub mod tcp;
+mod this_cycle;
 pub mod tls;
 
-use std::any::Any;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -43,7 +43,7 @@ use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
 use crate::exposition::Observed;
 
-pub use context::{ContextError, ContextFiles, ProbeContext};
+pub use context::{ContextError, ContextFiles, Part, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
 pub use earlier::{Earlier, Notes, Reported};
 pub use edge::EdgeReport;
@@ -51,8 +51,10 @@ pub use http::{HttpOutcome, HttpReport, Phases};
 pub use lingering::{Amend, Lingering};
 pub use memory::Memory;
 pub use resolve::Resolution;
+pub use results::{OriginResults, Report};
 pub use run::{timed, CheckRun, NotRun, Outcome, Ran};
 pub use tcp::{PortResult, PortState, TcpReport};
+pub use this_cycle::ThisCycle;
 pub use tls::{Handshake, TlsContext, TlsReport};
 
 /// A check: its index in [`REGISTRY`], so the order checks run in (the `check` label is its
@@ -120,74 +122,12 @@ pub const REGISTRY: &[&dyn CheckModule] = &[
     &example::ExampleCheck,
 ];
 
+/// How many checks [`REGISTRY`] holds: the size of every per-check slot array (reports, memory).
+pub const CHECKS: usize = REGISTRY.len();
+
 /// The module of one check.
 pub fn module(check: Check) -> &'static dyn CheckModule {
     REGISTRY[check.index()]
-}
-
-/// One check's report of one cycle, as it hands it to the runner.
-#[derive(Debug, Clone)]
-pub enum Report {
-    Dns(CheckRun<DnsReport>),
-    Tcp(CheckRun<TcpReport>),
-    Tls(CheckRun<TlsReport>),
-    Http(CheckRun<HttpReport>),
-    Edge(CheckRun<EdgeReport>),
-    /// The report of a check without a field of its own in [`OriginResults`] (every check
-    /// added since the built-in five): kept in [`OriginResults::others`].
-    Other(Check, Arc<dyn OtherReport>),
-}
-
-/// A report kept in [`OriginResults::others`]: any `CheckRun` of a check's own report type.
-pub trait OtherReport: Any + fmt::Debug + Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-}
-
-impl<T: Any + fmt::Debug + Send + Sync> OtherReport for CheckRun<T> {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// Everything one cycle found out about one origin: one field per check.
-#[derive(Debug, Clone, Default)]
-pub struct OriginResults {
-    /// Resolution of `domain`: not a check of its own but the addresses every check connects
-    /// to; reported under the `dns` check. `None` when the origin pins an `address`.
-    pub resolution: Option<CheckRun<Resolution>>,
-    /// The authoritative nameservers of the domain's zone; `None` without the `dns` check.
-    pub dns: Option<Box<CheckRun<DnsReport>>>,
-    pub tcp: Option<CheckRun<TcpReport>>,
-    pub tls: Option<Box<CheckRun<TlsReport>>>,
-    pub http: Option<Box<CheckRun<HttpReport>>>,
-    pub edge: Option<Box<CheckRun<EdgeReport>>>,
-    /// The reports of the checks without a field of their own, by check (see [`Report::Other`]);
-    /// empty, and allocation-free, for an origin that runs none.
-    pub others: Vec<(Check, Arc<dyn OtherReport>)>,
-}
-
-impl OriginResults {
-    pub fn put(&mut self, report: Report) {
-        match report {
-            Report::Dns(r) => self.dns = Some(Box::new(r)),
-            Report::Tcp(r) => self.tcp = Some(r),
-            Report::Tls(r) => self.tls = Some(Box::new(r)),
-            Report::Http(r) => self.http = Some(Box::new(r)),
-            Report::Edge(r) => self.edge = Some(Box::new(r)),
-            Report::Other(check, r) => {
-                self.others.retain(|(c, _)| *c != check);
-                self.others.push((check, r));
-            }
-        }
-    }
-
-    /// The run of `check`, kept in [`Self::others`], as its own report type `T`.
-    pub fn other<T: Any>(&self, check: Check) -> Option<&CheckRun<T>> {
-        self.others
-            .iter()
-            .find(|(c, _)| *c == check)
-            .and_then(|(_, r)| r.as_any().downcast_ref::<CheckRun<T>>())
-    }
 }
 
 /// One check: runs for an origin, turns its report into findings, encodes its series, explains
@@ -217,6 +157,14 @@ pub trait CheckModule: Send + Sync {
     /// presents apply only where the CDN presents one.
     fn detects(&self, _cause: Cause, _origin: &Origin) -> bool {
         true
+    }
+
+    /// Builds the check's own part of the probe context from its shared part, once per config
+    /// (the TLS check's roots and caches, the DNS check's discovery cache); `None` for a check
+    /// that needs none. Read back with [`ProbeContext::part`]. An error is the config's (a CA
+    /// file that does not parse).
+    fn context(&self, _shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
+        Ok(None)
     }
 
     /// Registers the series the check exports once, at startup, about the exporter itself (not
@@ -264,14 +212,17 @@ pub trait CheckModule: Send + Sync {
         false
     }
 
-    /// Runs the check for `origin` given what earlier checks found. Bounded by the origin's
-    /// timeouts; never panics on what the network sends.
+    /// Runs the check for `origin` given what earlier checks found, with what it remembers of
+    /// the origin's earlier cycles (its slot of `memory`) and what this cycle holds for its checks
+    /// (`cycle`: handovers, lingering work). Bounded by the origin's timeouts; never panics on
+    /// what the network sends.
     fn run<'a>(
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report>;
 
     /// How the check's run ended; `None` when it is not part of the results.
@@ -282,6 +233,13 @@ pub trait CheckModule: Send + Sync {
 
     /// The causes its report shows. Pure; names roots, not echoes of earlier checks.
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding>;
+
+    /// The HTTP status the origin answered the CDN's request with (on its first address), when
+    /// this check sends that request: what an origin group's failover status codes are compared
+    /// with.
+    fn answered_status(&self, _results: &OriginResults) -> Option<u16> {
+        None
+    }
 
     /// Whether a completed run saw what the origin's settings expect, beyond its causes (the
     /// edge check's `expect_status`): part of `origin_probe_success`.
@@ -320,6 +278,12 @@ pub trait CheckModule: Send + Sync {
 
     /// The command a person runs to see `cause` with their own eyes.
     fn confirm(&self, cause: Cause, origin: &Origin, results: &OriginResults) -> String;
+}
+
+/// The HTTP status the origin answered the CDN's request with in this cycle, from the check
+/// that sends it ([`CheckModule::answered_status`]).
+pub fn answered_status(results: &OriginResults) -> Option<u16> {
+    REGISTRY.iter().find_map(|m| m.answered_status(results))
 }
 
 /// Most addresses of one origin probed in a cycle: bounds the work a hostile zone can cause.

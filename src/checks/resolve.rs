@@ -1,11 +1,82 @@
 //! Resolving the origin domain to the addresses the CDN would connect to, through the recursive
 //! resolvers (`global.resolvers`, or the system's).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::{Hosts, TokioResolver};
+
+use super::context::{SystemResolverFiles, HOSTS, RESOLV_CONF};
 use super::names::{fqdn, reason};
-use super::{ProbeContext, MAX_ADDRESSES};
-use crate::config::IpAddressType;
+use super::{ContextError, ProbeContext, MAX_ADDRESSES};
+use crate::config::{Global, IpAddressType};
+
+/// The recursive resolver's own per-query timeout and attempts.
+const RESOLVER_TIMEOUT: Duration = Duration::from_secs(2);
+const RESOLVER_ATTEMPTS: usize = 2;
+
+/// The recursive resolver every check shares (resolution, the DNS check's zone discovery, AIA's
+/// host names): on `global.resolvers`, or, when none are given, on the system's configuration
+/// and hosts file as read into `system` (see [`super::ContextFiles`]).
+pub fn resolver(
+    global: &Global,
+    system: Option<&SystemResolverFiles>,
+) -> Result<TokioResolver, ContextError> {
+    let provider = TokioRuntimeProvider::default();
+    let mut hosts = None;
+    let mut builder = if global.resolvers.is_empty() {
+        let system = system.ok_or_else(|| {
+            ContextError::Resolver("the system resolver's files were not read".into())
+        })?;
+        let (config, options) =
+            hickory_resolver::system_conf::parse_resolv_conf(&system.resolv_conf)
+                .map_err(|e| ContextError::Resolver(format!("{RESOLV_CONF}: {e}")))?;
+        let mut b = TokioResolver::builder_with_config(config, provider);
+        *b.options_mut() = options;
+        // The hosts file as read, not as the resolver would read it again itself.
+        let mut table = Hosts::default();
+        table
+            .read_hosts_conf(&system.hosts[..])
+            .map_err(|e| ContextError::Resolver(format!("{HOSTS}: {e}")))?;
+        hosts = Some(Arc::new(table));
+        b.options_mut().use_hosts_file = ResolveHosts::Never;
+        b
+    } else {
+        let servers = global.resolvers.iter().map(|&sa| name_server(sa)).collect();
+        let mut b = TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(servers),
+            provider,
+        );
+        // Explicit resolvers mean "resolve like the CDN does": not through /etc/hosts.
+        b.options_mut().use_hosts_file = ResolveHosts::Never;
+        b
+    };
+    let opts = builder.options_mut();
+    opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    opts.timeout = RESOLVER_TIMEOUT;
+    opts.attempts = RESOLVER_ATTEMPTS;
+    let mut resolver = builder
+        .build()
+        .map_err(|e| ContextError::Resolver(e.to_string()))?;
+    if let Some(hosts) = hosts {
+        resolver.set_hosts(hosts);
+    }
+    Ok(resolver)
+}
+
+fn name_server(sa: SocketAddr) -> NameServerConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = sa.port();
+    // TCP only for answers too long for UDP.
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = sa.port();
+    NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
+}
 
 /// The addresses `domain` resolved to, or why it did not.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +107,7 @@ pub async fn resolve(domain: &str, family: IpAddressType, ctx: &ProbeContext) ->
         Ok(n) => n,
         Err(e) => return Resolution::failed(e.to_string()),
     };
-    match ctx.dns.resolver.lookup_ip(name).await {
+    match ctx.resolver.lookup_ip(name).await {
         Ok(lookup) => usable(lookup.iter().collect(), family),
         Err(e) => Resolution::failed(reason(&e)),
     }

@@ -2,6 +2,11 @@
 //! exporter wrote for the same snapshots before the check interface was closed (issue #24). The
 //! file `testdata/scrape.prom` was written by this test (`UPDATE_GOLDEN=1`) on that commit.
 
+use crate::checks::dns::DnsCheck;
+use crate::checks::edge::EdgeCheck;
+use crate::checks::http::HttpCheck;
+use crate::checks::tcp::TcpCheck;
+use crate::checks::tls::TlsCheck;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -133,10 +138,9 @@ fn scenarios() -> Vec<OriginResults> {
         (crate::cdn::TlsVersion::Tls1_2, true),
         (crate::cdn::TlsVersion::Tls1_3, false),
     ];
-    let healthy = OriginResults {
-        resolution: resolution(vec![a, b]),
-        dns: Some(Box::new(run(9, dns()))),
-        tcp: Some(run(
+    let healthy = OriginResults::new(resolution(vec![a, b]))
+        .with::<DnsCheck>(run(9, dns()))
+        .with::<TcpCheck>(run(
             5,
             TcpReport {
                 ports: vec![
@@ -146,16 +150,13 @@ fn scenarios() -> Vec<OriginResults> {
                     port(b, 80, PortState::TimedOut),
                 ],
             },
-        )),
-        tls: Some(Box::new(run(20, tls))),
-        http: Some(Box::new(run(25, http(a443, 503)))),
-        edge: Some(Box::new(run(40, edge(502, EdgeResult::Error)))),
-        ..OriginResults::default()
-    };
-    let closed = OriginResults {
-        resolution: resolution(vec![b]),
-        dns: Some(Box::new(run(9, dns()))),
-        tcp: Some(run(
+        ))
+        .with::<TlsCheck>(run(20, tls))
+        .with::<HttpCheck>(run(25, http(a443, 503)))
+        .with::<EdgeCheck>(run(40, edge(502, EdgeResult::Error)));
+    let closed = OriginResults::new(resolution(vec![b]))
+        .with::<DnsCheck>(run(9, dns()))
+        .with::<TcpCheck>(run(
             5,
             TcpReport {
                 ports: vec![
@@ -163,12 +164,10 @@ fn scenarios() -> Vec<OriginResults> {
                     port(b, 80, PortState::Refused),
                 ],
             },
-        )),
-        tls: Some(Box::new(CheckRun::not_run(NotRun::PortClosed))),
-        http: Some(Box::new(CheckRun::not_run(NotRun::PortClosed))),
-        edge: Some(Box::new(run(40, edge(502, EdgeResult::Error)))),
-        ..OriginResults::default()
-    };
+        ))
+        .with::<TlsCheck>(CheckRun::not_run(NotRun::PortClosed))
+        .with::<HttpCheck>(CheckRun::not_run(NotRun::PortClosed))
+        .with::<EdgeCheck>(run(40, edge(502, EdgeResult::Error)));
     vec![healthy, closed]
 }
 

@@ -21,7 +21,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
 use super::{Group, Mapping, SkipReason, Skipped, CLOUDFRONT};
-use crate::checks::HttpOutcome;
 use crate::diagnose::Cause;
 use crate::store::{Slot, Store};
 
@@ -222,15 +221,7 @@ fn can_serve(group: &Group, members: &[Option<Arc<Slot>>]) -> Option<bool> {
             .map(|f| f.cause)
             .collect::<Vec<_>>()
             .as_slice(),
-        primary
-            .results
-            .http
-            .as_ref()
-            .and_then(|h| h.completed())
-            .and_then(|h| match h.outcome {
-                HttpOutcome::Status(s) => Some(s),
-                _ => None,
-            }),
+        crate::checks::answered_status(&primary.results),
         &group.failover_status_codes,
     );
     let secondary_ready = || {
@@ -329,13 +320,10 @@ mod tests {
             duration: Duration::ZERO,
             attempts: 3,
         };
-        let results = OriginResults {
-            tcp: Some(CheckRun {
-                duration: Duration::ZERO,
-                outcome: Outcome::Completed(TcpReport { ports: vec![port] }),
-            }),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default().with::<crate::checks::tcp::TcpCheck>(CheckRun {
+            duration: Duration::ZERO,
+            outcome: Outcome::Completed(TcpReport { ports: vec![port] }),
+        });
         let diagnosis = crate::diagnose::diagnose(&origin, &results);
         let slot = Slot::new(origin);
         slot.publish(Arc::new(Snapshot {

@@ -11,7 +11,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{explain, findings, series};
 use crate::checks::{
-    timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
+    timed, Check, CheckModule, ContextError, Earlier, Memory, OriginResults, Outcome, Part,
+    ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -19,6 +20,11 @@ use crate::exposition::Observed;
 
 /// Resolution through the recursive resolvers, and the health of the zone's nameservers.
 pub struct DnsCheck;
+
+impl crate::checks::Reported for DnsCheck {
+    const ID: crate::checks::Check = super::ID;
+    type Report = super::DnsReport;
+}
 
 impl CheckModule for DnsCheck {
     fn id(&self) -> Check {
@@ -52,15 +58,30 @@ impl CheckModule for DnsCheck {
         true
     }
 
+    /// Zone discovery through the shared resolver, and its cache.
+    fn context(&self, shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
+        let dns = super::DnsContext::new(&shared.global, shared.resolver.clone());
+        Ok(Some(Box::new(dns)))
+    }
+
     fn run<'a>(
         &'a self,
         origin: &'a Origin,
         ctx: &'a ProbeContext,
         _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
+        _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
-        async move { Report::Dns(timed(origin.timeout, super::check(origin, &ctx.dns)).await) }
-            .boxed()
+        async move {
+            Report::of::<DnsCheck>(
+                timed(
+                    origin.timeout,
+                    super::check(origin, ctx.part::<super::DnsContext>(super::ID)),
+                )
+                .await,
+            )
+        }
+        .boxed()
     }
 
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
@@ -69,7 +90,7 @@ impl CheckModule for DnsCheck {
                 .resolution
                 .as_ref()
                 .map(|r| r.ran(|_| Ran::Completed)),
-            results.dns.as_ref().map(|r| r.ran(|_| Ran::Completed)),
+            results.get::<DnsCheck>().map(|r| r.ran(|_| Ran::Completed)),
         ];
         let runs: Vec<Ran> = runs.into_iter().flatten().collect();
         if runs.is_empty() {
@@ -85,7 +106,7 @@ impl CheckModule for DnsCheck {
         // Resolution and the nameserver queries run side by side.
         [
             results.resolution.as_ref().map(|r| r.duration),
-            results.dns.as_ref().map(|r| r.duration),
+            results.get::<DnsCheck>().map(|r| r.duration),
         ]
         .into_iter()
         .flatten()
@@ -116,7 +137,7 @@ impl CheckModule for DnsCheck {
                 _ => format!("dns:  no answer for {} in time", origin.domain),
             });
         }
-        if let Some(report) = results.dns.as_ref().and_then(|d| d.completed()) {
+        if let Some(report) = results.get::<DnsCheck>().and_then(|d| d.completed()) {
             lines.extend(
                 explain::nameserver_lines(report)
                     .into_iter()
@@ -130,7 +151,7 @@ impl CheckModule for DnsCheck {
         explain::confirm_command(
             cause,
             &origin.domain,
-            results.dns.as_ref().and_then(|d| d.completed()),
+            results.get::<DnsCheck>().and_then(|d| d.completed()),
         )
     }
 }

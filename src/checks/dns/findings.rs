@@ -24,7 +24,7 @@ pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
             _ => {}
         }
     }
-    if let Some(report) = results.dns.as_ref().and_then(|r| r.completed()) {
+    if let Some(report) = results.get::<super::DnsCheck>().and_then(|r| r.completed()) {
         out.extend(nameserver_findings(report));
     }
     out
@@ -133,6 +133,7 @@ pub(super) fn lameness(s: &ServerReport) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::checks::dns::DnsCheck;
     use std::net::IpAddr;
     use std::time::Duration;
 
@@ -204,13 +205,10 @@ mod tests {
     }
 
     fn causes(report: DnsReport) -> Vec<Cause> {
-        let results = OriginResults {
-            dns: Some(Box::new(CheckRun {
-                duration: MS,
-                outcome: Outcome::Completed(report),
-            })),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default().with::<DnsCheck>(CheckRun {
+            duration: MS,
+            outcome: Outcome::Completed(report),
+        });
         let mut c: Vec<Cause> = findings(&results).into_iter().map(|f| f.cause).collect();
         c.sort();
         c
@@ -398,13 +396,10 @@ mod tests {
             server(1, ok_a(), aa(7)),
             server(2, silent(), silent()),
         ]);
-        let results = OriginResults {
-            dns: Some(Box::new(CheckRun {
-                duration: MS,
-                outcome: Outcome::Completed(r),
-            })),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default().with::<DnsCheck>(CheckRun {
+            duration: MS,
+            outcome: Outcome::Completed(r),
+        });
         let f = findings(&results);
         assert_eq!(f.len(), 1);
         assert_eq!(
@@ -443,13 +438,10 @@ mod tests {
             ("timeout", Outcome::TimedOut, true),
         ];
         for (name, outcome, failed) in cases {
-            let results = OriginResults {
-                resolution: Some(CheckRun {
-                    duration: MS,
-                    outcome,
-                }),
-                ..OriginResults::default()
-            };
+            let results = OriginResults::new(Some(CheckRun {
+                duration: MS,
+                outcome,
+            }));
             let got = findings(&results)
                 .iter()
                 .any(|f| f.cause == DnsResolutionFailed);
@@ -459,24 +451,18 @@ mod tests {
 
     #[test]
     fn timed_out_nameserver_check_adds_no_cause() {
-        let results = OriginResults {
-            dns: Some(Box::new(CheckRun {
-                duration: MS,
-                outcome: Outcome::TimedOut,
-            })),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default().with::<DnsCheck>(CheckRun {
+            duration: MS,
+            outcome: Outcome::TimedOut,
+        });
         assert!(findings(&results).is_empty());
     }
 
     fn details(report: DnsReport) -> Vec<(Cause, String)> {
-        let results = OriginResults {
-            dns: Some(Box::new(CheckRun {
-                duration: MS,
-                outcome: Outcome::Completed(report),
-            })),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default().with::<DnsCheck>(CheckRun {
+            duration: MS,
+            outcome: Outcome::Completed(report),
+        });
         findings(&results)
             .into_iter()
             .map(|f| (f.cause, f.detail))

@@ -12,21 +12,14 @@ mod series;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use hickory_resolver::config::{
-    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::{Hosts, TokioResolver};
+use hickory_resolver::TokioResolver;
 
-use super::context::{SystemResolverFiles, HOSTS, RESOLV_CONF};
 use super::names::{display, fqdn};
-use super::ContextError;
 use crate::config::{Global, Origin};
 
 pub use check::DnsCheck;
@@ -47,9 +40,6 @@ pub const MAX_NS_NAMES: usize = 32;
 /// that a silent server leaves time for discovery and still yields a report.
 const MIN_QUERY_TIMEOUT: Duration = Duration::from_millis(200);
 const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
-/// The recursive resolver's own per-query timeout and attempts.
-const RESOLVER_TIMEOUT: Duration = Duration::from_secs(2);
-const RESOLVER_ATTEMPTS: usize = 2;
 
 /// The recursive resolver and the discovery cache, built once per config.
 pub struct DnsContext {
@@ -68,71 +58,20 @@ impl fmt::Debug for DnsContext {
 }
 
 impl DnsContext {
-    /// A resolver on `global.resolvers`, or, when none are given, on the system's configuration
-    /// and hosts file as read into `system` (see [`super::ContextFiles`]).
-    pub fn new(
-        global: &Global,
-        system: Option<&SystemResolverFiles>,
-    ) -> Result<Self, ContextError> {
-        let provider = TokioRuntimeProvider::default();
-        let mut hosts = None;
-        let mut builder = if global.resolvers.is_empty() {
-            let system = system.ok_or_else(|| {
-                ContextError::Resolver("the system resolver's files were not read".into())
-            })?;
-            let (config, options) =
-                hickory_resolver::system_conf::parse_resolv_conf(&system.resolv_conf)
-                    .map_err(|e| ContextError::Resolver(format!("{RESOLV_CONF}: {e}")))?;
-            let mut b = TokioResolver::builder_with_config(config, provider);
-            *b.options_mut() = options;
-            // The hosts file as read, not as the resolver would read it again itself.
-            let mut table = Hosts::default();
-            table
-                .read_hosts_conf(&system.hosts[..])
-                .map_err(|e| ContextError::Resolver(format!("{HOSTS}: {e}")))?;
-            hosts = Some(Arc::new(table));
-            b.options_mut().use_hosts_file = ResolveHosts::Never;
-            b
-        } else {
-            let servers = global.resolvers.iter().map(|&sa| name_server(sa)).collect();
-            let mut b = TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                provider,
-            );
-            // Explicit resolvers mean "resolve like the CDN does": not through /etc/hosts.
-            b.options_mut().use_hosts_file = ResolveHosts::Never;
-            b
-        };
-        let opts = builder.options_mut();
-        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        opts.timeout = RESOLVER_TIMEOUT;
-        opts.attempts = RESOLVER_ATTEMPTS;
-        let mut resolver = builder
-            .build()
-            .map_err(|e| ContextError::Resolver(e.to_string()))?;
-        if let Some(hosts) = hosts {
-            resolver.set_hosts(hosts);
-        }
-        Ok(DnsContext {
+    /// The check's part of the probe context: `resolver` (the context's shared one, which zone
+    /// discovery asks through) and an empty discovery cache.
+    pub fn new(global: &Global, resolver: TokioResolver) -> Self {
+        DnsContext {
             resolver,
             dns_port: global.dns_port,
             cache: discovery::Cache::default(),
-        })
+        }
     }
 
     /// Zones currently remembered by discovery.
     pub fn cached_zones(&self) -> usize {
         self.cache.zones()
     }
-}
-
-fn name_server(sa: SocketAddr) -> NameServerConfig {
-    let mut udp = ConnectionConfig::udp();
-    udp.port = sa.port();
-    // TCP only for answers too long for UDP.
-    let mut tcp = ConnectionConfig::tcp();
-    tcp.port = sa.port();
-    NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
 }
 
 /// What the DNS check found about the origin's zone.

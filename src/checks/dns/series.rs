@@ -54,7 +54,9 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
 /// server from an IPv4-only host) have no series: nothing was learnt about them.
 fn nameservers(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
     fn report<'a>(s: &Observed<'a>) -> Option<&'a DnsReport> {
-        s.results.dns.as_ref().and_then(|r| r.completed())
+        s.results
+            .get::<super::DnsCheck>()
+            .and_then(|r| r.completed())
     }
     /// Counts and flags print as integers, times as floats.
     enum Num {

@@ -10,6 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{findings, series, EdgeOutcome};
 use crate::checks::{
     timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
+    ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -17,6 +18,11 @@ use crate::exposition::Observed;
 
 /// What the CDN itself answers for `edge.url`.
 pub struct EdgeCheck;
+
+impl crate::checks::Reported for EdgeCheck {
+    const ID: crate::checks::Check = super::ID;
+    type Report = super::EdgeReport;
+}
 
 /// Lets the request, itself bounded by the timeout, report instead of being cut off.
 const MARGIN: Duration = Duration::from_millis(100);
@@ -53,21 +59,22 @@ impl CheckModule for EdgeCheck {
         ctx: &'a ProbeContext,
         _earlier: Earlier<'a>,
         _memory: &'a mut Memory,
+        _cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let Some(edge) = origin.edge.as_ref() else {
-                return Report::Edge(crate::checks::CheckRun::not_run(
+                return Report::of::<EdgeCheck>(crate::checks::CheckRun::not_run(
                     crate::checks::NotRun::NoAddress,
                 ));
             };
             let limit = origin.timeout.saturating_add(MARGIN);
-            Report::Edge(timed(limit, super::probe(origin, edge, ctx)).await)
+            Report::of::<EdgeCheck>(timed(limit, super::probe(origin, edge, ctx)).await)
         }
         .boxed()
     }
 
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
-        Some(results.edge.as_ref()?.ran(|r| match r.outcome {
+        Some(results.get::<EdgeCheck>()?.ran(|r| match r.outcome {
             EdgeOutcome::Answered(_) => Ran::Completed,
             EdgeOutcome::Unreachable(_) => Ran::Incomplete,
             EdgeOutcome::HeadersTimedOut => Ran::TimedOut,
@@ -76,7 +83,7 @@ impl CheckModule for EdgeCheck {
 
     fn as_expected(&self, origin: &Origin, results: &OriginResults) -> bool {
         let spec = origin.edge.as_ref();
-        match results.edge.as_ref().and_then(|r| r.completed()) {
+        match results.get::<EdgeCheck>().and_then(|r| r.completed()) {
             Some(r) => match &r.outcome {
                 EdgeOutcome::Answered(a) => spec.is_none_or(|s| s.accepts(a.status)),
                 _ => false,
@@ -86,7 +93,7 @@ impl CheckModule for EdgeCheck {
     }
 
     fn duration(&self, results: &OriginResults) -> Option<Duration> {
-        results.edge.as_ref().map(|r| r.duration)
+        results.get::<EdgeCheck>().map(|r| r.duration)
     }
 
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
@@ -102,7 +109,7 @@ impl CheckModule for EdgeCheck {
     }
 
     fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
-        let (Some(run), Some(edge)) = (&results.edge, &origin.edge) else {
+        let (Some(run), Some(edge)) = (results.get::<EdgeCheck>(), &origin.edge) else {
             return Vec::new();
         };
         let line = match &run.outcome {

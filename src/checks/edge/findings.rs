@@ -23,7 +23,7 @@ fn quote(a: &EdgeAnswer) -> String {
 }
 
 fn answer(results: &OriginResults) -> Option<&EdgeAnswer> {
-    match &results.edge.as_ref()?.completed()?.outcome {
+    match &results.get::<super::EdgeCheck>()?.completed()?.outcome {
         EdgeOutcome::Answered(a) => Some(a),
         _ => None,
     }
@@ -91,7 +91,8 @@ pub(super) fn reconcile(results: &OriginResults, findings: &mut Vec<Finding>) {
 mod tests {
     use std::time::Duration;
 
-    use super::super::{EdgeAnswer, EdgeOutcome, EdgeReport, EdgeResult};
+    use super::super::{EdgeAnswer, EdgeCheck, EdgeOutcome, EdgeReport, EdgeResult};
+    use crate::checks::tcp::TcpCheck;
     use crate::checks::{
         Check, CheckRun, OriginResults, Outcome, PortResult, PortState, TcpReport,
     };
@@ -99,8 +100,8 @@ mod tests {
     use crate::diagnose::diagnose;
     use crate::diagnose::test_support::origin_with_edge;
 
-    fn edge(status: u16, result: EdgeResult) -> Option<Box<CheckRun<EdgeReport>>> {
-        Some(Box::new(CheckRun {
+    fn edge(status: u16, result: EdgeResult) -> CheckRun<EdgeReport> {
+        CheckRun {
             duration: Duration::from_millis(30),
             outcome: Outcome::Completed(EdgeReport {
                 address: Some("192.0.2.50:443".parse().expect("address")),
@@ -113,11 +114,11 @@ mod tests {
                 }),
                 duration: Duration::from_millis(30),
             }),
-        }))
+        }
     }
 
-    fn tcp(open: bool) -> Option<CheckRun<TcpReport>> {
-        Some(CheckRun {
+    fn tcp(open: bool) -> CheckRun<TcpReport> {
+        CheckRun {
             duration: Duration::from_millis(1),
             outcome: Outcome::Completed(TcpReport {
                 ports: vec![PortResult {
@@ -133,14 +134,14 @@ mod tests {
                     duration: Duration::from_millis(1),
                 }],
             }),
-        })
+        }
     }
 
     /// (name, port open, edge answer, active causes, CDN ready, edge check success)
     type Case = (
         &'static str,
         bool,
-        Option<Box<CheckRun<EdgeReport>>>,
+        CheckRun<EdgeReport>,
         &'static [&'static str],
         bool,
         bool,
@@ -215,11 +216,9 @@ mod tests {
         ];
         let o = origin_with_edge(&[Check::Tcp, Check::Edge]);
         for (name, open, edge_run, causes, ready, edge_ok) in cases {
-            let results = OriginResults {
-                tcp: tcp(open),
-                edge: edge_run,
-                ..OriginResults::default()
-            };
+            let results = OriginResults::default()
+                .with::<TcpCheck>(tcp(open))
+                .with::<EdgeCheck>(edge_run);
             let d = diagnose(&o, &results);
             let active: Vec<_> = d.findings.iter().map(|f| f.cause.name()).collect();
             assert_eq!(active, causes, "{name}");
@@ -236,11 +235,9 @@ mod tests {
     #[test]
     fn an_explained_edge_error_confirms_the_origin_side_cause() {
         let o = origin_with_edge(&[Check::Tcp, Check::Edge]);
-        let results = OriginResults {
-            tcp: tcp(false),
-            edge: edge(502, EdgeResult::Error),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default()
+            .with::<TcpCheck>(tcp(false))
+            .with::<EdgeCheck>(edge(502, EdgeResult::Error));
         let d = diagnose(&o, &results);
         assert_eq!(d.findings.len(), 1);
         let detail = &d.findings[0].detail;
@@ -266,14 +263,12 @@ mod tests {
             }),
             Outcome::TimedOut,
         ] {
-            let results = OriginResults {
-                tcp: tcp(true),
-                edge: Some(Box::new(CheckRun {
+            let results = OriginResults::default()
+                .with::<TcpCheck>(tcp(true))
+                .with::<EdgeCheck>(CheckRun {
                     duration: Duration::from_secs(1),
                     outcome,
-                })),
-                ..OriginResults::default()
-            };
+                });
             let d = diagnose(&o, &results);
             assert!(d.findings.is_empty(), "{:?}", d.findings);
             assert!(d.cdn_ready);
@@ -292,10 +287,7 @@ mod tests {
     fn the_echo_rule_needs_a_5xx_error_and_an_origin_side_critical_cause() {
         use crate::diagnose::{Cause, Finding};
         let reconciled = |status: u16, result: EdgeResult, causes: &[Cause]| {
-            let results = OriginResults {
-                edge: edge(status, result),
-                ..OriginResults::default()
-            };
+            let results = OriginResults::default().with::<EdgeCheck>(edge(status, result));
             let mut findings: Vec<Finding> = causes
                 .iter()
                 .map(|c| Finding::new(*c, "evidence"))
@@ -368,11 +360,9 @@ mod tests {
     fn a_500_error_from_the_cdn_is_unexplained_a_499_is_not() {
         let o = origin_with_edge(&[Check::Tcp, Check::Edge]);
         let active = |status| {
-            let results = OriginResults {
-                tcp: tcp(true),
-                edge: edge(status, EdgeResult::Error),
-                ..OriginResults::default()
-            };
+            let results = OriginResults::default()
+                .with::<TcpCheck>(tcp(true))
+                .with::<EdgeCheck>(edge(status, EdgeResult::Error));
             diagnose(&o, &results)
                 .findings
                 .iter()

@@ -9,7 +9,7 @@ use super::{EdgeAnswer, EdgeOutcome, EdgeReport};
 use crate::exposition::{family, Observed};
 
 fn report<'a>(s: &Observed<'a>) -> Option<&'a EdgeReport> {
-    s.results.edge.as_ref()?.completed()
+    s.results.get::<super::EdgeCheck>()?.completed()
 }
 
 fn answer<'a>(s: &Observed<'a>) -> Option<&'a EdgeAnswer> {
@@ -25,7 +25,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
         "origin_edge_up",
         "1 when the CDN answered the edge URL with an HTTP response within the timeout; 0 when the edge check itself failed (not an origin cause).",
         rows,
-        |o, s, e| match &s.results.edge {
+        |o, s, e| match s.results.get::<super::EdgeCheck>() {
             Some(_) => e.gauge(o, &[], i64::from(answer(s).is_some())),
             None => Ok(()),
         },

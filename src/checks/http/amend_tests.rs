@@ -50,13 +50,10 @@ fn a_watch_amends_the_latest_snapshot() {
             },
             more: Vec::new(),
         };
-        let results = OriginResults {
-            http: Some(Box::new(CheckRun {
-                duration: Duration::from_millis(5),
-                outcome: Outcome::Completed(report),
-            })),
-            ..OriginResults::default()
-        };
+        let results = OriginResults::default().with::<crate::checks::http::HttpCheck>(CheckRun {
+            duration: Duration::from_millis(5),
+            outcome: Outcome::Completed(report),
+        });
         Arc::new(Snapshot {
             diagnosis: diagnose(&origin, &results),
             results,

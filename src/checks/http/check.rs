@@ -10,11 +10,11 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, HttpOutcome, KeepAlive};
 use crate::checks::tcp::{open_addresses, TcpCheck};
-use crate::checks::tls::{Contradiction, TlsCheck};
+use crate::checks::tls::{self, Contradiction, TlsCheck, TlsContext};
 use crate::checks::Reported;
 use crate::checks::{
     timed, Check, CheckModule, CheckRun, Earlier, Handshake, Memory, NotRun, Notes, OriginResults,
-    Outcome, ProbeContext, Ran, Report,
+    Outcome, ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};
@@ -22,6 +22,11 @@ use crate::exposition::Observed;
 
 /// The CDN's request, answered within its read timeout with an expected status.
 pub struct HttpCheck;
+
+impl crate::checks::Reported for HttpCheck {
+    const ID: crate::checks::Check = super::ID;
+    type Report = super::HttpReport;
+}
 
 impl CheckModule for HttpCheck {
     fn id(&self) -> Check {
@@ -56,6 +61,7 @@ impl CheckModule for HttpCheck {
         ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let scheme = scheme(origin);
@@ -74,7 +80,7 @@ impl CheckModule for HttpCheck {
                     Ok(addrs)
                 }
             });
-            Report::Http(match reachable {
+            Report::of::<HttpCheck>(match reachable {
                 Err(why) => CheckRun::not_run(why),
                 // Connect and TLS within the timeout each, then the CDN's read timeout for
                 // headers, or its response completion timeout for the whole response.
@@ -83,11 +89,11 @@ impl CheckModule for HttpCheck {
                     let identity = origin.client_certificate.as_deref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).
-                    match ctx
-                        .tls
-                        .clients
-                        .get(ctx.cdn, &origin.ssl_protocols, identity)
-                    {
+                    match ctx.part::<TlsContext>(tls::ID).clients.get(
+                        ctx.cdn,
+                        &origin.ssl_protocols,
+                        identity,
+                    ) {
                         Ok(tls) => {
                             let mut idle = Vec::new();
                             let probes = async {
@@ -98,14 +104,12 @@ impl CheckModule for HttpCheck {
                             };
                             let mut run = timed(limit, probes).await.or_not_run(NotRun::NoAddress);
                             if let Outcome::Completed(report) = &mut run.outcome {
-                                let (http, _, lingering) =
-                                    memory.parts(super::ID, super::HttpMemory::default);
                                 super::keepalive::start(
                                     report,
                                     idle,
                                     origin.keepalive_timeout(),
-                                    http,
-                                    lingering,
+                                    memory,
+                                    &mut cycle.lingering,
                                 );
                             }
                             run
@@ -121,7 +125,7 @@ impl CheckModule for HttpCheck {
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
         // Completed when the request to every address was answered, else how the first one
         // that was not ended.
-        Some(results.http.as_ref()?.ran(|report| {
+        Some(results.get::<HttpCheck>()?.ran(|report| {
             let ran = |h: &super::HttpReport| match h.outcome {
                 HttpOutcome::Status(_) | HttpOutcome::BadResponse(_) => Ran::Completed,
                 HttpOutcome::HeadersTimedOut => Ran::TimedOut,
@@ -136,7 +140,14 @@ impl CheckModule for HttpCheck {
     }
 
     fn duration(&self, results: &OriginResults) -> Option<Duration> {
-        results.http.as_ref().map(|r| r.duration)
+        results.get::<HttpCheck>().map(|r| r.duration)
+    }
+
+    fn answered_status(&self, results: &OriginResults) -> Option<u16> {
+        match results.get::<HttpCheck>()?.completed()?.outcome {
+            HttpOutcome::Status(s) => Some(s),
+            _ => None,
+        }
     }
 
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
@@ -146,7 +157,7 @@ impl CheckModule for HttpCheck {
     /// Its CDN-profile handshakes that failed, per address: the TLS check judges whether one
     /// contradicts a handshake it reused.
     fn tell(&self, _origin: &Origin, results: &OriginResults, notes: &mut Notes) {
-        let Some(report) = results.http.as_ref().and_then(|r| r.completed()) else {
+        let Some(report) = results.get::<HttpCheck>().and_then(|r| r.completed()) else {
             return;
         };
         for h in report.all() {
@@ -164,7 +175,7 @@ impl CheckModule for HttpCheck {
     }
 
     fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
-        let Some(run) = &results.http else {
+        let Some(run) = results.get::<HttpCheck>() else {
             return Vec::new();
         };
         let spec = origin.http.clone().unwrap_or_default();

@@ -16,7 +16,7 @@ use crate::diagnose::{merge_addresses, Cause, Finding};
 
 /// The causes active on any of the addresses the request went to, each naming its addresses.
 pub(super) fn findings(origin: &Origin, results: &OriginResults) -> Vec<Finding> {
-    let Some(run) = &results.http else {
+    let Some(run) = results.get::<super::HttpCheck>() else {
         return Vec::new();
     };
     let earlier = Earlier::new(results, HttpCheck.needs());
@@ -250,13 +250,10 @@ mod tests {
             Outcome::TimedOut => Outcome::TimedOut,
             Outcome::NotRun(n) => Outcome::NotRun(n),
         };
-        OriginResults {
-            http: Some(Box::new(CheckRun {
-                duration: Duration::from_millis(20),
-                outcome,
-            })),
-            ..OriginResults::default()
-        }
+        OriginResults::default().with::<crate::checks::http::HttpCheck>(CheckRun {
+            duration: Duration::from_millis(20),
+            outcome,
+        })
     }
 
     #[test]
@@ -372,8 +369,9 @@ mod tests {
 mod refusal_tests {
     use std::time::Duration;
 
+    use crate::checks::http::HttpCheck;
     use crate::checks::tls::refusal::recognise;
-    use crate::checks::tls::{refusal, Rejection};
+    use crate::checks::tls::{refusal, Rejection, TlsCheck};
     use crate::checks::{CheckRun, Handshake, HttpOutcome, HttpReport, OriginResults, Outcome};
     use crate::config::{Check, Scheme};
     use crate::diagnose::diagnose;
@@ -407,12 +405,12 @@ mod refusal_tests {
         let tls = tls.map(|handshake| {
             let mut report = crate::checks::tls::tests_support::report(address);
             report.handshake = handshake;
-            Box::new(run(Outcome::Completed(report)))
+            run(Outcome::Completed(report))
         });
-        OriginResults {
-            http: Some(Box::new(run(Outcome::Completed(http)))),
-            tls,
-            ..OriginResults::default()
+        let results = OriginResults::default().with::<HttpCheck>(run(Outcome::Completed(http)));
+        match tls {
+            Some(tls) => results.with::<TlsCheck>(tls),
+            None => results,
         }
     }
 
@@ -530,13 +528,10 @@ mod after_headers_tests {
             keepalive,
             more: Vec::new(),
         };
-        OriginResults {
-            http: Some(Box::new(CheckRun {
-                duration: Duration::from_millis(20),
-                outcome: Outcome::Completed(report),
-            })),
-            ..OriginResults::default()
-        }
+        OriginResults::default().with::<crate::checks::http::HttpCheck>(CheckRun {
+            duration: Duration::from_millis(20),
+            outcome: Outcome::Completed(report),
+        })
     }
 
     fn at(secs: u64) -> SystemTime {

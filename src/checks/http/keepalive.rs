@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use super::HttpReport;
 pub use crate::checks::http_client::Idle;
-use crate::checks::{Amend, Lingering, OriginResults, MAX_PROBED_ADDRESSES};
+use crate::checks::{Amend, Lingering, Memory, OriginResults, MAX_PROBED_ADDRESSES};
 
 /// How much longer than the CDN's `keepalive_timeout` the watch waits: an origin still
 /// holding the connection then holds it longer than the CDN does.
@@ -189,16 +189,22 @@ pub(super) fn start(
     report: &mut HttpReport,
     idle: Vec<(SocketAddr, Idle)>,
     keepalive_timeout: Duration,
-    memory: &mut HttpMemory,
+    memory: &mut Memory,
     lingering: &mut Lingering,
 ) {
+    let known = memory.get::<HttpMemory>(super::ID);
     let fill = |r: &mut HttpReport| {
         if let KeepAlive::Watching { earlier, .. } = &mut r.keepalive {
-            *earlier = memory.latest(r.address);
+            *earlier = known.and_then(|m| m.latest(r.address));
         }
     };
     report.more.iter_mut().for_each(fill);
     fill(report);
+    if idle.is_empty() {
+        // Nothing watched: an origin that never keeps a connection open keeps no memory.
+        return;
+    }
+    let memory = memory.of(super::ID, HttpMemory::default);
     let bound = keepalive_timeout.saturating_add(BEYOND);
     for (address, idle) in idle {
         let recent = memory.recent();
@@ -215,8 +221,7 @@ pub(super) fn start(
 /// Folds what the watch of `address` saw into the HTTP report of `results`.
 pub fn fold_into(results: &mut OriginResults, address: SocketAddr, seen: Observation) -> bool {
     let Some(report) = results
-        .http
-        .as_deref_mut()
+        .get_mut::<super::HttpCheck>()
         .and_then(|r| match &mut r.outcome {
             crate::checks::Outcome::Completed(report) => Some(report),
             _ => None,

@@ -10,7 +10,7 @@ use crate::exposition::{detail_family, family, Observed};
 pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
     use crate::checks::{HttpOutcome, HttpReport};
     fn answered<'a>(s: &Observed<'a>) -> Option<(&'a HttpReport, u16)> {
-        let report = s.results.http.as_ref()?.completed()?;
+        let report = s.results.get::<super::HttpCheck>()?.completed()?;
         match report.outcome {
             HttpOutcome::Status(code) => Some((report, code)),
             _ => None,
@@ -60,8 +60,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
             let keepalive = o.keepalive_timeout();
             let idle = s
                 .results
-                .http
-                .as_ref()
+                .get::<super::HttpCheck>()
                 .and_then(|r| r.completed())
                 .into_iter()
                 .flat_map(HttpReport::all)

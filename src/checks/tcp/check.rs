@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{findings, series};
 use crate::checks::{
     conn, timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, OriginResults,
-    ProbeContext, Ran, Report, Reported, MAX_PROBED_ADDRESSES,
+    ProbeContext, Ran, Report, Reported, ThisCycle, MAX_PROBED_ADDRESSES,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -22,9 +22,6 @@ pub struct TcpCheck;
 impl Reported for TcpCheck {
     const ID: Check = Check::Tcp;
     type Report = super::TcpReport;
-    fn report(results: &OriginResults) -> Option<&CheckRun<super::TcpReport>> {
-        results.tcp.as_ref()
-    }
 }
 
 /// Whether the connection to `addr` is one a later check takes (`wanted`: one that declares it
@@ -69,18 +66,19 @@ impl CheckModule for TcpCheck {
         origin: &'a Origin,
         _ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
-        memory: &'a mut Memory,
+        _memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
             let addrs = earlier.addresses(origin);
-            Report::Tcp(if addrs.is_empty() {
+            Report::of::<TcpCheck>(if addrs.is_empty() {
                 CheckRun::not_run(NotRun::NoAddress)
             } else {
                 let how = super::Attempts {
                     attempts: origin.connection_attempts,
                     limit: origin.attempt_timeout(),
                 };
-                let handoff = &mut memory.handoff;
+                let handoff = cycle.handover::<conn::Handoff>(super::ID);
                 let probe = async {
                     let (report, open) = super::probe(&addrs, &origin.ports(), how).await;
                     for (addr, stream, accepted) in open {
@@ -99,11 +97,11 @@ impl CheckModule for TcpCheck {
     }
 
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
-        Some(results.tcp.as_ref()?.ran(|_| Ran::Completed))
+        Some(results.get::<TcpCheck>()?.ran(|_| Ran::Completed))
     }
 
     fn duration(&self, results: &OriginResults) -> Option<Duration> {
-        results.tcp.as_ref().map(|r| r.duration)
+        results.get::<TcpCheck>().map(|r| r.duration)
     }
 
     fn findings(&self, _origin: &Origin, results: &OriginResults) -> Vec<Finding> {
@@ -115,7 +113,7 @@ impl CheckModule for TcpCheck {
     }
 
     fn evidence(&self, _origin: &Origin, results: &OriginResults) -> Vec<String> {
-        let Some(run) = &results.tcp else {
+        let Some(run) = results.get::<TcpCheck>() else {
             return Vec::new();
         };
         let Some(report) = run.completed() else {
@@ -140,8 +138,7 @@ impl CheckModule for TcpCheck {
 
     fn confirm(&self, _cause: Cause, origin: &Origin, results: &OriginResults) -> String {
         let closed: Vec<String> = results
-            .tcp
-            .as_ref()
+            .get::<TcpCheck>()
             .and_then(|t| t.completed())
             .map(|t| {
                 t.closed()

@@ -1,6 +1,7 @@
 //! The verdict of origins with the TCP check, through [`crate::diagnose`]: how the check's
 //! runs are counted, and which addresses are ready.
 
+use crate::checks::tcp::TcpCheck;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -31,11 +32,8 @@ fn resolution(ok: bool) -> Option<CheckRun<Resolution>> {
 #[test]
 fn check_statuses_follow_how_each_check_ended() {
     let o = origin(&[Check::Dns, Check::Tcp]);
-    let unresolved = OriginResults {
-        resolution: resolution(false),
-        tcp: Some(CheckRun::not_run(NotRun::NoAddress)),
-        ..OriginResults::default()
-    };
+    let unresolved = OriginResults::new(resolution(false))
+        .with::<TcpCheck>(CheckRun::not_run(NotRun::NoAddress));
     let d = diagnose(&o, &unresolved);
     assert_eq!(
         d.checks,
@@ -58,28 +56,20 @@ fn check_statuses_follow_how_each_check_ended() {
     assert!(d.is_active(Cause::DnsResolutionFailed));
     assert!(!d.is_active(Cause::PortUnreachable));
 
-    let open = OriginResults {
-        resolution: resolution(true),
-        tcp: Some(CheckRun {
-            duration: Duration::from_millis(1),
-            outcome: Outcome::Completed(TcpReport { ports: Vec::new() }),
-        }),
-        ..OriginResults::default()
-    };
+    let open = OriginResults::new(resolution(true)).with::<TcpCheck>(CheckRun {
+        duration: Duration::from_millis(1),
+        outcome: Outcome::Completed(TcpReport { ports: Vec::new() }),
+    });
     let d = diagnose(&o, &open);
     assert!(d.cdn_ready);
     assert!(d.findings.is_empty());
     assert!(d.checks.iter().all(|c| c.success));
     assert_eq!(d.checks[1].result(), Some("success"));
 
-    let timed_out = OriginResults {
-        resolution: resolution(true),
-        tcp: Some(CheckRun {
-            duration: Duration::from_secs(1),
-            outcome: Outcome::TimedOut,
-        }),
-        ..OriginResults::default()
-    };
+    let timed_out = OriginResults::new(resolution(true)).with::<TcpCheck>(CheckRun {
+        duration: Duration::from_secs(1),
+        outcome: Outcome::TimedOut,
+    });
     let d = diagnose(&o, &timed_out);
     assert_eq!(d.checks[1].ran, Some(Ran::TimedOut));
     assert_eq!(d.checks[1].result(), Some("timeout"));
@@ -103,21 +93,20 @@ fn each_probed_address_is_ready_unless_a_critical_cause_concerns_it() {
         duration: Duration::from_millis(1),
         attempts: 1,
     };
-    let results = |states: [PortState; 2]| OriginResults {
-        resolution: Some(CheckRun {
+    let results = |states: [PortState; 2]| {
+        OriginResults::new(Some(CheckRun {
             duration: Duration::from_millis(2),
             outcome: Outcome::Completed(Resolution {
                 addresses: vec![a, b],
                 error: None,
             }),
-        }),
-        tcp: Some(CheckRun {
+        }))
+        .with::<TcpCheck>(CheckRun {
             duration: Duration::from_millis(1),
             outcome: Outcome::Completed(TcpReport {
                 ports: vec![port(a, states[0]), port(b, states[1])],
             }),
-        }),
-        ..OriginResults::default()
+        })
     };
     let d = diagnose(&o, &results([PortState::Open, PortState::Refused]));
     assert_eq!(d.addresses, vec![(a, true), (b, false)]);

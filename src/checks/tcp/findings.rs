@@ -4,7 +4,7 @@ use crate::checks::{OriginResults, Outcome};
 use crate::diagnose::{Cause, Finding};
 
 pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
-    let Some(run) = &results.tcp else {
+    let Some(run) = results.get::<super::TcpCheck>() else {
         return Vec::new();
     };
     match &run.outcome {
@@ -68,17 +68,14 @@ mod tests {
             },
             error: (!resolved).then(|| "NXDOMAIN".to_string()),
         };
-        OriginResults {
-            resolution: Some(CheckRun {
-                duration: Duration::from_millis(2),
-                outcome: Outcome::Completed(resolution),
-            }),
-            tcp: Some(CheckRun {
-                duration: Duration::from_millis(3),
-                outcome: tcp,
-            }),
-            ..OriginResults::default()
-        }
+        OriginResults::new(Some(CheckRun {
+            duration: Duration::from_millis(2),
+            outcome: Outcome::Completed(resolution),
+        }))
+        .with::<crate::checks::tcp::TcpCheck>(CheckRun {
+            duration: Duration::from_millis(3),
+            outcome: tcp,
+        })
     }
 
     #[test]

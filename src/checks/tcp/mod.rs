@@ -259,11 +259,8 @@ mod tests {
                 error: None,
             }),
         });
-        let o = origin(&[Check::Tls]);
-        let without_tcp = OriginResults {
-            resolution: resolution.clone(),
-            ..OriginResults::default()
-        };
+        let o = origin(&[Check::Tcp]);
+        let without_tcp = OriginResults::new(resolution.clone());
         let all =
             open_addresses(&o, &Earlier::new(&without_tcp, NEEDS), Scheme::Https).expect("open");
         assert_eq!(all.len(), MAX_PROBED_ADDRESSES);
@@ -277,13 +274,11 @@ mod tests {
             duration: Duration::ZERO,
             attempts: 1,
         };
-        let tcp = |ports| OriginResults {
-            resolution: resolution.clone(),
-            tcp: Some(CheckRun {
+        let tcp = |ports| {
+            OriginResults::new(resolution.clone()).with::<crate::checks::tcp::TcpCheck>(CheckRun {
                 duration: Duration::ZERO,
                 outcome: Outcome::Completed(TcpReport { ports }),
-            }),
-            ..OriginResults::default()
+            })
         };
         // Open on 2 and 9 (past the bound), refused on 1; port 80 open on 1 does not count.
         let some = tcp(vec![

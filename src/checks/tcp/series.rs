@@ -47,8 +47,7 @@ fn per_port<V: EncodeGaugeValue>(
     let each = |o: &Labeled, s: &Observed, e: &mut Series| {
         let ports = s
             .results
-            .tcp
-            .as_ref()
+            .get::<super::TcpCheck>()
             .and_then(|r| r.completed())
             .map_or(&[][..], |r| r.ports.as_slice());
         for p in ports {

@@ -11,10 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{findings, mtls, series, Handshake, Reply};
-use crate::checks::tcp::open_addresses;
+use crate::checks::tcp::{self, open_addresses};
 use crate::checks::{
-    timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, Notes, OriginResults, Outcome,
-    ProbeContext, Ran, Report, Reported,
+    conn, timed, Check, CheckModule, CheckRun, ContextError, Earlier, Memory, NotRun, Notes,
+    OriginResults, Outcome, Part, ProbeContext, Ran, Report, Reported, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -26,9 +26,6 @@ pub struct TlsCheck;
 impl Reported for TlsCheck {
     const ID: Check = Check::Tls;
     type Report = super::TlsReport;
-    fn report(results: &OriginResults) -> Option<&CheckRun<super::TlsReport>> {
-        results.tls.as_deref()
-    }
 }
 
 /// Lets the check, whose every connection is bounded by the timeout itself, report what it
@@ -68,6 +65,24 @@ impl CheckModule for TlsCheck {
         }
     }
 
+    /// The CDN's roots (with `global.ca_file`, as read), the recording rustls config, the AIA
+    /// cache (host names through the shared resolver, addresses where the policy allows), the
+    /// cache of analysed chains, the CDN-profile clients.
+    fn context(&self, shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
+        let global = &shared.global;
+        let ca_file = global
+            .ca_file
+            .as_deref()
+            .zip(shared.files.ca_file.as_deref());
+        let mut tls = super::TlsContext::from_pem(ca_file)?;
+        tls.aia = super::aia::AiaCache::new(super::aia::AiaPolicy {
+            resolver: Some(shared.resolver.clone()),
+            allowed: global.aia_allowed_networks.clone(),
+            adhoc: global.adhoc.clone(),
+        });
+        Ok(Some(Box::new(tls)))
+    }
+
     fn register_startup(&self, registry: &mut Registry) {
         // The CDN-profile TLS client speaks every suite of the built-in profiles; a build that
         // could not (a system OpenSSL without RC4) says so here rather than failing those origins
@@ -100,7 +115,7 @@ impl CheckModule for TlsCheck {
         results: &OriginResults,
         diagnosis: &Diagnosis,
     ) -> Vec<String> {
-        let report = results.tls.as_ref().and_then(|t| t.completed());
+        let report = results.get::<TlsCheck>().and_then(|t| t.completed());
         vec![
             super::landing::certificate(report, diagnosis),
             super::landing::negotiated(report),
@@ -134,16 +149,23 @@ impl CheckModule for TlsCheck {
         ctx: &'a ProbeContext,
         earlier: Earlier<'a>,
         memory: &'a mut Memory,
+        cycle: &'a mut ThisCycle,
     ) -> BoxFuture<'a, Report> {
         async move {
-            Report::Tls(match open_addresses(origin, &earlier, Scheme::Https) {
+            Report::of::<TlsCheck>(match open_addresses(origin, &earlier, Scheme::Https) {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
                     let spread = memory.is_scheduled();
-                    let (tls, handoff, _) =
-                        memory.parts(super::ID, || super::TlsMemory::new(spread));
-                    let check =
-                        super::probe_all(origin, ctx.cdn, &ctx.tls, &addresses, tls, handoff);
+                    let tls = memory.of(super::ID, || super::TlsMemory::new(spread));
+                    let handoff = cycle.handover::<conn::Handoff>(tcp::ID);
+                    let check = super::probe_all(
+                        origin,
+                        ctx.cdn,
+                        ctx.part::<super::TlsContext>(super::ID),
+                        &addresses,
+                        tls,
+                        handoff,
+                    );
                     timed(origin.timeout.saturating_add(MARGIN), check)
                         .await
                         .or_not_run(NotRun::NoAddress)
@@ -156,7 +178,7 @@ impl CheckModule for TlsCheck {
     fn ran(&self, results: &OriginResults) -> Option<Ran> {
         // A CDN hello that got no answer in time is a timeout, not a refusal.
         // On any address.
-        Some(results.tls.as_ref()?.ran(|report| {
+        Some(results.get::<TlsCheck>()?.ran(|report| {
             let timed_out = report.all().any(|t| {
                 matches!(
                     t.handshake,
@@ -173,7 +195,7 @@ impl CheckModule for TlsCheck {
     }
 
     fn duration(&self, results: &OriginResults) -> Option<Duration> {
-        results.tls.as_ref().map(|r| r.duration)
+        results.get::<TlsCheck>().map(|r| r.duration)
     }
 
     fn findings(&self, origin: &Origin, results: &OriginResults) -> Vec<Finding> {
@@ -190,7 +212,7 @@ impl CheckModule for TlsCheck {
         memory: &mut Memory,
         notes: &Notes,
     ) {
-        let Some(Outcome::Completed(tls)) = results.tls.as_deref_mut().map(|r| &mut r.outcome)
+        let Some(Outcome::Completed(tls)) = results.get_mut::<TlsCheck>().map(|r| &mut r.outcome)
         else {
             return;
         };
@@ -215,7 +237,7 @@ impl CheckModule for TlsCheck {
     }
 
     fn evidence(&self, origin: &Origin, results: &OriginResults) -> Vec<String> {
-        let mut lines = results.tls.as_deref().map(evidence).unwrap_or_default();
+        let mut lines = results.get::<TlsCheck>().map(evidence).unwrap_or_default();
         lines.extend(mtls::evidence(origin, now()));
         lines
     }
@@ -236,7 +258,7 @@ impl CheckModule for TlsCheck {
             };
         }
         // The first address the cause is active on.
-        let report = results.tls.as_ref().and_then(|r| r.completed());
+        let report = results.get::<TlsCheck>().and_then(|r| r.completed());
         let target = report
             .and_then(|r| {
                 r.all().find(|t| {
@@ -333,7 +355,7 @@ fn address_evidence(t: &super::TlsReport, with_certificates: bool) -> Vec<String
             "; the finished handshake of an earlier cycle reused (this cycle's first flight proves it)",
         ),
         super::FinishFrom::Later => hello.push_str(
-            " (the HTTP check's own handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
+            " (a later check's own CDN-profile handshake this cycle, where an earlier finished one was reused; the next cycle makes its own)",
         ),
     }
     let versions: Vec<&str> = t

@@ -152,34 +152,18 @@ mod tests {
     /// the same cached facts (trust is judged without time checks, as the CDN's store does).
     #[test]
     fn an_expiry_while_cached_shows_in_the_next_report() {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let at = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).expect("time");
-        let ca_key = KeyPair::generate().expect("key");
-        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name = rcgen::DistinguishedName::new();
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "Lab Root");
-        ca.not_before = at(now - 86_400);
-        ca.not_after = at(now + 365 * 86_400);
-        let root = ca.self_signed(&ca_key).expect("root");
-        let issuer = Issuer::new(ca, ca_key);
-        let key = KeyPair::generate().expect("key");
-        let mut leaf = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
-        leaf.distinguished_name = rcgen::DistinguishedName::new();
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "a.example");
-        leaf.not_before = at(now - 86_400);
-        leaf.not_after = at(now + 3600);
-        let leaf = leaf.signed_by(&key, &issuer).expect("leaf");
+        use crate::lab::pki::{LeafSpec, Pki};
+        let pki = Pki::new();
+        // Valid until tomorrow: judged an hour before its end, then an hour after.
+        let leaf = pki.leaf(&LeafSpec::new(&["a.example"]).valid(-1, 1), Some(&pki.root));
+        let root = &pki.root;
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(root.der().clone()).expect("root");
-        let store = crate::analysis::cdn_store([root.der().as_ref()]).expect("store");
+        roots.add(root.der.clone()).expect("root");
+        let store = crate::analysis::cdn_store([root.der.as_ref()]).expect("store");
         let algs = rustls::crypto::ring::default_provider()
             .signature_verification_algorithms
             .all;
-        let served = [leaf.der().clone()];
+        let served = [leaf.der.clone()];
         let cache = FactsCache::default();
         let mut computed = 0;
         let mut report_at = |t: i64| {
@@ -189,12 +173,12 @@ mod tests {
             });
             crate::analysis::report(&facts, &["a.example"], t, 0)
         };
-        let before = report_at(now);
+        let before = report_at(leaf.not_after - 3600);
         assert!(
             !before.defects.expired && !before.defects.untrusted,
             "{before:?}"
         );
-        let after = report_at(now + 7200);
+        let after = report_at(leaf.not_after + 3600);
         assert!(after.defects.expired, "{after:?}");
         assert!(!after.defects.untrusted, "expired, not also untrusted");
         assert_eq!(computed, 1, "the second report used the cached facts");

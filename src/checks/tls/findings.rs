@@ -7,7 +7,7 @@ use crate::diagnose::{merge_addresses, Cause, Finding};
 
 /// The causes active on any of the addresses the check probed, each naming its addresses.
 pub(super) fn findings(results: &OriginResults) -> Vec<Finding> {
-    let Some(run) = &results.tls else {
+    let Some(run) = results.get::<super::TlsCheck>() else {
         return Vec::new();
     };
     let report = match &run.outcome {
@@ -114,7 +114,7 @@ pub(super) fn address_findings(report: &TlsReport) -> Vec<Finding> {
     if report.finish_from == FinishFrom::Later {
         for f in &mut out {
             f.detail.push_str(
-                " (seen by the HTTP check's own handshake this cycle, where the TLS check had reused an earlier finished handshake)",
+                " (seen by a later check's own CDN-profile handshake this cycle, where the TLS check had reused an earlier finished handshake)",
             );
         }
     }
@@ -245,13 +245,10 @@ mod tests {
     }
 
     fn results(tls: Outcome<TlsReport>) -> OriginResults {
-        OriginResults {
-            tls: Some(Box::new(CheckRun {
-                duration: Duration::from_millis(5),
-                outcome: tls,
-            })),
-            ..Default::default()
-        }
+        OriginResults::default().with::<crate::checks::tls::TlsCheck>(CheckRun {
+            duration: Duration::from_millis(5),
+            outcome: tls,
+        })
     }
 
     #[test]

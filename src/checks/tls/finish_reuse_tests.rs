@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
+
+use crate::lab::pki::{LeafSpec, Pki};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -19,41 +21,21 @@ use crate::cdn::TlsVersion;
 /// A rustls origin on loopback (ECDSA certificate, TLS 1.2 and 1.3) that finishes every
 /// handshake, counting connections. Its certificate is self-signed (a cause: untrusted).
 async fn finishing_origin(connections: Arc<AtomicUsize>) -> SocketAddr {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = rcgen::CertificateParams::new(vec!["a.example".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("certificate");
-    serve(vec![cert.der().clone()], &key, connections).await
+    let leaf = Pki::new().leaf(&LeafSpec::new(&["a.example"]), None);
+    serve(vec![leaf.der], leaf.key_der, connections).await
 }
 
-/// The same, healthy: a leaf for `a.example` issued by a lab root, and a TLS context that
-/// trusts that root (kept in `dir`).
-async fn healthy_origin(connections: Arc<AtomicUsize>, dir: &Path) -> (SocketAddr, TlsContext) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.distinguished_name = rcgen::DistinguishedName::new();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "Lab Root");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).expect("root");
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("key");
-    let mut leaf = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
-    leaf.distinguished_name = rcgen::DistinguishedName::new();
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, "a.example");
-    let leaf = leaf.signed_by(&key, &issuer).expect("leaf");
-    let ca_file = dir.join("root.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).expect("write the root");
-    let addr = serve(vec![leaf.der().clone()], &key, connections).await;
-    (addr, TlsContext::new(Some(&ca_file)).expect("context"))
+/// The same, healthy: a leaf for `a.example` issued by `pki`'s root, and a TLS context that
+/// trusts that root.
+async fn healthy_origin(connections: Arc<AtomicUsize>, pki: &Pki) -> (SocketAddr, TlsContext) {
+    let leaf = pki.leaf(&LeafSpec::new(&["a.example"]), Some(&pki.root));
+    let addr = serve(vec![leaf.der], leaf.key_der, connections).await;
+    (addr, TlsContext::new(Some(&pki.ca_file)).expect("context"))
 }
 
 async fn serve(
     chain: Vec<CertificateDer<'static>>,
-    key: &rcgen::KeyPair,
+    key_der: Vec<u8>,
     connections: Arc<AtomicUsize>,
 ) -> SocketAddr {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -64,7 +46,7 @@ async fn serve(
     .with_no_client_auth()
     .with_single_cert(
         chain,
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key_der.into()),
     )
     .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -144,14 +126,14 @@ async fn cutting_proxy(backend: SocketAddr, cut: Arc<std::sync::atomic::AtomicBo
 async fn a_failed_http_handshake_contradicts_a_reused_one() {
     use std::sync::atomic::AtomicBool;
     let connections = Arc::new(AtomicUsize::new(0));
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let (backend, _) = healthy_origin(Arc::clone(&connections), dir.path()).await;
+    let pki = Pki::new();
+    let (backend, _) = healthy_origin(Arc::clone(&connections), &pki).await;
     let cut = Arc::new(AtomicBool::new(false));
     let proxy = cutting_proxy(backend, Arc::clone(&cut)).await;
     let cfg = crate::config::load_str(
         &format!(
             "global: {{ca_file: '{}'}}\norigins: [{{name: a, domain: a.example, address: 127.0.0.1, https_port: {}, protocol_policy: https-only, checks: [tls, http], http: {{path: /}}}}]",
-            dir.path().join("root.pem").display(),
+            pki.ca_file.display(),
             proxy.port()
         ),
         Path::new("t.yaml"),
@@ -164,7 +146,10 @@ async fn a_failed_http_handshake_contradicts_a_reused_one() {
     macro_rules! cycle {
         () => {{
             let snapshot = crate::cycle::run(origin, &ctx, &mut memory).await;
-            let tls = snapshot.results.tls.as_ref().and_then(|t| t.completed());
+            let tls = snapshot
+                .results
+                .get::<super::TlsCheck>()
+                .and_then(|t| t.completed());
             let from = tls.map(|t| t.finish_from);
             let causes: Vec<&str> = snapshot
                 .diagnosis
@@ -269,8 +254,7 @@ fn first_refreshes_spread_evenly_over_the_cycles() {
 #[tokio::test]
 async fn a_healthy_scheduled_origin_probes_its_matrix_later() {
     let connections = Arc::new(AtomicUsize::new(0));
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let (addr, ctx) = healthy_origin(Arc::clone(&connections), dir.path()).await;
+    let (addr, ctx) = healthy_origin(Arc::clone(&connections), &Pki::new()).await;
     let cfg = crate::config::load_str(
         "origins: [{name: a, domain: a.example, address: 127.0.0.1, checks: [tls]}]",
         Path::new("t.yaml"),
@@ -340,12 +324,14 @@ async fn the_cdn_hello_goes_on_the_tcp_checks_connection() {
         () => {{
             let before = connections.load(Ordering::SeqCst);
             let snapshot = crate::cycle::run(origin, &ctx, &mut memory).await;
-            assert!(memory.handoff.is_empty(), "nothing outlives the cycle");
             (snapshot, connections.load(Ordering::SeqCst) - before)
         }};
     }
     let (first, n) = cycle!();
-    let tls = first.results.tls.as_ref().and_then(|t| t.completed());
+    let tls = first
+        .results
+        .get::<super::TlsCheck>()
+        .and_then(|t| t.completed());
     assert_eq!(
         tls.map(|t| &t.handshake),
         Some(&Handshake::Accepted),
@@ -357,11 +343,14 @@ async fn the_cdn_hello_goes_on_the_tcp_checks_connection() {
     );
     let (steady, n) = cycle!();
     assert_eq!(n, 1, "the TCP check's connection carried the CDN hello");
-    let tcp = steady.results.tcp.as_ref().and_then(|t| t.completed());
+    let tcp = steady
+        .results
+        .get::<crate::checks::tcp::TcpCheck>()
+        .and_then(|t| t.completed());
     assert_eq!(
         tcp.map(|t| t.closed().count()),
         Some(0),
         "{:?}",
-        steady.results.tcp
+        steady.results.get::<crate::checks::tcp::TcpCheck>()
     );
 }

@@ -10,7 +10,9 @@ use crate::exposition::{detail_family, family, lookup, push_label, Observed, Ren
 pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Result {
     use crate::checks::{Handshake, Outcome, TlsReport};
     fn report<'a>(s: &Observed<'a>) -> Option<&'a TlsReport> {
-        s.results.tls.as_ref().and_then(|r| r.completed())
+        s.results
+            .get::<super::TlsCheck>()
+            .and_then(|r| r.completed())
     }
     fn chain<'a>(s: &Observed<'a>) -> Option<&'a crate::analysis::ChainReport> {
         report(s).and_then(|r| r.chain.as_ref())
@@ -20,7 +22,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, rows: &[Observed]) -> fmt::Res
         "origin_tls_handshake_success",
         "1 when the origin answered the CDN's own ClientHello with a protocol and cipher the CDN offered.",
         rows,
-        |o, s, e| match s.results.tls.as_ref().map(|r| &r.outcome) {
+        |o, s, e| match s.results.get::<super::TlsCheck>().map(|r| &r.outcome) {
             None => Ok(()),
             // A hello the origin accepted, asking for the CDN's origin mTLS certificate of which
             // the exporter has no copy, is no failure the exporter saw.

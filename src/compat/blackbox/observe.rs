@@ -18,7 +18,10 @@ use std::time::SystemTime;
 use super::{go, HttpSeen, Module, Probe, TlsSeen};
 use crate::analysis::Trust;
 use crate::cdn::TlsVersion;
+use crate::checks::http::HttpCheck;
+use crate::checks::tcp::TcpCheck;
 use crate::checks::tls::cdn_client::Finish;
+use crate::checks::tls::TlsCheck;
 use crate::checks::{probed_addresses, unix_seconds, HttpOutcome, HttpReport, OriginResults};
 use crate::checks::{PortState, TlsReport};
 use crate::config::{Check, Origin, Scheme};
@@ -69,8 +72,7 @@ pub fn observe(origin: &Origin, results: &OriginResults, at: SystemTime) -> Opti
     let connect = seen.connect_seconds();
     let tls_seconds = match tls_checked {
         true => results
-            .tls
-            .as_ref()
+            .get::<TlsCheck>()
             .map_or(0.0, |r| r.duration.as_secs_f64()),
         false => 0.0,
     };
@@ -221,7 +223,7 @@ struct Seen<'a> {
 
 impl<'a> Seen<'a> {
     fn port_state(&self) -> Option<PortState> {
-        let tcp = self.results.tcp.as_ref()?.completed()?;
+        let tcp = self.results.get::<TcpCheck>()?.completed()?;
         tcp.ports
             .iter()
             .find(|p| p.address == self.address.ip() && p.port == self.address.port())
@@ -229,7 +231,7 @@ impl<'a> Seen<'a> {
     }
 
     fn connect_seconds(&self) -> f64 {
-        let Some(tcp) = self.results.tcp.as_ref().and_then(|t| t.completed()) else {
+        let Some(tcp) = self.results.get::<TcpCheck>().and_then(|t| t.completed()) else {
             return 0.0;
         };
         tcp.ports
@@ -239,12 +241,12 @@ impl<'a> Seen<'a> {
     }
 
     fn tls_report(&self) -> Option<&'a TlsReport> {
-        let tls = self.results.tls.as_ref()?.completed()?;
+        let tls = self.results.get::<TlsCheck>()?.completed()?;
         tls.all().find(|t| t.address == self.address)
     }
 
     fn http_report(&self) -> Option<&'a HttpReport> {
-        let http = self.results.http.as_ref()?.completed()?;
+        let http = self.results.get::<HttpCheck>()?.completed()?;
         http.all().find(|h| h.address == self.address)
     }
 

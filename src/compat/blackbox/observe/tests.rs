@@ -126,27 +126,30 @@ fn results(
     tls_report: Option<TlsReport>,
     http_report: Option<CheckRun<HttpReport>>,
 ) -> OriginResults {
-    OriginResults {
-        resolution: Some(CheckRun {
-            duration: ms(2),
-            outcome: Outcome::Completed(Resolution {
-                addresses: vec![addr().ip()],
-                error: None,
-            }),
+    let results = OriginResults::new(Some(CheckRun {
+        duration: ms(2),
+        outcome: Outcome::Completed(Resolution {
+            addresses: vec![addr().ip()],
+            error: None,
         }),
-        tcp: Some(run(TcpReport {
-            ports: vec![PortResult {
-                address: addr().ip(),
-                port: 443,
-                scheme: Scheme::Https,
-                state: PortState::Open,
-                duration: ms(4),
-                attempts: 1,
-            }],
-        })),
-        tls: tls_report.map(|t| Box::new(run(t))),
-        http: http_report.map(Box::new),
-        ..Default::default()
+    }))
+    .with::<TcpCheck>(run(TcpReport {
+        ports: vec![PortResult {
+            address: addr().ip(),
+            port: 443,
+            scheme: Scheme::Https,
+            state: PortState::Open,
+            duration: ms(4),
+            attempts: 1,
+        }],
+    }));
+    let results = match tls_report {
+        Some(t) => results.with::<TlsCheck>(run(t)),
+        None => results,
+    };
+    match http_report {
+        Some(h) => results.with::<HttpCheck>(h),
+        None => results,
     }
 }
 
@@ -299,12 +302,12 @@ fn no_answer_keeps_the_connection_phases_only() {
 #[test]
 fn a_closed_port_and_a_name_that_does_not_resolve() {
     let mut r = results(None, Some(CheckRun::not_run(NotRun::PortClosed)));
-    if let Some(tcp) = r.tcp.as_mut() {
+    if let Some(tcp) = r.get_mut::<TcpCheck>() {
         if let Outcome::Completed(t) = &mut tcp.outcome {
             t.ports[0].state = PortState::Refused;
         }
     }
-    r.tls = Some(Box::new(CheckRun::not_run(NotRun::PortClosed)));
+    let r = r.with::<TlsCheck>(CheckRun::not_run(NotRun::PortClosed));
     let p = observe(&full(), &r, at()).unwrap();
     assert!(!p.success);
     // The lookup, then the refused connection.
@@ -315,16 +318,13 @@ fn a_closed_port_and_a_name_that_does_not_resolve() {
     );
     assert_eq!(p.http.as_ref().unwrap().phases, [0.002, 0.0, 0.0, 0.0, 0.0]);
 
-    let r = OriginResults {
-        resolution: Some(CheckRun {
-            duration: ms(7),
-            outcome: Outcome::Completed(Resolution {
-                addresses: Vec::new(),
-                error: Some("NXDOMAIN".into()),
-            }),
+    let r = OriginResults::new(Some(CheckRun {
+        duration: ms(7),
+        outcome: Outcome::Completed(Resolution {
+            addresses: Vec::new(),
+            error: Some("NXDOMAIN".into()),
         }),
-        ..Default::default()
-    };
+    }));
     let p = observe(&full(), &r, at()).unwrap();
     assert_eq!((p.success, p.ip), (false, None));
     let h = p.http.unwrap();
@@ -358,7 +358,7 @@ fn origins_without_the_http_check_are_tcp_modules() {
     // The TLS check alone: its handshake is the connection.
     let tls_only = origin("https_port: 443, checks: [tls]");
     let mut r = results(Some(tls(done(), Some(good_chain()))), None);
-    r.tcp = None;
+    r.remove::<TcpCheck>();
     assert!(observe(&tls_only, &r, at()).unwrap().success);
     // Nothing that connects: no module fits.
     assert_eq!(observe(&origin("checks: [dns]"), &r, at()), None);
@@ -372,7 +372,7 @@ fn a_plain_http_origin_has_no_tls() {
     report.scheme = Scheme::Http;
     report.phases.tls = None;
     let mut r = results(None, Some(run(report)));
-    if let Some(Outcome::Completed(t)) = r.tcp.as_mut().map(|t| &mut t.outcome) {
+    if let Some(Outcome::Completed(t)) = r.get_mut::<TcpCheck>().map(|t| &mut t.outcome) {
         t.ports[0].port = 80;
         t.ports[0].scheme = Scheme::Http;
     }
