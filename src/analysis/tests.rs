@@ -828,3 +828,20 @@ fn issued_by_needs_the_issuer_name_and_its_signature() {
     let r = run(&[inter.der.clone(), stray], &[], &p.roots, NAME);
     assert!(!r.defects.out_of_order, "{r:?}");
 }
+
+#[test]
+fn the_peer_names_stop_at_a_whole_name_within_their_byte_bound() {
+    // Each name is 63 bytes, counted with a separator as 64: exactly chain::MAX_PEER_NAMES / 64 of
+    // them fit (the last one ends on the bound itself), the next is dropped whole.
+    assert_eq!(chain::MAX_PEER_NAMES % 64, 0);
+    let names: Vec<String> = (0..chain::MAX_PEER_NAMES / 64 + 6)
+        .map(|i| format!("{i:0>51}.example.com"))
+        .collect();
+    assert!(names.iter().all(|n| n.len() == 63));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = pki();
+    let l = leaf(&refs, &p.inter, (-1, 90), None);
+    let r = run(&[l, p.inter.der.clone()], &[], &p.roots, NAME);
+    let peer = r.peer.expect("the first certificate's facts");
+    assert_eq!(peer.dns_names, names[..chain::MAX_PEER_NAMES / 64].to_vec());
+}
