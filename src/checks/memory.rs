@@ -75,8 +75,9 @@ impl Memory {
     pub fn of<C: CheckTypes>(&mut self, fresh: impl FnOnce() -> C::Memory) -> &mut C::Memory {
         let slot = &mut self.slots[C::ID.index()];
         // Only `of::<C>` fills `C`'s slot, always with a `C::Memory`: a slot holding another
-        // type would take two `CheckTypes` with one id, which the registry test rules out
-        // (each module's id is its place). Such a slot is replaced, never misread.
+        // type would take two `CheckTypes` with one id (only the tests' `TestCheck` shares a
+        // registered check's). Such a slot is replaced, never misread, so the `unreachable!`
+        // below cannot fire: the slot was just checked or filled.
         if !slot
             .as_deref()
             .is_some_and(|m| m.as_any().is::<C::Memory>())
