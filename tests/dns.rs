@@ -382,7 +382,7 @@ async fn each_origin_of_a_zone_asks_the_soa_itself() {
     let check = |i: usize| {
         origin_exporter::checks::dns::check(
             &cfg.origins[i],
-            ctx.part::<origin_exporter::checks::DnsContext>(origin_exporter::checks::dns::ID),
+            ctx.part::<origin_exporter::checks::dns::DnsCheck>(),
         )
     };
     // The first check discovers the zone.

@@ -2,7 +2,7 @@
 //! files they name, never per probe. A shared part (the profile, the settings, the files read,
 //! the recursive resolver, the HTTP client's TLS config) and a part per check, in a slot the
 //! registry creates, built by the check's module from the shared part
-//! ([`CheckModule::context`](super::CheckModule::context)).
+//! ([`CheckTypes::context`]).
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -15,7 +15,7 @@ use crate::cdn::CdnProfile;
 use crate::config::{Global, Origin};
 use crate::netpolicy::Reach;
 
-use super::{http_client, resolve, Check, CHECKS, REGISTRY};
+use super::{http_client, resolve, CheckTypes, CHECKS, REGISTRY};
 
 /// The system resolver's configuration, read when `global.resolvers` is empty.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -36,12 +36,12 @@ pub struct ProbeContext {
     pub files: ContextFiles,
     /// Where the exporter serves HTTP, when it does: an ad-hoc probe may not connect to it.
     pub listen: Option<SocketAddr>,
-    /// Each check's own part, by check index (`None` for a check that needs none).
+    /// Each check's own part, by check index; `None` only while the context is being built.
     parts: [Option<Part>; CHECKS],
 }
 
-/// One check's part of the probe context, of the check's own type (the TLS check's
-/// `TlsContext`, the DNS check's `DnsContext`).
+/// One check's part of the probe context, of the check's own type ([`CheckTypes::Context`]: the
+/// TLS check's `TlsContext`, the DNS check's `DnsContext`, `()` for a check that needs none).
 pub type Part = Box<dyn Any + Send + Sync>;
 
 /// The content of every file a probe context is built from, read once (blocking: never on an
@@ -107,7 +107,7 @@ impl ProbeContext {
     }
 
     /// Builds the context from files already read (see [`ContextFiles`]).
-    /// Each check's part is built by its module, from the shared part.
+    /// Each check's part is built by its module ([`CheckTypes::context`]), from the shared part.
     pub fn from_files(global: &Global, files: ContextFiles) -> Result<Self, ContextError> {
         let resolver = resolve::resolver(global, files.system_resolver.as_ref())?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -122,21 +122,23 @@ impl ProbeContext {
             parts: Default::default(),
         };
         for m in REGISTRY {
-            ctx.parts[m.id().index()] = m.context(&ctx)?;
+            ctx.parts[m.id().index()] = Some(m.context_part(&ctx)?);
         }
         Ok(ctx)
     }
 
-    /// The part of `check`, of its own type `T`, as its module built it: the check's own, or
-    /// that of an earlier check it declares. Asking for a part the check's module does not
-    /// build is a programming error.
-    pub fn part<T: Any>(&self, check: Check) -> &T {
-        match self.parts[check.index()]
+    /// The part of check `C` as its module built it: the check's own, or that of an earlier
+    /// check it declares (the HTTP check reads the TLS check's CDN-profile clients).
+    pub fn part<C: CheckTypes>(&self) -> &C::Context {
+        // Every registered check's slot holds its `C::Context` once `from_files` returns: the
+        // slot of `REGISTRY[i]` is filled by that module's `context_part`, which boxes exactly
+        // its `CheckTypes::Context`, and the registry test proves `REGISTRY[i]` has id `i`.
+        match self.parts[C::ID.index()]
             .as_deref()
             .and_then(|p| p.downcast_ref())
         {
             Some(part) => part,
-            None => unreachable!("{check:?} builds no {}", std::any::type_name::<T>()),
+            None => unreachable!("{:?} built its context part", C::ID),
         }
     }
 
@@ -190,7 +192,7 @@ impl ContextError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::tls::{self, TlsContext};
+    use crate::checks::tls::TlsCheck;
 
     fn global(yaml: &str) -> Global {
         let yaml = format!("{yaml}\norigins: [{{name: a, domain: a.example}}]\n");
@@ -225,7 +227,7 @@ mod tests {
         let replaced = ContextFiles::read(&g).expect("read");
         assert!(!ctx.fits(&g, &replaced));
         let fresh = ProbeContext::from_files(&g, replaced).expect("context");
-        let roots = |c: &ProbeContext| c.part::<TlsContext>(tls::ID).roots.len();
+        let roots = |c: &ProbeContext| c.part::<TlsCheck>().roots.len();
         assert_eq!(roots(&fresh), roots(&ctx));
         assert_ne!(fresh.files, ctx.files);
 

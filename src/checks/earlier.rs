@@ -5,21 +5,10 @@
 //! [`Notes`]: typed, posted after every check ran, read by the earlier check's `revise`.
 
 use std::any::Any;
-use std::fmt;
 use std::net::IpAddr;
 
-use super::{Check, CheckRun, OriginResults};
+use super::{Check, CheckRun, CheckTypes, OriginResults};
 use crate::config::Origin;
-
-/// A check's own types: its id and what one cycle of it found, the type of its slot in
-/// [`OriginResults`] ([`OriginResults::get`]). Implemented by each check's module for its own
-/// unit struct; a later check names an earlier one by it (`earlier.get::<TcpCheck>()`).
-pub trait Reported: 'static {
-    /// The check this is.
-    const ID: Check;
-    /// What one cycle of the check found (kept per origin: small, or boxed inside).
-    type Report: fmt::Debug + Clone + Send + Sync + 'static;
-}
 
 /// What a running check sees of the checks before it in the cycle: the resolution, and the
 /// reports of the checks it declared in `needs()`; and whether a later check takes what it
@@ -54,7 +43,7 @@ impl<'a> Earlier<'a> {
 
     /// The run of a declared earlier check; `None` when it did not run. Asking for an undeclared
     /// one is a programming error (a debug assertion; `None` in a release build).
-    pub fn get<C: Reported>(&self) -> Option<&'a CheckRun<C::Report>> {
+    pub fn get<C: CheckTypes>(&self) -> Option<&'a CheckRun<C::Report>> {
         let declared = self.needs.contains(&C::ID);
         debug_assert!(declared, "{:?} is not declared in needs()", C::ID);
         if declared {
@@ -66,7 +55,7 @@ impl<'a> Earlier<'a> {
 
     /// Whether the origin's settings enable a declared earlier check (an echo rule: the earlier
     /// check owns the failure when it runs).
-    pub fn enabled<C: Reported>(&self, origin: &Origin) -> bool {
+    pub fn enabled<C: CheckTypes>(&self, origin: &Origin) -> bool {
         debug_assert!(
             self.needs.contains(&C::ID),
             "{:?} is not declared in needs()",

@@ -9,8 +9,8 @@ use futures_util::FutureExt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{
-    Check, CheckModule, CheckRun, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran,
-    Report, Reported, ThisCycle,
+    Check, CheckModule, CheckRun, CheckTypes, ContextError, Earlier, Memory, OriginResults,
+    Outcome, ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -27,9 +27,16 @@ pub struct ExampleReport {
     pub addresses: usize,
 }
 
-impl Reported for ExampleCheck {
+impl CheckTypes for ExampleCheck {
     const ID: Check = ID;
     type Report = ExampleReport;
+    type Memory = ();
+    type Handover = ();
+    type Context = ();
+
+    fn context(_shared: &ProbeContext) -> Result<(), ContextError> {
+        Ok(())
+    }
 }
 
 fn report(results: &OriginResults) -> Option<&CheckRun<ExampleReport>> {
@@ -37,10 +44,6 @@ fn report(results: &OriginResults) -> Option<&CheckRun<ExampleReport>> {
 }
 
 impl CheckModule for ExampleCheck {
-    fn id(&self) -> Check {
-        ID
-    }
-
     fn name(&self) -> &'static str {
         "example"
     }

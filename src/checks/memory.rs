@@ -1,11 +1,11 @@
 //! What an origin's checks remember between its cycles: a slot per check in
-//! [`REGISTRY`](super::REGISTRY), of the check's own type. What a cycle holds for its checks for
+//! [`REGISTRY`](super::REGISTRY), of the check's own type ([`CheckTypes::Memory`]). What a cycle holds for its checks for
 //! that cycle only is not here but in [`ThisCycle`](super::ThisCycle).
 
 use std::any::Any;
 use std::fmt;
 
-use super::{Check, CHECKS};
+use super::{CheckTypes, CHECKS};
 
 /// What an origin's checks remember between its cycles, kept by its scheduler task (fresh when
 /// the origin's settings change): a slot per check, created the first time the check has
@@ -64,32 +64,32 @@ impl Memory {
         self.scheduled
     }
 
-    /// What `check` remembers, of its own type `T`; `None` before it kept anything.
-    pub fn get<T: Any>(&self, check: Check) -> Option<&T> {
-        self.slots[check.index()]
+    /// What check `C` remembers; `None` before it kept anything.
+    pub fn get<C: CheckTypes>(&self) -> Option<&C::Memory> {
+        self.slots[C::ID.index()]
             .as_deref()
             .and_then(|m| m.as_any().downcast_ref())
     }
 
-    /// The memory of `check`, of the check's own type `T`: created by `fresh` the first time
-    /// (or when the slot holds another type, which only a programming error could cause).
-    pub fn of<T>(&mut self, check: Check, fresh: impl FnOnce() -> T) -> &mut T
-    where
-        T: Any + fmt::Debug + Send + Clone,
-    {
-        let slot = &mut self.slots[check.index()];
-        let fits = slot
-            .as_deref_mut()
-            .is_some_and(|m| m.as_any_mut().is::<T>());
-        if !fits {
+    /// The memory of check `C`: created by `fresh` the first time.
+    pub fn of<C: CheckTypes>(&mut self, fresh: impl FnOnce() -> C::Memory) -> &mut C::Memory {
+        let slot = &mut self.slots[C::ID.index()];
+        // Only `of::<C>` fills `C`'s slot, always with a `C::Memory`: a slot holding another
+        // type would take two `CheckTypes` with one id (only the tests' `TestCheck` shares a
+        // registered check's). Such a slot is replaced, never misread, so the `unreachable!`
+        // below cannot fire: the slot was just checked or filled.
+        if !slot
+            .as_deref()
+            .is_some_and(|m| m.as_any().is::<C::Memory>())
+        {
             *slot = Some(Box::new(fresh()));
         }
         match slot
             .as_deref_mut()
-            .and_then(|m| m.as_any_mut().downcast_mut::<T>())
+            .and_then(|m| m.as_any_mut().downcast_mut())
         {
             Some(memory) => memory,
-            None => unreachable!("the slot was just filled with a T"),
+            None => unreachable!("the slot was just filled with a C::Memory"),
         }
     }
 }

@@ -5,11 +5,12 @@
 //! A check's module holds everything of that check: how it runs (I/O), which causes its report
 //! shows (`findings`, pure), the series it exports (`series`), and what it tells a person
 //! (`explain`), its `ID` (its place in [`REGISTRY`]) and what it needs of earlier checks
-//! ([`CheckModule::needs`], read through [`Earlier`]), its report type and its memory type
-//! ([`Reported`]: each sits in the check's slot of [`OriginResults`] and [`Memory`], slots the
-//! registry creates, one per check). Adding a check is a new module and its line in
+//! ([`CheckModule::needs`], read through [`Earlier`]), and its own types ([`CheckTypes`]: its
+//! report, memory, context part and handover, each in the check's slot of [`OriginResults`],
+//! [`Memory`], [`ProbeContext`] and [`ThisCycle`], slots the registry creates, one per check). Adding a check is a new module and its line in
 //! [`REGISTRY`], as the test-only `example` check proves: see ARCHITECTURE.md.
 
+mod check_types;
 pub mod conn;
 pub mod context;
 pub mod dial;
@@ -43,9 +44,10 @@ use crate::config::Origin;
 use crate::diagnose::{Cause, Diagnosis, Finding};
 use crate::exposition::Observed;
 
+pub use check_types::{CheckTypes, OwnTypes};
 pub use context::{ContextError, ContextFiles, Part, ProbeContext};
 pub use dns::{DnsContext, DnsReport};
-pub use earlier::{Earlier, Notes, Reported};
+pub use earlier::{Earlier, Notes};
 pub use edge::EdgeReport;
 pub use http::{HttpOutcome, HttpReport, Phases};
 pub use lingering::{Amend, Lingering};
@@ -131,10 +133,9 @@ pub fn module(check: Check) -> &'static dyn CheckModule {
 }
 
 /// One check: runs for an origin, turns its report into findings, encodes its series, explains
-/// its evidence. Implemented by a unit struct in each check's module.
-pub trait CheckModule: Send + Sync {
-    fn id(&self) -> Check;
-
+/// its evidence. Implemented by a unit struct in each check's module, which also implements
+/// [`CheckTypes`] (its id and own types; [`OwnTypes`] is how the registry reaches them).
+pub trait CheckModule: OwnTypes {
     /// The `check` label value and the name in `checks:`.
     fn name(&self) -> &'static str;
 
@@ -157,14 +158,6 @@ pub trait CheckModule: Send + Sync {
     /// presents apply only where the CDN presents one.
     fn detects(&self, _cause: Cause, _origin: &Origin) -> bool {
         true
-    }
-
-    /// Builds the check's own part of the probe context from its shared part, once per config
-    /// (the TLS check's roots and caches, the DNS check's discovery cache); `None` for a check
-    /// that needs none. Read back with [`ProbeContext::part`]. An error is the config's (a CA
-    /// file that does not parse).
-    fn context(&self, _shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
-        Ok(None)
     }
 
     /// Registers the series the check exports once, at startup, about the exporter itself (not
@@ -370,13 +363,16 @@ mod tests {
     /// copy of the memory copies it.
     #[test]
     fn a_checks_memory_is_kept_in_its_slot() {
+        type First = check_types::TestCheck<2, u32>;
+        type Second = check_types::TestCheck<3, u32>;
         let mut m = Memory::default();
-        *m.of(Check::Tls, || 0u32) += 2;
-        *m.of(Check::Tls, || 0u32) += 3;
-        assert_eq!(*m.of(Check::Tls, || 0u32), 5);
-        assert_eq!(*m.of(Check::Http, || 7u32), 7);
-        let mut copy = m.clone();
-        assert_eq!(*copy.of(Check::Tls, || 0u32), 5);
+        assert_eq!(m.get::<First>(), None);
+        *m.of::<First>(|| 0) += 2;
+        *m.of::<First>(|| 0) += 3;
+        assert_eq!(*m.of::<First>(|| 0), 5);
+        assert_eq!(*m.of::<Second>(|| 7), 7);
+        let copy = m.clone();
+        assert_eq!(copy.get::<First>(), Some(&5));
         assert!(!m.is_scheduled() && Memory::scheduled().is_scheduled());
     }
 

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::fmt;
 
-use super::{Check, CheckRun, Reported, Resolution, CHECKS};
+use super::{Check, CheckRun, CheckTypes, Resolution, CHECKS};
 
 /// One check's report of one cycle, as its run hands it to the runner: the run of the check's own
 /// report type, boxed once (the box moves into the check's slot of [`OriginResults`]).
@@ -17,7 +17,7 @@ pub struct Report {
 
 impl Report {
     /// The run of check `C`.
-    pub fn of<C: Reported>(run: CheckRun<C::Report>) -> Self {
+    pub fn of<C: CheckTypes>(run: CheckRun<C::Report>) -> Self {
         Report {
             check: C::ID,
             run: Box::new(run),
@@ -79,27 +79,27 @@ impl OriginResults {
     }
 
     /// These results with `run` as check `C`'s.
-    pub fn with<C: Reported>(mut self, run: CheckRun<C::Report>) -> Self {
+    pub fn with<C: CheckTypes>(mut self, run: CheckRun<C::Report>) -> Self {
         self.put(Report::of::<C>(run));
         self
     }
 
     /// The run of check `C`; `None` when it did not run.
-    pub fn get<C: Reported>(&self) -> Option<&CheckRun<C::Report>> {
+    pub fn get<C: CheckTypes>(&self) -> Option<&CheckRun<C::Report>> {
         self.reports[C::ID.index()]
             .as_deref()
             .and_then(|r| r.as_any().downcast_ref())
     }
 
     /// The run of check `C`, to revise or amend; `None` when it did not run.
-    pub fn get_mut<C: Reported>(&mut self) -> Option<&mut CheckRun<C::Report>> {
+    pub fn get_mut<C: CheckTypes>(&mut self) -> Option<&mut CheckRun<C::Report>> {
         self.reports[C::ID.index()]
             .as_deref_mut()
             .and_then(|r| r.as_any_mut().downcast_mut())
     }
 
     /// Forgets the run of check `C`, as if it had not run.
-    pub fn remove<C: Reported>(&mut self) {
+    pub fn remove<C: CheckTypes>(&mut self) {
         self.reports[C::ID.index()] = None;
     }
 }

@@ -5,7 +5,7 @@
 
 use std::any::Any;
 
-use super::{Check, Lingering, CHECKS};
+use super::{CheckTypes, Lingering, CHECKS};
 
 /// What one cycle holds for its checks: each check's handover, by check index, created on first
 /// use, and the work its checks left running.
@@ -18,17 +18,19 @@ pub struct ThisCycle {
 }
 
 impl ThisCycle {
-    /// What `check` leaves for this cycle's later checks, of its own type `T` (the TCP check's
-    /// `conn::Handoff`): created empty the first time. The check that leaves it fills it; a later
-    /// check that declares it in `takes()` takes from it.
-    pub fn handover<T: Any + Send + Default>(&mut self, check: Check) -> &mut T {
-        let slot = &mut self.handovers[check.index()];
-        if !slot.as_deref().is_some_and(|h| h.is::<T>()) {
-            *slot = Some(Box::new(T::default()));
+    /// What check `C` leaves for this cycle's later checks ([`CheckTypes::Handover`]: the TCP
+    /// check's `conn::Handoff`): created empty the first time. The check that leaves it fills it;
+    /// a later check that declares it in `takes()` takes from it.
+    pub fn handover<C: CheckTypes>(&mut self) -> &mut C::Handover {
+        let slot = &mut self.handovers[C::ID.index()];
+        // Only `handover::<C>` fills `C`'s slot, always with a `C::Handover` (see
+        // `Memory::of`): another type is replaced, never misread.
+        if !slot.as_deref().is_some_and(|h| h.is::<C::Handover>()) {
+            *slot = Some(Box::<C::Handover>::default());
         }
-        match slot.as_deref_mut().and_then(|h| h.downcast_mut::<T>()) {
+        match slot.as_deref_mut().and_then(|h| h.downcast_mut()) {
             Some(handover) => handover,
-            None => unreachable!("the slot was just filled with a T"),
+            None => unreachable!("the slot was just filled with a C::Handover"),
         }
     }
 }
@@ -36,14 +38,16 @@ impl ThisCycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::{tcp, tls};
+    use crate::checks::check_types::TestCheck;
 
     /// A check's handover stays in its slot for the cycle, apart from the others'.
     #[test]
     fn a_checks_handover_is_kept_in_its_slot() {
+        type First = TestCheck<1, Vec<u8>>;
+        type Second = TestCheck<2, Vec<u8>>;
         let mut cycle = ThisCycle::default();
-        cycle.handover::<Vec<u8>>(tcp::ID).push(1);
-        assert_eq!(cycle.handover::<Vec<u8>>(tcp::ID), &vec![1]);
-        assert!(cycle.handover::<Vec<u8>>(tls::ID).is_empty());
+        cycle.handover::<First>().push(1);
+        assert_eq!(cycle.handover::<First>(), &vec![1]);
+        assert!(cycle.handover::<Second>().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{explain, findings, series};
 use crate::checks::{
-    timed, Check, CheckModule, ContextError, Earlier, Memory, OriginResults, Outcome, Part,
+    timed, Check, CheckModule, CheckTypes, ContextError, Earlier, Memory, OriginResults, Outcome,
     ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::Origin;
@@ -21,16 +21,23 @@ use crate::exposition::Observed;
 /// Resolution through the recursive resolvers, and the health of the zone's nameservers.
 pub struct DnsCheck;
 
-impl crate::checks::Reported for DnsCheck {
-    const ID: crate::checks::Check = super::ID;
+impl CheckTypes for DnsCheck {
+    const ID: Check = super::ID;
     type Report = super::DnsReport;
+    type Memory = ();
+    type Context = super::DnsContext;
+    type Handover = ();
+
+    /// Zone discovery through the shared resolver, and its cache.
+    fn context(shared: &ProbeContext) -> Result<super::DnsContext, ContextError> {
+        Ok(super::DnsContext::new(
+            &shared.global,
+            shared.resolver.clone(),
+        ))
+    }
 }
 
 impl CheckModule for DnsCheck {
-    fn id(&self) -> Check {
-        Check::Dns
-    }
-
     fn name(&self) -> &'static str {
         "dns"
     }
@@ -58,12 +65,6 @@ impl CheckModule for DnsCheck {
         true
     }
 
-    /// Zone discovery through the shared resolver, and its cache.
-    fn context(&self, shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
-        let dns = super::DnsContext::new(&shared.global, shared.resolver.clone());
-        Ok(Some(Box::new(dns)))
-    }
-
     fn run<'a>(
         &'a self,
         origin: &'a Origin,
@@ -74,11 +75,7 @@ impl CheckModule for DnsCheck {
     ) -> BoxFuture<'a, Report> {
         async move {
             Report::of::<DnsCheck>(
-                timed(
-                    origin.timeout,
-                    super::check(origin, ctx.part::<super::DnsContext>(super::ID)),
-                )
-                .await,
+                timed(origin.timeout, super::check(origin, ctx.part::<DnsCheck>())).await,
             )
         }
         .boxed()

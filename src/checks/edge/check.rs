@@ -9,8 +9,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, EdgeOutcome};
 use crate::checks::{
-    timed, Check, CheckModule, Earlier, Memory, OriginResults, Outcome, ProbeContext, Ran, Report,
-    ThisCycle,
+    timed, Check, CheckModule, CheckTypes, ContextError, Earlier, Memory, OriginResults, Outcome,
+    ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -19,19 +19,22 @@ use crate::exposition::Observed;
 /// What the CDN itself answers for `edge.url`.
 pub struct EdgeCheck;
 
-impl crate::checks::Reported for EdgeCheck {
-    const ID: crate::checks::Check = super::ID;
+impl CheckTypes for EdgeCheck {
+    const ID: Check = super::ID;
     type Report = super::EdgeReport;
+    type Memory = ();
+    type Handover = ();
+    type Context = ();
+
+    fn context(_shared: &ProbeContext) -> Result<(), ContextError> {
+        Ok(())
+    }
 }
 
 /// Lets the request, itself bounded by the timeout, report instead of being cut off.
 const MARGIN: Duration = Duration::from_millis(100);
 
 impl CheckModule for EdgeCheck {
-    fn id(&self) -> Check {
-        Check::Edge
-    }
-
     fn name(&self) -> &'static str {
         "edge"
     }

@@ -10,11 +10,10 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series, HttpOutcome, KeepAlive};
 use crate::checks::tcp::{open_addresses, TcpCheck};
-use crate::checks::tls::{self, Contradiction, TlsCheck, TlsContext};
-use crate::checks::Reported;
+use crate::checks::tls::{Contradiction, TlsCheck};
 use crate::checks::{
-    timed, Check, CheckModule, CheckRun, Earlier, Handshake, Memory, NotRun, Notes, OriginResults,
-    Outcome, ProbeContext, Ran, Report, ThisCycle,
+    timed, Check, CheckModule, CheckRun, CheckTypes, ContextError, Earlier, Handshake, Memory,
+    NotRun, Notes, OriginResults, Outcome, ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Finding};
@@ -23,16 +22,20 @@ use crate::exposition::Observed;
 /// The CDN's request, answered within its read timeout with an expected status.
 pub struct HttpCheck;
 
-impl crate::checks::Reported for HttpCheck {
-    const ID: crate::checks::Check = super::ID;
+impl CheckTypes for HttpCheck {
+    const ID: Check = super::ID;
     type Report = super::HttpReport;
+    /// Kept only once it watches a connection (the keep-alive watch).
+    type Memory = super::keepalive::HttpMemory;
+    type Context = ();
+    type Handover = ();
+
+    fn context(_shared: &ProbeContext) -> Result<(), ContextError> {
+        Ok(())
+    }
 }
 
 impl CheckModule for HttpCheck {
-    fn id(&self) -> Check {
-        Check::Http
-    }
-
     fn name(&self) -> &'static str {
         "http"
     }
@@ -89,7 +92,7 @@ impl CheckModule for HttpCheck {
                     let identity = origin.client_certificate.as_deref();
                     // The CDN's own TLS client; one that cannot be built is the TLS check's
                     // finding (its handshake fails the same way).
-                    match ctx.part::<TlsContext>(tls::ID).clients.get(
+                    match ctx.part::<TlsCheck>().clients.get(
                         ctx.cdn,
                         &origin.ssl_protocols,
                         identity,

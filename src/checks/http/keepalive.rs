@@ -192,7 +192,7 @@ pub(super) fn start(
     memory: &mut Memory,
     lingering: &mut Lingering,
 ) {
-    let known = memory.get::<HttpMemory>(super::ID);
+    let known = memory.get::<super::HttpCheck>();
     let fill = |r: &mut HttpReport| {
         if let KeepAlive::Watching { earlier, .. } = &mut r.keepalive {
             *earlier = known.and_then(|m| m.latest(r.address));
@@ -204,7 +204,7 @@ pub(super) fn start(
         // Nothing watched: an origin that never keeps a connection open keeps no memory.
         return;
     }
-    let memory = memory.of(super::ID, HttpMemory::default);
+    let memory = memory.of::<super::HttpCheck>(HttpMemory::default);
     let bound = keepalive_timeout.saturating_add(BEYOND);
     for (address, idle) in idle {
         let recent = memory.recent();

@@ -9,8 +9,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{findings, series};
 use crate::checks::{
-    conn, timed, Check, CheckModule, CheckRun, Earlier, Memory, NotRun, OriginResults,
-    ProbeContext, Ran, Report, Reported, ThisCycle, MAX_PROBED_ADDRESSES,
+    conn, timed, Check, CheckModule, CheckRun, CheckTypes, ContextError, Earlier, Memory, NotRun,
+    OriginResults, ProbeContext, Ran, Report, ThisCycle, MAX_PROBED_ADDRESSES,
 };
 use crate::config::Origin;
 use crate::diagnose::{Cause, Finding};
@@ -19,9 +19,17 @@ use crate::exposition::Observed;
 /// Every port the CDN uses (by protocol policy), on every address it may connect to.
 pub struct TcpCheck;
 
-impl Reported for TcpCheck {
+impl CheckTypes for TcpCheck {
     const ID: Check = Check::Tcp;
     type Report = super::TcpReport;
+    type Memory = ();
+    /// The connections it leaves open for the TLS check's hello.
+    type Handover = conn::Handoff;
+    type Context = ();
+
+    fn context(_shared: &ProbeContext) -> Result<(), ContextError> {
+        Ok(())
+    }
 }
 
 /// Whether the connection to `addr` is one a later check takes (`wanted`: one that declares it
@@ -45,10 +53,6 @@ fn hands_off(
 const MARGIN: Duration = Duration::from_millis(100);
 
 impl CheckModule for TcpCheck {
-    fn id(&self) -> Check {
-        Check::Tcp
-    }
-
     fn name(&self) -> &'static str {
         "tcp"
     }
@@ -78,7 +82,7 @@ impl CheckModule for TcpCheck {
                     attempts: origin.connection_attempts,
                     limit: origin.attempt_timeout(),
                 };
-                let handoff = cycle.handover::<conn::Handoff>(super::ID);
+                let handoff = cycle.handover::<TcpCheck>();
                 let probe = async {
                     let (report, open) = super::probe(&addrs, &origin.ports(), how).await;
                     for (addr, stream, accepted) in open {

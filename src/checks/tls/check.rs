@@ -11,10 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::{findings, mtls, series, Handshake, Reply};
-use crate::checks::tcp::{self, open_addresses};
+use crate::checks::tcp::{open_addresses, TcpCheck};
 use crate::checks::{
-    conn, timed, Check, CheckModule, CheckRun, ContextError, Earlier, Memory, NotRun, Notes,
-    OriginResults, Outcome, Part, ProbeContext, Ran, Report, Reported, ThisCycle,
+    timed, Check, CheckModule, CheckRun, CheckTypes, ContextError, Earlier, Memory, NotRun, Notes,
+    OriginResults, Outcome, ProbeContext, Ran, Report, ThisCycle,
 };
 use crate::config::{Origin, Scheme};
 use crate::diagnose::{Cause, Diagnosis, Finding};
@@ -23,9 +23,31 @@ use crate::exposition::Observed;
 /// The CDN's own ClientHello, the protocol matrix, and every served certificate.
 pub struct TlsCheck;
 
-impl Reported for TlsCheck {
+impl CheckTypes for TlsCheck {
     const ID: Check = Check::Tls;
     type Report = super::TlsReport;
+    type Memory = super::TlsMemory;
+    type Context = super::TlsContext;
+    /// It takes the TCP check's handover; it leaves none.
+    type Handover = ();
+
+    /// The CDN's roots (with `global.ca_file`, as read), the recording rustls config, the AIA
+    /// cache (host names through the shared resolver, addresses where the policy allows), the
+    /// cache of analysed chains, the CDN-profile clients.
+    fn context(shared: &ProbeContext) -> Result<super::TlsContext, ContextError> {
+        let global = &shared.global;
+        let ca_file = global
+            .ca_file
+            .as_deref()
+            .zip(shared.files.ca_file.as_deref());
+        let mut tls = super::TlsContext::from_pem(ca_file)?;
+        tls.aia = super::aia::AiaCache::new(super::aia::AiaPolicy {
+            resolver: Some(shared.resolver.clone()),
+            allowed: global.aia_allowed_networks.clone(),
+            adhoc: global.adhoc.clone(),
+        });
+        Ok(tls)
+    }
 }
 
 /// Lets the check, whose every connection is bounded by the timeout itself, report what it
@@ -33,10 +55,6 @@ impl Reported for TlsCheck {
 const MARGIN: Duration = Duration::from_millis(250);
 
 impl CheckModule for TlsCheck {
-    fn id(&self) -> Check {
-        Check::Tls
-    }
-
     fn name(&self) -> &'static str {
         "tls"
     }
@@ -63,24 +81,6 @@ impl CheckModule for TlsCheck {
             }
             _ => true,
         }
-    }
-
-    /// The CDN's roots (with `global.ca_file`, as read), the recording rustls config, the AIA
-    /// cache (host names through the shared resolver, addresses where the policy allows), the
-    /// cache of analysed chains, the CDN-profile clients.
-    fn context(&self, shared: &ProbeContext) -> Result<Option<Part>, ContextError> {
-        let global = &shared.global;
-        let ca_file = global
-            .ca_file
-            .as_deref()
-            .zip(shared.files.ca_file.as_deref());
-        let mut tls = super::TlsContext::from_pem(ca_file)?;
-        tls.aia = super::aia::AiaCache::new(super::aia::AiaPolicy {
-            resolver: Some(shared.resolver.clone()),
-            allowed: global.aia_allowed_networks.clone(),
-            adhoc: global.adhoc.clone(),
-        });
-        Ok(Some(Box::new(tls)))
     }
 
     fn register_startup(&self, registry: &mut Registry) {
@@ -156,12 +156,12 @@ impl CheckModule for TlsCheck {
                 Err(why) => CheckRun::not_run(why),
                 Ok(addresses) => {
                     let spread = memory.is_scheduled();
-                    let tls = memory.of(super::ID, || super::TlsMemory::new(spread));
-                    let handoff = cycle.handover::<conn::Handoff>(tcp::ID);
+                    let tls = memory.of::<TlsCheck>(|| super::TlsMemory::new(spread));
+                    let handoff = cycle.handover::<TcpCheck>();
                     let check = super::probe_all(
                         origin,
                         ctx.cdn,
-                        ctx.part::<super::TlsContext>(super::ID),
+                        ctx.part::<TlsCheck>(),
                         &addresses,
                         tls,
                         handoff,
@@ -227,7 +227,7 @@ impl CheckModule for TlsCheck {
         }
         if !contradicted.is_empty() {
             let spread = memory.is_scheduled();
-            let tls = memory.of(super::ID, || super::TlsMemory::new(spread));
+            let tls = memory.of::<TlsCheck>(|| super::TlsMemory::new(spread));
             super::forget_contradicted(tls, |a| contradicted.contains(&a));
         }
     }
