@@ -370,6 +370,33 @@ async fn the_matrix_is_reused_only_while_the_cdn_answer_stays_the_same() {
     assert_eq!(cycle!().1, 6);
 }
 
+/// The leaf's key type names the key no CDN signature scheme fits; RSA and ECDSA keys fit,
+/// and bytes that are no certificate name nothing.
+#[test]
+fn an_unusable_key_is_named_by_its_type() {
+    use crate::lab::pki::{LeafSpec, Pki};
+    let pki = Pki::new();
+    let spec = LeafSpec::new(&["origin.example.com"]);
+    let leaf = |spec: &LeafSpec| pki.leaf(spec, None).der;
+    let ed = LeafSpec {
+        ed25519: true,
+        ..spec.clone()
+    };
+    let rsa = LeafSpec {
+        rsa: true,
+        ..spec.clone()
+    };
+    assert_eq!(unusable_key(&leaf(&ed)), Some("Ed25519".to_string()));
+    assert_eq!(unusable_key(&leaf(&spec)), None);
+    assert_eq!(unusable_key(&leaf(&rsa)), None);
+    assert_eq!(
+        unusable_key(&rustls::pki_types::CertificateDer::from(vec![
+            0x30, 0x03, 1, 2, 3
+        ])),
+        None
+    );
+}
+
 /// A key no CDN scheme fits breaks only a handshake that did not finish: one that finished
 /// (the key was never used to sign) keeps its own verdict.
 #[test]
