@@ -269,6 +269,15 @@ origins: [{name: a, domain: a.example, read_timeout: 15s}, {name: b, domain: b.e
         ),
         ["origins[1].read_timeout: must not exceed response_completion_timeout (20s, from global), as CloudFront requires, got 21s"]
     );
+    // Equal to read_timeout is allowed in `global` too.
+    let equal = parse(
+        "global: {read_timeout: 10s, response_completion_timeout: 10s}\norigins: [{name: a, domain: a.example}]",
+    )
+    .unwrap();
+    assert_eq!(
+        equal.origins[0].response_completion_timeout(),
+        Some(Duration::from_secs(10))
+    );
     let cfg = parse(
         "global: {response_completion_timeout: 60s}\norigins: [{name: a, domain: a.example}]",
     )
