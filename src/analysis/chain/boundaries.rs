@@ -165,6 +165,24 @@ fn the_weight_counts_every_held_byte() {
         + "twelve chars".len();
     assert_eq!(more.weight(), expected);
 
+    // The first certificate's facts, as a TLS client library shows them.
+    let mut peer = facts(vec![cert(0, NOT_BEFORE, NOT_AFTER)], Trust::Trusted);
+    peer.peer = Some(Arc::new(PeerFacts {
+        fingerprint_sha256: "ab".repeat(32),
+        subject: "CN=leaf".into(),
+        issuer: "CN=Issuer CA".into(),
+        dns_names: vec!["a.example".into(), "bb.example".into()],
+        path_validity: None,
+    }));
+    let peer_bytes = size_of::<PeerFacts>()
+        + 64
+        + "CN=leaf".len()
+        + "CN=Issuer CA".len()
+        + 2 * size_of::<String>()
+        + "a.example".len()
+        + "bb.example".len();
+    assert_eq!(peer.weight(), base.weight() + peer_bytes);
+
     let aia = facts(
         vec![cert(0, NOT_BEFORE, NOT_AFTER)],
         Trust::UnknownIssuer {
