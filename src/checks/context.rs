@@ -29,6 +29,9 @@ pub struct ProbeContext {
     /// The recursive resolver: resolution, the DNS check's zone discovery and AIA's host names
     /// go through it.
     pub resolver: TokioResolver,
+    /// The one crypto provider of the probes' rustls clients (the TLS check's and the HTTP
+    /// client's).
+    pub provider: Arc<rustls::crypto::CryptoProvider>,
     /// The TLS config of the shared HTTP client (`http_client`; any certificate: the TLS check
     /// judges certificates), for the checks that send a request over rustls (the edge check).
     pub http_tls: Arc<rustls::ClientConfig>,
@@ -111,11 +114,12 @@ impl ProbeContext {
     pub fn from_files(global: &Global, files: ContextFiles) -> Result<Self, ContextError> {
         let resolver = resolve::resolver(global, files.system_resolver.as_ref())?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let http_tls = http_client::tls_client(provider).map_err(ContextError::Tls)?;
+        let http_tls = http_client::tls_client(Arc::clone(&provider)).map_err(ContextError::Tls)?;
         let mut ctx = ProbeContext {
             cdn: global.cdn,
             global: global.clone(),
             resolver,
+            provider,
             http_tls,
             files,
             listen: None,

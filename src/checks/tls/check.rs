@@ -40,7 +40,8 @@ impl CheckTypes for TlsCheck {
             .ca_file
             .as_deref()
             .zip(shared.files.ca_file.as_deref());
-        let mut tls = super::TlsContext::from_pem(ca_file)?;
+        let mut tls =
+            super::TlsContext::from_pem(ca_file, std::sync::Arc::clone(&shared.provider))?;
         tls.aia = super::aia::AiaCache::new(super::aia::AiaPolicy {
             resolver: Some(shared.resolver.clone()),
             allowed: global.aia_allowed_networks.clone(),

@@ -33,20 +33,26 @@ pub struct TlsContext {
 }
 
 impl TlsContext {
-    /// The context with `ca_file` read now (see [`Self::from_pem`]).
+    /// The context with `ca_file` read now and a crypto provider of its own (see
+    /// [`Self::from_pem`]).
     pub fn new(ca_file: Option<&Path>) -> Result<TlsContext, ContextError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         match ca_file {
-            None => Self::from_pem(None),
+            None => Self::from_pem(None, provider),
             Some(path) => {
                 let pem = crate::checks::context::read_ca_file(path)?;
-                Self::from_pem(Some((path, &pem)))
+                Self::from_pem(Some((path, &pem)), provider)
             }
         }
     }
 
     /// The context with the roots of `ca_file`, given as the file's path and the content read
     /// from it (the content is what a reload compares).
-    pub fn from_pem(ca_file: Option<(&Path, &[u8])>) -> Result<TlsContext, ContextError> {
+    /// `provider` is the probe context's one crypto provider.
+    pub fn from_pem(
+        ca_file: Option<(&Path, &[u8])>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<TlsContext, ContextError> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -71,7 +77,6 @@ impl TlsContext {
         let cdn_store = analysis::cdn_store(whole.iter().map(|c| c.as_ref()))
             .map(CdnStore)
             .map_err(|e| ContextError::Tls(rustls::Error::General(e.to_string())))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let recording =
             fallback::recording_config(Arc::clone(&provider)).map_err(ContextError::Tls)?;
         Ok(TlsContext {
