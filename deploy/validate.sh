@@ -108,7 +108,7 @@ EXPORTER_PID=$!
 wait_http "http://127.0.0.1:$port/-/healthy" 20 || { cat "$WORK/exporter.log" >&2; fail "exporter /-/healthy"; }
 wait_http "http://127.0.0.1:$port/-/ready" 20 || { cat "$WORK/exporter.log" >&2; fail "exporter never ready"; }
 curl -sf -m 10 "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || fail "scrape /metrics"
-# The gzip body is built from pre-compressed fragments (src/prerender.rs): linted as well.
+# The gzip body as Prometheus asks for it, linted as well.
 curl -sf -m 10 --compressed "http://127.0.0.1:$port/metrics" >"$WORK/metrics.gzip.txt" ||
   fail "scrape /metrics with gzip"
 for scraped in metrics.txt metrics.gzip.txt; do

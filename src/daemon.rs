@@ -88,7 +88,7 @@ impl Daemon {
         let store = Arc::new(Store::default());
         let own = Arc::new(ExporterMetrics::default());
         own.web_config_reload_successful.set(1);
-        let registry = Arc::new(metrics::registry(Arc::clone(&store), Arc::clone(&own)));
+        let registry = Arc::new(metrics::own_registry(Arc::clone(&store), Arc::clone(&own)));
         let budget = Arc::new(Budget::new(loaded.global.concurrency));
         let mut scheduler =
             Scheduler::new(Arc::clone(&store), Arc::clone(&ctx), Arc::clone(&budget));

@@ -66,6 +66,16 @@ impl<'a> Labeled<'a> {
         }
         Labeled { origin, head, tail }
     }
+
+    /// `origin="NAME"`, as every series of the origin writes it.
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    /// The configured labels as every series of the origin writes them; empty when none.
+    pub fn tail(&self) -> &str {
+        &self.tail
+    }
 }
 
 impl std::ops::Deref for Labeled<'_> {

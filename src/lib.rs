@@ -22,6 +22,7 @@ pub mod lab;
 pub mod logging;
 pub mod metrics;
 pub mod netpolicy;
+pub mod prerender;
 pub mod report;
 pub mod scheduler;
 pub mod server;

@@ -1,6 +1,9 @@
-//! Results to series. Per-origin series are encoded at scrape time from the latest snapshots by a
-//! [`prometheus_client::collector::Collector`], so an origin removed from the config vanishes
-//! with its slot: the verdict families here, then each registered check's own families. The
+//! Results to series. Per-origin series are encoded from the latest snapshots by a
+//! [`prometheus_client::collector::Collector`] ([`OriginCollector`]), so an origin removed from
+//! the config vanishes with its slot: the verdict families here, then each registered check's
+//! own families. `/metrics` runs it over one origin at a time, when a cycle publishes, and
+//! serves the stored output (`prerender`); [`registry`] encodes every origin at once (the
+//! reference the pre-rendered output is tested against). The
 //! exporter's own metrics are ordinary registered metrics, plus the store's counters read at
 //! scrape time.
 
@@ -46,8 +49,17 @@ impl ExporterMetrics {
     }
 }
 
-/// Builds the registry served on `/metrics`: the exporter's metrics and the origins' collector.
+/// A registry of the exporter's metrics and every origin's series, encoded at once: what
+/// `/metrics` serves, as [`own_registry`] followed by the origins' pre-rendered series
+/// (`prerender`), which tests compare with this.
 pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
+    let mut registry = own_registry(Arc::clone(&store), own);
+    registry.register_collector(Box::new(OriginCollector { store }));
+    registry
+}
+
+/// The exporter's own metrics, encoded at every scrape ahead of the origins' series.
+pub fn own_registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
     let mut registry = Registry::default();
     own.build_info
         .get_or_create(&[
@@ -93,9 +105,8 @@ pub fn registry(store: Arc<Store>, own: Arc<ExporterMetrics>) -> Registry {
     registry.register_collector(Box::new(RuntimeCollector));
     registry.register_collector(Box::new(crate::discovery::DiscoveryCollector {
         status: Arc::clone(&own.discovery),
-        store: Arc::clone(&store),
+        store,
     }));
-    registry.register_collector(Box::new(OriginCollector { store }));
     registry
 }
 
@@ -231,6 +242,11 @@ pub fn encode_snapshot(
     slot.publish(snapshot);
     let store = Arc::new(Store::default());
     store.replace(vec![Arc::new(slot)]);
+    encode_origins(store, format)
+}
+
+/// Encodes the latest snapshot of every origin of `store`, without the exporter's metrics.
+pub fn encode_origins(store: Arc<Store>, format: Format) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(OriginCollector { store }));
     encode(&registry, format)

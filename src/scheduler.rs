@@ -390,6 +390,7 @@ fn start_cycle(
                     entry
                         .slot
                         .amend(|latest| cycle::amended(origin, latest, &found));
+                    crate::prerender::current(&entry.slot);
                 }
             }
             // A handle keeps the finished task's memory (the cycle's whole state) allocated:
@@ -418,6 +419,9 @@ async fn run_cycle(entry: &Entry, shared: &Shared) -> Option<Lingering> {
         Ok((snapshot, lingering)) => {
             count(&shared.store, &snapshot);
             entry.slot.publish(Arc::new(snapshot));
+            // Rendered now, once, so that scrapes only copy it (`prerender`): tens of
+            // microseconds, less than the cycle's own handshake verification.
+            crate::prerender::current(&entry.slot);
             *lock(&entry.memory) = memory;
             Some(lingering)
         }

@@ -19,6 +19,9 @@ pub struct Slot {
     latest: ArcSwapOption<Snapshot>,
     /// A cycle of the origin has ended, with a snapshot or with a panic (which leaves none).
     cycled: AtomicBool,
+    /// The origin's series as last rendered for `/metrics` (see `prerender`), and from which
+    /// snapshot: the store only keeps them.
+    rendered: ArcSwapOption<crate::prerender::Block>,
 }
 
 impl Slot {
@@ -27,6 +30,7 @@ impl Slot {
             origin,
             latest: ArcSwapOption::empty(),
             cycled: AtomicBool::new(false),
+            rendered: ArcSwapOption::empty(),
         }
     }
 
@@ -37,11 +41,21 @@ impl Slot {
             origin,
             latest: ArcSwapOption::new(previous.latest()),
             cycled: AtomicBool::new(previous.cycled()),
+            // Its settings (labels among them) changed: its series are rendered again.
+            rendered: ArcSwapOption::empty(),
         }
     }
 
     pub fn latest(&self) -> Option<Arc<Snapshot>> {
         self.latest.load_full()
+    }
+
+    pub fn rendered(&self) -> Option<Arc<crate::prerender::Block>> {
+        self.rendered.load_full()
+    }
+
+    pub fn set_rendered(&self, block: Arc<crate::prerender::Block>) {
+        self.rendered.store(Some(block));
     }
 
     pub fn publish(&self, snapshot: Arc<Snapshot>) {

@@ -20,11 +20,12 @@ use crate::checks::{
     Check, CheckRun, HttpOutcome, HttpReport, NotRun, OriginResults, Outcome, PortResult,
     PortState, Resolution, TcpReport,
 };
-use crate::config::Scheme;
+use crate::config::{Origin, Scheme};
 use crate::cycle::Snapshot;
 use crate::diagnose::diagnose;
 use crate::diagnose::test_support::origin_with_edge;
 use crate::metrics::{encode_snapshot, Format};
+use crate::store::{Slot, Store};
 
 fn run<T>(ms: u64, t: T) -> CheckRun<T> {
     CheckRun {
@@ -171,7 +172,8 @@ fn scenarios() -> Vec<OriginResults> {
     vec![healthy, closed]
 }
 
-fn scrape() -> String {
+/// Each scenario's series in both formats, from `encode` (one origin and its snapshot).
+fn scrape_with(encode: impl Fn(Arc<Origin>, Arc<Snapshot>, Format) -> String) -> String {
     let origin = origin_with_edge(&[Check::Dns, Check::Tcp, Check::Tls, Check::Http, Check::Edge]);
     let mut out = String::new();
     for results in scenarios() {
@@ -181,12 +183,30 @@ fn scrape() -> String {
             finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         });
         for format in [Format::PrometheusText, Format::OpenMetrics] {
-            let text = encode_snapshot(Arc::clone(&origin), Arc::clone(&snapshot), format)
-                .expect("encode");
-            out.push_str(&text);
+            out.push_str(&encode(Arc::clone(&origin), Arc::clone(&snapshot), format));
         }
     }
     out
+}
+
+fn scrape() -> String {
+    scrape_with(|origin, snapshot, format| {
+        encode_snapshot(origin, snapshot, format).expect("encode")
+    })
+}
+
+/// What `/metrics` writes from pre-rendered series, without the exporter's own metrics.
+fn prerendered_scrape() -> String {
+    scrape_with(|origin, snapshot, format| {
+        let slot = Slot::new(origin);
+        slot.publish(snapshot);
+        let store = Store::default();
+        store.replace(vec![Arc::new(slot)]);
+        let mut out = Vec::new();
+        let none = prometheus_client::registry::Registry::default();
+        crate::prerender::scrape(&mut out, &none, &store, format).expect("scrape");
+        String::from_utf8(out).expect("utf-8")
+    })
 }
 
 #[test]
@@ -201,6 +221,11 @@ fn every_checks_series_are_byte_identical() {
     assert!(
         got == want,
         "the scrape differs from {}:\n{got}",
+        path.display()
+    );
+    assert!(
+        prerendered_scrape() == want,
+        "the pre-rendered scrape differs from {}",
         path.display()
     );
 }

@@ -40,6 +40,7 @@ pub struct Current {
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The exporter's own metrics; the origins' series are pre-rendered (`prerender`).
     pub registry: Arc<Registry>,
     pub store: Arc<Store>,
     pub own: Arc<ExporterMetrics>,

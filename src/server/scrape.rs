@@ -1,5 +1,6 @@
-//! `/metrics`: the exposition encoded off the async workers and streamed in chunks, gzip when the
-//! client accepts it, at most [`MAX_SCRAPES`] at once.
+//! `/metrics`: the exporter's own metrics encoded and the origins' pre-rendered series
+//! (`prerender`) written off the async workers and streamed in chunks, gzip when the client
+//! accepts it, at most [`MAX_SCRAPES`] at once.
 
 use std::io::{self, Write as _};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use flate2::write::GzEncoder;
 use tokio::sync::mpsc;
 
 use super::AppState;
-use crate::metrics::{self, Format};
+use crate::metrics::Format;
 
 /// Scrapes encoded at once; more answer 503 at once (as Prometheus's own handler can be told
 /// to): each costs a blocking thread and CPU for as long as the client reads.
@@ -34,9 +35,11 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let gzip = accepts_gzip(&headers);
     let (tx, rx) = mpsc::channel::<Bytes>(METRICS_CHUNKS_AHEAD);
-    // Encoding (and compressing) thousands of origins is CPU work: keep it off the async
-    // workers. The permit lives as long as the encoding.
+    // Writing (and compressing) tens of MB, and rendering the origins whose latest snapshot is
+    // not rendered yet, is CPU work: keep it off the async workers. The permit lives as long as
+    // the writing.
     let registry = Arc::clone(&state.registry);
+    let store = Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let sink = ChunkSink {
@@ -45,16 +48,14 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         };
         // Fails only when the client went away: then there is no one to tell.
         let _ = if gzip {
-            let mut text = Text(GzEncoder::new(sink, flate2::Compression::fast()));
-            metrics::encode_to(&mut text, &registry, format)
-                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
-                .and_then(|()| text.0.finish())
+            let mut packed = GzEncoder::new(sink, flate2::Compression::fast());
+            crate::prerender::scrape(&mut packed, &registry, &store, format)
+                .and_then(|()| packed.finish())
                 .and_then(|mut sink| sink.flush())
         } else {
-            let mut text = Text(sink);
-            metrics::encode_to(&mut text, &registry, format)
-                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
-                .and_then(|()| text.0.flush())
+            let mut sink = sink;
+            crate::prerender::scrape(&mut sink, &registry, &store, format)
+                .and_then(|()| sink.flush())
         };
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -138,15 +139,6 @@ impl io::Write for ChunkSink {
         self.tx
             .blocking_send(Bytes::from(chunk))
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
-    }
-}
-
-/// The text encoder's output as bytes.
-struct Text<W: io::Write>(W);
-
-impl<W: io::Write> std::fmt::Write for Text<W> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.write_all(s.as_bytes()).map_err(|_| std::fmt::Error)
     }
 }
 
