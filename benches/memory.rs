@@ -147,9 +147,9 @@ fn main() {
     for slot in store.slots().iter() {
         prerender::current(slot);
     }
-    let (templates, template_bytes) = prerender::template::held();
+    let (templates, lists, template_bytes) = prerender::template::held();
     println!(
-        "pre-rendered series        {}  ({templates} templates, {template_bytes} bytes)",
+        "pre-rendered series        {}  ({templates} templates, {lists} lists, {template_bytes} bytes)",
         per_origin(live() - base, n)
     );
     let own = metrics::own_registry(Arc::clone(&store), Arc::new(ExporterMetrics::default()));

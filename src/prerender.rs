@@ -24,7 +24,7 @@ use crate::store::{Slot, Store};
 mod families;
 pub mod template;
 
-use template::{OwnLabels, Template};
+use template::{OwnLabels, Template, Templates};
 
 /// What OpenMetrics ends a body with; text format 0.0.4 has no end marker.
 const EOF: &str = "# EOF\n";
@@ -39,11 +39,33 @@ pub struct Block {
     /// the same families.
     families: Arc<[u32]>,
     labels: OwnLabels,
-    /// One template per family.
-    text: Box<[Template]>,
-    /// OpenMetrics' segments, when they differ from the text format's (the per-origin families
+    text: Bodies,
+    /// OpenMetrics' series, when they differ from the text format's (the per-origin families
     /// are gauges, whose lines the two formats write alike but for an infinite value).
-    open_metrics: Option<Box<[Template]>>,
+    open_metrics: Option<Bodies>,
+}
+
+/// An origin's series in one format: a template per family and the values its holes take.
+#[derive(Debug)]
+struct Bodies {
+    templates: Templates,
+    values: Box<[u8]>,
+}
+
+impl Bodies {
+    /// The series of an output's segments: their templates, interned, and their values.
+    fn new(segments: &[Segment], labels: &OwnLabels) -> io::Result<Self> {
+        let mut values = Vec::new();
+        let cut = segments
+            .iter()
+            .map(|s| template::cut(s.body, labels, &mut values))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| io::Error::other("an origin's series exceed 1 GiB"))?;
+        Ok(Bodies {
+            templates: template::intern_all(cut),
+            values: values.into_boxed_slice(),
+        })
+    }
 }
 
 impl Block {
@@ -52,7 +74,7 @@ impl Block {
         std::ptr::eq(self.source.as_ptr(), Arc::as_ptr(snapshot))
     }
 
-    fn segments(&self, format: Format) -> &[Template] {
+    fn bodies(&self, format: Format) -> &Bodies {
         match (format, &self.open_metrics) {
             (Format::OpenMetrics, Some(om)) => om,
             _ => &self.text,
@@ -64,16 +86,8 @@ impl Block {
         std::mem::size_of::<Self>()
             + self.labels.head.len()
             + self.labels.tail.len()
-            + (self.text.len() + self.open_metrics.as_ref().map_or(0, |o| o.len()))
-                * std::mem::size_of::<Template>()
-    }
-
-    /// The bytes this block writes in `format`.
-    pub fn expanded_len(&self, format: Format) -> usize {
-        self.segments(format)
-            .iter()
-            .map(|t| template::expanded_len(t, &self.labels))
-            .sum()
+            + self.text.values.len()
+            + self.open_metrics.as_ref().map_or(0, |o| o.values.len())
     }
 }
 
@@ -114,16 +128,6 @@ fn segments(text: &str) -> Vec<Segment<'_>> {
     out
 }
 
-/// The templates of an output's segments, interned.
-fn templates(segments: &[Segment], labels: &OwnLabels) -> io::Result<Box<[Template]>> {
-    let cut = segments
-        .iter()
-        .map(|s| template::cut(s.body, labels))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| io::Error::other("an origin's series exceed 2 GiB"))?;
-    Ok(template::intern_all(cut).into_boxed_slice())
-}
-
 /// Renders one origin's series from `snapshot`.
 pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     let encode = |format| {
@@ -143,7 +147,7 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
             return Ok(Block {
                 source: Arc::downgrade(snapshot),
                 families,
-                text: templates(&text, &labels)?,
+                text: Bodies::new(&text, &labels)?,
                 labels,
                 open_metrics: None,
             });
@@ -163,12 +167,12 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     let open_metrics = if text.iter().zip(&om).all(|(t, o)| t.body == o.body) {
         None
     } else {
-        Some(templates(&om, &labels)?)
+        Some(Bodies::new(&om, &labels)?)
     };
     Ok(Block {
         source: Arc::downgrade(snapshot),
         families,
-        text: templates(&text, &labels)?,
+        text: Bodies::new(&text, &labels)?,
         labels,
         open_metrics,
     })
@@ -228,8 +232,10 @@ pub fn scrape(
 /// Where a scrape's walk is in one block.
 struct Cursor<'a> {
     families: &'a [u32],
-    segments: &'a [Template],
+    templates: &'a [Template],
     labels: &'a OwnLabels,
+    /// The values of the block's next families.
+    values: &'a [u8],
     /// The index of the block's next family.
     at: usize,
 }
@@ -248,11 +254,15 @@ fn walk(out: &mut impl io::Write, blocks: &[Arc<Block>], format: Format) -> io::
     // Each block's families are a subsequence of `order`: one cursor per block, read in order.
     let mut cursors: Vec<Cursor> = blocks
         .iter()
-        .map(|b| Cursor {
-            families: &b.families,
-            segments: b.segments(format),
-            labels: &b.labels,
-            at: 0,
+        .map(|b| {
+            let bodies = b.bodies(format);
+            Cursor {
+                families: &b.families,
+                templates: &bodies.templates.0,
+                labels: &b.labels,
+                values: &bodies.values,
+                at: 0,
+            }
         })
         .collect();
     for (id, descriptor) in order {
@@ -262,8 +272,8 @@ fn walk(out: &mut impl io::Write, blocks: &[Arc<Block>], format: Format) -> io::
         out.write_all(descriptor.get(format).as_bytes())?;
         for c in cursors.iter_mut() {
             if c.families.get(c.at) == Some(&id) {
-                if let Some(segment) = c.segments.get(c.at) {
-                    template::expand(out, segment, c.labels)?;
+                if let Some(template) = c.templates.get(c.at) {
+                    template::expand(out, template, c.labels, &mut c.values)?;
                 }
                 c.at += 1;
             }
@@ -305,12 +315,9 @@ mod tests {
         let b = slot("origins: [{name: bbb, domain: b.example, labels: {team: \"y\\\"z\"}}]\n");
         let (ra, rb) = (current(&a).expect("a"), current(&b).expect("b"));
         assert_eq!(ra.families, rb.families);
-        assert!(ra.text.len() > 3);
-        for (ta, tb) in ra.text.iter().zip(rb.text.iter()) {
-            assert!(Arc::ptr_eq(ta, tb));
-        }
-        assert!(ra.size() < 1024, "{} bytes", ra.size());
-        assert!(ra.expanded_len(Format::PrometheusText) > ra.size());
+        assert!(ra.text.templates.0.len() > 3);
+        assert!(Arc::ptr_eq(&ra.text.templates.0, &rb.text.templates.0));
+        assert!(ra.size() < 512, "{} bytes", ra.size());
         assert!(
             Arc::ptr_eq(&ra, &current(&a).expect("a")),
             "stored, not rendered again"

@@ -1,29 +1,43 @@
-//! One family's series lines of one origin, with the origin's own labels cut out: what stays is
-//! the same for every origin in the same state (`origin_problem` of every healthy origin, half
-//! of all series), so it is stored once, however many origins have it ([`intern`]).
+//! One family's series lines of one origin, with what differs between origins cut out: the
+//! origin's own labels, its domain (in label values such as the SAN check's `name`) and each
+//! line's value. What stays is the same for every origin with the
+//! same series (`origin_problem` of every healthy origin, half of all series), so it is stored
+//! once, however many origins have it ([`intern_all`]); the values are kept per origin, a few
+//! bytes each.
 //!
 //! A template is one allocation: the number of holes, each hole's offset into the literal bytes
-//! (the high bit set for the configured labels, clear for `origin="NAME"`), then the literal
-//! bytes. Expanding it writes the literal bytes with the origin's labels put back at the holes:
-//! the pieces partition the original text, so the output is the input, whatever it contains.
+//! with its kind in the two high bits, then the literal bytes. Expanding it writes the literal
+//! bytes with the origin's labels and its values put back at the holes: the pieces partition the
+//! original text, so the output is the input, whatever it contains.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A stored series body; see the module's documentation.
 pub type Template = Arc<[u8]>;
 
-/// Marks a hole for the configured labels (`tail`) rather than `origin="NAME"` (`head`).
-const TAIL: u32 = 1 << 31;
+/// A hole for `origin="NAME"`.
+const HEAD: u32 = 0;
+/// A hole for the configured labels.
+const TAIL: u32 = 1 << 30;
+/// A hole for the origin's domain.
+const DOMAIN: u32 = 2 << 30;
+/// A hole for a line's value: the next length-prefixed value of the origin's values.
+const VALUE: u32 = 3 << 30;
+const KIND: u32 = 3 << 30;
 
-/// The origin's own labels as the encoders write them ([`crate::exposition::Labeled`]).
+/// What every series of an origin may repeat: its own labels as the encoders write them
+/// ([`crate::exposition::Labeled`]) and its domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnLabels {
     /// `origin="NAME"`, escaped.
     pub head: Box<str>,
     /// The configured labels, `k="v",...`; empty when there are none.
     pub tail: Box<str>,
+    /// The origin's domain (a host name: nothing to escape).
+    pub domain: Box<str>,
 }
 
 impl OwnLabels {
@@ -32,82 +46,115 @@ impl OwnLabels {
         OwnLabels {
             head: labeled.head().into(),
             tail: labeled.tail().into(),
+            domain: origin.domain.as_str().into(),
         }
+    }
+
+    /// The strings cut out of a line, in the order they are looked for, with their holes.
+    fn needles(&self) -> [(&str, u32); 3] {
+        [
+            (&self.head, HEAD),
+            (&self.tail, TAIL),
+            (&self.domain, DOMAIN),
+        ]
     }
 }
 
-/// Cuts `head` and `tail` out of `text` (every occurrence of `head`, then of `tail` between
-/// them), or `None` when the text is too long for the offsets.
-pub fn cut(text: &str, labels: &OwnLabels) -> Option<Vec<u8>> {
-    let mut holes: Vec<u32> = Vec::new();
-    let mut literal: Vec<u8> = Vec::with_capacity(text.len());
-    let push_gap = |gap: &str, holes: &mut Vec<u32>, literal: &mut Vec<u8>| -> Option<()> {
-        if labels.tail.is_empty() {
-            literal.extend_from_slice(gap.as_bytes());
-            return Some(());
-        }
-        let mut rest = gap;
-        while let Some(at) = rest.find(&*labels.tail) {
-            literal.extend_from_slice(&rest.as_bytes()[..at]);
-            holes.push(
-                u32::try_from(literal.len())
-                    .ok()
-                    .filter(|o| o & TAIL == 0)?
-                    | TAIL,
-            );
-            rest = &rest[at + labels.tail.len()..];
-        }
-        literal.extend_from_slice(rest.as_bytes());
+/// A template being built.
+#[derive(Default)]
+struct Cut {
+    holes: Vec<u32>,
+    literal: Vec<u8>,
+}
+
+impl Cut {
+    fn hole(&mut self, kind: u32) -> Option<()> {
+        let at = u32::try_from(self.literal.len())
+            .ok()
+            .filter(|o| o & KIND == 0)?;
+        self.holes.push(at | kind);
         Some(())
-    };
-    let mut rest = text;
-    while let Some(at) = rest.find(&*labels.head) {
-        push_gap(&rest[..at], &mut holes, &mut literal)?;
-        holes.push(
-            u32::try_from(literal.len())
-                .ok()
-                .filter(|o| o & TAIL == 0)?,
-        );
-        rest = &rest[at + labels.head.len()..];
     }
-    push_gap(rest, &mut holes, &mut literal)?;
-    let count = u32::try_from(holes.len()).ok()?;
-    let mut out = Vec::with_capacity(4 + holes.len() * 4 + literal.len());
+
+    /// `text` with every occurrence of the first needle cut out, then of the next ones between
+    /// them.
+    fn needles(&mut self, text: &str, needles: &[(&str, u32)]) -> Option<()> {
+        let Some((&(needle, kind), next)) = needles.split_first() else {
+            self.literal.extend_from_slice(text.as_bytes());
+            return Some(());
+        };
+        let mut rest = text;
+        if !needle.is_empty() {
+            while let Some(at) = rest.find(needle) {
+                self.needles(&rest[..at], next)?;
+                self.hole(kind)?;
+                rest = &rest[at + needle.len()..];
+            }
+        }
+        self.needles(rest, next)
+    }
+}
+
+/// Cuts `text`'s lines into a template: the origin's labels out of each line, and its value
+/// (after the line's last space, up to its newline; a value longer than 255 bytes stays in)
+/// appended to `values`, each behind its length. `None` when the text is too long for the
+/// offsets.
+pub fn cut(text: &str, labels: &OwnLabels, values: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut cut = Cut::default();
+    let needles = labels.needles();
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let split = body.rfind(' ').map(|space| body.split_at(space + 1));
+        match split {
+            Some((series, value)) if u8::try_from(value.len()).is_ok() => {
+                cut.needles(series, &needles)?;
+                cut.hole(VALUE)?;
+                values.push(value.len() as u8);
+                values.extend_from_slice(value.as_bytes());
+                cut.literal
+                    .extend_from_slice(&line.as_bytes()[body.len()..]);
+            }
+            _ => cut.needles(line, &needles)?,
+        }
+    }
+    let count = u32::try_from(cut.holes.len()).ok()?;
+    let mut out = Vec::with_capacity(4 + cut.holes.len() * 4 + cut.literal.len());
     out.extend_from_slice(&count.to_le_bytes());
-    for hole in holes {
+    for hole in cut.holes {
         out.extend_from_slice(&hole.to_le_bytes());
     }
-    out.extend_from_slice(&literal);
+    out.extend_from_slice(&cut.literal);
     Some(out)
 }
 
-/// Writes `template` with `labels` put back at its holes.
-pub fn expand(out: &mut impl io::Write, template: &[u8], labels: &OwnLabels) -> io::Result<()> {
+/// Writes `template` with `labels` and the values at the start of `values` put back at its
+/// holes; `values` is left after the values used.
+pub fn expand(
+    out: &mut impl io::Write,
+    template: &[u8],
+    labels: &OwnLabels,
+    values: &mut &[u8],
+) -> io::Result<()> {
     let (holes, literal) = parts(template)?;
     let mut from = 0;
     for hole in holes.chunks_exact(4) {
         let hole = u32::from_le_bytes([hole[0], hole[1], hole[2], hole[3]]);
-        let at = (hole & !TAIL) as usize;
+        let at = (hole & !KIND) as usize;
         out.write_all(literal.get(from..at).ok_or_else(corrupt)?)?;
-        let label = if hole & TAIL == 0 {
-            &labels.head
-        } else {
-            &labels.tail
-        };
-        out.write_all(label.as_bytes())?;
+        match hole & KIND {
+            HEAD => out.write_all(labels.head.as_bytes())?,
+            TAIL => out.write_all(labels.tail.as_bytes())?,
+            DOMAIN => out.write_all(labels.domain.as_bytes())?,
+            _ => {
+                let (&len, rest) = values.split_first().ok_or_else(corrupt)?;
+                let value = rest.get(..usize::from(len)).ok_or_else(corrupt)?;
+                out.write_all(value)?;
+                *values = &rest[usize::from(len)..];
+            }
+        }
         from = at;
     }
     out.write_all(literal.get(from..).ok_or_else(corrupt)?)
-}
-
-/// The literal bytes' length plus the labels put back: the expanded length.
-pub fn expanded_len(template: &[u8], labels: &OwnLabels) -> usize {
-    let Ok((holes, literal)) = parts(template) else {
-        return 0;
-    };
-    let tails = holes.chunks_exact(4).filter(|h| h[3] & 0x80 != 0).count();
-    let heads = holes.len() / 4 - tails;
-    literal.len() + heads * labels.head.len() + tails * labels.tail.len()
 }
 
 /// The hole table and the literal bytes of a template.
@@ -125,39 +172,70 @@ fn corrupt() -> io::Error {
     io::Error::other("a stored series template is malformed")
 }
 
-/// Every template in use, each stored once. Entries no block holds any more are dropped when
-/// the table has doubled since the last sweep, so a template of values that change every cycle
-/// (durations, timestamps) costs its bytes until then.
+/// An origin's templates, one per family, compared by identity: templates are interned, so the
+/// same pointers mean the same bytes.
+#[derive(Debug, Clone)]
+pub struct Templates(pub Arc<[Template]>);
+
+impl PartialEq for Templates {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(other.0.iter())
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl Eq for Templates {}
+
+impl Hash for Templates {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for t in self.0.iter() {
+            std::ptr::hash(Arc::as_ptr(t).cast::<u8>(), state);
+        }
+    }
+}
+
+/// Every template and every origin's list of templates in use, each stored once. Entries no
+/// block holds any more are dropped when a table has grown by a quarter since its last sweep,
+/// so a template of values that change every cycle costs its bytes until then.
 #[derive(Debug, Default)]
 struct Table {
     templates: HashSet<Template>,
+    lists: HashSet<Templates>,
     /// Entries after the last sweep.
-    swept: usize,
+    swept: (usize, usize),
 }
 
-/// Below this many entries the table is not swept.
+/// Below this many entries a table is not swept.
 const SWEEP_FLOOR: usize = 4096;
+
+fn due(len: usize, swept: usize) -> bool {
+    len >= SWEEP_FLOOR.max(swept + swept / 4)
+}
 
 fn table() -> &'static Mutex<Table> {
     static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
     TABLE.get_or_init(Default::default)
 }
 
-/// The stored template with these bytes: the one already held, or this one, now stored.
-pub fn intern(bytes: Vec<u8>) -> Template {
-    intern_all(vec![bytes])
-        .pop()
-        .unwrap_or_else(|| Arc::from([]))
-}
-
-/// [`intern`] of several templates under one lock.
-pub fn intern_all(all: Vec<Vec<u8>>) -> Vec<Template> {
+/// The stored list of the stored templates with these bytes: the ones already held, or these,
+/// now stored.
+pub fn intern_all(all: Vec<Vec<u8>>) -> Templates {
     let mut t = table().lock().unwrap_or_else(|e| e.into_inner());
-    if t.templates.len() >= SWEEP_FLOOR.max(t.swept + t.swept / 4) {
-        t.templates.retain(|held| Arc::strong_count(held) > 1);
-        t.swept = t.templates.len();
+    // Lists first: dropping one may leave its templates unheld.
+    if due(t.lists.len(), t.swept.1) {
+        t.lists.retain(|held| Arc::strong_count(&held.0) > 1);
+        t.swept.1 = t.lists.len();
     }
-    all.into_iter()
+    if due(t.templates.len(), t.swept.0) {
+        t.templates.retain(|held| Arc::strong_count(held) > 1);
+        t.swept.0 = t.templates.len();
+    }
+    let list: Arc<[Template]> = all
+        .into_iter()
         .map(|bytes| match t.templates.get(&bytes[..]) {
             Some(held) => Arc::clone(held),
             None => {
@@ -166,14 +244,23 @@ pub fn intern_all(all: Vec<Vec<u8>>) -> Vec<Template> {
                 new
             }
         })
-        .collect()
+        .collect();
+    let list = Templates(list);
+    match t.lists.get(&list) {
+        Some(held) => held.clone(),
+        None => {
+            t.lists.insert(list.clone());
+            list
+        }
+    }
 }
 
-/// Templates held and their bytes, for the memory figures.
-pub fn held() -> (usize, usize) {
+/// Templates and lists held, and their bytes, for the memory figures.
+pub fn held() -> (usize, usize, usize) {
     let t = table().lock().unwrap_or_else(|e| e.into_inner());
-    let bytes = t.templates.iter().map(|b| b.len() + 16).sum();
-    (t.templates.len(), bytes)
+    let bytes = t.templates.iter().map(|b| b.len() + 16).sum::<usize>()
+        + t.lists.iter().map(|l| l.0.len() * 16 + 16).sum::<usize>();
+    (t.templates.len(), t.lists.len(), bytes)
 }
 
 #[cfg(test)]
@@ -184,73 +271,102 @@ mod tests {
         OwnLabels {
             head: head.into(),
             tail: tail.into(),
+            domain: "a.example".into(),
         }
     }
 
-    fn round_trip(text: &str, labels: &OwnLabels) -> Vec<u8> {
-        let template = cut(text, labels).expect("cut");
+    /// The template and the values of `text`, checked to give `text` back.
+    fn round_trip(text: &str, labels: &OwnLabels) -> (Vec<u8>, Vec<u8>) {
+        let mut values = Vec::new();
+        let template = cut(text, labels, &mut values).expect("cut");
         let mut out = Vec::new();
-        expand(&mut out, &template, labels).expect("expand");
+        let mut rest = &values[..];
+        expand(&mut out, &template, labels, &mut rest).expect("expand");
         assert_eq!(String::from_utf8(out).expect("utf-8"), text);
-        assert_eq!(expanded_len(&template, labels), text.len());
-        template
+        assert!(rest.is_empty(), "every value used");
+        (template, values)
     }
 
     #[test]
-    fn the_same_lines_of_two_origins_make_one_template() {
+    fn the_same_series_of_two_origins_make_one_template() {
         let a = labels("origin=\"a\"", "team=\"x\"");
         let b = labels("origin=\"bb\"", "team=\"y\\\"z\"");
-        let line = |l: &OwnLabels| {
+        let b = OwnLabels {
+            domain: "bb.example".into(),
+            ..b
+        };
+        let lines = |l: &OwnLabels, v: &str| {
             format!(
-                "origin_problem{{{},cause=\"c\",{}}} 0\norigin_problem{{{},cause=\"d\",{}}} 1\n",
-                l.head, l.tail, l.head, l.tail
+                "origin_problem{{{},cause=\"c\",{}}} 0\norigin_seconds{{{},name=\"{}\",{}}} {v}\n",
+                l.head, l.tail, l.head, l.domain, l.tail
             )
         };
-        let ta = round_trip(&line(&a), &a);
-        let tb = round_trip(&line(&b), &b);
+        let (ta, va) = round_trip(&lines(&a, "0.003"), &a);
+        let (tb, vb) = round_trip(&lines(&b, "1.7e-5"), &b);
         assert_eq!(ta, tb);
-        assert!(Arc::ptr_eq(&intern(ta), &intern(tb)));
-        // Without configured labels, and with labels in no line.
+        assert_eq!(va, b"\x010\x050.003");
+        assert_eq!(vb, b"\x010\x061.7e-5");
+        let (la, lb) = (intern_all(vec![ta]), intern_all(vec![tb]));
+        assert!(Arc::ptr_eq(&la.0, &lb.0));
+        // Without configured labels, with labels in no line, without a value, without a
+        // newline at the end, a value too long to cut.
         let bare = labels("origin=\"a\"", "");
         round_trip("x{origin=\"a\"} 1\ny{origin=\"a\",k=\"v\"} 2\n", &bare);
         round_trip("", &bare);
-        round_trip("build_info 1\n", &a);
+        round_trip("build_info 1\nnovalue\n\nlast 2", &a);
+        round_trip(&format!("long {}\n", "9".repeat(300)), &a);
     }
 
     #[test]
     fn any_text_comes_back_whole_even_where_labels_overlap() {
-        // A configured label that occurs inside the origin's own, and text that ends inside
-        // one: the pieces still partition the text.
+        // A configured label that occurs inside the origin's own, a label in the value, text
+        // that ends inside one: the pieces still partition the text.
         let l = labels("origin=\"gin=\\\"x\\\"\"", "gin=\\\"x\\\"");
         round_trip("a{origin=\"gin=\\\"x\\\"\"} gin=\\\"x\\\" origin=\"gin", &l);
         let same = labels("k=\"v\"", "k=\"v\"");
-        round_trip("k=\"v\"k=\"v\",k=\"v\"", &same);
+        round_trip("k=\"v\"k=\"v\",k=\"v\" k=\"v\"\n", &same);
+        // The domain inside the origin's name, a configured label, and alone.
+        let named = labels("origin=\"a.example\"", "site=\"a.example\"");
+        round_trip(
+            "x{origin=\"a.example\",name=\"a.example\",site=\"a.example\"} 1\na.exampl\n",
+            &named,
+        );
     }
 
     #[test]
-    fn a_malformed_template_is_an_error_not_a_panic() {
+    fn malformed_input_is_an_error_not_a_panic() {
         let l = labels("origin=\"a\"", "");
-        for bad in [
-            &[][..],
-            &[1, 0, 0][..],
-            &[9, 0, 0, 0, 1][..],
-            &[1, 0, 0, 0, 50, 0, 0, 0, b'x'][..],
-        ] {
-            assert!(expand(&mut Vec::new(), bad, &l).is_err(), "{bad:?}");
+        let bad_templates: [&[u8]; 4] = [
+            &[],
+            &[1, 0, 0],
+            &[9, 0, 0, 0, 1],
+            &[1, 0, 0, 0, 50, 0, 0, 0, b'x'],
+        ];
+        for bad in bad_templates {
+            assert!(
+                expand(&mut Vec::new(), bad, &l, &mut &[][..]).is_err(),
+                "{bad:?}"
+            );
         }
+        // A value hole with no value left, or a shorter one than its length says.
+        let mut values = Vec::new();
+        let template = cut("x 1\n", &l, &mut values).expect("cut");
+        assert!(expand(&mut Vec::new(), &template, &l, &mut &[][..]).is_err());
+        assert!(expand(&mut Vec::new(), &template, &l, &mut &[5, b'1'][..]).is_err());
     }
 
     #[test]
     fn templates_no_block_holds_are_swept() {
-        let kept = intern(b"\0\0\0\0kept by this test".to_vec());
+        let kept = intern_all(vec![b"\0\0\0\0kept by this test".to_vec()]);
         for i in 0..3 * SWEEP_FLOOR {
-            drop(intern(format!("\0\0\0\0dropped {i}").into_bytes()));
+            drop(intern_all(
+                vec![format!("\0\0\0\0dropped {i}").into_bytes()],
+            ));
         }
-        let (count, _) = held();
-        assert!(count < 3 * SWEEP_FLOOR, "{count} templates held");
-        assert!(Arc::ptr_eq(
-            &kept,
-            &intern(b"\0\0\0\0kept by this test".to_vec())
-        ));
+        let (templates, lists, _) = held();
+        assert!(templates < 3 * SWEEP_FLOOR, "{templates} templates held");
+        assert!(lists < 3 * SWEEP_FLOOR, "{lists} lists held");
+        let again = intern_all(vec![b"\0\0\0\0kept by this test".to_vec()]);
+        assert!(Arc::ptr_eq(&kept.0, &again.0));
     }
 }

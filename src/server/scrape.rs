@@ -53,7 +53,11 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
             let packed = GzEncoder::new(sink, flate2::Compression::fast());
             let mut buffered = io::BufWriter::with_capacity(METRICS_CHUNK, packed);
             crate::prerender::scrape(&mut buffered, &registry, &store, format)
-                .and_then(|()| buffered.into_inner().map_err(io::IntoInnerError::into_error))
+                .and_then(|()| {
+                    buffered
+                        .into_inner()
+                        .map_err(io::IntoInnerError::into_error)
+                })
                 .and_then(GzEncoder::finish)
                 .and_then(|mut sink| sink.flush())
         } else {
