@@ -12,7 +12,7 @@
 //! per-origin part only (bench/README.md has the figures). The price: a gzip scrape compresses
 //! what it writes (flate2's fast level), where pre-compressed blocks would only be copied.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::sync::{Arc, Weak};
 
 use prometheus_client::registry::Registry;
@@ -26,6 +26,8 @@ pub mod template;
 
 use template::{OwnLabels, Template, Templates};
 
+/// Bytes a scrape writes at once.
+const WRITE_BUFFER: usize = 64 * 1024;
 /// What OpenMetrics ends a body with; text format 0.0.4 has no end marker.
 const EOF: &str = "# EOF\n";
 
@@ -208,6 +210,9 @@ pub fn scrape(
     store: &Store,
     format: Format,
 ) -> io::Result<()> {
+    // The walk writes pieces of a few bytes (a label, a value): into a buffer, so that `out`
+    // (a compressor, a channel) sees 64 KiB at a time.
+    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, out);
     let mut head = String::with_capacity(8 * 1024);
     metrics::encode_to(&mut head, own, format)
         .map_err(|_| io::Error::other("encoding the exporter's metrics failed"))?;
@@ -221,12 +226,12 @@ pub fn scrape(
             .map_err(|_| io::Error::other("encoding the origins' families failed"))?;
         out.write_all(empty.strip_suffix(EOF).unwrap_or(&empty).as_bytes())?;
     } else {
-        walk(out, &blocks, format)?;
+        walk(&mut out, &blocks, format)?;
     }
     if format == Format::OpenMetrics {
         out.write_all(EOF.as_bytes())?;
     }
-    Ok(())
+    out.flush()
 }
 
 /// Where a scrape's walk is in one block.

@@ -48,17 +48,9 @@ pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -
         };
         // Fails only when the client went away: then there is no one to tell.
         let _ = if gzip {
-            // The scrape writes pieces of tens of bytes; the compressor takes them in chunks
-            // (it costs a call into the compressor per write).
-            let packed = GzEncoder::new(sink, flate2::Compression::fast());
-            let mut buffered = io::BufWriter::with_capacity(METRICS_CHUNK, packed);
-            crate::prerender::scrape(&mut buffered, &registry, &store, format)
-                .and_then(|()| {
-                    buffered
-                        .into_inner()
-                        .map_err(io::IntoInnerError::into_error)
-                })
-                .and_then(GzEncoder::finish)
+            let mut packed = GzEncoder::new(sink, flate2::Compression::fast());
+            crate::prerender::scrape(&mut packed, &registry, &store, format)
+                .and_then(|()| packed.finish())
                 .and_then(|mut sink| sink.flush())
         } else {
             let mut sink = sink;
