@@ -55,16 +55,30 @@ struct Bodies {
 }
 
 impl Bodies {
-    /// The series of an output's segments: their templates, interned, and their values.
-    fn new(segments: &[Segment], labels: &OwnLabels) -> io::Result<Self> {
+    /// The series of an output's segments: their templates, interned, and their values. The
+    /// templates of `previous` (the origin's last render) are taken as they are when they are
+    /// the same bytes, as in most cycles: no lookup in the shared table.
+    fn new(
+        segments: &[Segment],
+        labels: &OwnLabels,
+        previous: Option<&Bodies>,
+    ) -> io::Result<Self> {
         let mut values = Vec::new();
+        let needles = labels.needles();
         let cut = segments
             .iter()
-            .map(|s| template::cut(s.body, labels, &mut values))
+            .map(|s| template::cut(s.body, &needles, &mut values))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| io::Error::other("an origin's series exceed 1 GiB"))?;
+        let unchanged = previous.filter(|p| {
+            p.templates.0.len() == cut.len()
+                && p.templates.0.iter().zip(&cut).all(|(t, c)| **t == **c)
+        });
         Ok(Bodies {
-            templates: template::intern_all(cut),
+            templates: match unchanged {
+                Some(p) => p.templates.clone(),
+                None => template::intern_all(cut),
+            },
             values: values.into_boxed_slice(),
         })
     }
@@ -137,6 +151,9 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
             .map_err(|_| io::Error::other("a check's encoder failed"))
     };
     let labels = OwnLabels::of(&slot.origin);
+    let previous = slot.rendered();
+    let previous_text = previous.as_ref().map(|b| &b.text);
+    let previous_om = previous.as_ref().and_then(|b| b.open_metrics.as_ref());
     let text_out = encode(Format::PrometheusText)?;
     let text = segments(&text_out);
     // OpenMetrics is encoded only to learn the descriptors of a sequence of families not seen
@@ -149,7 +166,7 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
             return Ok(Block {
                 source: Arc::downgrade(snapshot),
                 families,
-                text: Bodies::new(&text, &labels)?,
+                text: Bodies::new(&text, &labels, previous_text)?,
                 labels,
                 open_metrics: None,
             });
@@ -169,12 +186,12 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     let open_metrics = if text.iter().zip(&om).all(|(t, o)| t.body == o.body) {
         None
     } else {
-        Some(Bodies::new(&om, &labels)?)
+        Some(Bodies::new(&om, &labels, previous_om)?)
     };
     Ok(Block {
         source: Arc::downgrade(snapshot),
         families,
-        text: Bodies::new(&text, &labels)?,
+        text: Bodies::new(&text, &labels, previous_text)?,
         labels,
         open_metrics,
     })

@@ -15,6 +15,8 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use memchr::memmem;
+
 /// A stored series body; see the module's documentation.
 pub type Template = Arc<[u8]>;
 
@@ -51,14 +53,17 @@ impl OwnLabels {
     }
 
     /// The strings cut out of a line, in the order they are looked for, with their holes.
-    fn needles(&self) -> [(&str, u32); 3] {
-        [
-            (&self.head, HEAD),
-            (&self.tail, TAIL),
-            (&self.domain, DOMAIN),
-        ]
+    pub fn needles(&self) -> Needles<'_> {
+        Needles([
+            (memmem::Finder::new(self.head.as_bytes()), HEAD),
+            (memmem::Finder::new(self.tail.as_bytes()), TAIL),
+            (memmem::Finder::new(self.domain.as_bytes()), DOMAIN),
+        ])
     }
 }
+
+/// [`OwnLabels`] ready to be searched for (a searcher is built once per origin, not per line).
+pub struct Needles<'a>([(memmem::Finder<'a>, u32); 3]);
 
 /// A template being built.
 #[derive(Default)]
@@ -78,17 +83,18 @@ impl Cut {
 
     /// `text` with every occurrence of the first needle cut out, then of the next ones between
     /// them.
-    fn needles(&mut self, text: &str, needles: &[(&str, u32)]) -> Option<()> {
-        let Some((&(needle, kind), next)) = needles.split_first() else {
-            self.literal.extend_from_slice(text.as_bytes());
+    fn needles(&mut self, text: &[u8], needles: &[(memmem::Finder, u32)]) -> Option<()> {
+        let Some(((needle, kind), next)) = needles.split_first() else {
+            self.literal.extend_from_slice(text);
             return Some(());
         };
+        let len = needle.needle().len();
         let mut rest = text;
-        if !needle.is_empty() {
-            while let Some(at) = rest.find(needle) {
+        if len > 0 {
+            while let Some(at) = needle.find(rest) {
                 self.needles(&rest[..at], next)?;
-                self.hole(kind)?;
-                rest = &rest[at + needle.len()..];
+                self.hole(*kind)?;
+                rest = &rest[at + len..];
             }
         }
         self.needles(rest, next)
@@ -99,22 +105,22 @@ impl Cut {
 /// (after the line's last space, up to its newline; a value longer than 255 bytes stays in)
 /// appended to `values`, each behind its length. `None` when the text is too long for the
 /// offsets.
-pub fn cut(text: &str, labels: &OwnLabels, values: &mut Vec<u8>) -> Option<Vec<u8>> {
+pub fn cut(text: &str, needles: &Needles, values: &mut Vec<u8>) -> Option<Vec<u8>> {
     let mut cut = Cut::default();
-    let needles = labels.needles();
+    let needles = &needles.0;
     for line in text.split_inclusive('\n') {
         let body = line.strip_suffix('\n').unwrap_or(line);
         let split = body.rfind(' ').map(|space| body.split_at(space + 1));
         match split {
             Some((series, value)) if u8::try_from(value.len()).is_ok() => {
-                cut.needles(series, &needles)?;
+                cut.needles(series.as_bytes(), needles)?;
                 cut.hole(VALUE)?;
                 values.push(value.len() as u8);
                 values.extend_from_slice(value.as_bytes());
                 cut.literal
                     .extend_from_slice(&line.as_bytes()[body.len()..]);
             }
-            _ => cut.needles(line, &needles)?,
+            _ => cut.needles(line.as_bytes(), needles)?,
         }
     }
     let count = u32::try_from(cut.holes.len()).ok()?;
@@ -278,7 +284,7 @@ mod tests {
     /// The template and the values of `text`, checked to give `text` back.
     fn round_trip(text: &str, labels: &OwnLabels) -> (Vec<u8>, Vec<u8>) {
         let mut values = Vec::new();
-        let template = cut(text, labels, &mut values).expect("cut");
+        let template = cut(text, &labels.needles(), &mut values).expect("cut");
         let mut out = Vec::new();
         let mut rest = &values[..];
         expand(&mut out, &template, labels, &mut rest).expect("expand");
@@ -350,7 +356,7 @@ mod tests {
         }
         // A value hole with no value left, or a shorter one than its length says.
         let mut values = Vec::new();
-        let template = cut("x 1\n", &l, &mut values).expect("cut");
+        let template = cut("x 1\n", &l.needles(), &mut values).expect("cut");
         assert!(expand(&mut Vec::new(), &template, &l, &mut &[][..]).is_err());
         assert!(expand(&mut Vec::new(), &template, &l, &mut &[5, b'1'][..]).is_err());
     }
