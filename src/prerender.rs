@@ -82,6 +82,15 @@ impl Bodies {
             values: values.into_boxed_slice(),
         })
     }
+
+    /// Whether a value may be one the two formats write differently (`+Inf` and `inf`, `NaN`):
+    /// one with a letter either writes for infinity or NaN (a length byte is such a letter only
+    /// for a value over 72 bytes, which then takes the slower path too).
+    fn special_values(&self) -> bool {
+        self.values
+            .iter()
+            .any(|b| matches!(b, b'I' | b'i' | b'N' | b'n'))
+    }
 }
 
 impl Block {
@@ -156,17 +165,16 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     let previous_om = previous.as_ref().and_then(|b| b.open_metrics.as_ref());
     let text_out = encode(Format::PrometheusText)?;
     let text = segments(&text_out);
+    let text_bodies = Bodies::new(&text, &labels, previous_text)?;
     // OpenMetrics is encoded only to learn the descriptors of a sequence of families not seen
-    // yet, or when a value may be written differently (infinities, NaN: a value ends its line,
-    // and no label value holds a raw newline).
-    let special = ["Inf\n", "NaN\n", "inf\n", "nan\n"];
-    if !special.iter().any(|s| text_out.contains(s)) {
+    // yet, or when a value may be written differently (infinities, NaN).
+    if !text_bodies.special_values() {
         let descriptors: Vec<&str> = text.iter().map(|s| s.descriptor).collect();
         if let Some(families) = families::known_sequence(&descriptors) {
             return Ok(Block {
                 source: Arc::downgrade(snapshot),
                 families,
-                text: Bodies::new(&text, &labels, previous_text)?,
+                text: text_bodies,
                 labels,
                 open_metrics: None,
             });
@@ -191,7 +199,7 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     Ok(Block {
         source: Arc::downgrade(snapshot),
         families,
-        text: Bodies::new(&text, &labels, previous_text)?,
+        text: text_bodies,
         labels,
         open_metrics,
     })
@@ -349,6 +357,32 @@ mod tests {
             !Arc::ptr_eq(&ra, &current(&a).expect("a")),
             "a new snapshot is rendered"
         );
+    }
+
+    #[test]
+    fn values_either_format_may_write_differently_are_noticed() {
+        let labels = OwnLabels {
+            head: "origin=\"a\"".into(),
+            tail: "".into(),
+            domain: "a.example".into(),
+        };
+        let bodies = |body: &str| {
+            let segment = Segment {
+                descriptor: "",
+                body,
+            };
+            Bodies::new(&[segment], &labels, None).expect("bodies")
+        };
+        for plain in [
+            "x{origin=\"a\"} 0.003\n",
+            "x 1e-5\ny -2\n",
+            "x{name=\"Inf\"} 1\n",
+        ] {
+            assert!(!bodies(plain).special_values(), "{plain}");
+        }
+        for special in ["x +Inf\n", "x -Inf\n", "x NaN\n", "x inf\n"] {
+            assert!(bodies(special).special_values(), "{special}");
+        }
     }
 
     #[test]
