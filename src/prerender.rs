@@ -44,7 +44,7 @@ pub struct Block {
     text: Bodies,
     /// OpenMetrics' series, when they differ from the text format's (the per-origin families
     /// are gauges, whose lines the two formats write alike but for an infinite value).
-    open_metrics: Option<Bodies>,
+    open_metrics: Option<Box<Bodies>>,
 }
 
 /// An origin's series in one format: a template per family and the values its holes take.
@@ -109,8 +109,7 @@ impl Block {
     /// Bytes this block holds of its own (templates are counted apart: [`template::held`]).
     pub fn size(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.labels.head.len()
-            + self.labels.tail.len()
+            + self.labels.size()
             + self.text.values.len()
             + self.open_metrics.as_ref().map_or(0, |o| o.values.len())
     }
@@ -162,7 +161,7 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     let labels = OwnLabels::of(&slot.origin);
     let previous = slot.rendered();
     let previous_text = previous.as_ref().map(|b| &b.text);
-    let previous_om = previous.as_ref().and_then(|b| b.open_metrics.as_ref());
+    let previous_om = previous.as_ref().and_then(|b| b.open_metrics.as_deref());
     let text_out = encode(Format::PrometheusText)?;
     let text = segments(&text_out);
     let text_bodies = Bodies::new(&text, &labels, previous_text)?;
@@ -194,7 +193,7 @@ pub fn render(slot: &Slot, snapshot: &Arc<Snapshot>) -> io::Result<Block> {
     let open_metrics = if text.iter().zip(&om).all(|(t, o)| t.body == o.body) {
         None
     } else {
-        Some(Bodies::new(&om, &labels, previous_om)?)
+        Some(Box::new(Bodies::new(&om, &labels, previous_om)?))
     };
     Ok(Block {
         source: Arc::downgrade(snapshot),
@@ -361,11 +360,7 @@ mod tests {
 
     #[test]
     fn values_either_format_may_write_differently_are_noticed() {
-        let labels = OwnLabels {
-            head: "origin=\"a\"".into(),
-            tail: "".into(),
-            domain: "a.example".into(),
-        };
+        let labels = OwnLabels::new("origin=\"a\"", "", "a.example");
         let bodies = |body: &str| {
             let segment = Segment {
                 descriptor: "",

@@ -31,33 +31,54 @@ const VALUE: u32 = 3 << 30;
 const KIND: u32 = 3 << 30;
 
 /// What every series of an origin may repeat: its own labels as the encoders write them
-/// ([`crate::exposition::Labeled`]) and its domain.
+/// ([`crate::exposition::Labeled`]) and its domain, in one allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnLabels {
-    /// `origin="NAME"`, escaped.
-    pub head: Box<str>,
-    /// The configured labels, `k="v",...`; empty when there are none.
-    pub tail: Box<str>,
-    /// The origin's domain (a host name: nothing to escape).
-    pub domain: Box<str>,
+    /// `origin="NAME"` (escaped), the configured labels (`k="v",...`, escaped; empty when
+    /// there are none), then the domain (a host name: nothing to escape).
+    text: Box<str>,
+    /// Where the configured labels and the domain start in `text`.
+    at: (usize, usize),
 }
 
 impl OwnLabels {
     pub fn of(origin: &crate::config::Origin) -> Self {
         let labeled = crate::exposition::Labeled::new(origin);
+        OwnLabels::new(labeled.head(), labeled.tail(), &origin.domain)
+    }
+
+    pub fn new(head: &str, tail: &str, domain: &str) -> Self {
         OwnLabels {
-            head: labeled.head().into(),
-            tail: labeled.tail().into(),
-            domain: origin.domain.as_str().into(),
+            text: [head, tail, domain].concat().into(),
+            at: (head.len(), head.len() + tail.len()),
         }
+    }
+
+    /// `origin="NAME"`.
+    pub fn head(&self) -> &str {
+        &self.text[..self.at.0]
+    }
+
+    /// The configured labels.
+    pub fn tail(&self) -> &str {
+        &self.text[self.at.0..self.at.1]
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.text[self.at.1..]
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        self.text.len()
     }
 
     /// The strings cut out of a line, in the order they are looked for, with their holes.
     pub fn needles(&self) -> Needles<'_> {
         Needles([
-            (memmem::Finder::new(self.head.as_bytes()), HEAD),
-            (memmem::Finder::new(self.tail.as_bytes()), TAIL),
-            (memmem::Finder::new(self.domain.as_bytes()), DOMAIN),
+            (memmem::Finder::new(self.head().as_bytes()), HEAD),
+            (memmem::Finder::new(self.tail().as_bytes()), TAIL),
+            (memmem::Finder::new(self.domain().as_bytes()), DOMAIN),
         ])
     }
 }
@@ -148,9 +169,9 @@ pub fn expand(
         let at = (hole & !KIND) as usize;
         out.write_all(literal.get(from..at).ok_or_else(corrupt)?)?;
         match hole & KIND {
-            HEAD => out.write_all(labels.head.as_bytes())?,
-            TAIL => out.write_all(labels.tail.as_bytes())?,
-            DOMAIN => out.write_all(labels.domain.as_bytes())?,
+            HEAD => out.write_all(labels.head().as_bytes())?,
+            TAIL => out.write_all(labels.tail().as_bytes())?,
+            DOMAIN => out.write_all(labels.domain().as_bytes())?,
             _ => {
                 let (&len, rest) = values.split_first().ok_or_else(corrupt)?;
                 let value = rest.get(..usize::from(len)).ok_or_else(corrupt)?;
@@ -274,11 +295,7 @@ mod tests {
     use super::*;
 
     fn labels(head: &str, tail: &str) -> OwnLabels {
-        OwnLabels {
-            head: head.into(),
-            tail: tail.into(),
-            domain: "a.example".into(),
-        }
+        OwnLabels::new(head, tail, "a.example")
     }
 
     /// The template and the values of `text`, checked to give `text` back.
@@ -297,16 +314,14 @@ mod tests {
     fn the_same_series_of_two_origins_make_one_template() {
         let a = labels("origin=\"a\"", "team=\"x\"");
         let b = labels("origin=\"bb\"", "team=\"y\\\"z\"");
-        let b = OwnLabels {
-            domain: "bb.example".into(),
-            ..b
-        };
-        let lines = |l: &OwnLabels, v: &str| {
-            format!(
+        let b = OwnLabels::new(b.head(), b.tail(), "bb.example");
+        let lines =
+            |l: &OwnLabels, v: &str| {
+                format!(
                 "origin_problem{{{},cause=\"c\",{}}} 0\norigin_seconds{{{},name=\"{}\",{}}} {v}\n",
-                l.head, l.tail, l.head, l.domain, l.tail
+                l.head(), l.tail(), l.head(), l.domain(), l.tail()
             )
-        };
+            };
         let (ta, va) = round_trip(&lines(&a, "0.003"), &a);
         let (tb, vb) = round_trip(&lines(&b, "1.7e-5"), &b);
         assert_eq!(ta, tb);
