@@ -390,7 +390,7 @@ fn start_cycle(
                     entry
                         .slot
                         .amend(|latest| cycle::amended(origin, latest, &found));
-                    crate::prerender::current(&entry.slot);
+                    render(&entry.slot);
                 }
             }
             // A handle keeps the finished task's memory (the cycle's whole state) allocated:
@@ -419,9 +419,7 @@ async fn run_cycle(entry: &Entry, shared: &Shared) -> Option<Lingering> {
         Ok((snapshot, lingering)) => {
             count(&shared.store, &snapshot);
             entry.slot.publish(Arc::new(snapshot));
-            // Rendered now, once, so that scrapes only copy it (`prerender`): tens of
-            // microseconds, less than the cycle's own handshake verification.
-            crate::prerender::current(&entry.slot);
+            render(&entry.slot);
             *lock(&entry.memory) = memory;
             Some(lingering)
         }
@@ -440,6 +438,19 @@ fn count(store: &Store, snapshot: &Snapshot) {
         if let Some(result) = status.result() {
             store.counters.count_probe(status.check, result);
         }
+    }
+}
+
+/// Renders the slot's new snapshot for `/metrics` now, once, so that scrapes only copy it
+/// (`prerender`): tens of microseconds, less than the cycle's own handshake verification. A
+/// panic in an encoder goes no further than a log line: the cycle must still schedule the
+/// origin's next one (the next scrape renders it again, and a panic there ends that scrape
+/// only, as the encoders always did).
+fn render(slot: &Slot) {
+    if let Err(panic) =
+        std::panic::catch_unwind(AssertUnwindSafe(|| crate::prerender::current(slot)))
+    {
+        error!(origin = %slot.origin.name, panic = panic_message(&panic), "rendering the origin's series panicked");
     }
 }
 
