@@ -2,6 +2,13 @@
 //! `# UNIT` lines) in both formats, in the order the encoders write them. The encoders' families
 //! are fixed by the code (help texts included), so this stays small and lives as long as the
 //! process.
+//!
+//! The order is learned from the outputs: a family first seen is placed right after the one
+//! before it in that output. That is the encoders' order as long as every origin writes every
+//! family but those at the end (today: each check writes all its descriptors for every origin,
+//! and only the compatibility series, last, are written for some origins only). A family that
+//! some origins skip in the middle would need the order from the code instead; the byte-for-byte
+//! test (`tests/prerender.rs`, origins with and without the compatibility series) is the guard.
 
 use std::collections::HashMap;
 use std::io;
