@@ -346,6 +346,8 @@ mod tests {
         assert_eq!(ra.families, rb.families);
         assert!(ra.text.templates.0.len() > 3);
         assert!(Arc::ptr_eq(&ra.text.templates.0, &rb.text.templates.0));
+        // The formats write these lines alike: OpenMetrics keeps no lines of its own.
+        assert!(ra.open_metrics.is_none() && rb.open_metrics.is_none());
         assert!(ra.size() < 512, "{} bytes", ra.size());
         assert!(
             Arc::ptr_eq(&ra, &current(&a).expect("a")),
@@ -355,6 +357,55 @@ mod tests {
         assert!(
             !Arc::ptr_eq(&ra, &current(&a).expect("a")),
             "a new snapshot is rendered"
+        );
+    }
+
+    /// A block whose OpenMetrics lines differ from its text lines writes each in its format.
+    #[test]
+    fn each_format_writes_its_own_lines() {
+        let labels = OwnLabels::new("origin=\"a\"", "", "a.example");
+        let bodies = |body: &str| {
+            let segment = Segment {
+                descriptor: "",
+                body,
+            };
+            Bodies::new(&[segment], &labels, None).expect("bodies")
+        };
+        let families = families::intern(&[(
+            "# HELP each_format_test T.\n# TYPE each_format_test gauge\n",
+            "# HELP each_format_test O.\n# TYPE each_format_test gauge\n",
+        )])
+        .expect("families");
+        let block = Arc::new(Block {
+            source: Weak::new(),
+            families,
+            labels: labels.clone(),
+            text: bodies("each_format_test{origin=\"a\"} +Inf\n"),
+            open_metrics: Some(Box::new(bodies("each_format_test{origin=\"a\"} inf\n"))),
+        });
+        let values =
+            block.text.values.len() + block.open_metrics.as_ref().map_or(0, |o| o.values.len());
+        assert_eq!(
+            block.size(),
+            std::mem::size_of::<Block>()
+                + labels.head().len()
+                + labels.tail().len()
+                + labels.domain().len()
+                + values
+        );
+        assert!(values > 0);
+        let written = |format| {
+            let mut out = Vec::new();
+            walk(&mut out, &[Arc::clone(&block)], format).expect("walk");
+            String::from_utf8(out).expect("utf-8")
+        };
+        assert_eq!(
+            written(Format::PrometheusText),
+            "# HELP each_format_test T.\n# TYPE each_format_test gauge\neach_format_test{origin=\"a\"} +Inf\n"
+        );
+        assert_eq!(
+            written(Format::OpenMetrics),
+            "# HELP each_format_test O.\n# TYPE each_format_test gauge\neach_format_test{origin=\"a\"} inf\n"
         );
     }
 

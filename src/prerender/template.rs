@@ -315,15 +315,16 @@ mod tests {
         let a = labels("origin=\"a\"", "team=\"x\"");
         let b = labels("origin=\"bb\"", "team=\"y\\\"z\"");
         let b = OwnLabels::new(b.head(), b.tail(), "bb.example");
-        let lines =
-            |l: &OwnLabels, v: &str| {
-                format!(
-                "origin_problem{{{},cause=\"c\",{}}} 0\norigin_seconds{{{},name=\"{}\",{}}} {v}\n",
-                l.head(), l.tail(), l.head(), l.domain(), l.tail()
+        // The domains written out, not read back from the labels: a template must hold none.
+        let lines = |l: &OwnLabels, domain: &str, v: &str| {
+            let (head, tail) = (l.head(), l.tail());
+            format!(
+                "origin_problem{{{head},cause=\"c\",{tail}}} 0\n\
+                 origin_seconds{{{head},name=\"{domain}\",{tail}}} {v}\n"
             )
-            };
-        let (ta, va) = round_trip(&lines(&a, "0.003"), &a);
-        let (tb, vb) = round_trip(&lines(&b, "1.7e-5"), &b);
+        };
+        let (ta, va) = round_trip(&lines(&a, "a.example", "0.003"), &a);
+        let (tb, vb) = round_trip(&lines(&b, "bb.example", "1.7e-5"), &b);
         assert_eq!(ta, tb);
         assert_eq!(va, b"\x010\x050.003");
         assert_eq!(vb, b"\x010\x061.7e-5");
@@ -377,8 +378,32 @@ mod tests {
     }
 
     #[test]
+    fn lists_are_the_same_only_with_the_same_templates() {
+        let one: Template = Arc::from(&b"\0\0\0\0one"[..]);
+        let other: Template = Arc::from(&b"\0\0\0\0one"[..]);
+        let list = |t: &Template| Templates(Arc::from([Arc::clone(t)]));
+        assert_eq!(list(&one), list(&one));
+        // Equal bytes in two allocations: interned templates never are, so these differ.
+        assert_ne!(list(&one), list(&other));
+        assert_ne!(list(&one), Templates(Arc::from([])));
+        let hash = |l: &Templates| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            l.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&list(&one)), hash(&list(&one)));
+    }
+
+    #[test]
     fn templates_no_block_holds_are_swept() {
         let kept = intern_all(vec![b"\0\0\0\0kept by this test".to_vec()]);
+        // Other tests intern at the same time: only lower bounds hold.
+        let (templates, lists, bytes) = held();
+        assert!(
+            templates >= 1 && lists >= 1,
+            "{templates} templates, {lists} lists"
+        );
+        assert!(bytes >= kept.0[0].len() + 16 + 2 * 16, "{bytes} bytes");
         for i in 0..3 * SWEEP_FLOOR {
             drop(intern_all(
                 vec![format!("\0\0\0\0dropped {i}").into_bytes()],
