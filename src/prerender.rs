@@ -2,10 +2,11 @@
 //! the origin's series are encoded once by the same encoders a scrape-time encoding of all
 //! origins runs (the verdict families, each check's `encode`, the compatibility series) over
 //! that one origin; the output is cut into one segment per family, and each segment is stored
-//! as a [`template`] — the lines with the origin's own labels cut out — shared by every origin
-//! whose lines are the same. `/metrics` then writes, family by family, the family's descriptor
-//! and every origin's segment of it with its labels put back: the bytes a scrape-time encoding
-//! writes, at the cost of a copy.
+//! as a [`template`] — the lines with the origin's own labels, its domain and each line's value
+//! cut out — shared by every origin whose lines are otherwise the same; the origin keeps its
+//! labels and values. `/metrics` then writes, family by family, the family's descriptor and
+//! every origin's segment of it with its labels and values put back: the bytes a scrape-time
+//! encoding writes, at the cost of a copy.
 //!
 //! Storing the rendered bytes as they are would cost 3 KB per origin (30 MB at 10,000 origins,
 //! 300 MB at 100,000: more than the exporter's whole budget); shared templates cost the
