@@ -361,17 +361,20 @@ mod tests {
         );
     }
 
+    /// The series of one family with lines `body`.
+    fn one_family(labels: &OwnLabels, body: &str) -> Bodies {
+        let segment = Segment {
+            descriptor: "",
+            body,
+        };
+        Bodies::new(&[segment], labels, None).expect("bodies")
+    }
+
     /// A block whose OpenMetrics lines differ from its text lines writes each in its format.
     #[test]
     fn each_format_writes_its_own_lines() {
         let labels = OwnLabels::new("origin=\"a\"", "", "a.example");
-        let bodies = |body: &str| {
-            let segment = Segment {
-                descriptor: "",
-                body,
-            };
-            Bodies::new(&[segment], &labels, None).expect("bodies")
-        };
+        let bodies = |body: &str| one_family(&labels, body);
         let families = families::intern(&[(
             "# HELP each_format_test T.\n# TYPE each_format_test gauge\n",
             "# HELP each_format_test O.\n# TYPE each_format_test gauge\n",
@@ -413,13 +416,7 @@ mod tests {
     #[test]
     fn values_either_format_may_write_differently_are_noticed() {
         let labels = OwnLabels::new("origin=\"a\"", "", "a.example");
-        let bodies = |body: &str| {
-            let segment = Segment {
-                descriptor: "",
-                body,
-            };
-            Bodies::new(&[segment], &labels, None).expect("bodies")
-        };
+        let bodies = |body: &str| one_family(&labels, body);
         for plain in [
             "x{origin=\"a\"} 0.003\n",
             "x 1e-5\ny -2\n",
