@@ -19,7 +19,7 @@ use origin_exporter::diagnose::diagnose;
 use origin_exporter::metrics::{self, ExporterMetrics, Format};
 use origin_exporter::prerender;
 
-use fixtures::{lab, now, origins, results, store_of};
+use fixtures::{lab, now, origins, results, store_of, Chunks};
 
 fn bench(c: &mut Criterion) {
     let lab = lab();
@@ -111,7 +111,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     // Into 64 KiB chunks that are dropped when full, as the server streams them: the body is
     // never held whole, so the bench does not time the growth of a 60 MB string.
-    let mut sink = Chunks(String::with_capacity(CHUNK));
+    let mut sink = Chunks::new();
     for (name, format) in [
         ("prometheus text", Format::PrometheusText),
         ("openmetrics", Format::OpenMetrics),
@@ -156,7 +156,7 @@ fn bench(c: &mut Criterion) {
     }
     let mut group = c.benchmark_group("pre-rendered /metrics, 10,000 origins");
     group.sample_size(20);
-    let mut sink = IoChunks(Vec::with_capacity(CHUNK));
+    let mut sink = Chunks::new();
     for (name, format) in [
         ("prometheus text", Format::PrometheusText),
         ("openmetrics", Format::OpenMetrics),
@@ -181,26 +181,6 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-const CHUNK: usize = 64 * 1024;
-
-/// 64 KiB chunks dropped when full, as the server streams them.
-struct IoChunks(Vec<u8>);
-
-impl std::io::Write for IoChunks {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + bytes.len() > CHUNK {
-            black_box(&self.0);
-            self.0.clear();
-        }
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The encoder's text into a gzip stream, as the server writes it.
 struct Gzipped<W: std::io::Write>(flate2::write::GzEncoder<W>);
 
@@ -208,19 +188,6 @@ impl<W: std::io::Write> std::fmt::Write for Gzipped<W> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         use std::io::Write as _;
         self.0.write_all(s.as_bytes()).map_err(|_| std::fmt::Error)
-    }
-}
-
-struct Chunks(String);
-
-impl std::fmt::Write for Chunks {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if self.0.len() + s.len() > CHUNK {
-            black_box(&self.0);
-            self.0.clear();
-        }
-        self.0.push_str(s);
-        Ok(())
     }
 }
 

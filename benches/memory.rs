@@ -131,12 +131,12 @@ fn main() {
     // chunks, as the server streams them.
     let registry = metrics::registry(Arc::clone(&store), Arc::new(ExporterMetrics::default()));
     let base = reset_peak();
-    let mut sink = Chunks(String::with_capacity(64 * 1024), 0);
+    let mut sink = fixtures::Chunks::new();
     metrics::encode_to(&mut sink, &registry, Format::PrometheusText).expect("encodes");
     println!(
         "/metrics scrape, transient {}  ({} bytes of text)",
         per_origin(peak() - base, n),
-        sink.1
+        sink.written
     );
     drop(sink);
     drop(registry);
@@ -154,47 +154,15 @@ fn main() {
     );
     let own = metrics::own_registry(Arc::clone(&store), Arc::new(ExporterMetrics::default()));
     let base = reset_peak();
-    let mut sink = IoChunks(Vec::with_capacity(64 * 1024), 0);
+    let mut sink = fixtures::Chunks::new();
     prerender::scrape(&mut sink, &own, &store, Format::PrometheusText).expect("scrape");
     println!(
         "pre-rendered scrape, transient {}  ({} bytes of text)",
         per_origin(peak() - base, n),
-        sink.1
+        sink.written
     );
     drop(sink);
     drop(own);
     drop(store);
     println!("live at the end            {:>9} bytes", live());
-}
-
-/// [`Chunks`] for byte writers.
-struct IoChunks(Vec<u8>, usize);
-
-impl std::io::Write for IoChunks {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + bytes.len() > self.0.capacity() {
-            self.0.clear();
-        }
-        self.0.extend_from_slice(bytes);
-        self.1 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// 64 KiB chunks dropped when full, as the server streams them; counts the bytes.
-struct Chunks(String, usize);
-
-impl std::fmt::Write for Chunks {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if self.0.len() + s.len() > self.0.capacity() {
-            self.0.clear();
-        }
-        self.0.push_str(s);
-        self.1 += s.len();
-        Ok(())
-    }
 }
